@@ -1,0 +1,191 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Entry is the payload of one Raft log entry: the leader's clock when it
+// formed the entry and the requests it gathered (group commit). Each
+// request gets its own reply.
+type Entry struct {
+	Now  int64 // leader's unix ms
+	Reqs []Request
+}
+
+// Request is what one connection asked for in one go: a pipeline of writes
+// (each op answered separately) or a MULTI/EXEC (Atomic: answered with one
+// array, or a null array when a WATCH condition fails).
+type Request struct {
+	Atomic bool
+	Conds  []Cond
+	Ops    []Op
+}
+
+// Op is one command in the database it was issued against.
+type Op struct {
+	DB   int
+	Args [][]byte
+}
+
+// Cond is one WATCHed key: the request applies only if the key's revision
+// is still Rev (0: the key did not exist when it was watched).
+type Cond struct {
+	DB  int
+	Key []byte
+	Rev uint64
+}
+
+const entryVersion = 1
+
+var errCorrupt = errors.New("fsm: corrupt entry")
+
+// Encode appends the binary form of e to b.
+func (e *Entry) Encode(b []byte) []byte {
+	b = append(b, entryVersion)
+	b = binary.AppendVarint(b, e.Now)
+	b = binary.AppendUvarint(b, uint64(len(e.Reqs)))
+	for i := range e.Reqs {
+		r := &e.Reqs[i]
+		var flags byte
+		if r.Atomic {
+			flags = 1
+		}
+		b = append(b, flags)
+		b = binary.AppendUvarint(b, uint64(len(r.Conds)))
+		for _, c := range r.Conds {
+			b = binary.AppendUvarint(b, uint64(c.DB))
+			b = appendBytes(b, c.Key)
+			b = binary.AppendUvarint(b, c.Rev)
+		}
+		b = binary.AppendUvarint(b, uint64(len(r.Ops)))
+		for _, op := range r.Ops {
+			b = binary.AppendUvarint(b, uint64(op.DB))
+			b = binary.AppendUvarint(b, uint64(len(op.Args)))
+			for _, a := range op.Args {
+				b = appendBytes(b, a)
+			}
+		}
+	}
+	return b
+}
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// DecodeEntry parses an entry. The result's byte slices alias data.
+func DecodeEntry(data []byte) (*Entry, error) {
+	d := decoder{b: data}
+	if v := d.byte(); v != entryVersion {
+		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
+	}
+	e := &Entry{Now: d.varint()}
+	n := d.count()
+	e.Reqs = make([]Request, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		var r Request
+		flags := d.byte()
+		if flags&^1 != 0 {
+			return nil, fmt.Errorf("%w: request flags %#x", errCorrupt, flags)
+		}
+		r.Atomic = flags&1 != 0
+		nc := d.count()
+		for j := 0; j < nc && d.err == nil; j++ {
+			r.Conds = append(r.Conds, Cond{DB: d.db(), Key: d.bytes(), Rev: d.uvarint()})
+		}
+		no := d.count()
+		r.Ops = make([]Op, 0, no)
+		for j := 0; j < no && d.err == nil; j++ {
+			op := Op{DB: d.db()}
+			na := d.count()
+			op.Args = make([][]byte, 0, na)
+			for k := 0; k < na && d.err == nil; k++ {
+				op.Args = append(op.Args, d.bytes())
+			}
+			r.Ops = append(r.Ops, op)
+		}
+		e.Reqs = append(e.Reqs, r)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return e, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length that must be plausible for the bytes left, so a
+// corrupt entry cannot make the decoder allocate without bound.
+func (d *decoder) count() int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) db() int {
+	v := d.uvarint()
+	if v >= NumDBs {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.count()
+	if d.err != nil {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}

@@ -1,0 +1,229 @@
+package fsm
+
+import (
+	"strconv"
+	"sync"
+)
+
+// NumDBs is the number of numbered databases, as in standalone Redis.
+const NumDBs = 16
+
+// FSM is the replicated keyspace. Apply is called with log entries in order;
+// reads run concurrently with each other under a read lock.
+type FSM struct {
+	mu      sync.RWMutex
+	dbs     [NumDBs]*keyspace
+	now     int64  // largest Entry.Now applied: time never runs backwards
+	applied uint64 // index of the last entry applied
+}
+
+// New returns an empty keyspace.
+func New() *FSM {
+	f := &FSM{}
+	for i := range f.dbs {
+		f.dbs[i] = newKeyspace()
+	}
+	return f
+}
+
+// Apply applies one log entry at index and returns one reply per request,
+// each the RESP bytes the requesting client receives.
+func (f *FSM) Apply(index uint64, e *Entry) [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e.Now > f.now {
+		f.now = e.Now
+	}
+	out := make([][]byte, len(e.Reqs))
+	for i := range e.Reqs {
+		out[i] = f.applyRequest(index, &e.Reqs[i], nil)
+	}
+	f.applied = index
+	return out
+}
+
+func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
+	if !f.condsHold(r.Conds) {
+		if r.Atomic {
+			return append(out, "*-1\r\n"...)
+		}
+		for range r.Ops {
+			out = AppendError(out, "EXECABORT Transaction discarded because of WATCH")
+		}
+		return out
+	}
+	if r.Atomic {
+		out = AppendArray(out, len(r.Ops))
+	}
+	c := Ctx{f: f, Now: f.now, Rev: index, Write: true, Out: out}
+	for _, op := range r.Ops {
+		c.exec(op.DB, op.Args, r.Atomic)
+	}
+	return c.Out
+}
+
+// exec runs one op. Anything reaching here came through the log, so it is
+// checked again: a bad op gets an error reply, never a panic or divergence.
+func (c *Ctx) exec(db int, args [][]byte, allowReads bool) {
+	if len(args) == 0 {
+		c.Error("ERR empty command")
+		return
+	}
+	cmd := Lookup(args[0])
+	if cmd == nil || (!cmd.IsWrite() && !allowReads) {
+		c.Error("ERR unknown command '" + string(args[0]) + "'")
+		return
+	}
+	if !cmd.ArityOK(len(args)) {
+		c.WrongArity(args[0])
+		return
+	}
+	if db < 0 || db >= NumDBs {
+		c.Error(ErrDBIndex)
+		return
+	}
+	c.DB, c.ks = db, c.f.dbs[db]
+	cmd.Handler(c, args)
+}
+
+func (f *FSM) condsHold(conds []Cond) bool {
+	for _, cd := range conds {
+		if cd.DB < 0 || cd.DB >= NumDBs {
+			return false
+		}
+		var rev uint64
+		if it := f.dbs[cd.DB].live(string(cd.Key), f.now); it != nil {
+			rev = it.rev
+		}
+		if rev != cd.Rev {
+			return false
+		}
+	}
+	return true
+}
+
+// Read runs a read-only command against db and appends its reply to out.
+// now is the caller's clock; the keyspace uses max(now, last applied now).
+// rnd feeds commands that pick at random (RANDOMKEY, HRANDFIELD).
+func (f *FSM) Read(db int, now int64, rnd uint64, args [][]byte, out []byte) []byte {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	c := Ctx{f: f, Now: max(now, f.now), Rand: rnd, Out: out}
+	if len(args) == 0 {
+		c.Error("ERR empty command")
+		return c.Out
+	}
+	cmd := Lookup(args[0])
+	if cmd == nil || cmd.IsWrite() {
+		c.Error("ERR unknown command '" + string(args[0]) + "'")
+		return c.Out
+	}
+	if !cmd.ArityOK(len(args)) {
+		c.WrongArity(args[0])
+		return c.Out
+	}
+	if db < 0 || db >= NumDBs {
+		c.Error(ErrDBIndex)
+		return c.Out
+	}
+	c.DB, c.ks = db, f.dbs[db]
+	cmd.Handler(&c, args)
+	return c.Out
+}
+
+// WatchRev returns the revision a WATCH of key records: the log index of the
+// key's last write, or 0 if it does not exist (or has expired) at now.
+func (f *FSM) WatchRev(db int, now int64, key []byte) uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if it := f.dbs[db].live(string(key), max(now, f.now)); it != nil {
+		return it.rev
+	}
+	return 0
+}
+
+// Applied returns the index of the last entry applied (or restored).
+func (f *FSM) Applied() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied
+}
+
+// SetApplied records that the log up to index has been applied even though
+// no entry reached Apply (Raft's own no-op and configuration entries).
+func (f *FSM) SetApplied(index uint64) {
+	f.mu.Lock()
+	if index > f.applied {
+		f.applied = index
+	}
+	f.mu.Unlock()
+}
+
+// Now returns the largest leader clock applied so far.
+func (f *FSM) Now() int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.now
+}
+
+// DBStats is one database's line in INFO keyspace.
+type DBStats struct {
+	DB      int
+	Keys    int
+	Expires int
+}
+
+// Stats returns the non-empty databases, counting keys not yet reclaimed.
+func (f *FSM) Stats() []DBStats {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []DBStats
+	for i, ks := range f.dbs {
+		if n := ks.keys.Len(); n > 0 {
+			out = append(out, DBStats{DB: i, Keys: n, Expires: ks.ttls.Len()})
+		}
+	}
+	return out
+}
+
+// ReapCommand is the internal command the leader proposes to reclaim an
+// expired key: "statehouse.reap key deadline". It deletes the key only if
+// it still has that deadline and has expired, so a key re-SET after the
+// leader looked is never lost.
+const ReapCommand = "statehouse.reap"
+
+// Expired returns up to limit reap ops for keys expired at now, oldest
+// deadline first, across all databases. The leader proposes them.
+func (f *FSM) Expired(now int64, limit int) []Op {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	now = max(now, f.now)
+	var ops []Op
+	for db, ks := range f.dbs {
+		ks.ttls.Scan(func(r ttlRef) bool {
+			if r.deadline >= now || len(ops) >= limit {
+				return false
+			}
+			ops = append(ops, Op{DB: db, Args: [][]byte{
+				[]byte(ReapCommand), []byte(r.key), strconv.AppendInt(nil, r.deadline, 10),
+			}})
+			return true
+		})
+	}
+	return ops
+}
+
+var internalCommands = []*Command{
+	{Name: ReapCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "internal", Handler: reapCmd},
+}
+
+func reapCmd(c *Ctx, args [][]byte) {
+	deadline, ok := ParseInt(args[2])
+	it := c.ks.raw(string(args[1]))
+	if !ok || it == nil || it.deadline != deadline || !it.expired(c.Now) {
+		c.Int(0)
+		return
+	}
+	c.ks.remove(it.key)
+	c.Int(1)
+}

@@ -1,0 +1,5 @@
+package fsm
+
+// Hash commands.
+
+var hashCommands = []*Command{}

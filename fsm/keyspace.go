@@ -1,0 +1,150 @@
+package fsm
+
+import (
+	"github.com/cespare/xxhash/v2"
+	"github.com/tidwall/btree"
+)
+
+// Kind is the type of a stored value.
+type Kind uint8
+
+const (
+	KindString Kind = iota + 1
+	KindHash
+	KindSet
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindString:
+		return "string"
+	case KindHash:
+		return "hash"
+	case KindSet:
+		return "set"
+	}
+	return "none"
+}
+
+// item is one key. Items are never mutated once in a tree: writes replace
+// them with a modified copy, which is what keeps snapshots isolated.
+type item struct {
+	h        uint64 // keyHash(key): the tree orders by it, SCAN cursors are built on it
+	key      string
+	kind     Kind
+	str      string                     // KindString
+	hash     *btree.Map[string, string] // KindHash
+	set      *btree.Set[string]         // KindSet
+	deadline int64                      // unix ms, 0 = no TTL
+	rev      uint64                     // log index of the last write; WATCH compares it
+}
+
+// keyHash is the 63-bit order key of a key. Clearing the top bit lets a SCAN
+// cursor be h+1 without overflow, keeping 0 for "start" and "done".
+func keyHash(key string) uint64 { return xxhash.Sum64String(key) >> 1 }
+
+func itemLess(a, b *item) bool {
+	if a.h != b.h {
+		return a.h < b.h
+	}
+	return a.key < b.key
+}
+
+type ttlRef struct {
+	deadline int64
+	h        uint64
+	key      string
+}
+
+func ttlLess(a, b ttlRef) bool {
+	if a.deadline != b.deadline {
+		return a.deadline < b.deadline
+	}
+	if a.h != b.h {
+		return a.h < b.h
+	}
+	return a.key < b.key
+}
+
+// keyspace is one numbered database: the keys and a deadline index.
+type keyspace struct {
+	keys *btree.BTreeG[*item]
+	ttls *btree.BTreeG[ttlRef]
+}
+
+var treeOpts = btree.Options{NoLocks: true} // the FSM's RWMutex guards the live trees
+
+func newKeyspace() *keyspace {
+	return &keyspace{
+		keys: btree.NewBTreeGOptions(itemLess, treeOpts),
+		ttls: btree.NewBTreeGOptions(ttlLess, treeOpts),
+	}
+}
+
+// copy is O(1): both trees are copy-on-write.
+func (ks *keyspace) copy() *keyspace {
+	return &keyspace{keys: ks.keys.Copy(), ttls: ks.ttls.Copy()}
+}
+
+// raw returns the stored item whether or not it has expired.
+func (ks *keyspace) raw(key string) *item {
+	it, _ := ks.keys.Get(&item{h: keyHash(key), key: key})
+	return it
+}
+
+// live returns the item if it exists and has not expired at now.
+func (ks *keyspace) live(key string, now int64) *item {
+	it := ks.raw(key)
+	if it == nil || it.expired(now) {
+		return nil
+	}
+	return it
+}
+
+func (it *item) expired(now int64) bool { return it.deadline != 0 && now > it.deadline }
+
+// put stores it (replacing any item with the same key) and keeps the
+// deadline index in step.
+func (ks *keyspace) put(it *item) {
+	if it.h == 0 {
+		it.h = keyHash(it.key)
+	}
+	prev, replaced := ks.keys.Set(it)
+	if replaced && prev.deadline != 0 && prev.deadline != it.deadline {
+		ks.ttls.Delete(ttlRef{prev.deadline, prev.h, prev.key})
+	}
+	if it.deadline != 0 && (!replaced || prev.deadline != it.deadline) {
+		ks.ttls.Set(ttlRef{it.deadline, it.h, it.key})
+	}
+}
+
+// remove deletes key and reports whether it was stored (expired or not).
+func (ks *keyspace) remove(key string) *item {
+	prev, ok := ks.keys.Delete(&item{h: keyHash(key), key: key})
+	if !ok {
+		return nil
+	}
+	if prev.deadline != 0 {
+		ks.ttls.Delete(ttlRef{prev.deadline, prev.h, prev.key})
+	}
+	return prev
+}
+
+// clone returns a shallow copy of it that a write may change before put.
+// Hash and set contents are shared until the writer calls mutHash/mutSet.
+func (it *item) clone() *item {
+	c := *it
+	return &c
+}
+
+// mutHash gives the clone its own copy-on-write view of the hash.
+func (it *item) mutHash() *btree.Map[string, string] {
+	it.hash = it.hash.Copy()
+	return it.hash
+}
+
+func (it *item) mutSet() *btree.Set[string] {
+	s := it.set.Copy()
+	it.set = s
+	return s
+}

@@ -1,0 +1,5 @@
+package fsm
+
+// Set commands.
+
+var setCommands = []*Command{}

@@ -1,0 +1,298 @@
+package fsm
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+
+	"github.com/tidwall/btree"
+)
+
+// Snapshot format: magic, version, then typed records, then a CRC-32C of
+// everything before it. Restore refuses a file whose version or checksum
+// does not match rather than load half of it.
+const (
+	snapMagic   = "STATEHOUSE-SNAP\n"
+	snapVersion = 1
+
+	recDB   = 'D' // db, item count, then the items
+	recEnd  = 'E' // followed by the checksum
+	maxSnap = 1 << 32
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrBadSnapshot is returned for a snapshot that fails its checks.
+var ErrBadSnapshot = errors.New("fsm: bad snapshot")
+
+// Snapshot is a point-in-time copy of the keyspace, taken in O(1). It can be
+// written out while the FSM goes on applying entries.
+type Snapshot struct {
+	dbs     [NumDBs]*keyspace
+	now     int64
+	applied uint64
+}
+
+// Snapshot takes a point-in-time copy. It holds the write lock only for the
+// O(1) tree copies.
+func (f *FSM) Snapshot() *Snapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &Snapshot{now: f.now, applied: f.applied}
+	for i, ks := range f.dbs {
+		s.dbs[i] = ks.copy()
+	}
+	return s
+}
+
+// Applied is the log index the snapshot reflects.
+func (s *Snapshot) Applied() uint64 { return s.applied }
+
+type snapWriter struct {
+	w   *bufio.Writer
+	crc hash.Hash32
+	buf []byte
+	n   int64
+	err error
+}
+
+func (sw *snapWriter) flushBuf() {
+	if sw.err != nil {
+		sw.buf = sw.buf[:0]
+		return
+	}
+	sw.crc.Write(sw.buf)
+	n, err := sw.w.Write(sw.buf)
+	sw.n += int64(n)
+	sw.err = err
+	sw.buf = sw.buf[:0]
+}
+
+func (sw *snapWriter) uvarint(v uint64) { sw.buf = binary.AppendUvarint(sw.buf, v) }
+func (sw *snapWriter) varint(v int64)   { sw.buf = binary.AppendVarint(sw.buf, v) }
+func (sw *snapWriter) str(s string) {
+	sw.uvarint(uint64(len(s)))
+	sw.buf = append(sw.buf, s...)
+	if len(sw.buf) > 64<<10 {
+		sw.flushBuf()
+	}
+}
+
+// WriteTo streams the snapshot. The output is a pure function of the
+// keyspace: two replicas with the same state write the same bytes.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	sw := &snapWriter{w: bufio.NewWriterSize(w, 256<<10), crc: crc32.New(crcTable)}
+	sw.buf = append(sw.buf, snapMagic...)
+	sw.uvarint(snapVersion)
+	sw.varint(s.now)
+	sw.uvarint(s.applied)
+	for db, ks := range s.dbs {
+		if ks.keys.Len() == 0 {
+			continue
+		}
+		sw.buf = append(sw.buf, recDB)
+		sw.uvarint(uint64(db))
+		sw.uvarint(uint64(ks.keys.Len()))
+		ks.keys.Scan(func(it *item) bool {
+			sw.buf = append(sw.buf, byte(it.kind))
+			sw.str(it.key)
+			sw.varint(it.deadline)
+			sw.uvarint(it.rev)
+			switch it.kind {
+			case KindString:
+				sw.str(it.str)
+			case KindHash:
+				sw.uvarint(uint64(it.hash.Len()))
+				it.hash.Scan(func(k, v string) bool {
+					sw.str(k)
+					sw.str(v)
+					return true
+				})
+			case KindSet:
+				sw.uvarint(uint64(it.set.Len()))
+				it.set.Scan(func(m string) bool {
+					sw.str(m)
+					return true
+				})
+			}
+			return sw.err == nil
+		})
+	}
+	sw.buf = append(sw.buf, recEnd)
+	sw.flushBuf()
+	if sw.err == nil {
+		sum := sw.crc.Sum32()
+		var tail [4]byte
+		binary.BigEndian.PutUint32(tail[:], sum)
+		n, err := sw.w.Write(tail[:])
+		sw.n += int64(n)
+		sw.err = err
+	}
+	if sw.err == nil {
+		sw.err = sw.w.Flush()
+	}
+	return sw.n, sw.err
+}
+
+type snapReader struct {
+	r   *bufio.Reader
+	crc hash.Hash32
+	err error
+	one [1]byte
+}
+
+func (sr *snapReader) fail(what string) {
+	if sr.err == nil {
+		sr.err = fmt.Errorf("%w: %s", ErrBadSnapshot, what)
+	}
+}
+
+func (sr *snapReader) ReadByte() (byte, error) {
+	if sr.err != nil {
+		return 0, sr.err
+	}
+	b, err := sr.r.ReadByte()
+	if err != nil {
+		sr.fail("truncated")
+		return 0, sr.err
+	}
+	sr.one[0] = b
+	sr.crc.Write(sr.one[:])
+	return b, nil
+}
+
+func (sr *snapReader) uvarint() uint64 {
+	v, err := binary.ReadUvarint(sr)
+	if err != nil {
+		sr.fail("truncated varint")
+	}
+	return v
+}
+
+func (sr *snapReader) varint() int64 {
+	v, err := binary.ReadVarint(sr)
+	if err != nil {
+		sr.fail("truncated varint")
+	}
+	return v
+}
+
+func (sr *snapReader) str() string {
+	n := sr.uvarint()
+	if sr.err != nil {
+		return ""
+	}
+	if n > maxSnap {
+		sr.fail("string too long")
+		return ""
+	}
+	// Read in bounded chunks so a corrupt length cannot allocate gigabytes
+	// before the short read is noticed.
+	var b []byte
+	for n > 0 && sr.err == nil {
+		chunk := min(n, 1<<20)
+		start := len(b)
+		b = append(b, make([]byte, chunk)...)
+		if _, err := io.ReadFull(sr.r, b[start:]); err != nil {
+			sr.fail("truncated string")
+			return ""
+		}
+		sr.crc.Write(b[start:])
+		n -= chunk
+	}
+	return string(b)
+}
+
+// Restore replaces the keyspace with the snapshot read from r. The new
+// keyspace is built aside and swapped in only once the checksum matches.
+func (f *FSM) Restore(r io.Reader) error {
+	sr := &snapReader{r: bufio.NewReaderSize(r, 256<<10), crc: crc32.New(crcTable)}
+	magic := make([]byte, len(snapMagic))
+	if _, err := io.ReadFull(sr.r, magic); err != nil || string(magic) != snapMagic {
+		return fmt.Errorf("%w: not a statehouse snapshot", ErrBadSnapshot)
+	}
+	sr.crc.Write(magic)
+	if v := sr.uvarint(); sr.err == nil && v != snapVersion {
+		return fmt.Errorf("%w: version %d, this build reads %d", ErrBadSnapshot, v, snapVersion)
+	}
+	now := sr.varint()
+	applied := sr.uvarint()
+	var dbs [NumDBs]*keyspace
+	for i := range dbs {
+		dbs[i] = newKeyspace()
+	}
+	for sr.err == nil {
+		rec, err := sr.ReadByte()
+		if err != nil {
+			break
+		}
+		if rec == recEnd {
+			break
+		}
+		if rec != recDB {
+			sr.fail(fmt.Sprintf("unknown record %q", rec))
+			break
+		}
+		db := sr.uvarint()
+		if db >= NumDBs {
+			sr.fail("db out of range")
+			break
+		}
+		n := sr.uvarint()
+		ks := dbs[db]
+		for i := uint64(0); i < n && sr.err == nil; i++ {
+			sr.readItem(ks)
+		}
+	}
+	if sr.err != nil {
+		return sr.err
+	}
+	want := sr.crc.Sum32()
+	var tail [4]byte
+	if _, err := io.ReadFull(sr.r, tail[:]); err != nil {
+		return fmt.Errorf("%w: missing checksum", ErrBadSnapshot)
+	}
+	if got := binary.BigEndian.Uint32(tail[:]); got != want {
+		return fmt.Errorf("%w: checksum %08x, computed %08x", ErrBadSnapshot, got, want)
+	}
+	f.mu.Lock()
+	f.dbs = dbs
+	f.now = now
+	f.applied = applied
+	f.mu.Unlock()
+	return nil
+}
+
+func (sr *snapReader) readItem(ks *keyspace) {
+	kind, _ := sr.ReadByte()
+	it := &item{kind: Kind(kind), key: sr.str()}
+	it.h = keyHash(it.key)
+	it.deadline = sr.varint()
+	it.rev = sr.uvarint()
+	switch it.kind {
+	case KindString:
+		it.str = sr.str()
+	case KindHash:
+		it.hash = new(btree.Map[string, string])
+		n := sr.uvarint()
+		for i := uint64(0); i < n && sr.err == nil; i++ {
+			k := sr.str()
+			it.hash.Set(k, sr.str())
+		}
+	case KindSet:
+		it.set = new(btree.Set[string])
+		n := sr.uvarint()
+		for i := uint64(0); i < n && sr.err == nil; i++ {
+			it.set.Insert(sr.str())
+		}
+	default:
+		sr.fail(fmt.Sprintf("unknown value kind %d", kind))
+	}
+	if sr.err == nil {
+		ks.put(it)
+	}
+}
