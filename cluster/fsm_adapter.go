@@ -1,0 +1,64 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+	"github.com/statehouse/statehouse/fsm"
+)
+
+// adapter is the raft.BatchingFSM: it only translates log entries to
+// fsm.Apply calls and announces the applied index.
+type adapter struct {
+	f       *fsm.FSM
+	applied *indexWaiter
+}
+
+func (a *adapter) ApplyBatch(logs []*raft.Log) []any {
+	resp := make([]any, len(logs))
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			a.f.SetApplied(l.Index) // configuration entries: nothing to apply
+			continue
+		}
+		e, err := fsm.DecodeEntry(l.Data)
+		if err != nil {
+			// A replica that cannot read its own log must stop rather than
+			// diverge from the others.
+			panic(fmt.Sprintf("statehouse: log entry %d: %v", l.Index, err))
+		}
+		resp[i] = a.f.Apply(l.Index, e)
+	}
+	if len(logs) > 0 {
+		a.applied.advance(logs[len(logs)-1].Index)
+	}
+	return resp
+}
+
+func (a *adapter) Apply(l *raft.Log) any { return a.ApplyBatch([]*raft.Log{l})[0] }
+
+func (a *adapter) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{s: a.f.Snapshot()}, nil
+}
+
+func (a *adapter) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := a.f.Restore(rc); err != nil {
+		return err
+	}
+	a.applied.advance(a.f.Applied())
+	return nil
+}
+
+type fsmSnapshot struct{ s *fsm.Snapshot }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.s.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

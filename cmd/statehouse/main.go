@@ -1,0 +1,206 @@
+// Command statehouse runs one statehouse node: a Raft-replicated,
+// Redis-protocol session store. With no flags it is a single node on
+// port 6379 keeping its data in ./statehouse-data.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/statehouse/statehouse/cluster"
+	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/server"
+)
+
+var version = "0.1.0"
+
+type options struct {
+	nodeID      string
+	bind        string
+	advertise   string
+	port        int
+	peerPort    int
+	dataDir     string
+	requirePass string
+	maxClients  int
+	maxBulk     string
+	maxRequest  string
+	maxArgs     int64
+	noFsync     bool
+	logLevel    string
+}
+
+func parseFlags(args []string) (*options, error) {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "statehouse"
+	}
+	o := &options{}
+	fs := flag.NewFlagSet("statehouse", flag.ContinueOnError)
+	fs.StringVar(&o.nodeID, "node-id", host, "stable name of this node")
+	fs.StringVar(&o.bind, "bind", "0.0.0.0", "address to listen on")
+	fs.StringVar(&o.advertise, "advertise", "", "address peers and clients are told (default: the bind address)")
+	fs.IntVar(&o.port, "port", 6379, "client RESP port")
+	fs.IntVar(&o.peerPort, "peer-port", 0, "peer port for Raft (default: port+10000)")
+	fs.StringVar(&o.dataDir, "data-dir", "statehouse-data", "directory for the Raft log, stable store and snapshots")
+	fs.StringVar(&o.requirePass, "requirepass", "", "password clients must AUTH with")
+	fs.IntVar(&o.maxClients, "maxclients", 10000, "most client connections at once")
+	fs.StringVar(&o.maxBulk, "proto-max-bulk-len", "512mb", "largest bulk string a client may send")
+	fs.StringVar(&o.maxRequest, "client-query-buffer-limit", "1gb", "largest single command a client may send")
+	fs.Int64Var(&o.maxArgs, "max-args", server.DefaultLimits.MaxArgs, "most arguments in one command")
+	fs.BoolVar(&o.noFsync, "no-fsync", false, "do not fsync the Raft log (benchmarks only: a crash of the machine can lose acknowledged writes)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: statehouse [flags]\n\nEvery flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	// Environment twins fill in what the command line did not set.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "STATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if o.peerPort == 0 {
+		o.peerPort = o.port + 10000
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "statehouse:", err)
+		os.Exit(2)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "statehouse: --log-level:", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	if err := run(o, log); err != nil {
+		log.Error("statehouse stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(o *options, log *slog.Logger) error {
+	lim := server.DefaultLimits
+	var ok bool
+	if lim.MaxBulkLen, ok = parseSize(o.maxBulk); !ok {
+		return fmt.Errorf("--proto-max-bulk-len %q is not a size", o.maxBulk)
+	}
+	if lim.MaxRequest, ok = parseSize(o.maxRequest); !ok {
+		return fmt.Errorf("--client-query-buffer-limit %q is not a size", o.maxRequest)
+	}
+	lim.MaxArgs = o.maxArgs
+
+	advertise := o.advertise
+	if advertise == "" {
+		advertise = o.bind
+	}
+	f := fsm.New()
+	node, err := cluster.Open(cluster.Config{
+		NodeID:    o.nodeID,
+		DataDir:   o.dataDir,
+		PeerAddr:  net.JoinHostPort(o.bind, strconv.Itoa(o.peerPort)),
+		Advertise: net.JoinHostPort(advertise, strconv.Itoa(o.peerPort)),
+		NoSync:    o.noFsync,
+		Logger:    log,
+	}, f)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Config{
+		Addr:        net.JoinHostPort(o.bind, strconv.Itoa(o.port)),
+		RequirePass: o.requirePass,
+		MaxClients:  o.maxClients,
+		Limits:      lim,
+		Version:     version,
+		Logger:      log,
+	}, f, node)
+	if err := srv.Listen(); err != nil {
+		node.Shutdown()
+		return fmt.Errorf("client port: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	log.Info("statehouse listening", "node", o.nodeID, "addr", srv.Addr().String(), "peer", node.PeerAddr(), "data_dir", o.dataDir, "version", version)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if node.WaitReady(ctx) == nil {
+			log.Info("ready to accept writes", "node", o.nodeID, "keys", keyCount(f))
+		}
+	}()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-served:
+		if err != nil {
+			log.Error("client listener failed", "err", err)
+		}
+	}
+	srv.Close()
+	return node.Shutdown()
+}
+
+func keyCount(f *fsm.FSM) int {
+	n := 0
+	for _, d := range f.Stats() {
+		n += d.Keys
+	}
+	return n
+}
+
+// parseSize reads "512mb", "1gb", "65536" as Redis's config does.
+func parseSize(v string) (int64, bool) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n * mult, true
+}

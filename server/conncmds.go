@@ -1,0 +1,405 @@
+package server
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/statehouse/statehouse/fsm"
+)
+
+// connCommand is a command answered by the server itself, not the fsm.
+type connCommand struct {
+	arity int
+	flags []string // as COMMAND reports them
+	group string
+	fn    func(p *pipeline, args [][]byte)
+}
+
+var connCommands map[string]connCommand
+
+func init() {
+	connCommands = map[string]connCommand{
+		"ping":      {-1, []string{"fast", "stale"}, "connection", pingCmd},
+		"echo":      {2, []string{"fast", "stale"}, "connection", echoCmd},
+		"quit":      {-1, []string{"fast", "stale", "noauth"}, "connection", quitCmd},
+		"reset":     {1, []string{"fast", "stale", "noauth"}, "connection", resetCmd},
+		"hello":     {-1, []string{"fast", "stale", "noauth"}, "connection", helloCmd},
+		"auth":      {-2, []string{"fast", "stale", "noauth"}, "connection", authCmd},
+		"select":    {2, []string{"fast", "stale"}, "connection", selectCmd},
+		"client":    {-2, []string{"stale"}, "connection", clientCmd},
+		"command":   {-1, []string{"stale"}, "server", commandCmd},
+		"config":    {-2, []string{"admin", "stale"}, "server", configCmd},
+		"info":      {-1, []string{"stale"}, "server", infoCmd},
+		"time":      {1, []string{"fast", "stale"}, "server", timeCmd},
+		"save":      {1, []string{"admin"}, "server", saveCmd},
+		"bgsave":    {-1, []string{"admin"}, "server", bgsaveCmd},
+		"multi":     {1, []string{"fast"}, "transactions", multiCmd},
+		"exec":      {1, []string{}, "transactions", execCmd},
+		"discard":   {1, []string{"fast"}, "transactions", discardCmd},
+		"watch":     {-2, []string{"fast"}, "transactions", watchCmd},
+		"unwatch":   {1, []string{"fast"}, "transactions", unwatchCmd},
+		"readonly":  {1, []string{"fast"}, "cluster", okCmd},
+		"readwrite": {1, []string{"fast"}, "cluster", okCmd},
+	}
+}
+
+func okCmd(p *pipeline, args [][]byte) { p.reply([]byte("+OK\r\n")) }
+
+func pingCmd(p *pipeline, args [][]byte) {
+	switch len(args) {
+	case 1:
+		p.reply([]byte("+PONG\r\n"))
+	case 2:
+		p.reply(fsm.AppendBulk(nil, args[1]))
+	default:
+		p.reply(wrongArity("ping"))
+	}
+}
+
+func echoCmd(p *pipeline, args [][]byte) { p.reply(fsm.AppendBulk(nil, args[1])) }
+
+func quitCmd(p *pipeline, args [][]byte) {
+	p.reply([]byte("+OK\r\n"))
+	p.closed = true
+	p.conn.Close()
+}
+
+func resetCmd(p *pipeline, args [][]byte) {
+	st := p.st
+	st.multi = nil
+	st.watch = nil
+	st.mu.Lock()
+	st.db = 0
+	st.name = ""
+	st.mu.Unlock()
+	st.authed = *p.s.password.Load() == ""
+	p.reply([]byte("+RESET\r\n"))
+}
+
+func parseDB(b []byte) (int, bool) {
+	n, ok := fsm.ParseInt(b)
+	if !ok || n < 0 || n >= fsm.NumDBs {
+		return 0, false
+	}
+	return int(n), true
+}
+
+func selectCmd(p *pipeline, args [][]byte) {
+	if _, ok := fsm.ParseInt(args[1]); !ok {
+		p.reply(fsm.AppendError(nil, fsm.ErrNotInt))
+		return
+	}
+	db, ok := parseDB(args[1])
+	if !ok {
+		p.reply(fsm.AppendError(nil, fsm.ErrDBIndex))
+		return
+	}
+	p.st.mu.Lock()
+	p.st.db = db
+	p.st.mu.Unlock()
+	p.reply([]byte("+OK\r\n"))
+}
+
+// checkPassword compares as Redis's default user does.
+func (s *Server) checkPassword(user, pass []byte) []byte {
+	want := *s.password.Load()
+	if want == "" && user == nil {
+		return fsm.AppendError(nil, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+	}
+	if (user != nil && string(user) != "default") || string(pass) != want {
+		return fsm.AppendError(nil, "WRONGPASS invalid username-password pair or user is disabled.")
+	}
+	return nil
+}
+
+func authCmd(p *pipeline, args [][]byte) {
+	var user, pass []byte
+	switch len(args) {
+	case 2:
+		pass = args[1]
+	case 3:
+		user, pass = args[1], args[2]
+	default:
+		p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+		return
+	}
+	if e := p.s.checkPassword(user, pass); e != nil {
+		p.reply(e)
+		return
+	}
+	p.st.authed = true
+	p.reply([]byte("+OK\r\n"))
+}
+
+// helloCmd speaks RESP2 only (redcon writes RESP2): HELLO 3 gets NOPROTO,
+// which makes clients such as go-redis fall back to RESP2.
+func helloCmd(p *pipeline, args [][]byte) {
+	st := p.st
+	i := 1
+	if len(args) > 1 {
+		v, ok := fsm.ParseInt(args[1])
+		if !ok {
+			p.reply(fsm.AppendError(nil, "ERR Protocol version is not an integer or out of range"))
+			return
+		}
+		if v != 2 {
+			p.reply(fsm.AppendError(nil, "NOPROTO unsupported protocol version"))
+			return
+		}
+		i = 2
+	}
+	var name []byte
+	for ; i < len(args); i++ {
+		switch {
+		case fsm.EqualFold(args[i], "auth") && i+2 < len(args):
+			if e := p.s.checkPassword(args[i+1], args[i+2]); e != nil {
+				p.reply(e)
+				return
+			}
+			st.authed = true
+			i += 2
+		case fsm.EqualFold(args[i], "setname") && i+1 < len(args):
+			name = args[i+1]
+			i++
+		default:
+			p.reply(fsm.AppendError(nil, "ERR Syntax error in HELLO option '"+string(args[i])+"'"))
+			return
+		}
+	}
+	if !st.authed {
+		p.reply(fsm.AppendError(nil, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
+		return
+	}
+	if name != nil {
+		if !validClientName(name) {
+			p.reply(fsm.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
+			return
+		}
+		st.mu.Lock()
+		st.name = string(name)
+		st.mu.Unlock()
+	}
+	role := "master"
+	if p.s.cl.Status().State != "Leader" {
+		role = "replica"
+	}
+	out := fsm.AppendArray(nil, 14)
+	out = fsm.AppendBulkString(out, "server")
+	out = fsm.AppendBulkString(out, "statehouse")
+	out = fsm.AppendBulkString(out, "version")
+	out = fsm.AppendBulkString(out, p.s.cfg.Version)
+	out = fsm.AppendBulkString(out, "proto")
+	out = fsm.AppendInt(out, 2)
+	out = fsm.AppendBulkString(out, "id")
+	out = fsm.AppendInt(out, st.id)
+	out = fsm.AppendBulkString(out, "mode")
+	out = fsm.AppendBulkString(out, "standalone")
+	out = fsm.AppendBulkString(out, "role")
+	out = fsm.AppendBulkString(out, role)
+	out = fsm.AppendBulkString(out, "modules")
+	out = fsm.AppendArray(out, 0)
+	p.reply(out)
+}
+
+func validClientName(b []byte) bool {
+	for _, c := range b {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func clientCmd(p *pipeline, args [][]byte) {
+	s, st := p.s, p.st
+	sub := strings.ToLower(string(args[1]))
+	switch {
+	case sub == "id" && len(args) == 2:
+		p.reply(fsm.AppendInt(nil, st.id))
+	case sub == "setname" && len(args) == 3:
+		if !validClientName(args[2]) {
+			p.reply(fsm.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
+			return
+		}
+		st.mu.Lock()
+		st.name = string(args[2])
+		st.mu.Unlock()
+		p.reply([]byte("+OK\r\n"))
+	case sub == "getname" && len(args) == 2:
+		st.mu.Lock()
+		name := st.name
+		st.mu.Unlock()
+		if name == "" {
+			p.reply([]byte("$-1\r\n"))
+			return
+		}
+		p.reply(fsm.AppendBulkString(nil, name))
+	case sub == "setinfo" && len(args) == 4:
+		attr := strings.ToLower(string(args[2]))
+		if !validClientName(args[3]) && len(args[3]) > 0 {
+			p.reply(fsm.AppendError(nil, "ERR "+attr+" cannot contain spaces, newlines or special characters."))
+			return
+		}
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		switch attr {
+		case "lib-name":
+			st.libName = string(args[3])
+		case "lib-ver":
+			st.libVer = string(args[3])
+		default:
+			p.reply(fsm.AppendError(nil, "ERR Unrecognized option '"+string(args[2])+"'"))
+			return
+		}
+		p.reply([]byte("+OK\r\n"))
+	case sub == "info" && len(args) == 2:
+		p.reply(fsm.AppendBulkString(nil, s.clientLine(st)))
+	case sub == "list":
+		var b strings.Builder
+		for _, c := range s.clients() {
+			b.WriteString(s.clientLine(c))
+		}
+		p.reply(fsm.AppendBulkString(nil, b.String()))
+	case sub == "kill":
+		clientKill(p, args)
+	case sub == "help":
+		lines := []string{
+			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"ID", "INFO", "LIST", "KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port> | SKIPME yes|no",
+			"SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>",
+		}
+		out := fsm.AppendArray(nil, len(lines))
+		for _, l := range lines {
+			out = append(append(append(out, '+'), l...), "\r\n"...)
+		}
+		p.reply(out)
+	default:
+		p.reply(fsm.AppendError(nil, "ERR unknown subcommand or wrong number of arguments for '"+string(args[1])+"'. Try CLIENT HELP."))
+	}
+}
+
+func clientKill(p *pipeline, args [][]byte) {
+	s := p.s
+	if len(args) == 3 { // old form: CLIENT KILL addr
+		for _, c := range s.clients() {
+			if c.addr == string(args[2]) {
+				c.conn.NetConn().Close()
+				p.reply([]byte("+OK\r\n"))
+				return
+			}
+		}
+		p.reply(fsm.AppendError(nil, "ERR No such client"))
+		return
+	}
+	if len(args)%2 != 0 {
+		p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+		return
+	}
+	var id int64 = -1
+	var addr, laddr string
+	skipme := true
+	for i := 2; i < len(args); i += 2 {
+		v := string(args[i+1])
+		switch strings.ToLower(string(args[i])) {
+		case "id":
+			n, ok := fsm.ParseInt(args[i+1])
+			if !ok || n <= 0 {
+				p.reply(fsm.AppendError(nil, "ERR client-id should be greater than 0"))
+				return
+			}
+			id = n
+		case "addr":
+			addr = v
+		case "laddr":
+			laddr = v
+		case "skipme":
+			switch strings.ToLower(v) {
+			case "yes":
+				skipme = true
+			case "no":
+				skipme = false
+			default:
+				p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+				return
+			}
+		default:
+			p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+			return
+		}
+	}
+	killed := 0
+	for _, c := range s.clients() {
+		if (id >= 0 && c.id != id) || (addr != "" && c.addr != addr) || (laddr != "" && c.laddr != laddr) {
+			continue
+		}
+		if skipme && c == p.st {
+			continue
+		}
+		c.conn.NetConn().Close()
+		killed++
+	}
+	p.reply(fsm.AppendInt(nil, int64(killed)))
+}
+
+func (s *Server) clients() []*connState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*connState, 0, len(s.conns))
+	for _, c := range s.conns {
+		out = append(out, c)
+	}
+	// Stable order for CLIENT LIST: by id.
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].id < out[j-1].id; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func (s *Server) clientLine(c *connState) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	flags := "N"
+	if c.multi != nil {
+		flags = "x"
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
+		c.id, c.addr, c.laddr, c.name, int(now.Sub(c.created).Seconds()), int(now.Sub(c.lastUsed).Seconds()),
+		flags, c.db, multiLen(c), c.lastCmd, c.libName, c.libVer)
+}
+
+func multiLen(c *connState) int {
+	if c.multi == nil {
+		return -1
+	}
+	return len(c.multi.ops)
+}
+
+func timeCmd(p *pipeline, args [][]byte) {
+	now := time.Now()
+	out := fsm.AppendArray(nil, 2)
+	out = fsm.AppendBulkString(out, strconv.FormatInt(now.Unix(), 10))
+	out = fsm.AppendBulkString(out, strconv.FormatInt(int64(now.Nanosecond()/1000), 10))
+	p.reply(out)
+}
+
+func saveCmd(p *pipeline, args [][]byte) {
+	if err := p.s.cl.Snapshot(); err != nil {
+		p.reply(fsm.AppendError(nil, "ERR "+err.Error()))
+		return
+	}
+	p.reply([]byte("+OK\r\n"))
+}
+
+func bgsaveCmd(p *pipeline, args [][]byte) {
+	go func() {
+		if err := p.s.cl.Snapshot(); err != nil {
+			p.s.log.Warn("BGSAVE failed", "err", err)
+		}
+	}()
+	p.reply([]byte("+Background saving started\r\n"))
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"net"
+	"strconv"
+	"sync"
+)
+
+// Limits bound what one client may send. redcon parses without limits (a
+// bulk length near 2^63 overflows it), so the guard checks the RESP framing
+// of every byte before redcon sees it.
+type Limits struct {
+	MaxBulkLen     int64 // largest bulk string ($N), as proto-max-bulk-len
+	MaxArgs        int64 // most arguments in one command (*N)
+	MaxRequest     int64 // most bytes in one command, as client-query-buffer-limit
+	MaxInlineBytes int   // longest inline (non-RESP) command line
+}
+
+// DefaultLimits are Redis's defaults where Redis has one.
+var DefaultLimits = Limits{
+	MaxBulkLen:     512 << 20,
+	MaxArgs:        1 << 20,
+	MaxRequest:     1 << 30,
+	MaxInlineBytes: 64 << 10,
+}
+
+// ProtocolError is a violation of the RESP framing or of the limits. The
+// client gets "-ERR Protocol error: ..." and the connection closes.
+type ProtocolError struct{ Msg string }
+
+func (e *ProtocolError) Error() string { return "Protocol error: " + e.Msg }
+
+// guard is a streaming RESP framing checker. Feed returns how many bytes of
+// p are safe to hand on, and an error once the stream is bad.
+type guard struct {
+	lim   Limits
+	state int
+	num   int64 // number being parsed
+	digs  int   // digits (and sign) seen for num
+	neg   bool
+	args  int64 // bulks left in this command
+	skip  int64 // payload bytes (plus CRLF) left to skip
+	size  int64 // bytes in the current command so far
+	line  int   // bytes in the current inline line
+	err   error
+}
+
+const (
+	gStart     = iota // expecting the start of a command
+	gInline           // inside an inline command line
+	gCount            // inside "*<count>"
+	gCountLF          // after CR of the count line
+	gBulkStart        // expecting '$'
+	gBulkLen          // inside "$<len>"
+	gBulkLenLF        // after CR of the length line
+	gPayload          // skipping the payload
+	gPayloadCR        // expecting the CR after the payload
+	gPayloadLF        // expecting the LF after the payload
+)
+
+func (g *guard) fail(msg string) int {
+	g.err = &ProtocolError{Msg: msg}
+	return 0
+}
+
+// feed checks p and returns the length of the prefix that is well formed.
+func (g *guard) feed(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if g.state != gStart {
+			g.size++
+			if g.size > g.lim.MaxRequest {
+				g.fail("request too large")
+				return i, g.err
+			}
+		}
+		switch g.state {
+		case gStart:
+			g.size = 1
+			if c == '*' {
+				g.state, g.num, g.digs, g.neg = gCount, 0, 0, false
+			} else {
+				g.state, g.line = gInline, 1
+				if c == '\n' {
+					g.state = gStart
+				}
+			}
+		case gInline:
+			g.line++
+			if c == '\n' {
+				g.state = gStart
+			} else if g.line > g.lim.MaxInlineBytes {
+				g.fail("too big inline request")
+				return i, g.err
+			}
+		case gCount, gBulkLen:
+			switch {
+			case c == '\r':
+				if g.state == gCount {
+					g.state = gCountLF
+				} else {
+					g.state = gBulkLenLF
+				}
+			case c == '-' && g.digs == 0:
+				g.neg = true
+				g.digs++
+			case c >= '0' && c <= '9' && g.digs < 19:
+				g.num = g.num*10 + int64(c-'0')
+				g.digs++
+			default:
+				if g.state == gCount {
+					g.fail("invalid multibulk length")
+				} else {
+					g.fail("invalid bulk length")
+				}
+				return i, g.err
+			}
+		case gCountLF:
+			if c != '\n' || g.neg || g.num <= 0 || g.digs == 0 || g.num > g.lim.MaxArgs {
+				g.fail("invalid multibulk length")
+				return i, g.err
+			}
+			g.args = g.num
+			g.state = gBulkStart
+		case gBulkStart:
+			if c != '$' {
+				g.fail("expected '$', got '" + printable(c) + "'")
+				return i, g.err
+			}
+			g.state, g.num, g.digs, g.neg = gBulkLen, 0, 0, false
+		case gBulkLenLF:
+			if c != '\n' || g.neg || g.digs == 0 || g.num > g.lim.MaxBulkLen {
+				g.fail("invalid bulk length")
+				return i, g.err
+			}
+			g.skip = g.num
+			g.state = gPayload
+			if g.skip == 0 {
+				g.state = gPayloadCR
+			}
+		case gPayload:
+			// Skip the payload in one step.
+			n := min(g.skip, int64(len(p)-i))
+			g.size += n - 1
+			if g.size > g.lim.MaxRequest {
+				g.fail("request too large")
+				return i, g.err
+			}
+			g.skip -= n
+			i += int(n) - 1
+			if g.skip == 0 {
+				g.state = gPayloadCR
+			}
+		case gPayloadCR:
+			if c != '\r' {
+				g.fail("invalid bulk length")
+				return i, g.err
+			}
+			g.state = gPayloadLF
+		case gPayloadLF:
+			if c != '\n' {
+				g.fail("invalid bulk length")
+				return i, g.err
+			}
+			g.args--
+			if g.args == 0 {
+				g.state = gStart
+			} else {
+				g.state = gBulkStart
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func printable(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return string(c)
+	}
+	return "\\x" + strconv.FormatUint(uint64(c), 16)
+}
+
+// guardConn checks every byte read from the client. On a violation it
+// answers with the protocol error itself and reports EOF, so redcon closes
+// the connection without parsing the bad bytes.
+type guardConn struct {
+	net.Conn
+	g       guard
+	pending error
+	once    sync.Once
+}
+
+func (c *guardConn) Read(p []byte) (int, error) {
+	if c.pending != nil {
+		c.reject()
+		return 0, c.pending
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		ok, gerr := c.g.feed(p[:n])
+		if gerr != nil {
+			c.pending = gerr
+			if ok == 0 {
+				c.reject()
+				return 0, gerr
+			}
+			return ok, nil // hand on the good commands first
+		}
+	}
+	return n, err
+}
+
+func (c *guardConn) reject() {
+	c.once.Do(func() {
+		c.Conn.Write([]byte("-ERR " + c.pending.Error() + "\r\n"))
+	})
+}
+
+// guardListener wraps every accepted connection in a guardConn.
+type guardListener struct {
+	net.Listener
+	lim func() Limits
+}
+
+func (l *guardListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &guardConn{Conn: conn, g: guard{lim: l.lim()}}, nil
+}

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/statehouse/statehouse/fsm"
+)
+
+// infoSections in the order INFO prints them.
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "keyspace"}
+
+func infoCmd(p *pipeline, args [][]byte) {
+	want := map[string]bool{}
+	all := len(args) == 1
+	for _, a := range args[1:] {
+		sec := strings.ToLower(string(a))
+		if sec == "all" || sec == "everything" || sec == "default" {
+			all = true
+		}
+		want[sec] = true
+	}
+	var b strings.Builder
+	for _, sec := range infoSections {
+		if !all && !want[sec] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		p.s.writeInfo(&b, sec)
+	}
+	p.reply(fsm.AppendBulkString(nil, b.String()))
+}
+
+func (s *Server) writeInfo(b *strings.Builder, sec string) {
+	line := func(k string, v any) { fmt.Fprintf(b, "%s:%v\r\n", k, v) }
+	switch sec {
+	case "server":
+		b.WriteString("# Server\r\n")
+		line("redis_version", "7.0.0")
+		line("statehouse_version", s.cfg.Version)
+		line("redis_mode", "standalone")
+		line("os", runtime.GOOS)
+		line("arch_bits", 64)
+		line("go_version", runtime.Version())
+		line("process_id", os.Getpid())
+		line("run_id", s.runID)
+		line("tcp_port", configParams["port"].get(s))
+		up := time.Since(s.started)
+		line("uptime_in_seconds", int64(up.Seconds()))
+		line("uptime_in_days", int64(up.Hours()/24))
+	case "clients":
+		b.WriteString("# Clients\r\n")
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		line("connected_clients", n)
+		line("maxclients", s.maxClients.Load())
+		line("blocked_clients", 0)
+	case "memory":
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		b.WriteString("# Memory\r\n")
+		line("used_memory", m.HeapAlloc)
+		line("used_memory_human", human(m.HeapAlloc))
+		line("used_memory_rss", m.Sys)
+		line("used_memory_rss_human", human(m.Sys))
+		line("maxmemory", 0)
+		line("maxmemory_policy", "noeviction")
+	case "persistence":
+		st := s.cl.Status()
+		b.WriteString("# Persistence\r\n")
+		line("loading", 0)
+		line("aof_enabled", 1) // every write is in the Raft log before it is acknowledged
+		line("raft_last_index", st.LastIndex)
+		line("raft_commit_index", st.CommitIndex)
+		line("raft_applied_index", st.Applied)
+	case "stats":
+		b.WriteString("# Stats\r\n")
+		line("total_connections_received", s.totalConns.Load())
+		line("total_commands_processed", s.totalCmds.Load())
+		line("rejected_connections", s.rejected.Load())
+		line("total_error_replies_protocol", s.protoErrors.Load())
+	case "replication":
+		st := s.cl.Status()
+		b.WriteString("# Replication\r\n")
+		if st.State == "Leader" {
+			line("role", "master")
+		} else {
+			line("role", "slave")
+		}
+		line("connected_slaves", 0)
+		line("master_repl_offset", st.Applied)
+		line("raft_state", strings.ToLower(st.State))
+		line("raft_term", st.Term)
+	case "keyspace":
+		b.WriteString("# Keyspace\r\n")
+		for _, d := range s.fsm.Stats() {
+			fmt.Fprintf(b, "db%d:keys=%d,expires=%d,avg_ttl=0\r\n", d.DB, d.Keys, d.Expires)
+		}
+	}
+}
+
+func human(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2fM", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.2fK", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}

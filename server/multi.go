@@ -1,0 +1,254 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/statehouse/statehouse/fsm"
+)
+
+// multiState is a connection inside MULTI: queued ops, and whether a
+// queuing error means EXEC must abort.
+type multiState struct {
+	ops   []queued
+	dirty bool
+}
+
+// queued is one command queued by MULTI. Keyspace commands become ops of
+// one atomic request; SELECT, PING and ECHO are answered here at EXEC.
+type queued struct {
+	op    fsm.Op
+	local []byte // reply of a connection command; nil for keyspace ops
+}
+
+// multiControl are the commands that act, rather than queue, inside MULTI.
+var multiControl = map[string]bool{"exec": true, "discard": true, "multi": true, "watch": true, "unwatch": true, "quit": true, "reset": true}
+
+// queue handles a command sent inside MULTI.
+func (s *Server) queue(st *connState, name string, args [][]byte) []byte {
+	m := st.multi
+	switch name {
+	case "select":
+		if len(args) != 2 {
+			m.dirty = true
+			return wrongArity(name)
+		}
+		db, ok := parseDB(args[1])
+		if !ok {
+			m.dirty = true
+			return fsm.AppendError(nil, "ERR DB index is out of range")
+		}
+		// Later ops in the transaction run against the new database.
+		m.ops = append(m.ops, queued{local: []byte("+OK\r\n"), op: fsm.Op{DB: db}})
+		return []byte("+QUEUED\r\n")
+	case "ping":
+		if len(args) > 2 {
+			m.dirty = true
+			return wrongArity(name)
+		}
+		r := []byte("+PONG\r\n")
+		if len(args) == 2 {
+			r = fsm.AppendBulk(nil, args[1])
+		}
+		m.ops = append(m.ops, queued{local: r, op: fsm.Op{DB: -1}})
+		return []byte("+QUEUED\r\n")
+	case "echo":
+		if len(args) != 2 {
+			m.dirty = true
+			return wrongArity(name)
+		}
+		m.ops = append(m.ops, queued{local: fsm.AppendBulk(nil, args[1]), op: fsm.Op{DB: -1}})
+		return []byte("+QUEUED\r\n")
+	}
+	if _, ok := connCommands[name]; ok {
+		m.dirty = true
+		return fsm.AppendError(nil, "ERR Command not allowed inside a transaction")
+	}
+	cmd := fsm.Lookup(args[0])
+	if cmd == nil || cmd.Flags&fsm.FlagInternal != 0 {
+		m.dirty = true
+		return unknownCommand(args)
+	}
+	if !cmd.ArityOK(len(args)) {
+		m.dirty = true
+		return wrongArity(name)
+	}
+	m.ops = append(m.ops, queued{op: fsm.Op{DB: -1, Args: cloneArgs(args)}})
+	return []byte("+QUEUED\r\n")
+}
+
+func multiCmd(p *pipeline, args [][]byte) {
+	if p.st.multi != nil {
+		p.reply(fsm.AppendError(nil, "ERR MULTI calls can not be nested"))
+		return
+	}
+	p.st.multi = &multiState{}
+	p.reply([]byte("+OK\r\n"))
+}
+
+func discardCmd(p *pipeline, args [][]byte) {
+	if p.st.multi == nil {
+		p.reply(fsm.AppendError(nil, "ERR DISCARD without MULTI"))
+		return
+	}
+	p.st.multi = nil
+	p.st.watch = nil
+	p.reply([]byte("+OK\r\n"))
+}
+
+func watchCmd(p *pipeline, args [][]byte) {
+	if p.st.multi != nil {
+		p.reply(fsm.AppendError(nil, "ERR WATCH inside MULTI is not allowed"))
+		return
+	}
+	// The revision read here may be stale on a lagging node; a stale
+	// revision can only make EXEC abort, never let a conflict through.
+	now := p.s.cl.Now()
+	for _, k := range args[1:] {
+		key := append([]byte(nil), k...)
+		p.st.watch = append(p.st.watch, fsm.Cond{DB: p.st.db, Key: key, Rev: p.s.fsm.WatchRev(p.st.db, now, key)})
+	}
+	p.reply([]byte("+OK\r\n"))
+}
+
+func unwatchCmd(p *pipeline, args [][]byte) {
+	p.st.watch = nil
+	p.reply([]byte("+OK\r\n"))
+}
+
+func execCmd(p *pipeline, args [][]byte) {
+	st := p.st
+	m := st.multi
+	if m == nil {
+		p.reply(fsm.AppendError(nil, "ERR EXEC without MULTI"))
+		return
+	}
+	st.multi = nil
+	conds := st.watch
+	st.watch = nil
+	if m.dirty {
+		p.reply(fsm.AppendError(nil, "EXECABORT Transaction discarded because of previous errors."))
+		return
+	}
+	// Assign databases in order: a queued SELECT changes the db of what follows.
+	db := st.db
+	req := fsm.Request{Atomic: true, Conds: conds}
+	for i := range m.ops {
+		q := &m.ops[i]
+		if q.local != nil {
+			if q.op.DB >= 0 {
+				db = q.op.DB
+			}
+			continue
+		}
+		q.op.DB = db
+		req.Ops = append(req.Ops, q.op)
+	}
+	st.db = db
+	if len(req.Ops) == 0 && len(conds) == 0 {
+		out := fsm.AppendArray(nil, len(m.ops))
+		for _, q := range m.ops {
+			out = append(out, q.local...)
+		}
+		p.reply(out)
+		return
+	}
+	reply, err := p.s.propose(req)
+	if err != nil {
+		p.reply(errorReply(err))
+		return
+	}
+	if len(req.Ops) == len(m.ops) || strings.HasPrefix(string(reply), "*-1") {
+		p.reply(reply)
+		return
+	}
+	// Interleave the connection commands' replies with the keyspace's.
+	parts := splitReplies(reply)
+	out := fsm.AppendArray(nil, len(m.ops))
+	j := 0
+	for _, q := range m.ops {
+		if q.local != nil {
+			out = append(out, q.local...)
+		} else if j < len(parts) {
+			out = append(out, parts[j]...)
+			j++
+		}
+	}
+	p.reply(out)
+}
+
+// splitReplies splits an array reply "*N..." into its N elements.
+func splitReplies(b []byte) [][]byte {
+	n, rest, ok := readLine(b[1:])
+	if !ok {
+		return nil
+	}
+	count := atoi(n)
+	parts := make([][]byte, 0, count)
+	for i := 0; i < count && len(rest) > 0; i++ {
+		l := respLen(rest)
+		if l <= 0 {
+			return parts
+		}
+		parts = append(parts, rest[:l])
+		rest = rest[l:]
+	}
+	return parts
+}
+
+// respLen is the length of the RESP value at the start of b, or -1.
+func respLen(b []byte) int {
+	if len(b) == 0 {
+		return -1
+	}
+	line, rest, ok := readLine(b[1:])
+	if !ok {
+		return -1
+	}
+	head := len(b) - len(rest)
+	switch b[0] {
+	case '+', '-', ':':
+		return head
+	case '$':
+		n := atoi(line)
+		if n < 0 {
+			return head
+		}
+		return head + n + 2
+	case '*':
+		n := atoi(line)
+		total := head
+		for i := 0; i < n; i++ {
+			l := respLen(b[total:])
+			if l < 0 {
+				return -1
+			}
+			total += l
+		}
+		return total
+	}
+	return -1
+}
+
+func readLine(b []byte) (line, rest []byte, ok bool) {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' {
+			return b[:i], b[i+2:], true
+		}
+	}
+	return nil, nil, false
+}
+
+func atoi(b []byte) int {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg, b = true, b[1:]
+	}
+	n := 0
+	for _, c := range b {
+		n = n*10 + int(c-'0')
+	}
+	if neg {
+		return -n
+	}
+	return n
+}

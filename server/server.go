@@ -1,0 +1,372 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/statehouse/statehouse/cluster"
+	"github.com/statehouse/statehouse/fsm"
+	"github.com/tidwall/redcon"
+)
+
+// Cluster is what the server needs from the replication layer.
+type Cluster interface {
+	Propose(ctx context.Context, req fsm.Request) ([]byte, error)
+	ReadBarrier(ctx context.Context) error
+	Now() int64
+	Status() cluster.Status
+	Snapshot() error
+}
+
+// Config configures the RESP listener.
+type Config struct {
+	Addr        string // host:port for clients
+	RequirePass string
+	MaxClients  int
+	Limits      Limits
+	Version     string
+	Logger      *slog.Logger
+	// Timeout bounds how long a command waits on the cluster.
+	Timeout time.Duration
+}
+
+// Server serves RESP clients.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	cl      Cluster
+	fsm     *fsm.FSM
+	rs      *redcon.Server
+	ln      net.Listener
+	started time.Time
+	runID   string
+
+	mu         sync.Mutex
+	conns      map[int64]*connState
+	password   atomic.Pointer[string]
+	maxClients atomic.Int64
+	limits     atomic.Pointer[Limits]
+
+	nextID      atomic.Int64
+	totalConns  atomic.Int64
+	totalCmds   atomic.Int64
+	rejected    atomic.Int64
+	protoErrors atomic.Int64
+}
+
+// New creates a server on f, replicated by cl.
+func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
+	if cfg.MaxClients == 0 {
+		cfg.MaxClients = 10000
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0.1.0"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, cl: cl, fsm: f, conns: map[int64]*connState{}, started: time.Now()}
+	s.password.Store(&cfg.RequirePass)
+	s.maxClients.Store(int64(cfg.MaxClients))
+	lim := cfg.Limits
+	s.limits.Store(&lim)
+	var id [20]byte
+	for i := range id {
+		id[i] = "0123456789abcdef"[rand.IntN(16)]
+	}
+	s.runID = string(id[:]) + string(id[:])
+	return s
+}
+
+// Listen binds the client port. Serve then runs until Close.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = &guardListener{Listener: ln, lim: func() Limits { return *s.limits.Load() }}
+	s.rs = redcon.NewServerNetwork("tcp", s.cfg.Addr, s.handle, s.accept, s.closed)
+	return nil
+}
+
+// Addr is the address the client port is bound to.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts clients until Close.
+func (s *Server) Serve() error {
+	err := s.rs.Serve(s.ln)
+	if err != nil && strings.Contains(err.Error(), "use of closed network connection") {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting clients and closes every connection.
+func (s *Server) Close() error {
+	if s.rs == nil {
+		return nil
+	}
+	return s.rs.Close()
+}
+
+// connState is one client connection's state.
+type connState struct {
+	id      int64
+	conn    redcon.Conn
+	addr    string
+	laddr   string
+	created time.Time
+
+	mu       sync.Mutex // guards the fields CLIENT LIST reads from other connections
+	name     string
+	libName  string
+	libVer   string
+	db       int
+	lastCmd  string
+	lastUsed time.Time
+
+	authed bool
+	multi  *multiState
+	watch  []fsm.Cond
+	buf    []byte
+}
+
+func (s *Server) accept(conn redcon.Conn) bool {
+	s.totalConns.Add(1)
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	if int64(n) >= s.maxClients.Load() {
+		s.rejected.Add(1)
+		conn.NetConn().Write([]byte("-ERR max number of clients reached\r\n"))
+		return false
+	}
+	st := &connState{
+		id:       s.nextID.Add(1),
+		conn:     conn,
+		addr:     conn.RemoteAddr(),
+		laddr:    conn.NetConn().LocalAddr().String(),
+		created:  time.Now(),
+		lastUsed: time.Now(),
+		authed:   *s.password.Load() == "",
+	}
+	conn.SetContext(st)
+	s.mu.Lock()
+	s.conns[st.id] = st
+	s.mu.Unlock()
+	return true
+}
+
+func (s *Server) closed(conn redcon.Conn, err error) {
+	st, _ := conn.Context().(*connState)
+	if st == nil {
+		return
+	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		s.protoErrors.Add(1)
+		s.log.Info("closed client after protocol error", "client", st.addr, "err", pe.Msg)
+	}
+	s.mu.Lock()
+	delete(s.conns, st.id)
+	s.mu.Unlock()
+}
+
+// handle gets one command and takes the rest of the pipeline redcon has
+// already parsed, so consecutive writes can share one log entry.
+func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
+	st := conn.Context().(*connState)
+	cmds := []redcon.Command{cmd}
+	if more := conn.ReadPipeline(); len(more) > 0 {
+		cmds = append(cmds, more...)
+	}
+	p := pipeline{s: s, st: st, conn: conn}
+	for _, c := range cmds {
+		if p.closed {
+			break
+		}
+		p.command(c.Args)
+	}
+	p.flushWrites()
+	st.mu.Lock()
+	st.lastUsed = time.Now()
+	st.mu.Unlock()
+}
+
+// pipeline runs the commands of one read from a connection in order.
+type pipeline struct {
+	s      *Server
+	st     *connState
+	conn   redcon.Conn
+	writes []fsm.Op // consecutive writes not yet proposed
+	readOK bool     // a read barrier in this pipeline already covers later reads
+	closed bool
+}
+
+func (p *pipeline) command(args [][]byte) {
+	s, st := p.s, p.st
+	s.totalCmds.Add(1)
+	name := strings.ToLower(string(args[0]))
+	st.mu.Lock()
+	st.lastCmd = name
+	st.mu.Unlock()
+
+	if !st.authed && name != "auth" && name != "hello" && name != "quit" && name != "reset" {
+		p.reply(fsm.AppendError(nil, "NOAUTH Authentication required."))
+		return
+	}
+	if st.multi != nil && !multiControl[name] {
+		p.reply(s.queue(st, name, args))
+		return
+	}
+	if h, ok := connCommands[name]; ok {
+		p.flushWrites()
+		if !arityOK(h.arity, len(args)) {
+			p.reply(wrongArity(name))
+			return
+		}
+		h.fn(p, args)
+		return
+	}
+	cmd := fsm.Lookup(args[0])
+	if cmd == nil || cmd.Flags&fsm.FlagInternal != 0 {
+		p.flushWrites()
+		p.reply(unknownCommand(args))
+		return
+	}
+	if !cmd.ArityOK(len(args)) {
+		p.flushWrites()
+		p.reply(wrongArity(name))
+		return
+	}
+	if cmd.IsWrite() {
+		p.writes = append(p.writes, fsm.Op{DB: st.db, Args: cloneArgs(args)})
+		p.readOK = false
+		return
+	}
+	p.flushWrites()
+	if !p.readOK {
+		if err := p.barrier(); err != nil {
+			p.reply(errorReply(err))
+			return
+		}
+		p.readOK = true
+	}
+	st.buf = s.fsm.Read(st.db, s.cl.Now(), rand.Uint64(), args, st.buf[:0])
+	p.conn.WriteRaw(st.buf)
+}
+
+func (p *pipeline) barrier() error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.Timeout)
+	defer cancel()
+	return p.s.cl.ReadBarrier(ctx)
+}
+
+// flushWrites proposes the pending writes as one request and writes the
+// replies in order.
+func (p *pipeline) flushWrites() {
+	if len(p.writes) == 0 {
+		return
+	}
+	req := fsm.Request{Ops: p.writes}
+	p.writes = nil
+	reply, err := p.s.propose(req)
+	if err != nil {
+		e := errorReply(err)
+		for range req.Ops {
+			p.conn.WriteRaw(e)
+		}
+		return
+	}
+	p.conn.WriteRaw(reply)
+}
+
+func (p *pipeline) reply(b []byte) { p.conn.WriteRaw(b) }
+
+func (s *Server) propose(req fsm.Request) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	return s.cl.Propose(ctx, req)
+}
+
+// cloneArgs copies args out of redcon's read buffer, which is reused.
+func cloneArgs(args [][]byte) [][]byte {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	buf := make([]byte, 0, n)
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		start := len(buf)
+		buf = append(buf, a...)
+		out[i] = buf[start:len(buf):len(buf)]
+	}
+	return out
+}
+
+// errorReply maps cluster errors to the Redis errors clients know.
+func errorReply(err error) []byte {
+	var msg string
+	switch {
+	case errors.Is(err, cluster.ErrNoLeader):
+		msg = "CLUSTERDOWN The cluster is down: no leader"
+	case errors.Is(err, cluster.ErrNotApplied):
+		msg = "TRYAGAIN The write was not applied, retry it"
+	case errors.Is(err, cluster.ErrLoading):
+		msg = "LOADING statehouse is loading the dataset in memory"
+	case errors.Is(err, cluster.ErrUnknownOutcome), errors.Is(err, cluster.ErrShutdown),
+		errors.Is(err, context.DeadlineExceeded):
+		msg = "UNCERTAIN The write may or may not have been applied"
+	default:
+		msg = "ERR " + err.Error()
+	}
+	return fsm.AppendError(nil, msg)
+}
+
+func unknownCommand(args [][]byte) []byte {
+	var b strings.Builder
+	b.WriteString("ERR unknown command '")
+	b.WriteString(truncate(string(args[0]), 128))
+	b.WriteString("', with args beginning with: ")
+	for i, a := range args[1:] {
+		if i >= 10 {
+			break
+		}
+		b.WriteString("'")
+		b.WriteString(truncate(string(a), 128))
+		b.WriteString("' ")
+	}
+	return fsm.AppendError(nil, b.String())
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func wrongArity(name string) []byte {
+	return fsm.AppendError(nil, "ERR wrong number of arguments for '"+name+"' command")
+}
+
+func arityOK(arity, argc int) bool {
+	if arity >= 0 {
+		return argc == arity
+	}
+	return argc >= -arity
+}
