@@ -40,6 +40,10 @@ type Config struct {
 	SnapshotInterval  time.Duration // how often to check the threshold (default 30s)
 	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)
 
+	// Raft timing; zero keeps hashicorp/raft's defaults (1s). Tests use less.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+
 	// MaxBatch and MaxBatchBytes bound one log entry; MaxInflight is how many
 	// entries the proposer keeps in flight while it gathers the next.
 	MaxBatch      int
@@ -168,6 +172,13 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+		rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, cfg.HeartbeatTimeout)
+	}
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
 
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
@@ -527,4 +538,3 @@ func (n *Node) Shutdown() error {
 	})
 	return err
 }
-
