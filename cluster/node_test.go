@@ -104,7 +104,11 @@ func TestPipelineRequestReplies(t *testing.T) {
 // truncation, in-process.
 func TestReopenRestoresKeyspace(t *testing.T) {
 	dir := t.TempDir()
-	small := func(c *Config) { c.SnapshotThreshold = 10; c.TrailingLogs = 5; c.SnapshotInterval = 50 * time.Millisecond }
+	small := func(c *Config) {
+		c.SnapshotThreshold = 10
+		c.TrailingLogs = 5
+		c.SnapshotInterval = 50 * time.Millisecond
+	}
 	n := openNode(t, dir, small)
 	for b := 0; b < 3000; b += 100 {
 		var req fsm.Request
