@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,15 @@ type Config struct {
 	PeerAddr  string // host:port the Raft transport listens on
 	Advertise string // host:port peers reach this node at; default PeerAddr
 	NoSync    bool   // skip fsync of the Raft log (benchmarks only: loses writes on power loss)
+
+	// InitialCluster lists the first members (id -> peer address). Every
+	// first member gets the same list; a node with Raft state ignores it.
+	// Empty: a fresh node bootstraps a group of one.
+	InitialCluster map[string]string
+	// Secret authenticates peers on the peer port (empty: no check).
+	Secret string
+	// ClientAddr is the RESP address of this node, told to peers (ROLE).
+	ClientAddr string
 
 	SnapshotThreshold uint64        // log entries between snapshots (default 16384)
 	SnapshotInterval  time.Duration // how often to check the threshold (default 30s)
@@ -92,10 +103,14 @@ type Node struct {
 	raft    *raft.Raft
 	store   *raftboltdb.BoltStore
 	trans   *raft.NetworkTransport
+	mux     *mux
 	applied *indexWaiter
 
+	peersMu sync.Mutex
+	peers   map[string]*peerClient // by peer address
+
 	proposals chan *proposal
-	reads     chan chan error
+	reads     chan chan readIndexResult
 	ready     atomic.Bool // leader has applied its own entry of this term
 	readyTerm atomic.Uint64
 
@@ -112,6 +127,12 @@ type proposal struct {
 
 type result struct {
 	reply []byte
+	index uint64
+	err   error
+}
+
+type readIndexResult struct {
+	index uint64
 	err   error
 }
 
@@ -129,7 +150,8 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		fsm:       f,
 		applied:   newIndexWaiter(),
 		proposals: make(chan *proposal, 4096),
-		reads:     make(chan chan error, 4096),
+		reads:     make(chan chan readIndexResult, 4096),
+		peers:     map[string]*peerClient{},
 		stop:      make(chan struct{}),
 	}
 	store, err := raftboltdb.New(raftboltdb.Options{
@@ -153,16 +175,39 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("advertise address: %w", err)
 	}
+	ln, err := net.Listen("tcp", cfg.PeerAddr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("peer port: %w", err)
+	}
+	if adv.Port == 0 {
+		adv.Port = ln.Addr().(*net.TCPAddr).Port
+	}
 	if adv.IP.IsUnspecified() {
 		// Listening on every interface: a lone node is reached on loopback.
 		// Nodes that form a cluster are given --advertise.
 		adv.IP = net.IPv4(127, 0, 0, 1)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.PeerAddr, adv, 3, 10*time.Second, hlog)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("peer port: %w", err)
-	}
+	n.mux = newMux(ln, cfg.Secret, n.log)
+	layer := &raftLayer{m: n.mux, conns: n.mux.listen(protoRaft), addr: adv}
+	service := n.mux.listen(protoService)
+	go n.mux.serve()
+	go func() {
+		for {
+			select {
+			case c := <-service:
+				go n.serveService(c)
+			case <-n.mux.closed:
+				return
+			}
+		}
+	}()
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hlog,
+	})
 	n.trans = trans
 
 	rc := raft.DefaultConfig()
@@ -193,11 +238,21 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	n.raft = r
 	if !existing {
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
+		if len(cfg.InitialCluster) > 0 {
+			if _, ok := cfg.InitialCluster[cfg.NodeID]; !ok {
+				n.Shutdown()
+				return nil, fmt.Errorf("initial cluster does not list this node (%s)", cfg.NodeID)
+			}
+			boot.Servers = nil
+			for _, id := range sortedKeys(cfg.InitialCluster) {
+				boot.Servers = append(boot.Servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(cfg.InitialCluster[id])})
+			}
+		}
 		if err := r.BootstrapCluster(boot).Error(); err != nil {
 			n.Shutdown()
 			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
-		n.log.Info("bootstrapped a new cluster", "peer", trans.LocalAddr())
+		n.log.Info("bootstrapped a new cluster", "peer", trans.LocalAddr(), "members", len(boot.Servers))
 	} else {
 		n.log.Info("restarting from data dir", "dir", cfg.DataDir)
 	}
@@ -212,7 +267,24 @@ func (n *Node) closeStores() {
 	if n.trans != nil {
 		n.trans.Close()
 	}
+	if n.mux != nil {
+		n.mux.close()
+	}
+	n.peersMu.Lock()
+	for _, c := range n.peers {
+		c.close()
+	}
+	n.peersMu.Unlock()
 	n.store.Close()
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // FSM returns the node's keyspace.
@@ -225,8 +297,107 @@ func (n *Node) Now() int64 { return n.cfg.Clock() }
 func (n *Node) PeerAddr() string { return string(n.trans.LocalAddr()) }
 
 // Propose sends one request through the log and returns its reply once the
-// local fsm has applied it.
+// local fsm has applied it. On a follower the request is forwarded to the
+// leader, and the reply waits until this node has applied the entry too,
+// so a client reads its own writes on the node it talks to.
 func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, error) {
+	for {
+		if n.raft.State() == raft.Leader {
+			reply, _, err := n.proposeLocal(ctx, req)
+			return reply, err
+		}
+		leader, err := n.waitLeader(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if leader == string(n.trans.LocalAddr()) {
+			continue // just elected: propose locally
+		}
+		return n.forward(ctx, leader, req)
+	}
+}
+
+// waitLeader returns the leader's peer address, waiting a little through
+// an election rather than failing at once.
+func (n *Node) waitLeader(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(n.leaderWait())
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			return string(addr), nil
+		}
+		if time.Now().After(deadline) {
+			return "", ErrNoLeader
+		}
+		select {
+		case <-ctx.Done():
+			return "", ErrNoLeader
+		case <-n.stop:
+			return "", ErrShutdown
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) leaderWait() time.Duration {
+	if n.cfg.ElectionTimeout > 0 {
+		return 2 * n.cfg.ElectionTimeout
+	}
+	return 2 * time.Second
+}
+
+func (n *Node) peer(addr string) *peerClient {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	c := n.peers[addr]
+	if c == nil {
+		c = &peerClient{addr: addr, token: n.mux.token}
+		n.peers[addr] = c
+	}
+	return c
+}
+
+func encodeRequest(req fsm.Request) []byte {
+	e := fsm.Entry{Reqs: []fsm.Request{req}}
+	return e.Encode(nil)
+}
+
+func decodeRequest(b []byte) (fsm.Request, error) {
+	e, err := fsm.DecodeEntry(b)
+	if err != nil {
+		return fsm.Request{}, err
+	}
+	if len(e.Reqs) != 1 {
+		return fsm.Request{}, fmt.Errorf("forwarded entry has %d requests", len(e.Reqs))
+	}
+	return e.Reqs[0], nil
+}
+
+// forward sends a write to the leader and waits for this node to apply it.
+func (n *Node) forward(ctx context.Context, leader string, req fsm.Request) ([]byte, error) {
+	resp, err := n.peer(leader).call(ctx, msgForward, encodeRequest(req))
+	if err != nil {
+		var ce *callError
+		if errors.As(err, &ce) && !ce.sent {
+			return nil, fmt.Errorf("%w: leader %s unreachable: %v", ErrNotApplied, leader, ce.err)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+	}
+	if len(resp) < 9 {
+		return nil, fmt.Errorf("%w: short reply from leader", ErrUnknownOutcome)
+	}
+	if err := errOf(resp[0]); err != nil {
+		return nil, err
+	}
+	index := binary.BigEndian.Uint64(resp[1:9])
+	if err := n.applied.wait(ctx, index); err != nil {
+		// Committed on the leader, not yet here: the write happened.
+		return nil, fmt.Errorf("%w: applied by the leader at index %d, not yet on this node", ErrUnknownOutcome, index)
+	}
+	return resp[9:], nil
+}
+
+// proposeLocal runs a request through this node's proposer (the leader's).
+func (n *Node) proposeLocal(ctx context.Context, req fsm.Request) ([]byte, uint64, error) {
 	size := 0
 	for _, op := range req.Ops {
 		for _, a := range op.Args {
@@ -237,17 +408,17 @@ func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, error) {
 	select {
 	case n.proposals <- p:
 	case <-n.stop:
-		return nil, ErrShutdown
+		return nil, 0, ErrShutdown
 	case <-ctx.Done():
-		return nil, ErrNotApplied
+		return nil, 0, ErrNotApplied
 	}
 	select {
 	case r := <-p.done:
-		return r.reply, r.err
+		return r.reply, r.index, r.err
 	case <-n.stop:
-		return nil, ErrUnknownOutcome
+		return nil, 0, ErrUnknownOutcome
 	case <-ctx.Done():
-		return nil, ErrUnknownOutcome
+		return nil, 0, ErrUnknownOutcome
 	}
 }
 
@@ -322,8 +493,9 @@ func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal) {
 		}
 		return
 	}
+	index := fut.Index()
 	for i, p := range batch {
-		p.done <- result{reply: replies[i]}
+		p.done <- result{reply: replies[i], index: index}
 	}
 }
 
@@ -340,30 +512,44 @@ func classify(err error) error {
 }
 
 // ReadBarrier returns once a read of the local fsm is linearizable: the
-// read index protocol. Concurrent callers share one leadership check.
+// read index protocol. The node gets the leader's commit index (the leader
+// confirms it still leads), then waits until its own fsm has applied it.
 func (n *Node) ReadBarrier(ctx context.Context) error {
-	ch := make(chan error, 1)
+	index, err := n.readIndex(ctx)
+	if err != nil {
+		return err
+	}
+	if err := n.applied.wait(ctx, index); err != nil {
+		return fmt.Errorf("%w: waiting to apply index %d", ErrLoading, index)
+	}
+	return nil
+}
+
+// readIndex returns an index that covers every write acknowledged before
+// the call. Concurrent callers share one round.
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	ch := make(chan readIndexResult, 1)
 	select {
 	case n.reads <- ch:
 	case <-n.stop:
-		return ErrShutdown
+		return 0, ErrShutdown
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 	select {
-	case err := <-ch:
-		return err
+	case r := <-ch:
+		return r.index, r.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 }
 
 // runReads serves read-index requests in rounds: every request waiting
-// when a round starts shares its commit index and leadership check.
+// when a round starts shares its result.
 func (n *Node) runReads() {
 	defer n.wg.Done()
 	for {
-		var waiting []chan error
+		var waiting []chan readIndexResult
 		select {
 		case ch := <-n.reads:
 			waiting = append(waiting, ch)
@@ -379,33 +565,53 @@ func (n *Node) runReads() {
 				break drain
 			}
 		}
-		err := n.readIndexRound()
+		index, err := n.readIndexRound()
 		for _, ch := range waiting {
-			ch <- err
+			ch <- readIndexResult{index, err}
 		}
 	}
 }
 
-func (n *Node) readIndexRound() error {
+func (n *Node) readIndexRound() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n.raft.State() == raft.Leader {
+		return n.leaderReadIndex()
+	}
+	leader, err := n.waitLeader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if leader == string(n.trans.LocalAddr()) {
+		return n.leaderReadIndex()
+	}
+	resp, err := n.peer(leader).call(ctx, msgReadIndex, nil)
+	if err != nil {
+		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, leader, err)
+	}
+	if len(resp) < 9 {
+		return 0, fmt.Errorf("%w: short read index reply", ErrNoLeader)
+	}
+	if err := errOf(resp[0]); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(resp[1:9]), nil
+}
+
+// leaderReadIndex is the leader's half: its commit index, once a round of
+// heartbeats confirms no other leader can have committed past it.
+func (n *Node) leaderReadIndex() (uint64, error) {
 	if n.raft.State() != raft.Leader {
-		if addr, _ := n.raft.LeaderWithID(); addr == "" {
-			return ErrNoLeader
-		}
-		return ErrNotApplied // follower reads arrive with replication
+		return 0, ErrNoLeader
 	}
 	if !n.ready.Load() {
-		return ErrLoading
+		return 0, ErrLoading
 	}
 	ri := n.raft.CommitIndex()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
-		return ErrNoLeader
+		return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := n.applied.wait(ctx, ri); err != nil {
-		return fmt.Errorf("%w: waiting for index %d", ErrLoading, ri)
-	}
-	return nil
+	return ri, nil
 }
 
 // runLeadership reacts to leadership changes: a new leader first applies

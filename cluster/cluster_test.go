@@ -1,0 +1,161 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/statehouse/statehouse/fsm"
+)
+
+// testCluster is N in-process nodes on loopback, each with its own data dir
+// and peer port, formed with InitialCluster.
+type testCluster struct {
+	t     *testing.T
+	nodes []*Node
+	cfgs  []Config
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newTestCluster(t *testing.T, size int) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t}
+	initial := map[string]string{}
+	for i := 0; i < size; i++ {
+		id := fmt.Sprintf("n%d", i+1)
+		addr := freeAddr(t)
+		initial[id] = addr
+		tc.cfgs = append(tc.cfgs, Config{
+			NodeID:           id,
+			DataDir:          t.TempDir(),
+			PeerAddr:         addr,
+			Secret:           "s3cret",
+			Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+			HeartbeatTimeout: 200 * time.Millisecond,
+			ElectionTimeout:  200 * time.Millisecond,
+		})
+	}
+	for i := range tc.cfgs {
+		tc.cfgs[i].InitialCluster = initial
+		n, err := Open(tc.cfgs[i], fsm.New())
+		if err != nil {
+			t.Fatalf("open %s: %v", tc.cfgs[i].NodeID, err)
+		}
+		tc.nodes = append(tc.nodes, n)
+	}
+	t.Cleanup(func() {
+		for _, n := range tc.nodes {
+			if n != nil {
+				n.Shutdown()
+			}
+		}
+	})
+	tc.leader()
+	return tc
+}
+
+// leader waits for a ready leader among the running nodes.
+func (tc *testCluster) leader() *Node {
+	tc.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range tc.nodes {
+			if n != nil && n.raft.State() == raft.Leader && n.ready.Load() {
+				return n
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tc.t.Fatal("no leader within 10s")
+	return nil
+}
+
+func (tc *testCluster) followers() []*Node {
+	var out []*Node
+	for _, n := range tc.nodes {
+		if n != nil && n.raft.State() != raft.Leader {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func TestFollowerForwardsAndReadsItsWrites(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	f := tc.followers()[0]
+	for i := 0; i < 50; i++ {
+		k := fmt.Sprintf("k%d", i)
+		set(t, f, k, "v")
+		// Read-your-writes on the node that took the write, without a barrier.
+		if got := get(f, k); got != "$1\r\nv\r\n" {
+			t.Fatalf("follower does not see its own write %s: %q", k, got)
+		}
+	}
+	// Every node, after its read barrier, sees every write.
+	for _, n := range tc.nodes {
+		if err := n.ReadBarrier(context.Background()); err != nil {
+			t.Fatalf("%s read barrier: %v", n.cfg.NodeID, err)
+		}
+		for i := 0; i < 50; i++ {
+			if got := get(n, fmt.Sprintf("k%d", i)); got != "$1\r\nv\r\n" {
+				t.Fatalf("%s k%d = %q", n.cfg.NodeID, i, got)
+			}
+		}
+	}
+}
+
+func TestLeaderLossElectsAnother(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	old := tc.leader()
+	set(t, old, "before", "1")
+	for i, n := range tc.nodes {
+		if n == old {
+			n.Shutdown()
+			tc.nodes[i] = nil
+		}
+	}
+	start := time.Now()
+	nl := tc.leader()
+	t.Logf("new leader %s after %v", nl.cfg.NodeID, time.Since(start))
+	set(t, nl, "after", "2")
+	for _, n := range tc.nodes {
+		if n == nil {
+			continue
+		}
+		if err := n.ReadBarrier(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if get(n, "before") != "$1\r\n1\r\n" || get(n, "after") != "$1\r\n2\r\n" {
+			t.Fatalf("%s lost a write", n.cfg.NodeID)
+		}
+	}
+}
+
+func TestWrongSecretIsRefused(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	n := tc.nodes[0]
+	bad := &peerClient{addr: n.PeerAddr(), token: peerToken("wrong")}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := bad.call(ctx, msgNodeInfo, nil); err == nil {
+		t.Fatal("a peer with the wrong secret got an answer")
+	}
+	good := &peerClient{addr: n.PeerAddr(), token: peerToken("s3cret")}
+	if _, err := good.call(ctx, msgNodeInfo, nil); err != nil {
+		t.Fatalf("right secret: %v", err)
+	}
+}

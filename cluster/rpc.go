@@ -1,0 +1,260 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// The cluster service on the peer port: a follower forwards writes and
+// asks for read indexes; any node asks another how far it has applied.
+// Frames are [len u32][type u8][id u64][payload]; many calls share one
+// connection, answered out of order by id.
+const (
+	msgForward   byte = 1 // payload: an encoded fsm.Entry with one request
+	msgReadIndex byte = 2 // payload: empty
+	msgNodeInfo  byte = 3 // payload: empty
+
+	maxFrame = 1<<32 - 1
+)
+
+// Status codes in replies, mapped to and from the cluster errors.
+const (
+	stOK byte = iota
+	stNoLeader
+	stNotApplied
+	stUnknown
+	stLoading
+)
+
+func statusOf(err error) byte {
+	switch {
+	case err == nil:
+		return stOK
+	case errors.Is(err, ErrNoLeader):
+		return stNoLeader
+	case errors.Is(err, ErrNotApplied):
+		return stNotApplied
+	case errors.Is(err, ErrLoading):
+		return stLoading
+	}
+	return stUnknown
+}
+
+func errOf(st byte) error {
+	switch st {
+	case stOK:
+		return nil
+	case stNoLeader:
+		return ErrNoLeader
+	case stNotApplied:
+		return ErrNotApplied
+	case stLoading:
+		return ErrLoading
+	}
+	return ErrUnknownOutcome
+}
+
+func writeFrame(w io.Writer, typ byte, id uint64, parts ...[]byte) error {
+	n := 9
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > maxFrame {
+		return fmt.Errorf("frame of %d bytes is too large", n)
+	}
+	hdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(hdr, uint32(n))
+	hdr[4] = typ
+	binary.BigEndian.PutUint64(hdr[5:], id)
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readFrame(r io.Reader) (typ byte, id uint64, payload []byte, err error) {
+	var hdr [13]byte
+	if _, err = io.ReadFull(r, hdr[:]); err != nil {
+		return
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n < 9 {
+		return 0, 0, nil, errors.New("short frame")
+	}
+	typ, id = hdr[4], binary.BigEndian.Uint64(hdr[5:])
+	payload = make([]byte, n-9)
+	_, err = io.ReadFull(r, payload)
+	return
+}
+
+// serveService answers one peer connection's calls concurrently.
+func (n *Node) serveService(conn net.Conn) {
+	defer conn.Close()
+	var wmu sync.Mutex
+	bw := bufio.NewWriter(conn)
+	r := bufio.NewReader(conn)
+	for {
+		typ, id, payload, err := readFrame(r)
+		if err != nil {
+			return
+		}
+		go func() {
+			resp := n.handleCall(typ, payload)
+			wmu.Lock()
+			defer wmu.Unlock()
+			if writeFrame(bw, typ, id, resp) == nil {
+				bw.Flush()
+			}
+		}()
+	}
+}
+
+func (n *Node) handleCall(typ byte, payload []byte) []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch typ {
+	case msgForward:
+		req, err := decodeRequest(payload)
+		if err != nil {
+			return append([]byte{stNotApplied}, make([]byte, 8)...)
+		}
+		reply, index, err := n.proposeLocal(ctx, req)
+		out := make([]byte, 9, 9+len(reply))
+		out[0] = statusOf(err)
+		binary.BigEndian.PutUint64(out[1:], index)
+		return append(out, reply...)
+	case msgReadIndex:
+		var index uint64
+		var err error
+		if n.raft.State() != raft.Leader {
+			err = ErrNoLeader // never relay: the asker picks the leader itself
+		} else {
+			index, err = n.readIndex(ctx)
+		}
+		out := make([]byte, 9)
+		out[0] = statusOf(err)
+		binary.BigEndian.PutUint64(out[1:], index)
+		return out
+	case msgNodeInfo:
+		out := make([]byte, 9)
+		binary.BigEndian.PutUint64(out[1:], n.applied.index())
+		return append(out, n.cfg.ClientAddr...)
+	}
+	return []byte{stUnknown}
+}
+
+// peerClient is one multiplexed connection to a peer's cluster service.
+type peerClient struct {
+	addr  string
+	token []byte
+
+	mu      sync.Mutex
+	conn    net.Conn
+	bw      *bufio.Writer
+	nextID  uint64
+	pending map[uint64]chan []byte
+}
+
+type callError struct {
+	sent bool // the request may have reached the peer
+	err  error
+}
+
+func (e *callError) Error() string { return e.err.Error() }
+func (e *callError) Unwrap() error { return e.err }
+
+// call sends one request and waits for its reply.
+func (c *peerClient) call(ctx context.Context, typ byte, payload []byte) ([]byte, error) {
+	ch := make(chan []byte, 1)
+	c.mu.Lock()
+	if c.conn == nil {
+		conn, err := dialPeer(c.addr, protoService, c.token, 2*time.Second)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, &callError{sent: false, err: err}
+		}
+		c.conn, c.bw, c.pending = conn, bufio.NewWriter(conn), map[uint64]chan []byte{}
+		go c.readLoop(conn, c.pending)
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = ch
+	err := writeFrame(c.bw, typ, id, payload)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.dropLocked()
+		c.mu.Unlock()
+		return nil, &callError{sent: true, err: err}
+	}
+	c.mu.Unlock()
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			return nil, &callError{sent: true, err: errors.New("peer connection lost")}
+		}
+		return resp, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		if c.pending != nil {
+			delete(c.pending, id)
+		}
+		c.mu.Unlock()
+		return nil, &callError{sent: true, err: ctx.Err()}
+	}
+}
+
+func (c *peerClient) readLoop(conn net.Conn, pending map[uint64]chan []byte) {
+	r := bufio.NewReader(conn)
+	for {
+		_, id, payload, err := readFrame(r)
+		c.mu.Lock()
+		if err != nil {
+			if c.conn == conn {
+				c.dropLocked()
+			}
+			c.mu.Unlock()
+			return
+		}
+		ch := pending[id]
+		delete(pending, id)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- payload
+		}
+	}
+}
+
+// dropLocked closes the connection and fails every call waiting on it.
+func (c *peerClient) dropLocked() {
+	if c.conn == nil {
+		return
+	}
+	c.conn.Close()
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+	c.conn, c.bw, c.pending = nil, nil, nil
+}
+
+func (c *peerClient) close() {
+	c.mu.Lock()
+	c.dropLocked()
+	c.mu.Unlock()
+}
