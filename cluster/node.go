@@ -28,6 +28,8 @@ var (
 	ErrUnknownOutcome = errors.New("write outcome unknown")       // may or may not have applied
 	ErrLoading        = errors.New("node is loading its dataset") // -LOADING
 	ErrShutdown       = errors.New("node is shutting down")
+	ErrReadOnly       = errors.New("follower refuses writes") // -READONLY
+
 )
 
 // Config configures a node.
@@ -46,6 +48,9 @@ type Config struct {
 	Secret string
 	// ClientAddr is the RESP address of this node, told to peers (ROLE).
 	ClientAddr string
+	// RefuseFollowerWrites makes a follower answer writes with ErrReadOnly
+	// instead of forwarding them to the leader.
+	RefuseFollowerWrites bool
 
 	SnapshotThreshold uint64        // log entries between snapshots (default 16384)
 	SnapshotInterval  time.Duration // how often to check the threshold (default 30s)
@@ -300,15 +305,16 @@ func (n *Node) PeerAddr() string { return string(n.trans.LocalAddr()) }
 // local fsm has applied it. On a follower the request is forwarded to the
 // leader, and the reply waits until this node has applied the entry too,
 // so a client reads its own writes on the node it talks to.
-func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, error) {
+//
+// The returned index is the log entry that carried the request (WAIT).
+func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, uint64, error) {
 	for {
 		if n.raft.State() == raft.Leader {
-			reply, _, err := n.proposeLocal(ctx, req)
-			return reply, err
+			return n.proposeLocal(ctx, req)
 		}
 		leader, err := n.waitLeader(ctx)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if leader == string(n.trans.LocalAddr()) {
 			continue // just elected: propose locally
@@ -373,27 +379,32 @@ func decodeRequest(b []byte) (fsm.Request, error) {
 }
 
 // forward sends a write to the leader and waits for this node to apply it.
-func (n *Node) forward(ctx context.Context, leader string, req fsm.Request) ([]byte, error) {
+func (n *Node) forward(ctx context.Context, leader string, req fsm.Request) ([]byte, uint64, error) {
+	if n.cfg.RefuseFollowerWrites {
+		return nil, 0, ErrReadOnly
+	}
 	resp, err := n.peer(leader).call(ctx, msgForward, encodeRequest(req))
 	if err != nil {
 		var ce *callError
 		if errors.As(err, &ce) && !ce.sent {
-			return nil, fmt.Errorf("%w: leader %s unreachable: %v", ErrNotApplied, leader, ce.err)
+			return nil, 0, fmt.Errorf("%w: leader %s unreachable: %v", ErrNotApplied, leader, ce.err)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+		return nil, 0, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
 	}
 	if len(resp) < 9 {
-		return nil, fmt.Errorf("%w: short reply from leader", ErrUnknownOutcome)
+		return nil, 0, fmt.Errorf("%w: short reply from leader", ErrUnknownOutcome)
 	}
 	if err := errOf(resp[0]); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	index := binary.BigEndian.Uint64(resp[1:9])
 	if err := n.applied.wait(ctx, index); err != nil {
-		// Committed on the leader, not yet here: the write happened.
-		return nil, fmt.Errorf("%w: applied by the leader at index %d, not yet on this node", ErrUnknownOutcome, index)
+		// Committed by the leader but not yet applied here: the write
+		// happened, yet this node cannot show it, so the outcome is unknown
+		// to this client.
+		return nil, 0, fmt.Errorf("%w: applied by the leader at index %d, not yet on this node", ErrUnknownOutcome, index)
 	}
-	return resp[9:], nil
+	return resp[9:], index, nil
 }
 
 // proposeLocal runs a request through this node's proposer (the leader's).
@@ -647,7 +658,7 @@ func (n *Node) runLeadership() {
 func (n *Node) becomeReady() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := n.Propose(ctx, fsm.Request{}); err != nil {
+	if _, _, err := n.proposeLocal(ctx, fsm.Request{}); err != nil {
 		n.log.Warn("leader barrier failed", "err", err)
 		return
 	}
@@ -664,7 +675,7 @@ func (n *Node) reap() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := n.Propose(ctx, fsm.Request{Ops: ops})
+		_, _, err := n.proposeLocal(ctx, fsm.Request{Ops: ops})
 		cancel()
 		if err != nil {
 			n.log.Warn("reaping expired keys failed", "err", err, "keys", len(ops))

@@ -40,7 +40,7 @@ func openNode(t *testing.T, dir string, mut ...func(*Config)) *Node {
 
 func set(t *testing.T, n *Node, k, v string) {
 	t.Helper()
-	reply, err := n.Propose(context.Background(), fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(k), []byte(v)}}}})
+	reply, _, err := n.Propose(context.Background(), fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(k), []byte(v)}}}})
 	if err != nil || string(reply) != "+OK\r\n" {
 		t.Fatalf("SET %s: %q, %v", k, reply, err)
 	}
@@ -90,7 +90,7 @@ func TestPipelineRequestReplies(t *testing.T) {
 		{Args: [][]byte{[]byte("DEL"), []byte("a"), []byte("b")}},
 		{Args: [][]byte{[]byte("GET"), []byte("a")}}, // a read is not allowed outside MULTI
 	}}
-	reply, err := n.Propose(context.Background(), req)
+	reply, _, err := n.Propose(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestReopenRestoresKeyspace(t *testing.T) {
 		for i := b; i < b+100; i++ {
 			req.Ops = append(req.Ops, fsm.Op{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprintf("k%d", i)), []byte(fmt.Sprintf("v%d", i))}})
 		}
-		if _, err := n.Propose(context.Background(), req); err != nil {
+		if _, _, err := n.Propose(context.Background(), req); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(5 * time.Millisecond) // let snapshots and truncation happen between entries
@@ -142,7 +142,7 @@ func TestProposeAfterShutdown(t *testing.T) {
 	n.Shutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := n.Propose(ctx, fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte("a"), []byte("1")}}}}); err == nil {
+	if _, _, err := n.Propose(ctx, fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte("a"), []byte("1")}}}}); err == nil {
 		t.Fatal("propose after shutdown succeeded")
 	}
 }

@@ -33,6 +33,7 @@ const (
 	stNotApplied
 	stUnknown
 	stLoading
+	stReadOnly
 )
 
 func statusOf(err error) byte {
@@ -45,6 +46,8 @@ func statusOf(err error) byte {
 		return stNotApplied
 	case errors.Is(err, ErrLoading):
 		return stLoading
+	case errors.Is(err, ErrReadOnly):
+		return stReadOnly
 	}
 	return stUnknown
 }
@@ -59,6 +62,8 @@ func errOf(st byte) error {
 		return ErrNotApplied
 	case stLoading:
 		return ErrLoading
+	case stReadOnly:
+		return ErrReadOnly
 	}
 	return ErrUnknownOutcome
 }

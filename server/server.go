@@ -18,7 +18,7 @@ import (
 
 // Cluster is what the server needs from the replication layer.
 type Cluster interface {
-	Propose(ctx context.Context, req fsm.Request) ([]byte, error)
+	Propose(ctx context.Context, req fsm.Request) (reply []byte, index uint64, err error)
 	ReadBarrier(ctx context.Context) error
 	Now() int64
 	Status() cluster.Status
@@ -299,7 +299,8 @@ func (p *pipeline) reply(b []byte) { p.conn.WriteRaw(b) }
 func (s *Server) propose(req fsm.Request) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
-	return s.cl.Propose(ctx, req)
+	reply, _, err := s.cl.Propose(ctx, req)
+	return reply, err
 }
 
 // cloneArgs copies args out of redcon's read buffer, which is reused.

@@ -1,0 +1,112 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Member is one server of the group as another node sees it.
+type Member struct {
+	ID         string
+	PeerAddr   string
+	ClientAddr string // "" if it did not answer
+	Applied    uint64
+	Reachable  bool
+	Self       bool
+	Voter      bool
+}
+
+// Members asks every server in the Raft configuration how far it has
+// applied, in parallel, within ctx. This node answers for itself.
+func (n *Node) Members(ctx context.Context) []Member {
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return nil
+	}
+	servers := fut.Configuration().Servers
+	out := make([]Member, len(servers))
+	var wg sync.WaitGroup
+	self := n.trans.LocalAddr()
+	for i, s := range servers {
+		out[i] = Member{ID: string(s.ID), PeerAddr: string(s.Address), Voter: s.Suffrage == raft.Voter}
+		if s.Address == self {
+			out[i].Self, out[i].Reachable = true, true
+			out[i].ClientAddr, out[i].Applied = n.cfg.ClientAddr, n.applied.index()
+			continue
+		}
+		wg.Add(1)
+		go func(m *Member) {
+			defer wg.Done()
+			resp, err := n.peer(m.PeerAddr).call(ctx, msgNodeInfo, nil)
+			if err != nil || len(resp) < 9 {
+				return
+			}
+			m.Reachable = true
+			m.Applied = binary.BigEndian.Uint64(resp[1:9])
+			m.ClientAddr = string(resp[9:])
+		}(&out[i])
+	}
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// WaitApplied returns how many other members have applied index, waiting
+// until at least want of them have or ctx ends (WAIT numreplicas timeout).
+func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		got := 0
+		for _, m := range n.Members(qctx) {
+			if !m.Self && m.Reachable && m.Applied >= index {
+				got++
+			}
+		}
+		cancel()
+		if got >= want {
+			return got
+		}
+		select {
+		case <-ctx.Done():
+			return got
+		case <-n.stop:
+			return got
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Staleness is how long this node has gone without hearing from a leader:
+// zero on the leader, the time since the last contact on a follower.
+func (n *Node) Staleness() time.Duration {
+	if n.raft.State() == raft.Leader {
+		return 0
+	}
+	last := n.raft.LastContact()
+	if last.IsZero() {
+		return time.Duration(1<<63 - 1)
+	}
+	return time.Since(last)
+}
+
+// LeaderClientAddr is the RESP address of the current leader, asked of the
+// leader itself ("" if there is none or it does not answer).
+func (n *Node) LeaderClientAddr(ctx context.Context) string {
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		return ""
+	}
+	if addr == n.trans.LocalAddr() {
+		return n.cfg.ClientAddr
+	}
+	resp, err := n.peer(string(addr)).call(ctx, msgNodeInfo, nil)
+	if err != nil || len(resp) < 9 {
+		return ""
+	}
+	return string(resp[9:])
+}
