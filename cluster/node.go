@@ -175,23 +175,16 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("snapshot store: %w", err)
 	}
-	adv, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("advertise address: %w", err)
-	}
 	ln, err := net.Listen("tcp", cfg.PeerAddr)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("peer port: %w", err)
 	}
-	if adv.Port == 0 {
-		adv.Port = ln.Addr().(*net.TCPAddr).Port
-	}
-	if adv.IP.IsUnspecified() {
-		// Listening on every interface: a lone node is reached on loopback.
-		// Nodes that form a cluster are given --advertise.
-		adv.IP = net.IPv4(127, 0, 0, 1)
+	adv, err := advertiseAddr(cfg.Advertise, ln.Addr())
+	if err != nil {
+		ln.Close()
+		store.Close()
+		return nil, err
 	}
 	n.mux = newMux(ln, cfg.Secret, n.log)
 	layer := &raftLayer{m: n.mux, conns: n.mux.listen(protoRaft), addr: adv}
@@ -316,12 +309,40 @@ func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, uint64, er
 		if err != nil {
 			return nil, 0, err
 		}
-		if leader == string(n.trans.LocalAddr()) {
+		if leader == n.self() {
 			continue // just elected: propose locally
 		}
 		return n.forward(ctx, leader, req)
 	}
 }
+
+// self is this node's peer address as the Raft configuration knows it.
+func (n *Node) self() string { return string(n.trans.LocalAddr()) }
+
+// advertiseAddr is the address peers are told: kept as written (a host
+// name stays a name, as in --initial-cluster), with the listener's port
+// when none was given and loopback for an unspecified host.
+func advertiseAddr(advertise string, listener net.Addr) (net.Addr, error) {
+	host, port, err := net.SplitHostPort(advertise)
+	if err != nil {
+		return nil, fmt.Errorf("advertise address %q: %w", advertise, err)
+	}
+	if port == "0" || port == "" {
+		_, port, _ = net.SplitHostPort(listener.String())
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		// Listening on every interface with nothing to advertise: a lone
+		// node is reached on loopback. Clustered nodes get --advertise or
+		// their --initial-cluster entry.
+		host = "127.0.0.1"
+	}
+	return peerAddr(net.JoinHostPort(host, port)), nil
+}
+
+type peerAddr string
+
+func (a peerAddr) Network() string { return "tcp" }
+func (a peerAddr) String() string  { return string(a) }
 
 // waitLeader returns the leader's peer address, waiting a little through
 // an election rather than failing at once.
@@ -593,7 +614,7 @@ func (n *Node) readIndexRound() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if leader == string(n.trans.LocalAddr()) {
+	if leader == n.self() {
 		return n.leaderReadIndex()
 	}
 	resp, err := n.peer(leader).call(ctx, msgReadIndex, nil)

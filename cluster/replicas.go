@@ -31,10 +31,9 @@ func (n *Node) Members(ctx context.Context) []Member {
 	servers := fut.Configuration().Servers
 	out := make([]Member, len(servers))
 	var wg sync.WaitGroup
-	self := n.trans.LocalAddr()
 	for i, s := range servers {
 		out[i] = Member{ID: string(s.ID), PeerAddr: string(s.Address), Voter: s.Suffrage == raft.Voter}
-		if s.Address == self {
+		if string(s.ID) == n.cfg.NodeID {
 			out[i].Self, out[i].Reachable = true, true
 			out[i].ClientAddr, out[i].Applied = n.cfg.ClientAddr, n.applied.index()
 			continue
@@ -97,11 +96,11 @@ func (n *Node) Staleness() time.Duration {
 // LeaderClientAddr is the RESP address of the current leader, asked of the
 // leader itself ("" if there is none or it does not answer).
 func (n *Node) LeaderClientAddr(ctx context.Context) string {
-	addr, _ := n.raft.LeaderWithID()
+	addr, id := n.raft.LeaderWithID()
 	if addr == "" {
 		return ""
 	}
-	if addr == n.trans.LocalAddr() {
+	if string(id) == n.cfg.NodeID {
 		return n.cfg.ClientAddr
 	}
 	resp, err := n.peer(string(addr)).call(ctx, msgNodeInfo, nil)

@@ -38,6 +38,13 @@ type options struct {
 	maxArgs     int64
 	noFsync     bool
 	logLevel    string
+
+	initialCluster   string
+	clusterSecret    string
+	followerWrites   string
+	maxStaleness     time.Duration
+	heartbeatTimeout time.Duration
+	electionTimeout  time.Duration
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -60,6 +67,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.Int64Var(&o.maxArgs, "max-args", server.DefaultLimits.MaxArgs, "most arguments in one command")
 	fs.BoolVar(&o.noFsync, "no-fsync", false, "do not fsync the Raft log (benchmarks only: a crash of the machine can lose acknowledged writes)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.initialCluster, "initial-cluster", "", "first members of a new cluster: id=host:peerport,... (the same on every first member)")
+	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port (default: --requirepass)")
+	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-READONLY)")
+	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
+	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")
+	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: statehouse [flags]\n\nEvery flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
 		fs.PrintDefaults()
@@ -87,6 +100,12 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.peerPort == 0 {
 		o.peerPort = o.port + 10000
+	}
+	if o.followerWrites != "forward" && o.followerWrites != "refuse" {
+		return nil, fmt.Errorf("--follower-writes must be forward or refuse, not %q", o.followerWrites)
+	}
+	if o.clusterSecret == "" {
+		o.clusterSecret = o.requirePass
 	}
 	return o, nil
 }
@@ -124,18 +143,32 @@ func run(o *options, log *slog.Logger) error {
 	}
 	lim.MaxArgs = o.maxArgs
 
+	initial, err := parseInitialCluster(o.initialCluster)
+	if err != nil {
+		return err
+	}
 	advertise := o.advertise
 	if advertise == "" {
 		advertise = o.bind
+		if addr, ok := initial[o.nodeID]; ok && (o.bind == "0.0.0.0" || o.bind == "::") {
+			// Listening everywhere: peers know this node by its own entry.
+			advertise, _, _ = net.SplitHostPort(addr)
+		}
 	}
 	f := fsm.New()
 	node, err := cluster.Open(cluster.Config{
-		NodeID:    o.nodeID,
-		DataDir:   o.dataDir,
-		PeerAddr:  net.JoinHostPort(o.bind, strconv.Itoa(o.peerPort)),
-		Advertise: net.JoinHostPort(advertise, strconv.Itoa(o.peerPort)),
-		NoSync:    o.noFsync,
-		Logger:    log,
+		NodeID:               o.nodeID,
+		DataDir:              o.dataDir,
+		PeerAddr:             net.JoinHostPort(o.bind, strconv.Itoa(o.peerPort)),
+		Advertise:            net.JoinHostPort(advertise, strconv.Itoa(o.peerPort)),
+		ClientAddr:           net.JoinHostPort(advertise, strconv.Itoa(o.port)),
+		InitialCluster:       initial,
+		Secret:               o.clusterSecret,
+		RefuseFollowerWrites: o.followerWrites == "refuse",
+		HeartbeatTimeout:     o.heartbeatTimeout,
+		ElectionTimeout:      o.electionTimeout,
+		NoSync:               o.noFsync,
+		Logger:               log,
 	}, f)
 	if err != nil {
 		return err
@@ -183,6 +216,28 @@ func keyCount(f *fsm.FSM) int {
 		n += d.Keys
 	}
 	return n
+}
+
+// parseInitialCluster reads "n1=host:port,n2=host:port".
+func parseInitialCluster(v string) (map[string]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, part := range strings.Split(v, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || id == "" {
+			return nil, fmt.Errorf("--initial-cluster: %q is not id=host:port", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("--initial-cluster: %s: %w", id, err)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("--initial-cluster: %s listed twice", id)
+		}
+		out[id] = addr
+	}
+	return out, nil
 }
 
 // parseSize reads "512mb", "1gb", "65536" as Redis's config does.
