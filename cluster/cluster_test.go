@@ -31,7 +31,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newTestCluster(t *testing.T, size int) *testCluster {
+func newTestCluster(t *testing.T, size int, mut ...func(*Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t}
 	initial := map[string]string{}
@@ -51,6 +51,9 @@ func newTestCluster(t *testing.T, size int) *testCluster {
 	}
 	for i := range tc.cfgs {
 		tc.cfgs[i].InitialCluster = initial
+		for _, m := range mut {
+			m(&tc.cfgs[i])
+		}
 		n, err := Open(tc.cfgs[i], fsm.New())
 		if err != nil {
 			t.Fatalf("open %s: %v", tc.cfgs[i].NodeID, err)
@@ -158,4 +161,66 @@ func TestWrongSecretIsRefused(t *testing.T) {
 	if _, err := good.call(ctx, msgNodeInfo, nil); err != nil {
 		t.Fatalf("right secret: %v", err)
 	}
+}
+
+// restart reopens node i on its data dir after it was shut down.
+func (tc *testCluster) restart(i int) {
+	tc.t.Helper()
+	n, err := Open(tc.cfgs[i], fsm.New())
+	if err != nil {
+		tc.t.Fatalf("reopen %s: %v", tc.cfgs[i].NodeID, err)
+	}
+	tc.nodes[i] = n
+}
+
+func (tc *testCluster) stop(i int) {
+	tc.nodes[i].Shutdown()
+	tc.nodes[i] = nil
+}
+
+// A follower that was down while the log moved past what the leader keeps
+// catches up by snapshot install and ends byte-equal with the leader.
+func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.SnapshotThreshold = 100
+		c.TrailingLogs = 50
+		c.SnapshotInterval = 100 * time.Millisecond
+	})
+	leader := tc.leader()
+	down := -1
+	for i, n := range tc.nodes {
+		if n != leader {
+			down = i
+			break
+		}
+	}
+	tc.stop(down)
+	const total, per = 50_000, 50
+	for b := 0; b < total; b += per {
+		var req fsm.Request
+		for i := b; i < b+per; i++ {
+			req.Ops = append(req.Ops, fsm.Op{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprintf("key:%d", i)), []byte(fmt.Sprintf("value:%d", i))}})
+		}
+		if _, _, err := leader.Propose(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := leader.store
+	if fi, _ := first.FirstIndex(); fi <= 1 {
+		t.Fatalf("leader log not truncated (first index %d): the test would not exercise snapshot install", fi)
+	}
+	tc.restart(down)
+	n := tc.nodes[down]
+	want := leader.FSM().Applied()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.applied.wait(ctx, want); err != nil {
+		t.Fatalf("follower stuck at %d, leader at %d", n.FSM().Applied(), want)
+	}
+	li, ld := leader.FSM().Digest()
+	fi, fd := n.FSM().Digest()
+	if li != fi || ld != fd {
+		t.Fatalf("leader %d %s, follower %d %s", li, ld, fi, fd)
+	}
+	t.Logf("follower caught up to index %d, digest %s", fi, fd[:16])
 }
