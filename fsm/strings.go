@@ -695,7 +695,7 @@ func incrbyfloatCmd(c *Ctx, args [][]byte) {
 	if it != nil {
 		cur = it.str
 	}
-	res, errMsg := IncrByFloat(it != nil, cur, string(args[2]))
+	res, errMsg := incrByFloat(it != nil, cur, string(args[2]))
 	if errMsg != "" {
 		c.Error(errMsg)
 		return
@@ -710,12 +710,13 @@ func incrbyfloatCmd(c *Ctx, args [][]byte) {
 	c.BulkString(res)
 }
 
-// IncrByFloat adds incr to the current value cur (has: whether there is
-// one; a missing value counts as 0) the way Redis's INCRBYFLOAT and
-// HINCRBYFLOAT do: both parsed as strtold would, summed in 80-bit long
-// double, formatted with "%.17Lf" and trailing zeroPad removed. It returns the
-// new value, or a Redis error text.
-func IncrByFloat(has bool, cur, incr string) (string, string) {
+// incrByFloat adds incr to the current value cur (has: whether there is
+// one; a missing value counts as 0) the way INCRBYFLOAT does: both parsed as
+// strtold would, summed in 80-bit long double, formatted with "%.17Lf" and
+// trailing zeros removed. It returns the new value or a Redis error text.
+// HINCRBYFLOAT checks in another order and words its errors differently,
+// so it should build on parseLongDouble, addLongDouble and formatLongDouble.
+func incrByFloat(has bool, cur, incr string) (string, string) {
 	v := new(big.Float)
 	if has {
 		var ok bool

@@ -380,7 +380,7 @@ func TestLongDouble(t *testing.T) {
 		{"", "+1", "1"},
 		{"", "1.7976931348623157e308", "179769313486231569995921046774104434048386446944329178485314420765176628523124396354701868608387085564428793419425520689308708363451136055357897278026477617073498977686288394835618163294045594434929537447290627480669417384648879122776218333598953852832103282504751611691208117720159985926376802466863339536384"},
 	} {
-		got, errMsg := IncrByFloat(tc.cur != "", tc.cur, tc.incr)
+		got, errMsg := incrByFloat(tc.cur != "", tc.cur, tc.incr)
 		if errMsg != "" || got != tc.want {
 			t.Errorf("%q + %q = %q %q, want %q", tc.cur, tc.incr, got, errMsg, tc.want)
 		}
@@ -390,7 +390,7 @@ func TestLongDouble(t *testing.T) {
 		".", "-", "+", "infin", "1e-5000", "1e5000", "0x1p-16446", "1.18973149535723176509e+4932",
 		"1.5\x00", "\x00", "1_000", "1,5", "0x1p16384", strings.Repeat("1", 5120),
 	} {
-		if _, errMsg := IncrByFloat(false, "", bad); errMsg != ErrNotFloat {
+		if _, errMsg := incrByFloat(false, "", bad); errMsg != ErrNotFloat {
 			t.Errorf("increment %q: %q, want not a valid float", bad, errMsg)
 		}
 	}
@@ -401,14 +401,14 @@ func TestLongDouble(t *testing.T) {
 		t.Errorf("1e-5002 underflows")
 	}
 	for _, inf := range []string{"inf", "-inf", "INFINITY", "+Inf"} {
-		if _, errMsg := IncrByFloat(true, "1", inf); errMsg != ErrNaN {
+		if _, errMsg := incrByFloat(true, "1", inf); errMsg != ErrNaN {
 			t.Errorf("increment %q: %q", inf, errMsg)
 		}
 	}
-	if got, errMsg := IncrByFloat(true, "1.18973149535723176502e+4932", "-1"); errMsg != "" || !strings.HasPrefix(got, "118973149535723176502126385303") {
+	if got, errMsg := incrByFloat(true, "1.18973149535723176502e+4932", "-1"); errMsg != "" || !strings.HasPrefix(got, "118973149535723176502126385303") {
 		t.Errorf("largest long double: %q %q", got, errMsg)
 	}
-	if _, errMsg := IncrByFloat(true, "1.18973149535723176502e+4932", "1.18973149535723176502e+4932"); errMsg != ErrNaN {
+	if _, errMsg := incrByFloat(true, "1.18973149535723176502e+4932", "1.18973149535723176502e+4932"); errMsg != ErrNaN {
 		t.Errorf("overflowing sum: %q", errMsg)
 	}
 }
@@ -534,7 +534,7 @@ func TestIncrByFloatAgainstRedis(t *testing.T) {
 		cur, incr := num(), num()
 		rc.do(t, [][]byte{[]byte("SET"), []byte("k"), []byte(cur)})
 		want := string(rc.do(t, [][]byte{[]byte("INCRBYFLOAT"), []byte("k"), []byte(incr)}))
-		res, errMsg := IncrByFloat(true, cur, incr)
+		res, errMsg := incrByFloat(true, cur, incr)
 		var got string
 		if errMsg != "" {
 			got = string(AppendError(nil, errMsg))
@@ -647,7 +647,7 @@ func BenchmarkIncrByFloatWorst(b *testing.B) {
 		b.Run(strconv.Itoa(len(in)), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				IncrByFloat(true, in, "1")
+				incrByFloat(true, in, "1")
 			}
 		})
 	}
