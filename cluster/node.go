@@ -68,6 +68,11 @@ type Config struct {
 
 	Clock  func() int64 // unix ms; default time.Now
 	Logger *slog.Logger
+
+	// Debug faults, off in production: they exist so the fault-injection
+	// harness can show that its checker catches what they break.
+	DebugUnsafeReads     bool // serve reads from the local fsm without the read index
+	DebugAckBeforeCommit bool // answer writes with +OK before they are committed
 }
 
 func (c *Config) setDefaults() {
@@ -301,6 +306,9 @@ func (n *Node) PeerAddr() string { return string(n.trans.LocalAddr()) }
 //
 // The returned index is the log entry that carried the request (WAIT).
 func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, uint64, error) {
+	if n.cfg.DebugAckBeforeCommit {
+		return n.ackBeforeCommit(req)
+	}
 	for {
 		if n.raft.State() == raft.Leader {
 			return n.proposeLocal(ctx, req)
@@ -343,6 +351,35 @@ type peerAddr string
 
 func (a peerAddr) Network() string { return "tcp" }
 func (a peerAddr) String() string  { return string(a) }
+
+// ackBeforeCommit is the DebugAckBeforeCommit fault: the write is sent on
+// its way and acknowledged at once, as a store with asynchronous
+// replication would.
+func (n *Node) ackBeforeCommit(req fsm.Request) ([]byte, uint64, error) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for attempt := 0; attempt < 3; attempt++ {
+			var err error
+			if n.raft.State() == raft.Leader {
+				_, _, err = n.proposeLocal(ctx, req)
+			} else if leader, lerr := n.waitLeader(ctx); lerr == nil && leader != n.self() {
+				_, _, err = n.forward(ctx, leader, req)
+			}
+			if err == nil {
+				return
+			}
+		}
+	}()
+	var out []byte
+	if req.Atomic {
+		out = fsm.AppendArray(out, len(req.Ops))
+	}
+	for range req.Ops {
+		out = append(out, "+OK\r\n"...)
+	}
+	return out, 0, nil
+}
 
 // waitLeader returns the leader's peer address, waiting a little through
 // an election rather than failing at once.
@@ -547,6 +584,9 @@ func classify(err error) error {
 // read index protocol. The node gets the leader's commit index (the leader
 // confirms it still leads), then waits until its own fsm has applied it.
 func (n *Node) ReadBarrier(ctx context.Context) error {
+	if n.cfg.DebugUnsafeReads {
+		return nil
+	}
 	index, err := n.readIndex(ctx)
 	if err != nil {
 		return err

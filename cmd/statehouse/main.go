@@ -45,6 +45,10 @@ type options struct {
 	maxStaleness     time.Duration
 	heartbeatTimeout time.Duration
 	electionTimeout  time.Duration
+
+	debugClockOffset     time.Duration
+	debugUnsafeReads     bool
+	debugAckBeforeCommit bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -73,6 +77,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout")
+	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
+	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
+	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: statehouse [flags]\n\nEvery flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
 		fs.PrintDefaults()
@@ -155,6 +162,10 @@ func run(o *options, log *slog.Logger) error {
 			advertise, _, _ = net.SplitHostPort(addr)
 		}
 	}
+	if o.debugClockOffset != 0 || o.debugUnsafeReads || o.debugAckBeforeCommit {
+		log.Warn("DEBUG fault injection is on: this node is not safe for real data",
+			"clock_offset", o.debugClockOffset, "unsafe_reads", o.debugUnsafeReads, "ack_before_commit", o.debugAckBeforeCommit)
+	}
 	f := fsm.New()
 	node, err := cluster.Open(cluster.Config{
 		NodeID:               o.nodeID,
@@ -169,6 +180,9 @@ func run(o *options, log *slog.Logger) error {
 		ElectionTimeout:      o.electionTimeout,
 		NoSync:               o.noFsync,
 		Logger:               log,
+		Clock:                clock(o.debugClockOffset),
+		DebugUnsafeReads:     o.debugUnsafeReads,
+		DebugAckBeforeCommit: o.debugAckBeforeCommit,
 	}, f)
 	if err != nil {
 		return err
@@ -216,6 +230,14 @@ func keyCount(f *fsm.FSM) int {
 		n += d.Keys
 	}
 	return n
+}
+
+// clock is the node's clock in unix ms, offset for fault injection.
+func clock(offset time.Duration) func() int64 {
+	if offset == 0 {
+		return nil // the cluster's default: time.Now
+	}
+	return func() int64 { return time.Now().Add(offset).UnixMilli() }
 }
 
 // parseInitialCluster reads "n1=host:port,n2=host:port".
