@@ -309,6 +309,26 @@ func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, uint64, er
 	if n.cfg.DebugAckBeforeCommit {
 		return n.ackBeforeCommit(req)
 	}
+	// A write that certainly did not apply (leadership moved, the leader
+	// was unreachable) is retried for about an election, so clients see
+	// fewer TRYAGAINs during failover.
+	deadline := time.Now().Add(n.leaderWait())
+	for {
+		reply, index, err := n.proposeOnce(ctx, req)
+		if !errors.Is(err, ErrNotApplied) || time.Now().After(deadline) || ctx.Err() != nil {
+			return reply, index, err
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-n.stop:
+			return nil, 0, err
+		case <-ctx.Done():
+			return nil, 0, err
+		}
+	}
+}
+
+func (n *Node) proposeOnce(ctx context.Context, req fsm.Request) ([]byte, uint64, error) {
 	for {
 		if n.raft.State() == raft.Leader {
 			return n.proposeLocal(ctx, req)
@@ -647,6 +667,25 @@ func (n *Node) runReads() {
 func (n *Node) readIndexRound() (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Through an election or a new leader's first moments, retry for about
+	// an election before answering with an error.
+	deadline := time.Now().Add(n.leaderWait())
+	for {
+		index, err := n.readIndexOnce(ctx)
+		if err == nil || errors.Is(err, ErrShutdown) || time.Now().After(deadline) {
+			return index, err
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-n.stop:
+			return 0, ErrShutdown
+		case <-ctx.Done():
+			return 0, err
+		}
+	}
+}
+
+func (n *Node) readIndexOnce(ctx context.Context) (uint64, error) {
 	if n.raft.State() == raft.Leader {
 		return n.leaderReadIndex()
 	}
@@ -657,7 +696,9 @@ func (n *Node) readIndexRound() (uint64, error) {
 	if leader == n.self() {
 		return n.leaderReadIndex()
 	}
-	resp, err := n.peer(leader).call(ctx, msgReadIndex, nil)
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := n.peer(leader).call(cctx, msgReadIndex, nil)
 	if err != nil {
 		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, leader, err)
 	}
