@@ -271,7 +271,7 @@ func ParseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
-	if b[0] == '0' && len(b) > 1 {
+	if b[0] == '+' || (b[0] == '0' && len(b) > 1) { // strconv allows '+', Redis does not
 		return 0, false
 	}
 	if b[0] == '-' && (len(b) == 1 || b[1] == '0') {
