@@ -1,5 +1,603 @@
 package fsm
 
-// Hash commands.
+import (
+	"math"
+	"math/big"
+	"math/bits"
+	"slices"
+	"strconv"
 
-var hashCommands = []*Command{}
+	"github.com/tidwall/btree"
+)
+
+// Hash commands. A hash is a *btree.Map[string, string]; replies list
+// fields in tree (byte) order, where Redis uses insertion order for small
+// hashes and table order for large ones (it promises no order).
+
+var hashCommands = []*Command{
+	{Name: "hset", Arity: -4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hsetCmd},
+	{Name: "hsetnx", Arity: 4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hsetnxCmd},
+	{Name: "hmset", Arity: -4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hmsetCmd},
+	{Name: "hdel", Arity: -3, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hdelCmd},
+	{Name: "hincrby", Arity: 4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hincrbyCmd},
+	{Name: "hincrbyfloat", Arity: 4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hincrbyfloatCmd},
+	{Name: "hget", Arity: 3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hgetCmd},
+	{Name: "hmget", Arity: -3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hmgetCmd},
+	{Name: "hlen", Arity: 2, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hlenCmd},
+	{Name: "hexists", Arity: 3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hexistsCmd},
+	{Name: "hstrlen", Arity: 3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hstrlenCmd},
+	{Name: "hgetall", Arity: 2, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hgetallCmd},
+	{Name: "hkeys", Arity: 2, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hkeysCmd},
+	{Name: "hvals", Arity: 2, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hvalsCmd},
+	{Name: "hscan", Arity: -3, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hscanCmd},
+	{Name: "hrandfield", Arity: -2, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Group: "hash", Handler: hrandfieldCmd},
+}
+
+// Error texts of the hash commands, worded as Redis 7.0 words them.
+const (
+	errHashNotInt      = "ERR hash value is not an integer"
+	errHashNotFloat    = "ERR hash value is not a float"
+	errIncrNaNOrInf    = "ERR value is NaN or Infinity"
+	errRangeLong       = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+	errValueOutOfRange = "ERR value is out of range"
+)
+
+// maxRandCount bounds the reply of HRANDFIELD with a negative count, which
+// repeats fields: Redis 7.0 would build a reply of any length (up to 2^63
+// elements) and run out of memory; statehouse answers errValueOutOfRange
+// instead, so one command cannot take a node down.
+const maxRandCount = 1 << 20
+
+// readHash returns the live hash at key, or nil if there is none. ok is
+// false (and the WRONGTYPE error written) if key holds another kind.
+func (c *Ctx) readHash(key []byte) (it *item, ok bool) {
+	it = c.Get(key)
+	if it != nil && it.kind != KindHash {
+		c.Error(ErrWrongType)
+		return nil, false
+	}
+	return it, true
+}
+
+// writeHash returns a writable item for the hash at key: a clone with its
+// own copy-on-write map if the key exists, a new empty hash if not. The
+// caller stores it with c.Put (or c.Del if it ends up empty). ok is false
+// (WRONGTYPE written) if key holds another kind.
+func (c *Ctx) writeHash(key []byte) (cl *item, h *btree.Map[string, string], ok bool) {
+	it, ok := c.readHash(key)
+	if !ok {
+		return nil, nil, false
+	}
+	if it == nil {
+		cl = &item{key: string(key), kind: KindHash, hash: new(btree.Map[string, string])}
+		return cl, cl.hash, true
+	}
+	cl = it.clone()
+	return cl, cl.mutHash(), true
+}
+
+// HSET key field value [field value ...] -> number of new fields.
+func hsetCmd(c *Ctx, args [][]byte) {
+	if len(args)%2 != 0 {
+		c.WrongArity(args[0])
+		return
+	}
+	cl, h, ok := c.writeHash(args[1])
+	if !ok {
+		return
+	}
+	var added int64
+	for i := 2; i < len(args); i += 2 {
+		if _, replaced := h.Set(string(args[i]), string(args[i+1])); !replaced {
+			added++
+		}
+	}
+	c.Put(cl)
+	c.Int(added)
+}
+
+// HMSET key field value [field value ...] -> OK.
+func hmsetCmd(c *Ctx, args [][]byte) {
+	if len(args)%2 != 0 {
+		c.WrongArity(args[0])
+		return
+	}
+	cl, h, ok := c.writeHash(args[1])
+	if !ok {
+		return
+	}
+	for i := 2; i < len(args); i += 2 {
+		h.Set(string(args[i]), string(args[i+1]))
+	}
+	c.Put(cl)
+	c.OK()
+}
+
+// HSETNX key field value -> 1 if set, 0 if the field existed.
+func hsetnxCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	if it != nil {
+		if _, exists := it.hash.Get(string(args[2])); exists {
+			c.Int(0)
+			return
+		}
+	}
+	cl, h, _ := c.writeHash(args[1])
+	h.Set(string(args[2]), string(args[3]))
+	c.Put(cl)
+	c.Int(1)
+}
+
+// HDEL key field [field ...] -> number of fields removed. The key goes
+// when its last field does.
+func hdelCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Int(0)
+		return
+	}
+	var cl *item
+	var h *btree.Map[string, string]
+	var n int64
+	for _, f := range args[2:] {
+		if cl == nil { // clone only once something is really removed
+			if _, exists := it.hash.Get(string(f)); !exists {
+				continue
+			}
+			cl = it.clone()
+			h = cl.mutHash()
+		}
+		if _, removed := h.Delete(string(f)); removed {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+	case h.Len() == 0:
+		c.Del(args[1])
+	default:
+		c.Put(cl)
+	}
+	c.Int(n)
+}
+
+// HINCRBY key field increment -> the new value.
+func hincrbyCmd(c *Ctx, args [][]byte) {
+	incr, ok := ParseInt(args[3])
+	if !ok {
+		c.Error(ErrNotInt)
+		return
+	}
+	cl, h, ok := c.writeHash(args[1])
+	if !ok {
+		return
+	}
+	var v int64
+	if cur, exists := h.Get(string(args[2])); exists {
+		if v, ok = ParseInt([]byte(cur)); !ok {
+			c.Error(errHashNotInt)
+			return
+		}
+	}
+	if (incr < 0 && v < 0 && incr < math.MinInt64-v) || (incr > 0 && v > 0 && incr > math.MaxInt64-v) {
+		c.Error(ErrOverflow)
+		return
+	}
+	v += incr
+	h.Set(string(args[2]), strconv.FormatInt(v, 10))
+	c.Put(cl)
+	c.Int(v)
+}
+
+// HINCRBYFLOAT key field increment -> the new value, as a bulk string.
+// Redis computes in x87 long double and prints with "%.17Lf"; so do we
+// (see parseLongDouble in strings.go), so that 0.1 + 0.2 answers 0.3 as Redis does.
+func hincrbyfloatCmd(c *Ctx, args [][]byte) {
+	incr, ok := parseLongDouble(string(args[3]))
+	if !ok {
+		c.Error(ErrNotFloat)
+		return
+	}
+	if incr.IsInf() {
+		c.Error(errIncrNaNOrInf)
+		return
+	}
+	cl, h, ok := c.writeHash(args[1])
+	if !ok {
+		return
+	}
+	cur := new(big.Float).SetPrec(ldPrec)
+	if s, exists := h.Get(string(args[2])); exists {
+		if cur, ok = parseLongDouble(s); !ok {
+			c.Error(errHashNotFloat)
+			return
+		}
+	}
+	sum, ok := addLongDouble(cur, incr)
+	if !ok {
+		c.Error(ErrNaN)
+		return
+	}
+	s := formatLongDouble(sum)
+	h.Set(string(args[2]), s)
+	c.Put(cl)
+	c.BulkString(s)
+}
+
+// HGET key field -> the value or null.
+func hgetCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	if it != nil {
+		if v, exists := it.hash.Get(string(args[2])); exists {
+			c.BulkString(v)
+			return
+		}
+	}
+	c.Null()
+}
+
+// HMGET key field [field ...] -> one value or null per field.
+func hmgetCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	c.Array(len(args) - 2)
+	for _, f := range args[2:] {
+		if it != nil {
+			if v, exists := it.hash.Get(string(f)); exists {
+				c.BulkString(v)
+				continue
+			}
+		}
+		c.Null()
+	}
+}
+
+// HLEN key -> number of fields.
+func hlenCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Int(0)
+		return
+	}
+	c.Int(int64(it.hash.Len()))
+}
+
+// HEXISTS key field -> 1 or 0.
+func hexistsCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	if it != nil {
+		if _, exists := it.hash.Get(string(args[2])); exists {
+			c.Int(1)
+			return
+		}
+	}
+	c.Int(0)
+}
+
+// HSTRLEN key field -> length of the value, 0 if none.
+func hstrlenCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	if it != nil {
+		if v, exists := it.hash.Get(string(args[2])); exists {
+			c.Int(int64(len(v)))
+			return
+		}
+	}
+	c.Int(0)
+}
+
+func hgetallCmd(c *Ctx, args [][]byte) { hashDump(c, args[1], true, true) }
+func hkeysCmd(c *Ctx, args [][]byte)   { hashDump(c, args[1], true, false) }
+func hvalsCmd(c *Ctx, args [][]byte)   { hashDump(c, args[1], false, true) }
+
+// hashDump replies with the fields and/or values of the hash at key.
+func hashDump(c *Ctx, key []byte, fields, values bool) {
+	it, ok := c.readHash(key)
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Array(0)
+		return
+	}
+	n := it.hash.Len()
+	if fields && values {
+		n *= 2
+	}
+	c.Array(n)
+	it.hash.Scan(func(k, v string) bool {
+		if fields {
+			c.BulkString(k)
+		}
+		if values {
+			c.BulkString(v)
+		}
+		return true
+	})
+}
+
+// HSCAN key cursor [MATCH pattern] [COUNT count] -> cursor "0" and every
+// matching field and value: what Redis answers for a small (listpack)
+// hash. The cursor is checked first, then the key, then the options, in
+// Redis's order.
+func hscanCmd(c *Ctx, args [][]byte) {
+	if !elemScanCursorOK(args[2]) {
+		c.Error(ErrCursor)
+		return
+	}
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		elemScanReply(c, 0)
+		return
+	}
+	pat, ok := elemScanOptions(c, args[3:])
+	if !ok {
+		return
+	}
+	if pat == nil {
+		elemScanReply(c, 2*it.hash.Len())
+		it.hash.Scan(func(k, v string) bool {
+			c.BulkString(k)
+			c.BulkString(v)
+			return true
+		})
+		return
+	}
+	var hits []string
+	it.hash.Scan(func(k, v string) bool {
+		if Match(pat, []byte(k)) {
+			hits = append(hits, k, v)
+		}
+		return true
+	})
+	elemScanReply(c, len(hits))
+	for _, s := range hits {
+		c.BulkString(s)
+	}
+}
+
+// HRANDFIELD key [count [WITHVALUES]].
+//
+// Without count: one random field, or null. With a positive count: up to
+// count distinct fields (the whole hash if count >= its length), in tree
+// order. With a negative count: exactly -count fields picked independently,
+// so they may repeat, in the order picked. Randomness comes from c.Rand
+// only, so a read is reproducible given its seed.
+func hrandfieldCmd(c *Ctx, args [][]byte) {
+	if len(args) == 2 {
+		it, ok := c.readHash(args[1])
+		if !ok {
+			return
+		}
+		if it == nil {
+			c.Null()
+			return
+		}
+		r := newElemRand(c.Rand)
+		k, _, _ := it.hash.GetAt(r.intn(it.hash.Len()))
+		c.BulkString(k)
+		return
+	}
+	l, ok := ParseInt(args[2])
+	if !ok {
+		c.Error(ErrNotInt)
+		return
+	}
+	if l == math.MinInt64 {
+		c.Error(errRangeLong)
+		return
+	}
+	withValues := false
+	switch {
+	case len(args) > 4 || (len(args) == 4 && !EqualFold(args[3], "withvalues")):
+		c.Error(ErrSyntax)
+		return
+	case len(args) == 4:
+		withValues = true
+		if l < -math.MaxInt64/2 || l > math.MaxInt64/2 {
+			c.Error(errValueOutOfRange)
+			return
+		}
+	}
+	it, ok := c.readHash(args[1])
+	if !ok {
+		return
+	}
+	if it == nil || l == 0 {
+		c.Array(0)
+		return
+	}
+	h := it.hash
+	size := h.Len()
+	per := 1
+	if withValues {
+		per = 2
+	}
+	emit := func(i int) {
+		k, v, _ := h.GetAt(i)
+		c.BulkString(k)
+		if withValues {
+			c.BulkString(v)
+		}
+	}
+	r := newElemRand(c.Rand)
+	if l < 0 {
+		if l < -maxRandCount {
+			c.Error(errValueOutOfRange)
+			return
+		}
+		c.Array(int(-l) * per)
+		for range -l {
+			emit(r.intn(size))
+		}
+		return
+	}
+	if l >= int64(size) {
+		c.Array(size * per)
+		h.Scan(func(k, v string) bool {
+			c.BulkString(k)
+			if withValues {
+				c.BulkString(v)
+			}
+			return true
+		})
+		return
+	}
+	idx := r.sample(size, int(l))
+	c.Array(len(idx) * per)
+	for _, i := range idx {
+		emit(i)
+	}
+}
+
+// --- shared by HSCAN and SSCAN ---------------------------------------------
+
+// elemScanCursorOK reports whether cursor passes Redis 7.0's check
+// (parseScanCursorOrReply: strtoul over the C string, base 10): no leading
+// space, an optional sign, digits up to the end or a NUL byte, no overflow
+// of 64 bits. An empty cursor is 0, as in Redis.
+func elemScanCursorOK(cur []byte) bool {
+	for i, ch := range cur { // C string: stop at NUL
+		if ch == 0 {
+			cur = cur[:i]
+			break
+		}
+	}
+	if len(cur) == 0 {
+		return true
+	}
+	switch cur[0] {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return false
+	case '+', '-':
+		cur = cur[1:]
+	}
+	if len(cur) == 0 {
+		return false
+	}
+	var v uint64
+	for _, ch := range cur {
+		if ch < '0' || ch > '9' {
+			return false
+		}
+		hi, lo := bits.Mul64(v, 10)
+		lo, carry := bits.Add64(lo, uint64(ch-'0'), 0)
+		if hi != 0 || carry != 0 {
+			return false
+		}
+		v = lo
+	}
+	return true
+}
+
+// elemScanOptions parses [MATCH pattern] [COUNT count] as Redis's
+// scanGenericCommand does (the last MATCH wins; COUNT must be >= 1). The
+// returned pattern is nil when there is none or it is "*". On error it has
+// written the reply and returns ok false.
+func elemScanOptions(c *Ctx, opts [][]byte) (pat []byte, ok bool) {
+	for i := 0; i < len(opts); i += 2 {
+		if len(opts)-i < 2 {
+			c.Error(ErrSyntax)
+			return nil, false
+		}
+		switch {
+		case EqualFold(opts[i], "count"):
+			n, ok := ParseInt(opts[i+1])
+			if !ok {
+				c.Error(ErrNotInt)
+				return nil, false
+			}
+			if n < 1 {
+				c.Error(ErrSyntax)
+				return nil, false
+			}
+		case EqualFold(opts[i], "match"):
+			pat = opts[i+1]
+			if len(pat) == 1 && pat[0] == '*' {
+				pat = nil
+			}
+		default:
+			c.Error(ErrSyntax)
+			return nil, false
+		}
+	}
+	return pat, true
+}
+
+// elemScanReply writes the head of a scan reply: cursor "0" and an array
+// of n elements, which the caller writes next.
+func elemScanReply(c *Ctx, n int) {
+	c.Array(2)
+	c.BulkString("0")
+	c.Array(n)
+}
+
+// --- deterministic randomness for reads --------------------------------------
+
+// elemRand is splitmix64 seeded from the caller's Ctx.Rand: reads that
+// pick at random are a pure function of their seed.
+type elemRand struct{ s uint64 }
+
+func newElemRand(seed uint64) *elemRand { return &elemRand{s: seed} }
+
+func (r *elemRand) next() uint64 {
+	r.s += 0x9e3779b97f4a7c15
+	z := r.s
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// intn returns a uniform int in [0, n), n > 0 (Lemire's method, unbiased).
+func (r *elemRand) intn(n int) int {
+	un := uint64(n)
+	hi, lo := bits.Mul64(r.next(), un)
+	if lo < un {
+		thresh := -un % un
+		for lo < thresh {
+			hi, lo = bits.Mul64(r.next(), un)
+		}
+	}
+	return int(hi)
+}
+
+// sample returns k distinct indices in [0, n), sorted (Floyd's algorithm;
+// the map is only probed, never iterated).
+func (r *elemRand) sample(n, k int) []int {
+	seen := make(map[int]struct{}, k)
+	out := make([]int, 0, k)
+	for j := n - k; j < n; j++ {
+		t := r.intn(j + 1)
+		if _, dup := seen[t]; dup {
+			t = j
+		}
+		seen[t] = struct{}{}
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
