@@ -600,4 +600,3 @@ func (r *elemRand) sample(n, k int) []int {
 	slices.Sort(out)
 	return out
 }
-
