@@ -37,37 +37,8 @@ func propIters(n int) int {
 	return n
 }
 
-// testExpire is the command the generator uses to give keys a deadline:
-// PEXPIREAT once the keys family provides it, until then a test-only
-// stand-in with its semantics (a deadline not after now deletes the key).
-var testExpire = sync.OnceValue(func() string {
-	if Lookup([]byte("pexpireat")) != nil {
-		return "pexpireat"
-	}
-	const name = "test.pexpireat"
-	table[name] = &Command{Name: name, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "internal",
-		Handler: func(c *Ctx, args [][]byte) {
-			when, ok := ParseInt(args[2])
-			if !ok {
-				c.Error(ErrNotInt)
-				return
-			}
-			it := c.Get(args[1])
-			switch {
-			case it == nil:
-				c.Int(0)
-			case when <= c.Now:
-				c.Del(args[1])
-				c.Int(1)
-			default:
-				cl := it.clone()
-				cl.deadline = when
-				c.Put(cl)
-				c.Int(1)
-			}
-		}}
-	return name
-})
+// testExpire is the command the generator uses to give keys a deadline.
+func testExpire() string { return "pexpireat" }
 
 // logGen generates random log entries. ref is the FSM the entries will be
 // applied to first; WATCH conditions and reap ops are drawn from its state
