@@ -61,44 +61,30 @@ func appendCommandEntry(b []byte, c cmdInfo) []byte {
 	return b
 }
 
+// commandCmd is COMMAND and its subcommands; the dispatcher has checked
+// the subcommand and its arity.
 func commandCmd(p *pipeline, args [][]byte) {
 	if len(args) == 1 {
-		cmds := allCommands()
-		out := fsm.AppendArray(nil, len(cmds))
-		for _, c := range cmds {
-			out = appendCommandEntry(out, c)
-		}
-		p.reply(out)
+		p.reply(commandEntries(allCommands()))
 		return
 	}
 	switch strings.ToLower(string(args[1])) {
 	case "count":
-		if len(args) != 2 {
-			break
-		}
 		p.reply(fsm.AppendInt(nil, int64(len(allCommands()))))
-		return
 	case "info":
-		names := args[2:]
-		var out []byte
-		if len(names) == 0 {
-			cmds := allCommands()
-			out = fsm.AppendArray(nil, len(cmds))
-			for _, c := range cmds {
+		if len(args) == 2 {
+			p.reply(commandEntries(allCommands()))
+			return
+		}
+		out := fsm.AppendArray(nil, len(args)-2)
+		for _, n := range args[2:] {
+			if c, ok := lookupInfo(string(n)); ok {
 				out = appendCommandEntry(out, c)
-			}
-		} else {
-			out = fsm.AppendArray(nil, len(names))
-			for _, n := range names {
-				if c, ok := lookupInfo(string(n)); ok {
-					out = appendCommandEntry(out, c)
-				} else {
-					out = append(out, "*-1\r\n"...)
-				}
+			} else {
+				out = append(out, "$-1\r\n"...) // Redis's RESP2 null for an unknown name
 			}
 		}
 		p.reply(out)
-		return
 	case "docs":
 		var cmds []cmdInfo
 		if len(args) == 2 {
@@ -121,31 +107,48 @@ func commandCmd(p *pipeline, args [][]byte) {
 			out = fsm.AppendBulkString(out, c.group)
 		}
 		p.reply(out)
-		return
 	case "getkeys":
-		if len(args) < 3 {
-			break
-		}
-		c := fsm.Lookup(args[2])
-		if c == nil || c.Flags&fsm.FlagInternal != 0 {
-			p.reply(fsm.AppendError(nil, "ERR Invalid command specified"))
-			return
-		}
-		if !c.ArityOK(len(args) - 2) {
-			p.reply(fsm.AppendError(nil, "ERR Invalid number of arguments specified for command"))
-			return
-		}
-		keys := c.Keys(args[2:])
-		if len(keys) == 0 {
-			p.reply(fsm.AppendError(nil, "ERR The command has no key arguments"))
-			return
-		}
-		out := fsm.AppendArray(nil, len(keys))
-		for _, k := range keys {
-			out = fsm.AppendBulk(out, k)
-		}
-		p.reply(out)
-		return
+		p.reply(getKeys(args[2:]))
+	case "help":
+		p.reply(helpReply(
+			"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"(no subcommand)", "COUNT", "INFO [<command-name> ...]", "DOCS [<command-name> ...]",
+			"GETKEYS <full-command>", "HELP",
+		))
 	}
-	p.reply(fsm.AppendError(nil, "ERR unknown subcommand or wrong number of arguments for '"+string(args[1])+"'. Try COMMAND HELP."))
+}
+
+func commandEntries(cmds []cmdInfo) []byte {
+	out := fsm.AppendArray(nil, len(cmds))
+	for _, c := range cmds {
+		out = appendCommandEntry(out, c)
+	}
+	return out
+}
+
+// getKeys is COMMAND GETKEYS for argv, worded as Redis 7.0 words it.
+func getKeys(argv [][]byte) []byte {
+	name := strings.ToLower(string(argv[0]))
+	if h, ok := connCommands[name]; ok {
+		if !arityOK(h.arity, len(argv)) {
+			return fsm.AppendError(nil, "ERR Invalid number of arguments specified for command")
+		}
+		return fsm.AppendError(nil, "ERR The command has no key arguments")
+	}
+	c := fsm.Lookup(argv[0])
+	if c == nil || c.Flags&fsm.FlagInternal != 0 {
+		return fsm.AppendError(nil, "ERR Invalid command specified")
+	}
+	if !c.ArityOK(len(argv)) {
+		return fsm.AppendError(nil, "ERR Invalid number of arguments specified for command")
+	}
+	keys := c.Keys(argv)
+	if len(keys) == 0 {
+		return fsm.AppendError(nil, "ERR The command has no key arguments")
+	}
+	out := fsm.AppendArray(nil, len(keys))
+	for _, k := range keys {
+		out = fsm.AppendBulk(out, k)
+	}
+	return out
 }

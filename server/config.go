@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -8,10 +9,12 @@ import (
 )
 
 // configParam is one CONFIG GET/SET parameter. set is nil when the
-// parameter is fixed at start.
+// parameter is fixed at start; otherwise it checks v and returns the change
+// to make, or Redis's reason for refusing v. CONFIG SET checks every
+// parameter before it changes any, so a refused SET changes nothing.
 type configParam struct {
 	get func(s *Server) string
-	set func(s *Server, v string) bool
+	set func(s *Server, v string) (apply func(), reason string)
 }
 
 var configParams = map[string]configParam{
@@ -23,35 +26,37 @@ var configParams = map[string]configParam{
 	"databases": {get: func(s *Server) string { return strconv.Itoa(fsm.NumDBs) }},
 	"requirepass": {
 		get: func(s *Server) string { return *s.password.Load() },
-		set: func(s *Server, v string) bool { s.password.Store(&v); return true },
+		set: func(s *Server, v string) (func(), string) { return func() { s.password.Store(&v) }, "" },
 	},
 	"maxclients": {
 		get: func(s *Server) string { return strconv.FormatInt(s.maxClients.Load(), 10) },
-		set: func(s *Server, v string) bool {
+		set: func(s *Server, v string) (func(), string) {
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1 {
-				return false
+			if err != nil {
+				return nil, "argument couldn't be parsed into an integer"
 			}
-			s.maxClients.Store(n)
-			return true
+			if n < 1 || n > math.MaxUint32 {
+				return nil, "argument must be between 1 and 4294967295 inclusive"
+			}
+			return func() { s.maxClients.Store(n) }, ""
 		},
 	},
 	"proto-max-bulk-len": {
 		get: func(s *Server) string { return strconv.FormatInt(s.limits.Load().MaxBulkLen, 10) },
-		set: func(s *Server, v string) bool {
-			return s.setLimit(v, func(l *Limits, n int64) { l.MaxBulkLen = n })
+		set: func(s *Server, v string) (func(), string) {
+			return s.setLimit(v, hardMaxLen, func(l *Limits, n int64) { l.MaxBulkLen = n })
 		},
 	},
 	"client-query-buffer-limit": {
 		get: func(s *Server) string { return strconv.FormatInt(s.limits.Load().MaxRequest, 10) },
-		set: func(s *Server, v string) bool {
-			return s.setLimit(v, func(l *Limits, n int64) { l.MaxRequest = n })
+		set: func(s *Server, v string) (func(), string) {
+			return s.setLimit(v, hardMaxLen, func(l *Limits, n int64) { l.MaxRequest = n })
 		},
 	},
 	"max-args": {
 		get: func(s *Server) string { return strconv.FormatInt(s.limits.Load().MaxArgs, 10) },
-		set: func(s *Server, v string) bool {
-			return s.setLimit(v, func(l *Limits, n int64) { l.MaxArgs = n })
+		set: func(s *Server, v string) (func(), string) {
+			return s.setLimit(v, hardMaxArgs, func(l *Limits, n int64) { l.MaxArgs = n })
 		},
 	},
 	// Persistence is the Raft log, always on; these answer tools that ask.
@@ -61,16 +66,21 @@ var configParams = map[string]configParam{
 	"timeout":    {get: func(s *Server) string { return "0" }},
 }
 
-// setLimit changes a limit for connections accepted from now on.
-func (s *Server) setLimit(v string, apply func(*Limits, int64)) bool {
+// setLimit checks a new limit, from 1 to most; it applies to connections
+// accepted from then on.
+func (s *Server) setLimit(v string, most int64, apply func(*Limits, int64)) (func(), string) {
 	n, ok := parseMemory(v)
-	if !ok || n < 1 {
-		return false
+	if !ok {
+		return nil, "argument must be a memory value"
 	}
-	l := *s.limits.Load()
-	apply(&l, n)
-	s.limits.Store(&l)
-	return true
+	if n < 1 || n > most {
+		return nil, "argument must be between 1 and " + strconv.FormatInt(most, 10) + " inclusive"
+	}
+	return func() {
+		l := *s.limits.Load()
+		apply(&l, n)
+		s.limits.Store(&l)
+	}, ""
 }
 
 // parseMemory parses "512mb", "1gb", "1024" as Redis's config does.
@@ -87,19 +97,18 @@ func parseMemory(v string) (int64, bool) {
 		}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
+	if err != nil || n > math.MaxInt64/mult || n < math.MinInt64/mult {
 		return 0, false
 	}
 	return n * mult, true
 }
 
+// configCmd is CONFIG and its subcommands; the dispatcher has checked the
+// subcommand and its arity.
 func configCmd(p *pipeline, args [][]byte) {
 	s := p.s
 	switch strings.ToLower(string(args[1])) {
 	case "get":
-		if len(args) < 3 {
-			break
-		}
 		names := make([]string, 0, len(configParams))
 		for n := range configParams {
 			names = append(names, n)
@@ -120,40 +129,59 @@ func configCmd(p *pipeline, args [][]byte) {
 			out = fsm.AppendBulkString(out, v)
 		}
 		p.reply(out)
-		return
 	case "set":
-		if len(args) < 4 || len(args)%2 != 0 {
-			break
-		}
-		for i := 2; i < len(args); i += 2 {
-			name := strings.ToLower(string(args[i]))
-			prm, ok := configParams[name]
-			if !ok {
-				p.reply(fsm.AppendError(nil, "ERR Unknown option or number of arguments for CONFIG SET - '"+string(args[i])+"'"))
-				return
-			}
-			if prm.set == nil {
-				p.reply(fsm.AppendError(nil, "ERR CONFIG SET failed (possibly related to argument '"+name+"') - can't set immutable config"))
-				return
-			}
-			if !prm.set(s, string(args[i+1])) {
-				p.reply(fsm.AppendError(nil, "ERR CONFIG SET failed (possibly related to argument '"+name+"') - argument couldn't be parsed into an integer"))
-				return
-			}
-			s.log.Info("config changed", "param", name)
-		}
-		p.reply([]byte("+OK\r\n"))
-		return
+		p.reply(configSet(s, args[2:]))
 	case "resetstat":
-		if len(args) == 2 {
-			s.totalCmds.Store(0)
-			s.totalConns.Store(0)
-			s.rejected.Store(0)
-			p.reply([]byte("+OK\r\n"))
-			return
-		}
+		s.totalCmds.Store(0)
+		s.totalConns.Store(0)
+		s.rejected.Store(0)
+		s.protoErrors.Store(0)
+		p.reply([]byte("+OK\r\n"))
+	case "help":
+		p.reply(helpReply(
+			"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"GET <pattern>", "SET <directive> <value> [<directive> <value> ...]", "RESETSTAT", "HELP",
+		))
 	}
-	p.reply(fsm.AppendError(nil, "ERR unknown subcommand or wrong number of arguments for '"+string(args[1])+"'. Try CONFIG HELP."))
+}
+
+// configSet is CONFIG SET name value [name value ...]: all or nothing, with
+// Redis 7.0's checks in its order (names first, then values).
+func configSet(s *Server, kv [][]byte) []byte {
+	if len(kv)%2 != 0 {
+		return fsm.AppendError(nil, fsm.ErrSyntax)
+	}
+	failed := func(name, why string) []byte {
+		return fsm.AppendError(nil, "ERR CONFIG SET failed (possibly related to argument '"+name+"') - "+why)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < len(kv); i += 2 {
+		name := strings.ToLower(string(kv[i]))
+		prm, ok := configParams[name]
+		switch {
+		case !ok:
+			return fsm.AppendError(nil, "ERR Unknown option or number of arguments for CONFIG SET - '"+string(kv[i])+"'")
+		case prm.set == nil:
+			return failed(name, "can't set immutable config")
+		case seen[name]:
+			return failed(name, "duplicate parameter")
+		}
+		seen[name] = true
+	}
+	var applies []func()
+	for i := 0; i < len(kv); i += 2 {
+		name := strings.ToLower(string(kv[i]))
+		apply, why := configParams[name].set(s, string(kv[i+1]))
+		if apply == nil {
+			return failed(name, why)
+		}
+		applies = append(applies, apply)
+	}
+	for i, apply := range applies {
+		apply()
+		s.log.Info("config changed", "param", strings.ToLower(string(kv[2*i])))
+	}
+	return []byte("+OK\r\n")
 }
 
 func sortStrings(a []string) {

@@ -15,33 +15,70 @@ type connCommand struct {
 	flags []string // as COMMAND reports them
 	group string
 	fn    func(p *pipeline, args [][]byte)
+	// subs are the subcommands and their arities (name included, as
+	// Redis counts them) of a container command such as CLIENT.
+	subs map[string]int
+}
+
+// Subcommands and arities as Redis 7.0 declares them (SETINFO from 7.2).
+var (
+	clientSubs  = map[string]int{"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "kill": -3, "help": 2, "setinfo": 4}
+	configSubs  = map[string]int{"get": -3, "set": -4, "resetstat": 2, "help": 2}
+	commandSubs = map[string]int{"count": 2, "info": -2, "docs": -2, "getkeys": -4, "help": 2}
+)
+
+// checkSub answers, as Redis 7.0 does before running a container command,
+// an unknown subcommand or a wrong number of arguments. It returns the
+// error reply, or nil when the subcommand may run.
+func checkSub(h connCommand, name string, args [][]byte) []byte {
+	if h.subs == nil || len(args) < 2 {
+		return nil
+	}
+	sub := strings.ToLower(string(args[1]))
+	arity, ok := h.subs[sub]
+	if !ok {
+		return fsm.AppendError(nil, "ERR unknown subcommand '"+truncate(cString(args[1]), 128)+"'. Try "+strings.ToUpper(name)+" HELP.")
+	}
+	if !arityOK(arity, len(args)) {
+		return wrongArity(name + "|" + sub)
+	}
+	return nil
+}
+
+// helpReply is a HELP subcommand's reply: status lines, as Redis sends them.
+func helpReply(lines ...string) []byte {
+	out := fsm.AppendArray(nil, len(lines))
+	for _, l := range lines {
+		out = append(append(append(out, '+'), l...), "\r\n"...)
+	}
+	return out
 }
 
 var connCommands map[string]connCommand
 
 func init() {
 	connCommands = map[string]connCommand{
-		"ping":      {-1, []string{"fast", "stale"}, "connection", pingCmd},
-		"echo":      {2, []string{"fast", "stale"}, "connection", echoCmd},
-		"quit":      {-1, []string{"fast", "stale", "noauth"}, "connection", quitCmd},
-		"reset":     {1, []string{"fast", "stale", "noauth"}, "connection", resetCmd},
-		"hello":     {-1, []string{"fast", "stale", "noauth"}, "connection", helloCmd},
-		"auth":      {-2, []string{"fast", "stale", "noauth"}, "connection", authCmd},
-		"select":    {2, []string{"fast", "stale"}, "connection", selectCmd},
-		"client":    {-2, []string{"stale"}, "connection", clientCmd},
-		"command":   {-1, []string{"stale"}, "server", commandCmd},
-		"config":    {-2, []string{"admin", "stale"}, "server", configCmd},
-		"info":      {-1, []string{"stale"}, "server", infoCmd},
-		"time":      {1, []string{"fast", "stale"}, "server", timeCmd},
-		"save":      {1, []string{"admin"}, "server", saveCmd},
-		"bgsave":    {-1, []string{"admin"}, "server", bgsaveCmd},
-		"multi":     {1, []string{"fast"}, "transactions", multiCmd},
-		"exec":      {1, []string{}, "transactions", execCmd},
-		"discard":   {1, []string{"fast"}, "transactions", discardCmd},
-		"watch":     {-2, []string{"fast"}, "transactions", watchCmd},
-		"unwatch":   {1, []string{"fast"}, "transactions", unwatchCmd},
-		"readonly":  {1, []string{"fast"}, "cluster", okCmd},
-		"readwrite": {1, []string{"fast"}, "cluster", okCmd},
+		"ping":      {-1, []string{"fast", "stale"}, "connection", pingCmd, nil},
+		"echo":      {2, []string{"fast", "stale"}, "connection", echoCmd, nil},
+		"quit":      {-1, []string{"fast", "stale", "noauth"}, "connection", quitCmd, nil},
+		"reset":     {1, []string{"fast", "stale", "noauth"}, "connection", resetCmd, nil},
+		"hello":     {-1, []string{"fast", "stale", "noauth"}, "connection", helloCmd, nil},
+		"auth":      {-2, []string{"fast", "stale", "noauth"}, "connection", authCmd, nil},
+		"select":    {2, []string{"fast", "stale"}, "connection", selectCmd, nil},
+		"client":    {-2, []string{"stale"}, "connection", clientCmd, clientSubs},
+		"command":   {-1, []string{"stale"}, "server", commandCmd, commandSubs},
+		"config":    {-2, []string{"admin", "stale"}, "server", configCmd, configSubs},
+		"info":      {-1, []string{"stale"}, "server", infoCmd, nil},
+		"time":      {1, []string{"fast", "stale"}, "server", timeCmd, nil},
+		"save":      {1, []string{"admin"}, "server", saveCmd, nil},
+		"bgsave":    {-1, []string{"admin"}, "server", bgsaveCmd, nil},
+		"multi":     {1, []string{"fast"}, "transactions", multiCmd, nil},
+		"exec":      {1, []string{}, "transactions", execCmd, nil},
+		"discard":   {1, []string{"fast"}, "transactions", discardCmd, nil},
+		"watch":     {-2, []string{"fast"}, "transactions", watchCmd, nil},
+		"unwatch":   {1, []string{"fast"}, "transactions", unwatchCmd, nil},
+		"readonly":  {1, []string{"fast"}, "cluster", okCmd, nil},
+		"readwrite": {1, []string{"fast"}, "cluster", okCmd, nil},
 	}
 }
 
@@ -108,6 +145,9 @@ func (s *Server) checkPassword(user, pass []byte) []byte {
 	if want == "" && user == nil {
 		return fsm.AppendError(nil, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 	}
+	if want == "" && string(user) == "default" {
+		return nil // without requirepass the default user is "nopass": any password works
+	}
 	if (user != nil && string(user) != "default") || string(pass) != want {
 		return fsm.AppendError(nil, "WRONGPASS invalid username-password pair or user is disabled.")
 	}
@@ -150,33 +190,38 @@ func helloCmd(p *pipeline, args [][]byte) {
 		}
 		i = 2
 	}
-	var name []byte
+	// As Redis does: check every option and the name first, then
+	// authenticate, so a bad option never leaves the client logged in.
+	var name, user, pass []byte
 	for ; i < len(args); i++ {
 		switch {
 		case fsm.EqualFold(args[i], "auth") && i+2 < len(args):
-			if e := p.s.checkPassword(args[i+1], args[i+2]); e != nil {
-				p.reply(e)
-				return
-			}
-			st.authed = true
+			user, pass = args[i+1], args[i+2]
 			i += 2
 		case fsm.EqualFold(args[i], "setname") && i+1 < len(args):
 			name = args[i+1]
+			if !validClientName(name) {
+				p.reply(fsm.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
+				return
+			}
 			i++
 		default:
 			p.reply(fsm.AppendError(nil, "ERR Syntax error in HELLO option '"+string(args[i])+"'"))
 			return
 		}
 	}
+	if user != nil {
+		if e := p.s.checkPassword(user, pass); e != nil {
+			p.reply(e)
+			return
+		}
+		st.authed = true
+	}
 	if !st.authed {
-		p.reply(fsm.AppendError(nil, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
+		p.reply(fsm.AppendError(nil, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
 		return
 	}
 	if name != nil {
-		if !validClientName(name) {
-			p.reply(fsm.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
-			return
-		}
 		st.mu.Lock()
 		st.name = string(name)
 		st.mu.Unlock()
@@ -212,13 +257,14 @@ func validClientName(b []byte) bool {
 	return true
 }
 
+// clientCmd runs a CLIENT subcommand; the dispatcher has checked the
+// subcommand and its arity.
 func clientCmd(p *pipeline, args [][]byte) {
 	s, st := p.s, p.st
-	sub := strings.ToLower(string(args[1]))
-	switch {
-	case sub == "id" && len(args) == 2:
+	switch strings.ToLower(string(args[1])) {
+	case "id":
 		p.reply(fsm.AppendInt(nil, st.id))
-	case sub == "setname" && len(args) == 3:
+	case "setname":
 		if !validClientName(args[2]) {
 			p.reply(fsm.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
 			return
@@ -227,7 +273,7 @@ func clientCmd(p *pipeline, args [][]byte) {
 		st.name = string(args[2])
 		st.mu.Unlock()
 		p.reply([]byte("+OK\r\n"))
-	case sub == "getname" && len(args) == 2:
+	case "getname":
 		st.mu.Lock()
 		name := st.name
 		st.mu.Unlock()
@@ -236,7 +282,7 @@ func clientCmd(p *pipeline, args [][]byte) {
 			return
 		}
 		p.reply(fsm.AppendBulkString(nil, name))
-	case sub == "setinfo" && len(args) == 4:
+	case "setinfo":
 		attr := strings.ToLower(string(args[2]))
 		if !validClientName(args[3]) && len(args[3]) > 0 {
 			p.reply(fsm.AppendError(nil, "ERR "+attr+" cannot contain spaces, newlines or special characters."))
@@ -254,30 +300,60 @@ func clientCmd(p *pipeline, args [][]byte) {
 			return
 		}
 		p.reply([]byte("+OK\r\n"))
-	case sub == "info" && len(args) == 2:
+	case "info":
 		p.reply(fsm.AppendBulkString(nil, s.clientLine(st)))
-	case sub == "list":
-		var b strings.Builder
-		for _, c := range s.clients() {
+	case "list":
+		clientList(p, args)
+	case "kill":
+		clientKill(p, args)
+	case "help":
+		p.reply(helpReply(
+			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"ID", "INFO", "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
+			"KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port> | SKIPME yes|no",
+			"SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>",
+		))
+	}
+}
+
+// clientList is CLIENT LIST [TYPE type] [ID id [id ...]], as in Redis 7.0.
+// Every client here is a normal client.
+func clientList(p *pipeline, args [][]byte) {
+	s := p.s
+	all := true
+	var ids map[int64]bool
+	switch {
+	case len(args) == 2:
+	case len(args) == 4 && fsm.EqualFold(args[2], "type"):
+		switch strings.ToLower(string(args[3])) {
+		case "normal":
+		case "master", "replica", "slave", "pubsub":
+			all = false
+		default:
+			p.reply(fsm.AppendError(nil, "ERR Unknown client type '"+string(args[3])+"'"))
+			return
+		}
+	case len(args) >= 4 && fsm.EqualFold(args[2], "id"):
+		ids = map[int64]bool{}
+		for _, a := range args[3:] {
+			id, ok := fsm.ParseInt(a)
+			if !ok {
+				p.reply(fsm.AppendError(nil, "ERR Invalid client ID"))
+				return
+			}
+			ids[id] = true
+		}
+	default:
+		p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+		return
+	}
+	var b strings.Builder
+	for _, c := range s.clients() {
+		if all && (ids == nil || ids[c.id]) {
 			b.WriteString(s.clientLine(c))
 		}
-		p.reply(fsm.AppendBulkString(nil, b.String()))
-	case sub == "kill":
-		clientKill(p, args)
-	case sub == "help":
-		lines := []string{
-			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-			"ID", "INFO", "LIST", "KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port> | SKIPME yes|no",
-			"SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>",
-		}
-		out := fsm.AppendArray(nil, len(lines))
-		for _, l := range lines {
-			out = append(append(append(out, '+'), l...), "\r\n"...)
-		}
-		p.reply(out)
-	default:
-		p.reply(fsm.AppendError(nil, "ERR unknown subcommand or wrong number of arguments for '"+string(args[1])+"'. Try CLIENT HELP."))
 	}
+	p.reply(fsm.AppendBulkString(nil, b.String()))
 }
 
 func clientKill(p *pipeline, args [][]byte) {
@@ -364,19 +440,12 @@ func (s *Server) clientLine(c *connState) string {
 	defer c.mu.Unlock()
 	now := time.Now()
 	flags := "N"
-	if c.multi != nil {
+	if c.multiN >= 0 {
 		flags = "x"
 	}
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
 		c.id, c.addr, c.laddr, c.name, int(now.Sub(c.created).Seconds()), int(now.Sub(c.lastUsed).Seconds()),
-		flags, c.db, multiLen(c), c.lastCmd, c.libName, c.libVer)
-}
-
-func multiLen(c *connState) int {
-	if c.multi == nil {
-		return -1
-	}
-	return len(c.multi.ops)
+		flags, c.db, c.multiN, c.lastCmd, c.libName, c.libVer)
 }
 
 func timeCmd(p *pipeline, args [][]byte) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -23,6 +24,14 @@ var DefaultLimits = Limits{
 	MaxRequest:     1 << 30,
 	MaxInlineBytes: 64 << 10,
 }
+
+// Hard ceilings that hold whatever the limits are configured to: redcon
+// computes offset+length+2 in an int and loops over the argument count on
+// every read, so neither may come near the integer range.
+const (
+	hardMaxLen  = 1 << 50
+	hardMaxArgs = math.MaxInt32
+)
 
 // ProtocolError is a violation of the RESP framing or of the limits. The
 // client gets "-ERR Protocol error: ..." and the connection closes.
@@ -107,7 +116,9 @@ func (g *guard) feed(p []byte) (int, error) {
 			case c == '-' && g.digs == 0:
 				g.neg = true
 				g.digs++
-			case c >= '0' && c <= '9' && g.digs < 19:
+			case c >= '0' && c <= '9' && g.num <= (math.MaxInt64-int64(c-'0'))/10:
+				// The bound keeps num from wrapping: a length of 2^63 or
+				// more is refused here, never turned negative.
 				g.num = g.num*10 + int64(c-'0')
 				g.digs++
 			default:
@@ -119,7 +130,7 @@ func (g *guard) feed(p []byte) (int, error) {
 				return i, g.err
 			}
 		case gCountLF:
-			if c != '\n' || g.neg || g.num <= 0 || g.digs == 0 || g.num > g.lim.MaxArgs {
+			if c != '\n' || g.neg || g.num <= 0 || g.digs == 0 || g.num > g.lim.MaxArgs || g.num > hardMaxArgs {
 				g.fail("invalid multibulk length")
 				return i, g.err
 			}
@@ -132,7 +143,7 @@ func (g *guard) feed(p []byte) (int, error) {
 			}
 			g.state, g.num, g.digs, g.neg = gBulkLen, 0, 0, false
 		case gBulkLenLF:
-			if c != '\n' || g.neg || g.digs == 0 || g.num > g.lim.MaxBulkLen {
+			if c != '\n' || g.neg || g.digs == 0 || g.num > g.lim.MaxBulkLen || g.num > hardMaxLen {
 				g.fail("invalid bulk length")
 				return i, g.err
 			}

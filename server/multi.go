@@ -23,54 +23,42 @@ type queued struct {
 // multiControl are the commands that act, rather than queue, inside MULTI.
 var multiControl = map[string]bool{"exec": true, "discard": true, "multi": true, "watch": true, "unwatch": true, "quit": true, "reset": true}
 
-// queue handles a command sent inside MULTI.
+// queue handles a command sent inside MULTI. The command is known, its
+// arity is right and the client is authenticated: the dispatcher checked.
+// As in Redis, SELECT and PING fail only when EXEC runs them.
 func (s *Server) queue(st *connState, name string, args [][]byte) []byte {
 	m := st.multi
 	switch name {
 	case "select":
-		if len(args) != 2 {
-			m.dirty = true
-			return wrongArity(name)
+		q := queued{local: []byte("+OK\r\n"), op: fsm.Op{DB: -1}}
+		if _, ok := fsm.ParseInt(args[1]); !ok {
+			q.local = fsm.AppendError(nil, fsm.ErrNotInt)
+		} else if db, ok := parseDB(args[1]); !ok {
+			q.local = fsm.AppendError(nil, fsm.ErrDBIndex)
+		} else {
+			// Later ops in the transaction run against the new database.
+			q.op.DB = db
 		}
-		db, ok := parseDB(args[1])
-		if !ok {
-			m.dirty = true
-			return fsm.AppendError(nil, "ERR DB index is out of range")
-		}
-		// Later ops in the transaction run against the new database.
-		m.ops = append(m.ops, queued{local: []byte("+OK\r\n"), op: fsm.Op{DB: db}})
+		m.ops = append(m.ops, q)
 		return []byte("+QUEUED\r\n")
 	case "ping":
-		if len(args) > 2 {
-			m.dirty = true
-			return wrongArity(name)
-		}
 		r := []byte("+PONG\r\n")
-		if len(args) == 2 {
+		switch len(args) {
+		case 1:
+		case 2:
 			r = fsm.AppendBulk(nil, args[1])
+		default:
+			r = wrongArity(name)
 		}
 		m.ops = append(m.ops, queued{local: r, op: fsm.Op{DB: -1}})
 		return []byte("+QUEUED\r\n")
 	case "echo":
-		if len(args) != 2 {
-			m.dirty = true
-			return wrongArity(name)
-		}
 		m.ops = append(m.ops, queued{local: fsm.AppendBulk(nil, args[1]), op: fsm.Op{DB: -1}})
 		return []byte("+QUEUED\r\n")
 	}
 	if _, ok := connCommands[name]; ok {
 		m.dirty = true
 		return fsm.AppendError(nil, "ERR Command not allowed inside a transaction")
-	}
-	cmd := fsm.Lookup(args[0])
-	if cmd == nil || cmd.Flags&fsm.FlagInternal != 0 {
-		m.dirty = true
-		return unknownCommand(args)
-	}
-	if !cmd.ArityOK(len(args)) {
-		m.dirty = true
-		return wrongArity(name)
 	}
 	m.ops = append(m.ops, queued{op: fsm.Op{DB: -1, Args: cloneArgs(args)}})
 	return []byte("+QUEUED\r\n")
@@ -143,8 +131,8 @@ func execCmd(p *pipeline, args [][]byte) {
 		q.op.DB = db
 		req.Ops = append(req.Ops, q.op)
 	}
-	st.db = db
 	if len(req.Ops) == 0 && len(conds) == 0 {
+		setDB(st, db)
 		out := fsm.AppendArray(nil, len(m.ops))
 		for _, q := range m.ops {
 			out = append(out, q.local...)
@@ -157,7 +145,12 @@ func execCmd(p *pipeline, args [][]byte) {
 		p.reply(errorReply(err))
 		return
 	}
-	if len(req.Ops) == len(m.ops) || strings.HasPrefix(string(reply), "*-1") {
+	if strings.HasPrefix(string(reply), "*-1") {
+		p.reply(reply) // a watched key changed: nothing ran, SELECT included
+		return
+	}
+	setDB(st, db)
+	if len(req.Ops) == len(m.ops) {
 		p.reply(reply)
 		return
 	}
@@ -174,6 +167,12 @@ func execCmd(p *pipeline, args [][]byte) {
 		}
 	}
 	p.reply(out)
+}
+
+func setDB(st *connState, db int) {
+	st.mu.Lock()
+	st.db = db
+	st.mu.Unlock()
 }
 
 // splitReplies splits an array reply "*N..." into its N elements.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -119,7 +120,14 @@ func (s *Server) Close() error {
 	if s.rs == nil {
 		return nil
 	}
-	return s.rs.Close()
+	// redcon's Close fails when Serve has not started yet; closing the
+	// listener too makes a later Serve return at once instead of serving.
+	err := s.rs.Close()
+	s.ln.Close()
+	if err != nil && err.Error() == "not serving" {
+		return nil
+	}
+	return err
 }
 
 // connState is one client connection's state.
@@ -137,11 +145,34 @@ type connState struct {
 	db       int
 	lastCmd  string
 	lastUsed time.Time
+	multiN   int // commands queued in MULTI, -1 outside: a copy for CLIENT LIST
 
 	authed bool
 	multi  *multiState
 	watch  []fsm.Cond
 	buf    []byte
+}
+
+// noteCommand records the command for CLIENT LIST on other connections.
+func (st *connState) noteCommand(name string) {
+	st.mu.Lock()
+	st.lastCmd = name
+	st.mu.Unlock()
+}
+
+// noteMulti publishes the connection's MULTI state for CLIENT LIST on
+// other connections. Only this connection writes multiN, so it may read it
+// without the lock.
+func (st *connState) noteMulti() {
+	n := -1
+	if st.multi != nil {
+		n = len(st.multi.ops)
+	}
+	if n != st.multiN {
+		st.mu.Lock()
+		st.multiN = n
+		st.mu.Unlock()
+	}
 }
 
 func (s *Server) accept(conn redcon.Conn) bool {
@@ -161,6 +192,7 @@ func (s *Server) accept(conn redcon.Conn) bool {
 		laddr:    conn.NetConn().LocalAddr().String(),
 		created:  time.Now(),
 		lastUsed: time.Now(),
+		multiN:   -1,
 		authed:   *s.password.Load() == "",
 	}
 	conn.SetContext(st)
@@ -175,10 +207,12 @@ func (s *Server) closed(conn redcon.Conn, err error) {
 	if st == nil {
 		return
 	}
+	// The guard's errors, and redcon's own ("Protocol error: unbalanced
+	// quotes in request" for an inline command).
 	var pe *ProtocolError
-	if errors.As(err, &pe) {
+	if errors.As(err, &pe) || (err != nil && strings.HasPrefix(err.Error(), "Protocol error: ")) {
 		s.protoErrors.Add(1)
-		s.log.Info("closed client after protocol error", "client", st.addr, "err", pe.Msg)
+		s.log.Info("closed client after protocol error", "client", st.addr, "err", err)
 	}
 	s.mu.Lock()
 	delete(s.conns, st.id)
@@ -220,36 +254,52 @@ func (p *pipeline) command(args [][]byte) {
 	s, st := p.s, p.st
 	s.totalCmds.Add(1)
 	name := strings.ToLower(string(args[0]))
-	st.mu.Lock()
-	st.lastCmd = name
-	st.mu.Unlock()
+	defer st.noteMulti()
 
-	if !st.authed && name != "auth" && name != "hello" && name != "quit" && name != "reset" {
-		p.reply(fsm.AppendError(nil, "NOAUTH Authentication required."))
+	// Checked in Redis's order (processCommand): unknown command, arity,
+	// authentication; only then does MULTI queue the command.
+	h, isConn := connCommands[name]
+	var cmd *fsm.Command
+	if !isConn {
+		cmd = fsm.Lookup(args[0])
+		if cmd == nil || cmd.Flags&fsm.FlagInternal != 0 {
+			st.noteCommand("NULL")
+			p.flushWrites()
+			p.reject(name, unknownCommand(args))
+			return
+		}
+	}
+	last := name
+	if isConn && h.subs != nil && len(args) > 1 {
+		if sub := strings.ToLower(string(args[1])); h.subs[sub] != 0 {
+			last += "|" + sub // as Redis shows it: client|list
+		}
+	}
+	st.noteCommand(last)
+	if (isConn && !arityOK(h.arity, len(args))) || (!isConn && !cmd.ArityOK(len(args))) {
+		p.flushWrites()
+		p.reject(name, wrongArity(name))
+		return
+	}
+	if isConn {
+		if e := checkSub(h, name, args); e != nil {
+			p.flushWrites()
+			p.reject(name, e)
+			return
+		}
+	}
+	if !st.authed && !noAuth[name] {
+		p.flushWrites()
+		p.reject(name, fsm.AppendError(nil, "NOAUTH Authentication required."))
 		return
 	}
 	if st.multi != nil && !multiControl[name] {
 		p.reply(s.queue(st, name, args))
 		return
 	}
-	if h, ok := connCommands[name]; ok {
+	if isConn {
 		p.flushWrites()
-		if !arityOK(h.arity, len(args)) {
-			p.reply(wrongArity(name))
-			return
-		}
 		h.fn(p, args)
-		return
-	}
-	cmd := fsm.Lookup(args[0])
-	if cmd == nil || cmd.Flags&fsm.FlagInternal != 0 {
-		p.flushWrites()
-		p.reply(unknownCommand(args))
-		return
-	}
-	if !cmd.ArityOK(len(args)) {
-		p.flushWrites()
-		p.reply(wrongArity(name))
 		return
 	}
 	if cmd.IsWrite() {
@@ -267,6 +317,34 @@ func (p *pipeline) command(args [][]byte) {
 	}
 	st.buf = s.fsm.Read(st.db, s.cl.Now(), rand.Uint64(), args, st.buf[:0])
 	p.conn.WriteRaw(st.buf)
+}
+
+// noAuth are the commands a client may send before it authenticates.
+var noAuth = map[string]bool{"auth": true, "hello": true, "quit": true, "reset": true}
+
+// reject answers a command refused before it ran. As in Redis, a refused
+// command marks an open transaction so EXEC aborts, and a refused EXEC
+// itself discards the transaction with the reason.
+func (p *pipeline) reject(name string, e []byte) {
+	if name == "exec" {
+		p.st.multi = nil
+		p.st.watch = nil
+		p.reply(execAbort(e))
+		return
+	}
+	if p.st.multi != nil {
+		p.st.multi.dirty = true
+	}
+	p.reply(e)
+}
+
+// execAbort turns an error reply into Redis's
+// "-EXECABORT Transaction discarded because of: <reason>".
+func execAbort(e []byte) []byte {
+	msg := strings.TrimSuffix(string(e), "\r\n")
+	msg = strings.TrimPrefix(msg, "-")
+	msg = strings.TrimPrefix(msg, "ERR ")
+	return fsm.AppendError(nil, "EXECABORT Transaction discarded because of: "+msg)
 }
 
 func (p *pipeline) barrier() error {
@@ -338,20 +416,34 @@ func errorReply(err error) []byte {
 	return fsm.AppendError(nil, msg)
 }
 
+// unknownCommand words the error as Redis 7.0 does: the name cut at 128
+// bytes, then quoted arguments while the list is under 128 bytes, each cut
+// to what is left of the 128. Redis formats them with %s, so each stops at
+// a NUL byte too.
 func unknownCommand(args [][]byte) []byte {
 	var b strings.Builder
 	b.WriteString("ERR unknown command '")
-	b.WriteString(truncate(string(args[0]), 128))
+	b.WriteString(truncate(cString(args[0]), 128))
 	b.WriteString("', with args beginning with: ")
-	for i, a := range args[1:] {
-		if i >= 10 {
+	var list strings.Builder
+	for _, a := range args[1:] {
+		if list.Len() >= 128 {
 			break
 		}
-		b.WriteString("'")
-		b.WriteString(truncate(string(a), 128))
-		b.WriteString("' ")
+		list.WriteString("'")
+		list.WriteString(truncate(cString(a), 128-list.Len()+1))
+		list.WriteString("' ")
 	}
+	b.WriteString(list.String())
 	return fsm.AppendError(nil, b.String())
+}
+
+// cString is b up to its first NUL byte, as C's %s prints it.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
 
 func truncate(s string, n int) string {
