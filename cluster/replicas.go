@@ -57,27 +57,57 @@ func (n *Node) Members(ctx context.Context) []Member {
 
 // WaitApplied returns how many other members have applied index, waiting
 // until at least want of them have or ctx ends (WAIT numreplicas timeout).
+// Each member is polled on its own, so one that hangs delays no answer.
 func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
-	for {
-		qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		got := 0
-		for _, m := range n.Members(qctx) {
-			if !m.Self && m.Reachable && m.Applied >= index {
-				got++
-			}
-		}
-		cancel()
-		if got >= want {
-			return got
-		}
-		select {
-		case <-ctx.Done():
-			return got
-		case <-n.stop:
-			return got
-		case <-time.After(5 * time.Millisecond):
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return 0
+	}
+	var others []string
+	for _, s := range fut.Configuration().Servers {
+		if string(s.ID) != n.cfg.NodeID {
+			others = append(others, string(s.Address))
 		}
 	}
+	if want <= 0 {
+		// Nothing to wait for: count who has it now.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		want = len(others) + 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan bool, len(others))
+	for _, addr := range others {
+		go func() {
+			for {
+				cctx, ccancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				resp, err := n.peer(addr).call(cctx, msgNodeInfo, nil)
+				ccancel()
+				if err == nil && len(resp) >= 9 && binary.BigEndian.Uint64(resp[1:9]) >= index {
+					results <- true
+					return
+				}
+				select {
+				case <-ctx.Done():
+					results <- false
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	got := 0
+	for range others {
+		if <-results {
+			got++
+			if got >= want {
+				return got
+			}
+		}
+	}
+	return got
 }
 
 // Staleness is how long this node has gone without hearing from a leader:

@@ -77,12 +77,12 @@ func init() {
 		"discard":   {1, []string{"fast"}, "transactions", discardCmd, nil},
 		"watch":     {-2, []string{"fast"}, "transactions", watchCmd, nil},
 		"unwatch":   {1, []string{"fast"}, "transactions", unwatchCmd, nil},
-		"readonly":  {1, []string{"fast"}, "cluster", okCmd, nil},
-		"readwrite": {1, []string{"fast"}, "cluster", okCmd, nil},
+		"readonly":  {1, []string{"fast", "loading", "stale"}, "cluster", readonlyCmd, nil},
+		"readwrite": {1, []string{"fast", "loading", "stale"}, "cluster", readwriteCmd, nil},
+		"role":      {1, []string{"noscript", "loading", "stale", "fast"}, "server", roleCmd, nil},
+		"wait":      {3, []string{"noscript"}, "generic", waitCmd, nil},
 	}
 }
-
-func okCmd(p *pipeline, args [][]byte) { p.reply([]byte("+OK\r\n")) }
 
 func pingCmd(p *pipeline, args [][]byte) {
 	switch len(args) {
@@ -107,6 +107,7 @@ func resetCmd(p *pipeline, args [][]byte) {
 	st := p.st
 	st.multi = nil
 	st.watch = nil
+	st.readonly = false
 	st.mu.Lock()
 	st.db = 0
 	st.name = ""

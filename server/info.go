@@ -86,17 +86,7 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("rejected_connections", s.rejected.Load())
 		line("total_error_replies_protocol", s.protoErrors.Load())
 	case "replication":
-		st := s.cl.Status()
-		b.WriteString("# Replication\r\n")
-		if st.State == "Leader" {
-			line("role", "master")
-		} else {
-			line("role", "slave")
-		}
-		line("connected_slaves", 0)
-		line("master_repl_offset", st.Applied)
-		line("raft_state", strings.ToLower(st.State))
-		line("raft_term", st.Term)
+		s.writeReplicationInfo(b)
 	case "keyspace":
 		b.WriteString("# Keyspace\r\n")
 		for _, d := range s.fsm.Stats() {

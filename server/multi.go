@@ -140,7 +140,10 @@ func execCmd(p *pipeline, args [][]byte) {
 		p.reply(out)
 		return
 	}
-	reply, err := p.s.propose(req)
+	reply, index, err := p.s.propose(req)
+	if index > st.lastIndex {
+		st.lastIndex = index
+	}
 	if err != nil {
 		p.reply(errorReply(err))
 		return

@@ -21,6 +21,10 @@ import (
 type Cluster interface {
 	Propose(ctx context.Context, req fsm.Request) (reply []byte, index uint64, err error)
 	ReadBarrier(ctx context.Context) error
+	Members(ctx context.Context) []cluster.Member
+	WaitApplied(ctx context.Context, index uint64, want int) int
+	Staleness() time.Duration
+	LeaderClientAddr(ctx context.Context) string
 	Now() int64
 	Status() cluster.Status
 	Snapshot() error
@@ -36,6 +40,9 @@ type Config struct {
 	Logger      *slog.Logger
 	// Timeout bounds how long a command waits on the cluster.
 	Timeout time.Duration
+	// MaxStaleness bounds READONLY reads: a node that has not heard from a
+	// leader for longer refuses them.
+	MaxStaleness time.Duration
 }
 
 // Server serves RESP clients.
@@ -75,6 +82,9 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxStaleness == 0 {
+		cfg.MaxStaleness = 5 * time.Second
 	}
 	if cfg.Version == "" {
 		cfg.Version = "0.1.0"
@@ -151,6 +161,9 @@ type connState struct {
 	multi  *multiState
 	watch  []fsm.Cond
 	buf    []byte
+
+	readonly  bool   // READONLY: stale local reads
+	lastIndex uint64 // log index of this connection's last write (WAIT)
 }
 
 // noteCommand records the command for CLIENT LIST on other connections.
@@ -308,7 +321,13 @@ func (p *pipeline) command(args [][]byte) {
 		return
 	}
 	p.flushWrites()
-	if !p.readOK {
+	if st.readonly {
+		// READONLY: the local keyspace as it is, within the staleness bound.
+		if e := s.staleReadError(); e != nil {
+			p.reply(e)
+			return
+		}
+	} else if !p.readOK {
 		if err := p.barrier(); err != nil {
 			p.reply(errorReply(err))
 			return
@@ -361,7 +380,10 @@ func (p *pipeline) flushWrites() {
 	}
 	req := fsm.Request{Ops: p.writes}
 	p.writes = nil
-	reply, err := p.s.propose(req)
+	reply, index, err := p.s.propose(req)
+	if index > p.st.lastIndex {
+		p.st.lastIndex = index
+	}
 	if err != nil {
 		e := errorReply(err)
 		for range req.Ops {
@@ -374,11 +396,10 @@ func (p *pipeline) flushWrites() {
 
 func (p *pipeline) reply(b []byte) { p.conn.WriteRaw(b) }
 
-func (s *Server) propose(req fsm.Request) ([]byte, error) {
+func (s *Server) propose(req fsm.Request) ([]byte, uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
-	reply, _, err := s.cl.Propose(ctx, req)
-	return reply, err
+	return s.cl.Propose(ctx, req)
 }
 
 // cloneArgs copies args out of redcon's read buffer, which is reused.
@@ -405,6 +426,8 @@ func errorReply(err error) []byte {
 		msg = "CLUSTERDOWN The cluster is down: no leader"
 	case errors.Is(err, cluster.ErrNotApplied):
 		msg = "TRYAGAIN The write was not applied, retry it"
+	case errors.Is(err, cluster.ErrReadOnly):
+		msg = "READONLY You can't write against a read only replica."
 	case errors.Is(err, cluster.ErrLoading):
 		msg = "LOADING statehouse is loading the dataset in memory"
 	case errors.Is(err, cluster.ErrUnknownOutcome), errors.Is(err, cluster.ErrShutdown),

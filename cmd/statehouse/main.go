@@ -46,6 +46,8 @@ type options struct {
 	heartbeatTimeout time.Duration
 	electionTimeout  time.Duration
 
+	httpAddr string
+
 	debugClockOffset     time.Duration
 	debugUnsafeReads     bool
 	debugAckBeforeCommit bool
@@ -77,6 +79,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout")
+	fs.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP admin listener: /healthz, /readyz, /metrics, /debug/pprof (off when empty)")
 	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
@@ -188,16 +191,27 @@ func run(o *options, log *slog.Logger) error {
 		return err
 	}
 	srv := server.New(server.Config{
-		Addr:        net.JoinHostPort(o.bind, strconv.Itoa(o.port)),
-		RequirePass: o.requirePass,
-		MaxClients:  o.maxClients,
-		Limits:      lim,
-		Version:     version,
-		Logger:      log,
+		Addr:         net.JoinHostPort(o.bind, strconv.Itoa(o.port)),
+		RequirePass:  o.requirePass,
+		MaxClients:   o.maxClients,
+		Limits:       lim,
+		Version:      version,
+		Logger:       log,
+		MaxStaleness: o.maxStaleness,
 	}, f, node)
 	if err := srv.Listen(); err != nil {
 		node.Shutdown()
 		return fmt.Errorf("client port: %w", err)
+	}
+	if o.httpAddr != "" {
+		admin, err := srv.ServeAdmin(o.httpAddr)
+		if err != nil {
+			srv.Close()
+			node.Shutdown()
+			return fmt.Errorf("http admin: %w", err)
+		}
+		defer admin.Close()
+		log.Info("admin listening", "addr", admin.Addr().String())
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()

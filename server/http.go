@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Admin is the HTTP admin listener: liveness, readiness, Prometheus
+// metrics and pprof.
+type Admin struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// ServeAdmin starts the admin listener on addr.
+func (s *Server) ServeAdmin(addr string) (*Admin, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &metrics{s: s})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a := &Admin{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	go a.srv.Serve(ln)
+	return a, nil
+}
+
+// Addr is where the admin listener listens.
+func (a *Admin) Addr() net.Addr { return a.ln.Addr() }
+
+// Close stops the admin listener.
+func (a *Admin) Close() error { return a.srv.Close() }
+
+// readyz answers 200 once this node can serve a linearizable read: it
+// knows a leader and has applied what the leader had committed.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	err := s.cl.ReadBarrier(ctx)
+	st := s.cl.Status()
+	body := map[string]any{"ready": err == nil, "node": st.NodeID, "state": st.State, "leader": st.LeaderID, "applied": st.Applied}
+	if err != nil {
+		body["error"] = err.Error()
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(body)
+}
+
+// metrics exports the server's and the node's figures at scrape time.
+type metrics struct{ s *Server }
+
+var (
+	descClients   = prometheus.NewDesc("statehouse_connected_clients", "Client connections open now.", nil, nil)
+	descConns     = prometheus.NewDesc("statehouse_connections_received_total", "Client connections accepted.", nil, nil)
+	descCommands  = prometheus.NewDesc("statehouse_commands_processed_total", "Commands processed.", nil, nil)
+	descRejected  = prometheus.NewDesc("statehouse_rejected_connections_total", "Connections refused at maxclients.", nil, nil)
+	descProto     = prometheus.NewDesc("statehouse_protocol_errors_total", "Connections closed for a protocol error or limit.", nil, nil)
+	descKeys      = prometheus.NewDesc("statehouse_keys", "Keys stored, by database.", []string{"db"}, nil)
+	descExpires   = prometheus.NewDesc("statehouse_keys_with_ttl", "Keys with a TTL, by database.", []string{"db"}, nil)
+	descLeader    = prometheus.NewDesc("statehouse_raft_leader", "1 if this node is the Raft leader.", nil, nil)
+	descApplied   = prometheus.NewDesc("statehouse_raft_applied_index", "Last log index applied to the keyspace.", nil, nil)
+	descCommitted = prometheus.NewDesc("statehouse_raft_commit_index", "Last log index known committed.", nil, nil)
+)
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descClients, descConns, descCommands, descRejected, descProto, descKeys, descExpires, descLeader, descApplied, descCommitted} {
+		ch <- d
+	}
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	s := m.s
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(descConns, prometheus.CounterValue, float64(s.totalConns.Load()))
+	ch <- prometheus.MustNewConstMetric(descCommands, prometheus.CounterValue, float64(s.totalCmds.Load()))
+	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(s.rejected.Load()))
+	ch <- prometheus.MustNewConstMetric(descProto, prometheus.CounterValue, float64(s.protoErrors.Load()))
+	for _, d := range s.fsm.Stats() {
+		db := itoa(d.DB)
+		ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(d.Keys), db)
+		ch <- prometheus.MustNewConstMetric(descExpires, prometheus.GaugeValue, float64(d.Expires), db)
+	}
+	st := s.cl.Status()
+	leader := 0.0
+	if st.State == "Leader" {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descLeader, prometheus.GaugeValue, leader)
+	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied))
+	ch <- prometheus.MustNewConstMetric(descCommitted, prometheus.GaugeValue, float64(st.CommitIndex))
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
