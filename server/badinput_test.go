@@ -19,7 +19,7 @@ import (
 // in the node fails the whole test binary.
 
 // bystander is a client that must keep working whatever others send.
-func bystander(t *testing.T, n *testNode) func() {
+func bystander(t testing.TB, n *testNode) func() {
 	r := n.raw()
 	r.expect("+OK\r\n", "SET", "bystander", "ok")
 	i := 0
