@@ -470,9 +470,10 @@ func TestCommand(t *testing.T) {
 	}
 
 	r := n.raw()
-	r.expect("*2\r\n"+
+	r.expect("*3\r\n"+
 		"*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*1\r\n+@string\r\n*0\r\n*0\r\n*0\r\n"+
-		"$-1\r\n", "COMMAND", "INFO", "GET", "nosuchcmd")
+		"*10\r\n$3\r\nset\r\n:-3\r\n*2\r\n+write\r\n+denyoom\r\n:1\r\n:1\r\n:1\r\n*1\r\n+@string\r\n*0\r\n*0\r\n*0\r\n"+
+		"$-1\r\n", "COMMAND", "INFO", "GET", "set", "nosuchcmd")
 	if d := r.do("COMMAND", "DOCS", "get"); !strings.HasPrefix(d, "*2\r\n$3\r\nget\r\n*") || !strings.Contains(d, "summary") {
 		t.Fatalf("COMMAND DOCS get: %q", d)
 	}

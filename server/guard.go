@@ -51,7 +51,70 @@ type guard struct {
 	skip  int64 // payload bytes (plus CRLF) left to skip
 	size  int64 // bytes in the current command so far
 	line  int   // bytes in the current inline line
+	quote quoteState
+	qch   byte // the quote character of an open quote
 	err   error
+}
+
+// quoteState follows redcon's inline parser through quoted arguments, so
+// the guard refuses an unbalanced quote itself. redcon would refuse it too,
+// but after dropping, unanswered, the commands it had already parsed from
+// the same read.
+type quoteState uint8
+
+const (
+	qStart    quoteState = iota // at the start of an argument
+	qPlain                      // inside an unquoted argument
+	qQuoted                     // inside a quoted argument
+	qEscape                     // after a backslash inside quotes
+	qClosed                     // after the closing quote: a space or the end must follow
+	qClosedCR                   // after the closing quote and a CR: the end must follow
+)
+
+// inlineByte moves the quote state over one byte of an inline line (not
+// its LF) and reports whether the line can still be a valid one.
+func (g *guard) inlineByte(c byte) bool {
+	switch g.quote {
+	case qStart, qPlain:
+		switch {
+		case c == ' ':
+			g.quote = qStart
+		case c == '"' || c == '\'':
+			if g.quote == qPlain {
+				return false // redcon takes a quote only at the start of an argument
+			}
+			g.quote, g.qch = qQuoted, c
+		default:
+			g.quote = qPlain
+		}
+	case qQuoted:
+		if c == '\\' {
+			g.quote = qEscape
+		} else if c == g.qch {
+			g.quote = qClosed
+		}
+	case qEscape:
+		g.quote = qQuoted
+	case qClosed:
+		switch c {
+		case ' ':
+			g.quote = qStart
+		case '\r': // fine if it is the line's CR
+			g.quote = qClosedCR
+		default:
+			return false
+		}
+	case qClosedCR:
+		return false
+	}
+	return true
+}
+
+// inlineEnd reports whether an inline line may end here (at its LF).
+func (g *guard) inlineEnd() bool {
+	ok := g.quote != qQuoted && g.quote != qEscape
+	g.quote = qStart
+	return ok
 }
 
 const (
@@ -92,17 +155,27 @@ func (g *guard) feed(p []byte) (int, error) {
 			if c == '*' {
 				g.state, g.num, g.digs, g.neg = gCount, 0, 0, false
 			} else {
-				g.state, g.line = gInline, 1
+				g.state, g.line, g.quote = gInline, 1, qStart
 				if c == '\n' {
 					g.state = gStart
+				} else if !g.inlineByte(c) {
+					g.fail("unbalanced quotes in request")
+					return i, g.err
 				}
 			}
 		case gInline:
 			g.line++
 			if c == '\n' {
 				g.state = gStart
+				if !g.inlineEnd() {
+					g.fail("unbalanced quotes in request")
+					return i, g.err
+				}
 			} else if g.line > g.lim.MaxInlineBytes {
 				g.fail("too big inline request")
+				return i, g.err
+			} else if !g.inlineByte(c) {
+				g.fail("unbalanced quotes in request")
 				return i, g.err
 			}
 		case gCount, gBulkLen:

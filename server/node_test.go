@@ -20,7 +20,7 @@ import (
 // testNode is a real single statehouse node: fsm, Raft on disk, and the
 // RESP listener on a loopback port.
 type testNode struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *Server
 	node *cluster.Node
 	fsm  *fsm.FSM
@@ -44,7 +44,7 @@ func withNoSync() nodeOption { return func(c *nodeConfig) { c.cl.NoSync = true }
 
 // startNode starts a node in a fresh temp dir and waits until it takes
 // writes. It is stopped when the test ends.
-func startNode(t *testing.T, opts ...nodeOption) *testNode {
+func startNode(t testing.TB, opts ...nodeOption) *testNode {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := fsm.New()
@@ -100,7 +100,7 @@ func (n *testNode) client(opts ...func(*redis.Options)) *redis.Client {
 // rawClient speaks RESP over a plain net.Conn, to see replies byte for
 // byte and to send what no client library would.
 type rawClient struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
