@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Flags describe a command to the server (routing, MULTI, COMMAND replies).
@@ -107,7 +108,17 @@ func Lookup(name []byte) *Command {
 	if c, ok := table[string(name)]; ok { // common case: already lower
 		return c
 	}
-	return table[strings.ToLower(string(name))]
+	var buf [32]byte // command names are short: lower-case them without allocating
+	if len(name) > len(buf) {
+		return nil
+	}
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	return table[string(buf[:len(name)])]
 }
 
 // Commands returns the public command table (internal commands left out),
@@ -143,6 +154,8 @@ type Ctx struct {
 	Rand  uint64 // caller-supplied randomness for RANDOMKEY and friends (reads)
 	Write bool
 	Out   []byte
+
+	probe item // search item for lookups (see keyspace.rawProbe)
 }
 
 // --- keyspace access -------------------------------------------------------
@@ -150,14 +163,15 @@ type Ctx struct {
 // Get returns the live item for key, or nil. In a write, an expired item is
 // removed here, deterministically, since Now comes from the log.
 func (c *Ctx) Get(key []byte) *item {
-	k := string(key)
-	it := c.ks.raw(k)
+	// The key only searches the tree, so it may alias the argument.
+	k := unsafe.String(unsafe.SliceData(key), len(key))
+	it := c.ks.rawProbe(&c.probe, k)
 	if it == nil {
 		return nil
 	}
 	if it.expired(c.Now) {
 		if c.Write {
-			c.ks.remove(k)
+			c.ks.remove(it.key)
 		}
 		return nil
 	}

@@ -108,7 +108,12 @@ func (f *FSM) condsHold(conds []Cond) bool {
 func (f *FSM) Read(db int, now int64, rnd uint64, args [][]byte, out []byte) []byte {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	c := Ctx{f: f, Now: max(now, f.now), Rand: rnd, Out: out}
+	c := ctxPool.Get().(*Ctx)
+	*c = Ctx{f: f, Now: max(now, f.now), Rand: rnd, Out: out}
+	defer func() {
+		c.Out = nil
+		ctxPool.Put(c)
+	}()
 	if len(args) == 0 {
 		c.Error("ERR empty command")
 		return c.Out
@@ -127,9 +132,12 @@ func (f *FSM) Read(db int, now int64, rnd uint64, args [][]byte, out []byte) []b
 		return c.Out
 	}
 	c.DB, c.ks = db, f.dbs[db]
-	cmd.Handler(&c, args)
+	cmd.Handler(c, args)
 	return c.Out
 }
+
+// ctxPool recycles read contexts: a read then allocates nothing of its own.
+var ctxPool = sync.Pool{New: func() any { return new(Ctx) }}
 
 // WatchRev returns the revision a WATCH of key records: the log index of the
 // key's last write, or 0 if it does not exist (or has expired) at now.

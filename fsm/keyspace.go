@@ -88,7 +88,15 @@ func (ks *keyspace) copy() *keyspace {
 
 // raw returns the stored item whether or not it has expired.
 func (ks *keyspace) raw(key string) *item {
-	it, _ := ks.keys.Get(&item{h: keyHash(key), key: key})
+	return ks.rawProbe(&item{}, key)
+}
+
+// rawProbe is raw with a caller-owned search item, so hot paths that keep
+// one (Ctx) do not allocate a new one per lookup. The probe is never stored.
+func (ks *keyspace) rawProbe(probe *item, key string) *item {
+	probe.h, probe.key = keyHash(key), key
+	it, _ := ks.keys.Get(probe)
+	probe.key = ""
 	return it
 }
 
