@@ -129,6 +129,10 @@ func FuzzDispatch(f *testing.F) {
 		"ECHO\nECHO a b\nPING a b\nGET\nQUIT\nPING",
 		"SET a 1\nSET b 2\nGET a\nMULTI\nWATCH x\nMULTI\nEXEC x\nEXEC",
 		"BGSAVE\nSAVE",
+		"SET s v EX 10 NX GET\nGETEX s PERSIST\nINCRBYFLOAT n 1.5\nSETRANGE s 3 xyz\nGETRANGE s 0 -1\nMSET a 1 b 2\nMGET a b c\nLCS a b",
+		"EXPIRE a 10 NX\nPEXPIREAT a 1 GT\nTTL a\nRENAME a b\nCOPY b c DB 2 REPLACE\nSCAN 0 MATCH * COUNT 5 TYPE string\nKEYS *\nRANDOMKEY\nFLUSHDB ASYNC",
+		"HSET h f v g w\nHINCRBYFLOAT h n 0.1\nHRANDFIELD h -5 WITHVALUES\nHSCAN h 0 MATCH f*\nHGETALL h\nHDEL h f g n",
+		"SADD s a b c\nSMISMEMBER s a x\nSSCAN s 0 COUNT 1\nSREM s a b c\nSCARD s\nWAIT 0 0\nROLE",
 	} {
 		f.Add([]byte(seed), true)
 		f.Add([]byte(seed), false)
