@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,4 +224,62 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 		t.Fatalf("leader %d %s, follower %d %s", li, ld, fi, fd)
 	}
 	t.Logf("follower caught up to index %d, digest %s", fi, fd[:16])
+}
+
+// A node restarting while peers already call its cluster service must not
+// serve those calls before its Raft is up (it used to dereference a nil
+// Raft and crash).
+func TestPeerCallsDuringRestart(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	leader := tc.leader()
+	i := 0
+	for j, n := range tc.nodes {
+		if n == leader {
+			i = j
+		}
+	}
+	// A snapshot of some size makes the restart spend a while restoring it
+	// before Raft is up: the window the calls must not hit.
+	for b := 0; b < 20_000; b += 500 {
+		var req fsm.Request
+		for k := b; k < b+500; k++ {
+			req.Ops = append(req.Ops, fsm.Op{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprintf("key:%d", k)), []byte("some session data")}})
+		}
+		if _, _, err := leader.Propose(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tc.nodes[i].Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	addr := tc.cfgs[i].PeerAddr
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &peerClient{addr: addr, token: peerToken("s3cret")}
+			defer c.close()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				c.call(ctx, msgReadIndex, nil)
+				c.call(ctx, msgNodeInfo, nil)
+				c.call(ctx, msgForward, encodeRequest(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}}}}))
+				cancel()
+			}
+		}()
+	}
+	for round := 0; round < 5; round++ {
+		tc.stop(i)
+		tc.restart(i)
+		tc.leader()
+	}
+	close(stop)
+	wg.Wait()
 }

@@ -194,17 +194,6 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	n.mux = newMux(ln, cfg.Secret, n.log)
 	layer := &raftLayer{m: n.mux, conns: n.mux.listen(protoRaft), addr: adv}
 	service := n.mux.listen(protoService)
-	go n.mux.serve()
-	go func() {
-		for {
-			select {
-			case c := <-service:
-				go n.serveService(c)
-			case <-n.mux.closed:
-				return
-			}
-		}
-	}()
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 3,
@@ -233,17 +222,13 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		n.closeStores()
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, &adapter{f: f, applied: n.applied}, store, store, snaps, trans)
-	if err != nil {
-		n.closeStores()
-		return nil, fmt.Errorf("start raft: %w", err)
-	}
-	n.raft = r
 	if !existing {
+		// Written to the stores before Raft starts, so a peer that already
+		// replicates to this node cannot make the bootstrap fail.
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
 		if len(cfg.InitialCluster) > 0 {
 			if _, ok := cfg.InitialCluster[cfg.NodeID]; !ok {
-				n.Shutdown()
+				n.closeStores()
 				return nil, fmt.Errorf("initial cluster does not list this node (%s)", cfg.NodeID)
 			}
 			boot.Servers = nil
@@ -251,14 +236,33 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 				boot.Servers = append(boot.Servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(cfg.InitialCluster[id])})
 			}
 		}
-		if err := r.BootstrapCluster(boot).Error(); err != nil {
-			n.Shutdown()
+		if err := raft.BootstrapCluster(rc, store, store, snaps, trans, boot); err != nil {
+			n.closeStores()
 			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
 		n.log.Info("bootstrapped a new cluster", "peer", trans.LocalAddr(), "members", len(boot.Servers))
 	} else {
 		n.log.Info("restarting from data dir", "dir", cfg.DataDir)
 	}
+	r, err := raft.NewRaft(rc, &adapter{f: f, applied: n.applied}, store, store, snaps, trans)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	n.raft = r
+	// Only now take peer connections: the cluster service needs Raft.
+	// Peers that dial earlier wait in the listen backlog.
+	go n.mux.serve()
+	go func() {
+		for {
+			select {
+			case c := <-service:
+				go n.serveService(c)
+			case <-n.mux.closed:
+				return
+			}
+		}
+	}()
 	n.wg.Add(3)
 	go n.runProposer()
 	go n.runReads()
