@@ -119,6 +119,9 @@ type Node struct {
 	peersMu sync.Mutex
 	peers   map[string]*peerClient // by peer address
 
+	leaderMu      sync.Mutex
+	leaderChanged chan struct{} // closed and replaced whenever the leader changes
+
 	proposals chan *proposal
 	reads     chan chan readIndexResult
 	ready     atomic.Bool // leader has applied its own entry of this term
@@ -155,14 +158,15 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	n := &Node{
-		cfg:       cfg,
-		log:       cfg.Logger.With("node", cfg.NodeID),
-		fsm:       f,
-		applied:   newIndexWaiter(),
-		proposals: make(chan *proposal, 4096),
-		reads:     make(chan chan readIndexResult, 4096),
-		peers:     map[string]*peerClient{},
-		stop:      make(chan struct{}),
+		cfg:           cfg,
+		log:           cfg.Logger.With("node", cfg.NodeID),
+		fsm:           f,
+		applied:       newIndexWaiter(),
+		proposals:     make(chan *proposal, 4096),
+		reads:         make(chan chan readIndexResult, 4096),
+		peers:         map[string]*peerClient{},
+		leaderChanged: make(chan struct{}),
+		stop:          make(chan struct{}),
 	}
 	store, err := raftboltdb.New(raftboltdb.Options{
 		Path:   filepath.Join(cfg.DataDir, "raft.db"),
@@ -250,6 +254,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
+	n.watchLeader()
 	// Only now take peer connections: the cluster service needs Raft.
 	// Peers that dial earlier wait in the listen backlog.
 	go n.mux.serve()
@@ -346,6 +351,47 @@ func (n *Node) proposeOnce(ctx context.Context, req fsm.Request) ([]byte, uint64
 		}
 		return n.forward(ctx, leader, req)
 	}
+}
+
+// watchLeader turns Raft's leader observations into leaderChanged, so
+// calls to a leader that has gone (paused, partitioned) are abandoned as
+// soon as this node learns of it, not when they time out.
+func (n *Node) watchLeader() {
+	obs := make(chan raft.Observation, 16)
+	n.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
+	go func() {
+		for {
+			select {
+			case <-obs:
+				n.leaderMu.Lock()
+				close(n.leaderChanged)
+				n.leaderChanged = make(chan struct{})
+				n.leaderMu.Unlock()
+			case <-n.stop:
+				return
+			}
+		}
+	}()
+}
+
+// untilLeaderChanges returns a context that ends with parent or as soon
+// as the leader changes.
+func (n *Node) untilLeaderChanges(parent context.Context) (context.Context, context.CancelFunc) {
+	n.leaderMu.Lock()
+	changed := n.leaderChanged
+	n.leaderMu.Unlock()
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-changed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // self is this node's peer address as the Raft configuration knows it.
@@ -465,7 +511,11 @@ func (n *Node) forward(ctx context.Context, leader string, req fsm.Request) ([]b
 	if n.cfg.RefuseFollowerWrites {
 		return nil, 0, ErrReadOnly
 	}
-	resp, err := n.peer(leader).call(ctx, msgForward, encodeRequest(req))
+	// A forward to a leader that goes away ends at once: before it was
+	// sent it is retried, after it the outcome is unknown.
+	cctx, cancel := n.untilLeaderChanges(ctx)
+	defer cancel()
+	resp, err := n.peer(leader).call(cctx, msgForward, encodeRequest(req))
 	if err != nil {
 		var ce *callError
 		if errors.As(err, &ce) && !ce.sent {
@@ -700,7 +750,9 @@ func (n *Node) readIndexOnce(ctx context.Context) (uint64, error) {
 	if leader == n.self() {
 		return n.leaderReadIndex()
 	}
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	wctx, wcancel := n.untilLeaderChanges(ctx)
+	defer wcancel()
+	cctx, cancel := context.WithTimeout(wctx, 2*time.Second)
 	defer cancel()
 	resp, err := n.peer(leader).call(cctx, msgReadIndex, nil)
 	if err != nil {
