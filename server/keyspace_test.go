@@ -1,0 +1,877 @@
+package server
+
+// Every keyspace command over a real socket, through go-redis v9's typed
+// API: the replies the fsm golden scripts define (fsm/testdata), as a
+// client library decodes them, plus what only a live node has: real-time
+// expiry, WATCH between connections, SCAN while others write, pipelines
+// and databases.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var kctx = context.Background()
+
+// ksNode starts a node for keyspace tests and returns a go-redis client
+// for it. The log is not fsynced: these tests never restart the node.
+func ksNode(t *testing.T) (*testNode, *redis.Client) {
+	t.Helper()
+	n := startNode(t, withNoSync())
+	return n, n.client()
+}
+
+// Error texts as Redis words them.
+const (
+	errWrongType  = "WRONGTYPE Operation against a key holding the wrong kind of value"
+	errNotInt     = "ERR value is not an integer or out of range"
+	errNotFloat   = "ERR value is not a valid float"
+	errSyntax     = "ERR syntax error"
+	errOverflow   = "ERR increment or decrement would overflow"
+	errNoSuchKey  = "ERR no such key"
+	errBadCursor  = "ERR invalid cursor"
+	errDBRange    = "ERR DB index is out of range"
+	errHashNotInt = "ERR hash value is not an integer"
+)
+
+func errArity(name string) string {
+	return "ERR wrong number of arguments for '" + name + "' command"
+}
+
+func errExpire(name string) string { return "ERR invalid expire time in '" + name + "' command" }
+
+// checker compares go-redis commands with what they should answer. A
+// mismatch is reported and the test goes on, so one run shows every
+// difference.
+type checker struct{ t *testing.T }
+
+// cmdVal is the decoded value of any go-redis command (each has Val).
+func cmdVal(cmd redis.Cmder) any {
+	m := reflect.ValueOf(cmd).MethodByName("Val")
+	if !m.IsValid() {
+		panic(fmt.Sprintf("%T has no Val", cmd))
+	}
+	return m.Call(nil)[0].Interface()
+}
+
+// norm lets a test write 3 for int64(3), also inside []any.
+func norm(v any) any {
+	switch v := v.(type) {
+	case int:
+		return int64(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = norm(e)
+		}
+		return out
+	}
+	return v
+}
+
+// eq: the command succeeded with value want.
+func (k checker) eq(cmd redis.Cmder, want any) {
+	k.t.Helper()
+	if err := cmd.Err(); err != nil {
+		k.t.Errorf("%q: error %q, want %#v", cmd.Args(), err, want)
+		return
+	}
+	if got := cmdVal(cmd); !reflect.DeepEqual(got, norm(want)) {
+		k.t.Errorf("%q = %#v, want %#v", cmd.Args(), got, norm(want))
+	}
+}
+
+// null: the command answered a null (redis.Nil).
+func (k checker) null(cmd redis.Cmder) {
+	k.t.Helper()
+	if err := cmd.Err(); !errors.Is(err, redis.Nil) {
+		k.t.Errorf("%q = %#v, %v; want redis.Nil", cmd.Args(), cmdVal(cmd), err)
+	}
+}
+
+// err: the command answered an error reply with exactly this text.
+func (k checker) err(cmd redis.Cmder, msg string) {
+	k.t.Helper()
+	err := cmd.Err()
+	var re redis.Error
+	if err == nil || !errors.As(err, &re) || err.Error() != msg {
+		k.t.Errorf("%q: error %v, want %q", cmd.Args(), err, msg)
+	}
+}
+
+// ok: the command succeeded, whatever its value.
+func (k checker) ok(cmd redis.Cmder) {
+	k.t.Helper()
+	if err := cmd.Err(); err != nil {
+		k.t.Errorf("%q: %v", cmd.Args(), err)
+	}
+}
+
+// within: an integer or duration reply in [lo, hi].
+func (k checker) within(cmd redis.Cmder, lo, hi int64) {
+	k.t.Helper()
+	if err := cmd.Err(); err != nil {
+		k.t.Errorf("%q: %v", cmd.Args(), err)
+		return
+	}
+	var got int64
+	switch v := cmdVal(cmd).(type) {
+	case int64:
+		got = v
+	case time.Duration:
+		got = int64(v)
+	default:
+		k.t.Fatalf("%q: within on a %T", cmd.Args(), v)
+	}
+	if got < lo || got > hi {
+		k.t.Errorf("%q = %d, want in [%d, %d]", cmd.Args(), got, lo, hi)
+	}
+}
+
+// do runs a raw command through go-redis.
+func do(c doer, args ...any) *redis.Cmd { return c.Do(kctx, args...) }
+
+// doer is a client, a connection, a pipeline or a transaction.
+type doer interface {
+	Do(ctx context.Context, args ...any) *redis.Cmd
+}
+
+// --- strings ---------------------------------------------------------------
+
+func TestKeyspaceStrings(t *testing.T) {
+	_, c := ksNode(t)
+	k := checker{t}
+
+	// GET / SET and the SET options.
+	k.null(c.Get(kctx, "s"))
+	k.eq(c.Set(kctx, "s", "hello", 0), "OK")
+	k.eq(c.Get(kctx, "s"), "hello")
+	k.eq(c.Set(kctx, "s", "", 0), "OK")
+	k.eq(c.Get(kctx, "s"), "")
+	k.eq(c.StrLen(kctx, "s"), 0)
+
+	k.eq(c.SetArgs(kctx, "nx", "a", redis.SetArgs{Mode: "NX"}), "OK")
+	k.null(c.SetArgs(kctx, "nx", "b", redis.SetArgs{Mode: "NX"}))
+	k.eq(c.Get(kctx, "nx"), "a")
+	k.null(c.SetArgs(kctx, "xx", "a", redis.SetArgs{Mode: "XX"}))
+	k.null(c.Get(kctx, "xx"))
+	k.eq(c.SetArgs(kctx, "nx", "c", redis.SetArgs{Mode: "XX"}), "OK")
+	k.eq(c.Get(kctx, "nx"), "c")
+	k.eq(c.SetNX(kctx, "nx", "d", 0), false) // SET NX, a null decoded as false
+	k.eq(c.SetXX(kctx, "nx", "e", 0), true)
+	k.eq(c.SetXX(kctx, "xx", "e", 0), false)
+	k.eq(c.Get(kctx, "nx"), "e")
+
+	// GET returns the old value; with NX/XX it is the whole reply.
+	k.null(c.SetArgs(kctx, "g", "new", redis.SetArgs{Get: true}))
+	k.eq(c.SetArgs(kctx, "g", "newer", redis.SetArgs{Get: true}), "new")
+	k.eq(c.SetArgs(kctx, "g", "x", redis.SetArgs{Mode: "NX", Get: true}), "newer")
+	k.eq(c.Get(kctx, "g"), "newer")
+	k.null(c.SetArgs(kctx, "g2", "x", redis.SetArgs{Mode: "XX", Get: true}))
+	k.null(c.Get(kctx, "g2"))
+	k.eq(c.SetArgs(kctx, "g", "y", redis.SetArgs{Mode: "XX", Get: true}), "newer")
+	k.eq(c.Get(kctx, "g"), "y")
+
+	// Expire options: EX, PX, EXAT, PXAT, KEEPTTL; a plain SET clears the TTL.
+	k.eq(c.SetArgs(kctx, "t", "v", redis.SetArgs{TTL: 100 * time.Second}), "OK") // EX
+	k.within(c.TTL(kctx, "t"), int64(90*time.Second), int64(100*time.Second))
+	k.eq(c.SetArgs(kctx, "t", "v", redis.SetArgs{TTL: 100500 * time.Millisecond}), "OK") // PX
+	k.within(c.PTTL(kctx, "t"), int64(90*time.Second), int64(100500*time.Millisecond))
+	at := time.Now().Add(200 * time.Second).Truncate(time.Second)
+	k.eq(c.SetArgs(kctx, "t", "v", redis.SetArgs{ExpireAt: at}), "OK") // EXAT
+	k.eq(c.ExpireTime(kctx, "t"), time.Duration(at.Unix())*time.Second)
+	atms := time.Now().Add(300 * time.Second).Truncate(time.Millisecond)
+	if atms.Nanosecond() < int(time.Millisecond) {
+		atms = atms.Add(7 * time.Millisecond) // so go-redis sends PXAT
+	}
+	k.eq(c.SetArgs(kctx, "t", "v", redis.SetArgs{ExpireAt: atms}), "OK") // PXAT
+	k.eq(c.PExpireTime(kctx, "t"), time.Duration(atms.UnixMilli())*time.Millisecond)
+	k.eq(c.SetArgs(kctx, "t", "w", redis.SetArgs{KeepTTL: true}), "OK")
+	k.eq(c.PExpireTime(kctx, "t"), time.Duration(atms.UnixMilli())*time.Millisecond)
+	k.eq(c.SetArgs(kctx, "t", "w2", redis.SetArgs{KeepTTL: true, Mode: "XX", Get: true}), "w")
+	k.eq(c.PExpireTime(kctx, "t"), time.Duration(atms.UnixMilli())*time.Millisecond)
+	k.eq(c.Set(kctx, "t", "plain", 0), "OK")
+	k.eq(c.TTL(kctx, "t"), time.Duration(-1))
+	k.eq(c.Set(kctx, "t", "v", 50*time.Second), "OK")
+	k.within(c.TTL(kctx, "t"), int64(40*time.Second), int64(50*time.Second))
+	k.eq(c.SetArgs(kctx, "t", "v2", redis.SetArgs{Get: true, TTL: 70 * time.Second}), "v")
+	k.within(c.TTL(kctx, "t"), int64(60*time.Second), int64(70*time.Second))
+
+	// SET's error replies.
+	for _, tc := range []struct {
+		args []any
+		err  string
+	}{
+		{[]any{"set", "k", "v", "NX", "XX"}, errSyntax},
+		{[]any{"set", "k", "v", "EX", "10", "PX", "100"}, errSyntax},
+		{[]any{"set", "k", "v", "EX", "10", "KEEPTTL"}, errSyntax},
+		{[]any{"set", "k", "v", "EXAT", "10", "PXAT", "100"}, errSyntax},
+		{[]any{"set", "k", "v", "EX"}, errSyntax},
+		{[]any{"set", "k", "v", "PERSIST"}, errSyntax},
+		{[]any{"set", "k", "v", "foo"}, errSyntax},
+		{[]any{"set", "k", "v", "EX", "abc"}, errNotInt},
+		{[]any{"set", "k", "v", "EX", "1.5"}, errNotInt},
+		{[]any{"set", "k", "v", "EX", "0"}, errExpire("set")},
+		{[]any{"set", "k", "v", "PX", "-100"}, errExpire("set")},
+		{[]any{"set", "k", "v", "EXAT", "0"}, errExpire("set")},
+		{[]any{"set", "k", "v", "EX", "9223372036854776"}, errExpire("set")},
+		{[]any{"set", "k"}, errArity("set")},
+	} {
+		k.err(do(c, tc.args...), tc.err)
+	}
+	k.null(c.Get(kctx, "k")) // none of them wrote
+
+	// SETNX, SETEX, PSETEX.
+	k.eq(do(c, "setnx", "snx", "a"), 1)
+	k.eq(do(c, "setnx", "snx", "b"), 0)
+	k.eq(c.Get(kctx, "snx"), "a")
+	k.eq(c.SetEx(kctx, "sex", "v", 100*time.Second), "OK")
+	k.within(c.TTL(kctx, "sex"), int64(90*time.Second), int64(100*time.Second))
+	k.eq(do(c, "psetex", "psex", "100000", "v"), "OK")
+	k.within(c.PTTL(kctx, "psex"), int64(90*time.Second), int64(100*time.Second))
+	k.eq(c.Get(kctx, "psex"), "v")
+	k.err(do(c, "setex", "sex", "0", "v"), errExpire("setex"))
+	k.err(do(c, "setex", "sex", "abc", "v"), errNotInt)
+	k.err(do(c, "psetex", "psex", "0", "v"), errExpire("psetex"))
+	k.err(do(c, "psetex", "psex", "1.5", "v"), errNotInt)
+	k.err(do(c, "setnx", "a"), errArity("setnx"))
+
+	// GETEX: no option, EX, PX, EXAT, PXAT, PERSIST.
+	k.eq(c.Set(kctx, "gx", "v", 0), "OK")
+	k.eq(c.GetEx(kctx, "gx", -1), "v") // no option: the TTL is left alone
+	k.eq(c.TTL(kctx, "gx"), time.Duration(-1))
+	k.eq(c.GetEx(kctx, "gx", 100*time.Second), "v")
+	k.within(c.TTL(kctx, "gx"), int64(90*time.Second), int64(100*time.Second))
+	k.eq(c.GetEx(kctx, "gx", 200500*time.Millisecond), "v")
+	k.within(c.PTTL(kctx, "gx"), int64(190*time.Second), int64(200500*time.Millisecond))
+	k.eq(c.GetEx(kctx, "gx", 0), "v") // PERSIST
+	k.eq(c.TTL(kctx, "gx"), time.Duration(-1))
+	exat := time.Now().Add(time.Hour).Unix()
+	k.eq(do(c, "getex", "gx", "EXAT", exat), "v")
+	k.eq(c.ExpireTime(kctx, "gx"), time.Duration(exat)*time.Second)
+	pxat := time.Now().Add(time.Hour).UnixMilli()
+	k.eq(do(c, "getex", "gx", "PXAT", pxat), "v")
+	k.eq(c.PExpireTime(kctx, "gx"), time.Duration(pxat)*time.Millisecond)
+	k.eq(do(c, "getex", "gx", "PERSIST"), "v")
+	k.eq(c.TTL(kctx, "gx"), time.Duration(-1))
+	k.null(c.GetEx(kctx, "nokey", time.Minute))
+	k.null(do(c, "getex", "nokey", "EX", "0")) // a missing key is nil whatever the expire
+	k.err(do(c, "getex", "gx", "foo"), errSyntax)
+	k.err(do(c, "getex", "gx", "EX", "10", "PERSIST"), errSyntax)
+	k.err(do(c, "getex", "gx", "KEEPTTL"), errSyntax)
+	k.err(do(c, "getex", "gx", "EX", "0"), errExpire("getex"))
+	k.err(do(c, "getex", "gx", "EX", "abc"), errNotInt)
+	// An absolute deadline already past deletes the key at once.
+	k.eq(do(c, "getex", "gx", "PXAT", time.Now().Add(-time.Hour).UnixMilli()), "v")
+	k.null(c.Get(kctx, "gx"))
+
+	// GETDEL, GETSET.
+	k.eq(c.Set(kctx, "gd", "v", 0), "OK")
+	k.eq(c.GetDel(kctx, "gd"), "v")
+	k.null(c.GetDel(kctx, "gd"))
+	k.eq(c.Exists(kctx, "gd"), 0)
+	k.null(c.GetSet(kctx, "gs", "a"))
+	k.eq(c.GetSet(kctx, "gs", "b"), "a")
+	k.eq(c.Get(kctx, "gs"), "b")
+	k.eq(c.Set(kctx, "gs", "c", time.Minute), "OK")
+	k.eq(c.GetSet(kctx, "gs", "d"), "c")
+	k.eq(c.TTL(kctx, "gs"), time.Duration(-1)) // GETSET clears the TTL
+
+	// MGET, MSET, MSETNX.
+	k.eq(c.MSet(kctx, "m1", "a", "m2", "b"), "OK")
+	k.eq(c.MGet(kctx, "m1", "m2", "m3", "m1"), []any{"a", "b", nil, "a"})
+	k.eq(c.MSet(kctx, "m1", "x", "m1", "y"), "OK") // the last one wins
+	k.eq(c.Get(kctx, "m1"), "y")
+	k.eq(c.MSetNX(kctx, "m3", "c", "m4", "d"), true)
+	k.eq(c.MSetNX(kctx, "m4", "x", "m5", "y"), false) // all or nothing
+	k.null(c.Get(kctx, "m5"))
+	k.eq(c.MGet(kctx, "m3", "m4"), []any{"c", "d"})
+	k.err(do(c, "mset", "a", "1", "b"), errArity("mset"))
+	k.err(do(c, "msetnx", "a"), errArity("msetnx"))
+	k.eq(c.HSet(kctx, "mh", "f", "v"), 1)
+	k.eq(c.MGet(kctx, "m1", "mh"), []any{"y", nil}) // MGET answers nil for other types
+
+	// APPEND, STRLEN.
+	k.eq(c.Append(kctx, "ap", "hello"), 5)
+	k.eq(c.Append(kctx, "ap", " world"), 11)
+	k.eq(c.Get(kctx, "ap"), "hello world")
+	k.eq(c.StrLen(kctx, "ap"), 11)
+	k.eq(c.StrLen(kctx, "nokey"), 0)
+	k.eq(c.Append(kctx, "ap0", ""), 0)
+	k.eq(c.Exists(kctx, "ap0"), 1) // APPEND "" creates an empty string
+
+	// GETRANGE (and its old name SUBSTR), SETRANGE.
+	k.eq(c.Set(kctx, "gr", "This is a string", 0), "OK")
+	k.eq(c.GetRange(kctx, "gr", 0, 3), "This")
+	k.eq(c.GetRange(kctx, "gr", -3, -1), "ing")
+	k.eq(c.GetRange(kctx, "gr", 0, -1), "This is a string")
+	k.eq(c.GetRange(kctx, "gr", 10, 100), "string")
+	k.eq(c.GetRange(kctx, "gr", 5, 3), "")
+	k.eq(c.GetRange(kctx, "nokey", 0, -1), "")
+	k.eq(do(c, "substr", "gr", 5, 6), "is")
+	k.err(do(c, "getrange", "gr", 0, "a"), errNotInt)
+	k.eq(c.Set(kctx, "sr", "Hello World", 0), "OK")
+	k.eq(c.SetRange(kctx, "sr", 6, "Redis"), 11)
+	k.eq(c.Get(kctx, "sr"), "Hello Redis")
+	k.eq(c.SetRange(kctx, "sr", 13, "!"), 14)
+	k.eq(c.Get(kctx, "sr"), "Hello Redis\x00\x00!") // padded with zero bytes
+	k.eq(c.SetRange(kctx, "srnew", 2, "ab"), 4)
+	k.eq(c.Get(kctx, "srnew"), "\x00\x00ab")
+	k.eq(c.SetRange(kctx, "srnone", 3, ""), 0)
+	k.eq(c.Exists(kctx, "srnone"), 0)
+	k.err(c.SetRange(kctx, "sr", -1, "x"), "ERR offset is out of range")
+	k.err(c.SetRange(kctx, "sr", 536870912, "x"), "ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+
+	// INCR, DECR, INCRBY, DECRBY and their errors.
+	k.eq(c.Incr(kctx, "n"), 1)
+	k.eq(c.Incr(kctx, "n"), 2)
+	k.eq(c.Decr(kctx, "n"), 1)
+	k.eq(c.IncrBy(kctx, "n", 10), 11)
+	k.eq(c.DecrBy(kctx, "n", 20), -9)
+	k.eq(c.Get(kctx, "n"), "-9")
+	k.eq(c.Decr(kctx, "newn"), -1)
+	k.eq(c.IncrBy(kctx, "n", 0), -9)
+	k.err(do(c, "incrby", "n", "abc"), errNotInt)
+	k.err(do(c, "incrby", "n", "1.5"), errNotInt)
+	k.err(do(c, "decrby", "n", "-9223372036854775808"), "ERR decrement would overflow")
+	k.eq(c.Set(kctx, "big", "9223372036854775806", 0), "OK")
+	k.eq(c.Incr(kctx, "big"), int64(9223372036854775807))
+	k.err(c.Incr(kctx, "big"), errOverflow)
+	k.eq(c.Set(kctx, "small", "-9223372036854775808", 0), "OK")
+	k.err(c.Decr(kctx, "small"), errOverflow)
+	for _, bad := range []string{"abc", " 1", "1 ", "01", "+1", "1.0", "", "9223372036854775808"} {
+		k.eq(c.Set(kctx, "ni", bad, 0), "OK")
+		k.err(c.Incr(kctx, "ni"), errNotInt)
+	}
+	k.eq(c.Set(kctx, "kt", "1", time.Hour), "OK")
+	k.eq(c.IncrBy(kctx, "kt", 5), 6)
+	k.within(c.TTL(kctx, "kt"), int64(59*time.Minute), int64(time.Hour)) // counters keep the TTL
+
+	// INCRBYFLOAT: long double sums printed as Redis prints them.
+	k.eq(c.Set(kctx, "f", "10.5", 0), "OK")
+	k.eq(c.IncrByFloat(kctx, "f", 0.1), 10.6)
+	k.eq(c.Get(kctx, "f"), "10.6")
+	k.eq(c.Set(kctx, "f", "0.1", 0), "OK")
+	k.eq(do(c, "incrbyfloat", "f", "0.2"), "0.3")
+	k.eq(do(c, "incrbyfloat", "f", "-0.3"), "0")
+	k.eq(do(c, "incrbyfloat", "f", "5.0e3"), "5000")
+	k.eq(c.IncrByFloat(kctx, "fnew", 3), 3.0)
+	k.err(do(c, "incrbyfloat", "f", "abc"), errNotFloat)
+	k.err(do(c, "incrbyfloat", "f", "nan"), errNotFloat)
+	k.err(do(c, "incrbyfloat", "f", "inf"), "ERR increment would produce NaN or Infinity")
+	k.eq(c.Set(kctx, "f", "abc", 0), "OK")
+	k.err(c.IncrByFloat(kctx, "f", 1), errNotFloat)
+
+	// LCS, beyond the issue's list but in the command table.
+	k.eq(c.MSet(kctx, "la", "ohmytext", "lb", "mynewtext"), "OK")
+	k.eq(do(c, "lcs", "la", "lb"), "mytext")
+	k.eq(do(c, "lcs", "la", "lb", "LEN"), 6)
+
+	// Every string command refuses a hash.
+	for _, args := range [][]any{
+		{"get", "mh"}, {"set", "mh", "v", "GET"}, {"getex", "mh"}, {"getdel", "mh"}, {"getset", "mh", "v"},
+		{"append", "mh", "x"}, {"strlen", "mh"}, {"getrange", "mh", 0, 1}, {"setrange", "mh", 0, "x"},
+		{"incr", "mh"}, {"decr", "mh"}, {"incrby", "mh", 1}, {"decrby", "mh", 1}, {"incrbyfloat", "mh", 1},
+		{"substr", "mh", 0, 1},
+	} {
+		k.err(do(c, args...), errWrongType)
+	}
+	k.err(do(c, "lcs", "mh", "la"), "ERR The specified keys must contain string values")
+	// ...while the plain writers replace it.
+	k.eq(c.Set(kctx, "mh", "now a string", 0), "OK")
+	k.eq(c.Type(kctx, "mh"), "string")
+	k.err(c.HSet(kctx, "mh", "f", "v"), errWrongType)
+}
+
+// --- generic key commands --------------------------------------------------
+
+func TestKeyspaceKeys(t *testing.T) {
+	_, c := ksNode(t)
+	k := checker{t}
+
+	// DEL, UNLINK, EXISTS, TOUCH, TYPE.
+	k.eq(c.MSet(kctx, "a", "1", "b", "2", "c", "3"), "OK")
+	k.eq(c.HSet(kctx, "h", "f", "v"), 1)
+	k.eq(c.SAdd(kctx, "s", "m"), 1)
+	k.eq(c.Exists(kctx, "a"), 1)
+	k.eq(c.Exists(kctx, "a", "a", "b", "missing"), 3) // a repeated key counts twice
+	k.eq(c.Touch(kctx, "a", "a", "b", "missing"), 3)
+	k.eq(c.Type(kctx, "a"), "string")
+	k.eq(c.Type(kctx, "h"), "hash")
+	k.eq(c.Type(kctx, "s"), "set")
+	k.eq(c.Type(kctx, "missing"), "none")
+	k.eq(c.Del(kctx, "a", "a", "missing"), 1)
+	k.eq(c.Unlink(kctx, "b", "c", "b", "h"), 3)
+	k.eq(c.Exists(kctx, "a", "b", "c", "h"), 0)
+	k.eq(c.Del(kctx, "s"), 1)
+	k.eq(c.Set(kctx, "", "empty", 0), "OK") // the empty key is a key
+	k.eq(c.Exists(kctx, ""), 1)
+	k.eq(c.Del(kctx, ""), 1)
+
+	// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT with NX XX GT LT.
+	k.eq(c.Set(kctx, "k", "v", 0), "OK")
+	k.eq(c.TTL(kctx, "k"), time.Duration(-1))
+	k.eq(c.PTTL(kctx, "k"), time.Duration(-1))
+	k.eq(c.ExpireTime(kctx, "k"), time.Duration(-1))
+	k.eq(c.PExpireTime(kctx, "k"), time.Duration(-1))
+	k.eq(c.TTL(kctx, "missing"), time.Duration(-2))
+	k.eq(c.PTTL(kctx, "missing"), time.Duration(-2))
+	k.eq(c.ExpireTime(kctx, "missing"), time.Duration(-2))
+	// No TTL counts as infinite: XX and GT refuse, LT sets.
+	k.eq(c.ExpireXX(kctx, "k", 100*time.Second), false)
+	k.eq(c.ExpireGT(kctx, "k", 100*time.Second), false)
+	k.eq(c.ExpireLT(kctx, "k", 100*time.Second), true)
+	k.within(c.TTL(kctx, "k"), int64(90*time.Second), int64(100*time.Second))
+	k.eq(c.Persist(kctx, "k"), true)
+	k.eq(c.Persist(kctx, "k"), false)
+	k.eq(c.ExpireNX(kctx, "k", 100*time.Second), true)
+	k.eq(c.ExpireNX(kctx, "k", 200*time.Second), false)
+	k.eq(c.ExpireXX(kctx, "k", 200*time.Second), true)
+	k.within(c.TTL(kctx, "k"), int64(190*time.Second), int64(200*time.Second))
+	k.eq(c.ExpireGT(kctx, "k", 100*time.Second), false)
+	k.eq(c.ExpireGT(kctx, "k", 300*time.Second), true)
+	k.eq(c.ExpireLT(kctx, "k", 400*time.Second), false)
+	k.eq(c.ExpireLT(kctx, "k", 50*time.Second), true)
+	k.within(c.TTL(kctx, "k"), int64(40*time.Second), int64(50*time.Second))
+	k.within(c.PTTL(kctx, "k"), int64(40*time.Second), int64(50*time.Second))
+	k.eq(c.PExpire(kctx, "k", 1499*time.Millisecond), true)
+	k.within(c.PTTL(kctx, "k"), 1, int64(1499*time.Millisecond))
+	k.eq(c.PExpire(kctx, "k", 80*time.Second), true)
+	k.eq(do(c, "pexpire", "k", 90000, "GT"), 1)
+	k.eq(do(c, "pexpire", "k", 95000, "LT"), 0)
+	k.eq(do(c, "pexpire", "k", 95000, "NX"), 0)
+	k.within(c.PTTL(kctx, "k"), int64(80*time.Second), int64(90*time.Second))
+	at := time.Now().Add(time.Hour).Truncate(time.Second)
+	k.eq(c.ExpireAt(kctx, "k", at), true)
+	k.eq(c.ExpireTime(kctx, "k"), time.Duration(at.Unix())*time.Second)
+	k.eq(c.PExpireTime(kctx, "k"), time.Duration(at.UnixMilli())*time.Millisecond)
+	k.within(c.TTL(kctx, "k"), int64(59*time.Minute), int64(time.Hour))
+	atms := time.Now().Add(2 * time.Hour).Truncate(time.Millisecond)
+	k.eq(c.PExpireAt(kctx, "k", atms), true)
+	k.eq(c.PExpireTime(kctx, "k"), time.Duration(atms.UnixMilli())*time.Millisecond)
+	k.eq(do(c, "expireat", "k", at.Unix(), "GT"), 0)
+	k.eq(do(c, "expireat", "k", at.Unix(), "LT"), 1)
+	k.eq(do(c, "pexpireat", "k", atms.UnixMilli(), "LT"), 0)
+	k.eq(do(c, "pexpireat", "k", atms.UnixMilli(), "XX"), 1)
+	k.eq(do(c, "expireat", "k", at.Unix(), "NX"), 0)
+	k.eq(c.PExpireTime(kctx, "k"), time.Duration(atms.UnixMilli())*time.Millisecond)
+	k.eq(c.Expire(kctx, "missing", time.Minute), false)
+	k.eq(c.Persist(kctx, "missing"), false)
+	// A deadline already past deletes the key and answers 1; GT against
+	// no TTL refuses first, and the key stays.
+	for i, expire := range []func(key string) *redis.BoolCmd{
+		func(key string) *redis.BoolCmd { return c.Expire(kctx, key, 0) },
+		func(key string) *redis.BoolCmd { return c.PExpire(kctx, key, -time.Millisecond) },
+		func(key string) *redis.BoolCmd { return c.ExpireAt(kctx, key, time.Unix(1, 0)) },
+		func(key string) *redis.BoolCmd { return c.PExpireAt(kctx, key, time.Now().Add(-time.Second)) },
+	} {
+		key := "past" + strconv.Itoa(i)
+		k.eq(c.Set(kctx, key, "v", 0), "OK")
+		k.eq(expire(key), true)
+		k.eq(c.Exists(kctx, key), 0)
+	}
+	k.eq(c.Set(kctx, "gt", "v", 0), "OK")
+	k.eq(do(c, "expire", "gt", -1, "GT"), 0)
+	k.eq(c.Exists(kctx, "gt"), 1)
+	for _, tc := range []struct {
+		args []any
+		err  string
+	}{
+		{[]any{"expire", "k", 10, "NX", "XX"}, "ERR NX and XX, GT or LT options at the same time are not compatible"},
+		{[]any{"expire", "k", 10, "NX", "GT"}, "ERR NX and XX, GT or LT options at the same time are not compatible"},
+		{[]any{"pexpire", "k", 10, "GT", "LT"}, "ERR GT and LT options at the same time are not compatible"},
+		{[]any{"expireat", "k", 10, "foo"}, "ERR Unsupported option foo"},
+		{[]any{"expire", "k", "abc"}, errNotInt},
+		{[]any{"pexpire", "k", "10.5"}, errNotInt},
+		{[]any{"expire", "missing", "9223372036854775"}, errExpire("expire")},
+		{[]any{"pexpire", "missing", "9223372036854775807"}, errExpire("pexpire")},
+		{[]any{"expireat", "missing", "9223372036854776"}, errExpire("expireat")},
+		{[]any{"expire", "k"}, errArity("expire")},
+		{[]any{"pexpireat", "k"}, errArity("pexpireat")},
+		{[]any{"ttl"}, errArity("ttl")},
+		{[]any{"pttl", "a", "b"}, errArity("pttl")},
+		{[]any{"persist"}, errArity("persist")},
+	} {
+		k.err(do(c, tc.args...), tc.err)
+	}
+	k.eq(c.Set(kctx, "k", "w", 0), "OK") // SET clears the TTL
+	k.eq(c.TTL(kctx, "k"), time.Duration(-1))
+
+	// RENAME, RENAMENX: the TTL moves with the value.
+	k.err(c.Rename(kctx, "missing", "x"), errNoSuchKey)
+	k.err(c.RenameNX(kctx, "missing", "x"), errNoSuchKey)
+	k.eq(c.Set(kctx, "src", "v", 100*time.Second), "OK")
+	k.eq(c.Rename(kctx, "src", "dst"), "OK")
+	k.eq(c.Exists(kctx, "src"), 0)
+	k.eq(c.Get(kctx, "dst"), "v")
+	k.within(c.TTL(kctx, "dst"), int64(90*time.Second), int64(100*time.Second))
+	k.eq(c.Rename(kctx, "dst", "dst"), "OK")
+	k.eq(c.RenameNX(kctx, "dst", "dst"), false)
+	k.eq(c.Set(kctx, "other", "o", 0), "OK")
+	k.eq(c.RenameNX(kctx, "dst", "other"), false)
+	k.eq(c.Get(kctx, "other"), "o")
+	k.eq(c.Rename(kctx, "dst", "other"), "OK")
+	k.eq(c.Get(kctx, "other"), "v")
+	k.within(c.TTL(kctx, "other"), int64(90*time.Second), int64(100*time.Second))
+	k.eq(c.HSet(kctx, "hsrc", "f", "v"), 1)
+	k.eq(c.RenameNX(kctx, "hsrc", "hdst"), true)
+	k.eq(c.HGet(kctx, "hdst", "f"), "v")
+	k.eq(c.Type(kctx, "hsrc"), "none")
+	k.err(do(c, "rename", "a"), errArity("rename"))
+
+	// COPY, in this database (cross-database COPY is in TestKeyspaceSelect).
+	k.eq(c.Copy(kctx, "missing", "x", 0, false), 0)
+	k.eq(c.Set(kctx, "cs", "v", 100*time.Second), "OK")
+	k.eq(do(c, "copy", "cs", "cd"), 1)
+	k.eq(c.Get(kctx, "cd"), "v")
+	k.within(c.TTL(kctx, "cd"), int64(90*time.Second), int64(100*time.Second))
+	k.eq(c.Set(kctx, "cs", "w", 0), "OK")
+	k.eq(do(c, "copy", "cs", "cd"), 0)
+	k.eq(do(c, "copy", "cs", "cd", "REPLACE"), 1)
+	k.eq(c.Get(kctx, "cd"), "w")
+	k.eq(c.TTL(kctx, "cd"), time.Duration(-1))
+	k.eq(c.SAdd(kctx, "cset", "a", "b"), 2)
+	k.eq(do(c, "copy", "cset", "cset2"), 1)
+	k.eq(c.SAdd(kctx, "cset2", "c"), 1) // the copy is its own value
+	k.eq(c.SMembers(kctx, "cset"), []string{"a", "b"})
+	k.eq(c.SMembers(kctx, "cset2"), []string{"a", "b", "c"})
+	k.err(do(c, "copy", "cs", "cs"), "ERR source and destination objects are the same")
+	k.err(c.Copy(kctx, "cs", "cs", 0, false), "ERR source and destination objects are the same")
+	k.err(do(c, "copy", "cs", "cd", "foo"), errSyntax)
+	k.err(do(c, "copy", "cs", "cd", "DB"), errSyntax)
+	k.err(do(c, "copy", "cs", "cd", "DB", "x"), errNotInt)
+	k.err(c.Copy(kctx, "cs", "cd", 16, false), errDBRange)
+	k.err(do(c, "copy", "cs"), errArity("copy"))
+
+	// KEYS with glob patterns.
+	k.eq(c.FlushDB(kctx), "OK")
+	for _, key := range []string{"hello", "hallo", "hxllo", "heeeello", "hllo", "h*llo", "a[b"} {
+		k.eq(c.Set(kctx, key, "1", 0), "OK")
+	}
+	sorted := func(cmd *redis.StringSliceCmd) *redis.StringSliceCmd {
+		slices.Sort(cmd.Val())
+		return cmd
+	}
+	k.eq(c.Keys(kctx, "nomatch"), []string{})
+	k.eq(sorted(c.Keys(kctx, "h?llo")), []string{"h*llo", "hallo", "hello", "hxllo"})
+	k.eq(sorted(c.Keys(kctx, "h*llo")), []string{"h*llo", "hallo", "heeeello", "hello", "hllo", "hxllo"})
+	k.eq(sorted(c.Keys(kctx, "h[ae]llo")), []string{"hallo", "hello"})
+	k.eq(sorted(c.Keys(kctx, "h[^e]llo")), []string{"h*llo", "hallo", "hxllo"})
+	k.eq(c.Keys(kctx, `h\*llo`), []string{"h*llo"})
+	k.eq(c.Keys(kctx, "a[[]b"), []string{"a[b"})
+	k.eq(sorted(c.Keys(kctx, "*")), []string{"a[b", "h*llo", "hallo", "heeeello", "hello", "hllo", "hxllo"})
+	k.err(do(c, "keys"), errArity("keys"))
+
+	// SCAN with MATCH, COUNT and TYPE: a full walk finds each key once.
+	k.eq(c.HSet(kctx, "hash1", "f", "v"), 1)
+	k.eq(c.SAdd(kctx, "set1", "m"), 1)
+	scanAll := func(match string, count int64, typ string) []string {
+		t.Helper()
+		var all []string
+		var cursor uint64
+		for range 1000 {
+			keys, next, err := c.ScanType(kctx, cursor, match, count, typ).Result()
+			if err != nil {
+				t.Fatalf("SCAN %d MATCH %q COUNT %d TYPE %q: %v", cursor, match, count, typ, err)
+			}
+			all = append(all, keys...)
+			if cursor = next; cursor == 0 {
+				slices.Sort(all)
+				return all
+			}
+		}
+		t.Fatalf("SCAN MATCH %q COUNT %d never ended", match, count)
+		return nil
+	}
+	everything := []string{"a[b", "h*llo", "hallo", "hash1", "heeeello", "hello", "hllo", "hxllo", "set1"}
+	for _, count := range []int64{0, 1, 2, 3, 100} { // 0: go-redis sends no COUNT
+		if got := scanAll("", count, ""); !slices.Equal(got, everything) {
+			t.Errorf("SCAN COUNT %d = %q, want %q", count, got, everything)
+		}
+	}
+	if got := scanAll("h?llo", 1, ""); !slices.Equal(got, []string{"h*llo", "hallo", "hello", "hxllo"}) {
+		t.Errorf("SCAN MATCH h?llo = %q", got)
+	}
+	if got := scanAll("", 2, "hash"); !slices.Equal(got, []string{"hash1"}) {
+		t.Errorf("SCAN TYPE hash = %q", got)
+	}
+	if got := scanAll("*1", 2, "set"); !slices.Equal(got, []string{"set1"}) {
+		t.Errorf("SCAN MATCH *1 TYPE set = %q", got)
+	}
+	if got := scanAll("", 5, "list"); len(got) != 0 {
+		t.Errorf("SCAN TYPE list = %q", got)
+	}
+	var it []string
+	iter := c.Scan(kctx, 0, "h*", 2).Iterator()
+	for iter.Next(kctx) {
+		it = append(it, iter.Val())
+	}
+	slices.Sort(it)
+	if err := iter.Err(); err != nil || !slices.Equal(it, []string{"h*llo", "hallo", "hash1", "heeeello", "hello", "hllo", "hxllo"}) {
+		t.Errorf("SCAN iterator MATCH h* = %q, %v", it, err)
+	}
+	k.err(do(c, "scan", "x"), errBadCursor)
+	k.err(do(c, "scan", "0", "COUNT", "0"), errSyntax)
+	k.err(do(c, "scan", "0", "COUNT", "x"), errNotInt)
+	k.err(do(c, "scan", "0", "foo", "bar"), errSyntax)
+	k.err(do(c, "scan"), errArity("scan"))
+
+	// RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL.
+	k.eq(c.DBSize(kctx), 9)
+	for range 20 {
+		key, err := c.RandomKey(kctx).Result()
+		if err != nil || !slices.Contains(everything, key) {
+			t.Fatalf("RANDOMKEY = %q, %v", key, err)
+		}
+	}
+	k.err(do(c, "flushdb", "foo"), errSyntax)
+	k.err(do(c, "flushall", "sync", "async"), errSyntax)
+	k.eq(c.FlushDBAsync(kctx), "OK")
+	k.eq(c.DBSize(kctx), 0)
+	k.null(c.RandomKey(kctx))
+	k.eq(c.Set(kctx, "x", "1", 0), "OK")
+	k.eq(c.RandomKey(kctx), "x")
+	k.eq(c.FlushAll(kctx), "OK")
+	k.eq(c.DBSize(kctx), 0)
+	k.err(do(c, "dbsize", "x"), errArity("dbsize"))
+	k.err(do(c, "randomkey", "x"), errArity("randomkey"))
+}
+
+// --- hashes ----------------------------------------------------------------
+
+func TestKeyspaceHashes(t *testing.T) {
+	_, c := ksNode(t)
+	k := checker{t}
+
+	// HSET counts new fields; a field repeated in one call counts once and
+	// the last value wins. Fields come back in byte order.
+	k.eq(c.HSet(kctx, "h", "b", "2", "a", "1"), 2)
+	k.eq(c.HSet(kctx, "h", "a", "10", "c", "3"), 1)
+	k.eq(c.HSet(kctx, "h", "d", "4", "d", "5"), 1)
+	k.eq(c.HSet(kctx, "h", map[string]any{"e": ""}), 1)
+	k.eq(c.HGetAll(kctx, "h"), map[string]string{"a": "10", "b": "2", "c": "3", "d": "5", "e": ""})
+	k.eq(c.HKeys(kctx, "h"), []string{"a", "b", "c", "d", "e"})
+	k.eq(c.HVals(kctx, "h"), []string{"10", "2", "3", "5", ""})
+	k.eq(c.HLen(kctx, "h"), 5)
+	k.eq(c.HMSet(kctx, "m", "x", "1", "y", "2", "x", "3"), true)
+	k.eq(c.HGetAll(kctx, "m"), map[string]string{"x": "3", "y": "2"})
+	k.err(do(c, "hset", "h", "f"), errArity("hset"))
+	k.err(do(c, "hset", "h", "f", "v", "g"), errArity("hset"))
+	k.err(do(c, "hmset", "h", "f"), errArity("hmset"))
+
+	// HSETNX, HGET, HMGET, HEXISTS, HSTRLEN.
+	k.eq(c.HSetNX(kctx, "h", "a", "other"), false)
+	k.eq(c.HSetNX(kctx, "h", "f", "new"), true)
+	k.eq(c.HSetNX(kctx, "fresh", "f", "v"), true)
+	k.eq(c.HGet(kctx, "h", "a"), "10")
+	k.eq(c.HGet(kctx, "h", "f"), "new")
+	k.eq(c.HGet(kctx, "h", "e"), "")
+	k.null(c.HGet(kctx, "h", "nosuch"))
+	k.null(c.HGet(kctx, "nosuchkey", "a"))
+	k.eq(c.HMGet(kctx, "h", "a", "nosuch", "b", "a"), []any{"10", nil, "2", "10"})
+	k.eq(c.HMGet(kctx, "nosuchkey", "a", "b"), []any{nil, nil})
+	k.eq(c.HExists(kctx, "h", "a"), true)
+	k.eq(c.HExists(kctx, "h", "nosuch"), false)
+	k.eq(c.HExists(kctx, "nosuchkey", "a"), false)
+	k.eq(c.HStrLen(kctx, "h", "a"), 2)
+	k.eq(c.HStrLen(kctx, "h", "e"), 0)
+	k.eq(c.HStrLen(kctx, "h", "nosuch"), 0)
+	k.eq(c.HLen(kctx, "nosuchkey"), 0)
+	k.eq(c.HGetAll(kctx, "nosuchkey"), map[string]string{})
+	k.eq(c.HKeys(kctx, "nosuchkey"), []string{})
+	k.eq(c.HVals(kctx, "nosuchkey"), []string{})
+
+	// HDEL counts what it removed; the last field takes the key with it.
+	k.eq(c.HSet(kctx, "d", "f1", "1", "f2", "2", "f3", "3"), 3)
+	k.eq(c.HDel(kctx, "d", "f1", "nosuch", "f1"), 1)
+	k.eq(c.HDel(kctx, "nosuchkey", "f"), 0)
+	k.eq(c.HDel(kctx, "d", "f2", "f3"), 2)
+	k.eq(c.Exists(kctx, "d"), 0)
+	k.eq(c.Type(kctx, "d"), "none")
+
+	// HINCRBY, HINCRBYFLOAT.
+	k.eq(c.HIncrBy(kctx, "n", "f", 5), 5)
+	k.eq(c.HIncrBy(kctx, "n", "f", -7), -2)
+	k.eq(c.HIncrBy(kctx, "n", "big", 9223372036854775807), int64(9223372036854775807))
+	k.err(c.HIncrBy(kctx, "n", "big", 1), errOverflow)
+	k.err(do(c, "hincrby", "n", "f", "abc"), errNotInt)
+	k.err(do(c, "hincrby", "n", "f", "1.5"), errNotInt)
+	k.eq(c.HSet(kctx, "n", "w", "abc", "z", "01", "p", "+1"), 3)
+	for _, f := range []string{"w", "z", "p"} {
+		k.err(c.HIncrBy(kctx, "n", f, 1), errHashNotInt)
+	}
+	k.eq(c.HIncrByFloat(kctx, "fl", "a", 0.1), 0.1)
+	k.eq(do(c, "hincrbyfloat", "fl", "a", "0.2"), "0.3") // long double, as Redis
+	k.eq(c.HSet(kctx, "fl", "b", "10.50"), 1)
+	k.eq(do(c, "hincrbyfloat", "fl", "b", "0.1"), "10.6")
+	k.eq(c.HGet(kctx, "fl", "b"), "10.6")
+	k.eq(do(c, "hincrbyfloat", "fl", "c", "5.0e3"), "5000")
+	k.err(do(c, "hincrbyfloat", "fl", "a", "abc"), errNotFloat)
+	k.err(do(c, "hincrbyfloat", "fl", "a", "inf"), "ERR value is NaN or Infinity")
+	k.eq(c.HSet(kctx, "fl", "w", "abc"), 1)
+	k.err(c.HIncrByFloat(kctx, "fl", "w", 1), "ERR hash value is not a float")
+	k.err(do(c, "hincrbyfloat", "fl", "a"), errArity("hincrbyfloat"))
+
+	// HSCAN: every field at once, cursor 0.
+	k.eq(c.HSet(kctx, "sc", "a", "1", "b", "2", "c", "3", "ab", "4"), 4)
+	scan := func(cmd *redis.ScanCmd) []any {
+		keys, cursor := cmd.Val()
+		out := []any{int64(cursor)}
+		for _, k := range keys {
+			out = append(out, k)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		cmd  *redis.ScanCmd
+		want []any
+	}{
+		{c.HScan(kctx, "sc", 0, "", 0), []any{int64(0), "a", "1", "ab", "4", "b", "2", "c", "3"}},
+		{c.HScan(kctx, "sc", 5, "", 0), []any{int64(0), "a", "1", "ab", "4", "b", "2", "c", "3"}},
+		{c.HScan(kctx, "sc", 0, "a*", 1), []any{int64(0), "a", "1", "ab", "4"}},
+		{c.HScan(kctx, "sc", 0, "zz*", 0), []any{int64(0)}},
+		{c.HScan(kctx, "nosuchkey", 0, "", 0), []any{int64(0)}},
+	} {
+		if err := tc.cmd.Err(); err != nil {
+			t.Errorf("%q: %v", tc.cmd.Args(), err)
+		} else if got := scan(tc.cmd); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%q = %q, want %q", tc.cmd.Args(), got, tc.want)
+		}
+	}
+	k.err(do(c, "hscan", "sc", "x"), errBadCursor)
+	k.err(do(c, "hscan", "sc", 0, "COUNT", 0), errSyntax)
+	k.err(do(c, "hscan", "sc", 0, "NOVALUES"), errSyntax)
+	k.err(do(c, "hscan", "sc"), errArity("hscan"))
+
+	// HRANDFIELD: a count at least the length gives every field once; a
+	// negative count may repeat; no count gives one field.
+	k.eq(c.HSet(kctx, "r", "a", "1", "b", "2", "c", "3"), 3)
+	k.eq(c.HRandField(kctx, "r", 3), []string{"a", "b", "c"})
+	k.eq(c.HRandField(kctx, "r", 0), []string{})
+	k.eq(c.HRandFieldWithValues(kctx, "r", 5), []redis.KeyValue{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}, {Key: "c", Value: "3"}})
+	k.eq(c.HRandField(kctx, "nosuchkey", 5), []string{})
+	k.null(do(c, "hrandfield", "nosuchkey"))
+	want := map[string]string{"a": "1", "b": "2", "c": "3"}
+	for range 10 {
+		f, err := do(c, "hrandfield", "r").Text()
+		if _, ok := want[f]; err != nil || !ok {
+			t.Fatalf("HRANDFIELD r = %q, %v", f, err)
+		}
+		fs, err := c.HRandField(kctx, "r", 2).Result()
+		if err != nil || len(fs) != 2 || fs[0] == fs[1] || want[fs[0]] == "" || want[fs[1]] == "" {
+			t.Fatalf("HRANDFIELD r 2 = %q, %v", fs, err)
+		}
+		fs, err = c.HRandField(kctx, "r", -7).Result()
+		if err != nil || len(fs) != 7 {
+			t.Fatalf("HRANDFIELD r -7 = %q, %v", fs, err)
+		}
+		kvs, err := c.HRandFieldWithValues(kctx, "r", -4).Result()
+		if err != nil || len(kvs) != 4 {
+			t.Fatalf("HRANDFIELD r -4 WITHVALUES = %v, %v", kvs, err)
+		}
+		for _, kv := range kvs {
+			if want[kv.Key] != kv.Value {
+				t.Fatalf("HRANDFIELD r -4 WITHVALUES = %v", kvs)
+			}
+		}
+	}
+	k.err(do(c, "hrandfield", "r", "abc"), errNotInt)
+	k.err(do(c, "hrandfield", "r", 1, "withvalue"), errSyntax)
+	k.err(do(c, "hrandfield", "r", "-9223372036854775808"), "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+
+	// Every hash command refuses a string; GET refuses a hash.
+	k.eq(c.Set(kctx, "str", "x", 0), "OK")
+	for _, args := range [][]any{
+		{"hset", "str", "f", "v"}, {"hmset", "str", "f", "v"}, {"hsetnx", "str", "f", "v"}, {"hget", "str", "f"},
+		{"hmget", "str", "f"}, {"hdel", "str", "f"}, {"hlen", "str"}, {"hexists", "str", "f"}, {"hstrlen", "str", "f"},
+		{"hgetall", "str"}, {"hkeys", "str"}, {"hvals", "str"}, {"hincrby", "str", "f", 1}, {"hincrbyfloat", "str", "f", 1},
+		{"hscan", "str", 0}, {"hrandfield", "str"}, {"hrandfield", "str", 1, "withvalues"}, {"get", "h"},
+	} {
+		k.err(do(c, args...), errWrongType)
+	}
+	k.eq(c.Get(kctx, "str"), "x")
+}
+
+// --- sets ------------------------------------------------------------------
+
+func TestKeyspaceSets(t *testing.T) {
+	_, c := ksNode(t)
+	k := checker{t}
+
+	k.eq(c.SAdd(kctx, "s", "b", "a", "c"), 3)
+	k.eq(c.SAdd(kctx, "s", "a", "d", "a"), 1)
+	k.eq(c.SAdd(kctx, "s", "a", "b"), 0)
+	k.eq(c.SAdd(kctx, "s", ""), 1)
+	k.eq(c.SMembers(kctx, "s"), []string{"", "a", "b", "c", "d"}) // byte order
+	k.eq(c.SMembersMap(kctx, "s"), map[string]struct{}{"": {}, "a": {}, "b": {}, "c": {}, "d": {}})
+	k.eq(c.SCard(kctx, "s"), 5)
+	k.eq(c.SIsMember(kctx, "s", "a"), true)
+	k.eq(c.SIsMember(kctx, "s", "z"), false)
+	k.eq(c.SIsMember(kctx, "s", ""), true)
+	k.eq(c.SIsMember(kctx, "nosuchkey", "a"), false)
+	k.eq(c.SMIsMember(kctx, "s", "a", "z", "b", "a"), []bool{true, false, true, true})
+	k.eq(c.SMIsMember(kctx, "nosuchkey", "a", "b"), []bool{false, false})
+	k.eq(c.SMembers(kctx, "nosuchkey"), []string{})
+	k.eq(c.SCard(kctx, "nosuchkey"), 0)
+
+	// SREM counts what it removed; the last member takes the key with it.
+	k.eq(c.SAdd(kctx, "r", 1, 2, 3, 10), 4)
+	k.eq(c.SRem(kctx, "r", 1, "nosuch", 1), 1)
+	k.eq(c.SRem(kctx, "nosuchkey", "a"), 0)
+	k.eq(c.SMembers(kctx, "r"), []string{"10", "2", "3"})
+	k.eq(c.SRem(kctx, "r", 2, 3, 10), 3)
+	k.eq(c.Exists(kctx, "r"), 0)
+
+	// SSCAN: every member at once, cursor 0.
+	k.eq(c.SAdd(kctx, "sc", 1, 2, 3, 10, -5), 5)
+	for _, tc := range []struct {
+		cmd  *redis.ScanCmd
+		want []string
+	}{
+		{c.SScan(kctx, "sc", 0, "", 0), []string{"-5", "1", "10", "2", "3"}},
+		{c.SScan(kctx, "sc", 42, "", 0), []string{"-5", "1", "10", "2", "3"}},
+		{c.SScan(kctx, "sc", 0, "1*", 0), []string{"1", "10"}},
+		{c.SScan(kctx, "sc", 0, "[0-2]", 1), []string{"1", "2"}},
+		{c.SScan(kctx, "sc", 0, "zz", 0), []string{}},
+		{c.SScan(kctx, "nosuchkey", 0, "", 0), []string{}},
+	} {
+		keys, cursor, err := tc.cmd.Result()
+		if err != nil || cursor != 0 || !slices.Equal(keys, tc.want) {
+			t.Errorf("%q = %q, %d, %v; want %q, 0", tc.cmd.Args(), keys, cursor, err, tc.want)
+		}
+	}
+	k.err(do(c, "sscan", "sc", "x"), errBadCursor)
+	k.err(do(c, "sscan", "sc", 0, "COUNT", "abc"), errNotInt)
+	k.err(do(c, "sscan", "sc", 0, "COUNT"), errSyntax)
+
+	// Arity and type errors.
+	for _, tc := range []struct {
+		args []any
+		err  string
+	}{
+		{[]any{"sadd", "s"}, errArity("sadd")},
+		{[]any{"srem", "s"}, errArity("srem")},
+		{[]any{"smembers"}, errArity("smembers")},
+		{[]any{"sismember", "s", "a", "b"}, errArity("sismember")},
+		{[]any{"smismember", "s"}, errArity("smismember")},
+		{[]any{"scard", "s", "x"}, errArity("scard")},
+		{[]any{"sscan", "s"}, errArity("sscan")},
+	} {
+		k.err(do(c, tc.args...), tc.err)
+	}
+	k.eq(c.Set(kctx, "str", "x", 0), "OK")
+	for _, args := range [][]any{
+		{"sadd", "str", "a"}, {"srem", "str", "a"}, {"smembers", "str"}, {"sismember", "str", "a"},
+		{"smismember", "str", "a", "b"}, {"scard", "str"}, {"sscan", "str", 0}, {"get", "s"}, {"hget", "s", "f"},
+	} {
+		k.err(do(c, args...), errWrongType)
+	}
+}
