@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -873,5 +874,294 @@ func TestKeyspaceSets(t *testing.T) {
 		{"smismember", "str", "a", "b"}, {"scard", "str"}, {"sscan", "str", 0}, {"get", "s"}, {"hget", "s", "f"},
 	} {
 		k.err(do(c, args...), errWrongType)
+	}
+}
+
+// --- arity -----------------------------------------------------------------
+
+// redisArity is Redis 7.0's arity of every command the issue lists (N:
+// exactly N words, command included; -N: at least N).
+var redisArity = map[string]int{
+	"get": 2, "set": -3, "setnx": 3, "setex": 4, "psetex": 4, "getex": -2, "getdel": 2, "getset": 3,
+	"mget": -2, "mset": -3, "msetnx": -3, "append": 3, "strlen": 2, "getrange": 4, "setrange": 4,
+	"incr": 2, "decr": 2, "incrby": 3, "decrby": 3, "incrbyfloat": 3,
+	"del": -2, "unlink": -2, "exists": -2, "type": 2, "touch": -2, "expire": -3, "pexpire": -3,
+	"expireat": -3, "pexpireat": -3, "ttl": 2, "pttl": 2, "expiretime": 2, "pexpiretime": 2,
+	"persist": 2, "rename": 3, "renamenx": 3, "copy": -3, "keys": 2, "scan": -2, "randomkey": 1,
+	"dbsize": 1, "flushdb": -1, "flushall": -1, "select": 2,
+	"hset": -4, "hsetnx": 4, "hget": 3, "hmget": -3, "hmset": -4, "hdel": -3, "hlen": 2, "hexists": 3,
+	"hgetall": 2, "hkeys": 2, "hvals": 2, "hincrby": 4, "hincrbyfloat": 4, "hstrlen": 3, "hscan": -3,
+	"hrandfield": -2,
+	"sadd": -3, "srem": -3, "smembers": 2, "sismember": 3, "smismember": -3, "scard": 2, "sscan": -3,
+	"multi": 1, "exec": 1, "discard": 1, "watch": -2, "unwatch": 1,
+}
+
+// Every command with one word too few (and, for a fixed arity, one too
+// many) gets Redis's arity error, and COMMAND reports Redis's arity.
+func TestKeyspaceArity(t *testing.T) {
+	_, c := ksNode(t)
+	k := checker{t}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range redisArity {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	info, err := c.Command(kctx).Result()
+	if err != nil {
+		t.Fatalf("COMMAND: %v", err)
+	}
+	for _, name := range names {
+		arity := redisArity[name]
+		if ci := info[name]; ci == nil || ci.Arity != int8(arity) {
+			t.Errorf("COMMAND %s = %+v, want arity %d", name, ci, arity)
+		}
+		words := func(n int) []any {
+			args := []any{name}
+			for i := 1; i < n; i++ {
+				args = append(args, "x"+strconv.Itoa(i))
+			}
+			return args
+		}
+		want := errArity(name)
+		if name == "exec" {
+			want = "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"
+		}
+		var wrong [][]any
+		if arity > 0 {
+			wrong = append(wrong, words(arity+1))
+			if arity > 1 {
+				wrong = append(wrong, words(arity-1))
+			}
+		} else if -arity > 1 {
+			wrong = append(wrong, words(-arity-1))
+		}
+		for _, args := range wrong {
+			k.err(do(c, args...), want)
+			// In upper case too: the error names the command in lower case.
+			args[0] = strings.ToUpper(name)
+			k.err(do(c, args...), want)
+		}
+	}
+	// Pairs commands count their pairs.
+	k.err(do(c, "hset", "h", "f", "v", "g"), errArity("hset"))
+	k.err(do(c, "hmset", "h", "f", "v", "g"), errArity("hmset"))
+	k.err(do(c, "mset", "a", "1", "b"), errArity("mset"))
+	k.err(do(c, "msetnx", "a", "1", "b"), errArity("msetnx"))
+	k.eq(c.DBSize(kctx), 0) // nothing was written
+}
+
+// --- real-time expiry ------------------------------------------------------
+
+// eventually polls cond until it holds, failing after a bound far above
+// anything the condition needs. Nothing here asserts on timing.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Keys given a short TTL in every way a client can give one disappear for
+// every command, and the leader reclaims them; keys without a TTL, or a
+// long one, stay.
+func TestKeyspaceExpiry(t *testing.T) {
+	n, c := ksNode(t)
+	k := checker{t}
+	const short = 200 * time.Millisecond
+	// Sub-second TTLs are asserted at most this; second TTLs at most 1s.
+	type setup struct {
+		key   string
+		max   time.Duration
+		write func(key string) redis.Cmder
+	}
+	set := func(key string) { k.eq(c.Set(kctx, key, "v", 0), "OK") }
+	setups := []setup{
+		{"set-px", short, func(key string) redis.Cmder { return c.Set(kctx, key, "v", short) }},
+		{"set-ex", time.Second, func(key string) redis.Cmder { return c.SetArgs(kctx, key, "v", redis.SetArgs{TTL: time.Second}) }},
+		{"set-pxat", 300 * time.Millisecond, func(key string) redis.Cmder {
+			return do(c, "set", key, "v", "PXAT", time.Now().Add(300*time.Millisecond).UnixMilli())
+		}},
+		{"set-exat", time.Second, func(key string) redis.Cmder {
+			return do(c, "set", key, "v", "EXAT", time.Now().Unix()+1)
+		}},
+		{"set-nx-px", short, func(key string) redis.Cmder { return c.SetNX(kctx, key, "v", short) }},
+		{"set-get-px", short, func(key string) redis.Cmder {
+			set(key)
+			return c.SetArgs(kctx, key, "w", redis.SetArgs{TTL: short, Get: true})
+		}},
+		{"setex", time.Second, func(key string) redis.Cmder { return c.SetEx(kctx, key, "v", time.Second) }},
+		{"psetex", short, func(key string) redis.Cmder { return do(c, "psetex", key, short.Milliseconds(), "v") }},
+		{"getex-px", short, func(key string) redis.Cmder { set(key); return c.GetEx(kctx, key, short) }},
+		{"getex-pxat", short, func(key string) redis.Cmder {
+			set(key)
+			return do(c, "getex", key, "PXAT", time.Now().Add(short).UnixMilli())
+		}},
+		{"expire", time.Second, func(key string) redis.Cmder { set(key); return c.Expire(kctx, key, time.Second) }},
+		{"expire-nx", time.Second, func(key string) redis.Cmder { set(key); return c.ExpireNX(kctx, key, time.Second) }},
+		{"pexpire", short, func(key string) redis.Cmder { set(key); return c.PExpire(kctx, key, short) }},
+		{"pexpire-lt", short, func(key string) redis.Cmder {
+			k.eq(c.Set(kctx, key, "v", time.Hour), "OK")
+			return do(c, "pexpire", key, short.Milliseconds(), "LT")
+		}},
+		{"expireat", time.Second, func(key string) redis.Cmder {
+			set(key)
+			return c.ExpireAt(kctx, key, time.Unix(time.Now().Unix()+1, 0))
+		}},
+		{"pexpireat", short, func(key string) redis.Cmder {
+			set(key)
+			return c.PExpireAt(kctx, key, time.Now().Add(short))
+		}},
+		{"keepttl", short, func(key string) redis.Cmder {
+			k.eq(c.Set(kctx, key, "v", short), "OK")
+			return c.SetArgs(kctx, key, "w", redis.SetArgs{KeepTTL: true})
+		}},
+		{"incr-keeps", short, func(key string) redis.Cmder {
+			k.eq(c.Set(kctx, key, "1", short), "OK")
+			return c.Incr(kctx, key)
+		}},
+		{"append-keeps", short, func(key string) redis.Cmder {
+			k.eq(c.Set(kctx, key, "a", short), "OK")
+			return c.Append(kctx, key, "b")
+		}},
+		{"renamed", short, func(key string) redis.Cmder {
+			k.eq(c.Set(kctx, key+"-src", "v", short), "OK")
+			return c.Rename(kctx, key+"-src", key)
+		}},
+		{"copied", short, func(key string) redis.Cmder {
+			k.eq(c.Set(kctx, key+"-src", "v", short), "OK")
+			return do(c, "copy", key+"-src", key)
+		}},
+		{"hash", short, func(key string) redis.Cmder {
+			k.eq(c.HSet(kctx, key, "f", "v", "g", "w"), 2)
+			return c.PExpire(kctx, key, short)
+		}},
+		{"hash-hset-keeps", short, func(key string) redis.Cmder {
+			k.eq(c.HSet(kctx, key, "f", "v"), 1)
+			k.eq(c.PExpire(kctx, key, short), true)
+			return c.HSet(kctx, key, "g", "w")
+		}},
+		{"set", short, func(key string) redis.Cmder {
+			k.eq(c.SAdd(kctx, key, "a", "b"), 2)
+			return c.PExpire(kctx, key, short)
+		}},
+		{"set-sadd-keeps", short, func(key string) redis.Cmder {
+			k.eq(c.SAdd(kctx, key, "a"), 1)
+			k.eq(c.PExpire(kctx, key, short), true)
+			return c.SAdd(kctx, key, "b")
+		}},
+	}
+	// Keys that must outlive them all.
+	k.eq(c.Set(kctx, "stays", "v", 0), "OK")
+	k.eq(c.Set(kctx, "stays-long", "v", time.Hour), "OK")
+	k.eq(c.HSet(kctx, "stays-hash", "f", "v"), 1)
+	k.eq(c.Set(kctx, "persisted", "v", short), "OK")
+	k.eq(c.Persist(kctx, "persisted"), true)
+	k.eq(c.Set(kctx, "re-set", "v", short), "OK")
+	k.eq(c.Set(kctx, "re-set", "w", 0), "OK") // a plain SET drops the TTL
+	k.eq(c.Set(kctx, "getex-persist", "v", short), "OK")
+	k.eq(c.GetEx(kctx, "getex-persist", 0), "v")
+	survivors := []string{"getex-persist", "persisted", "re-set", "stays", "stays-hash", "stays-long"}
+
+	var doomed []string
+	for _, s := range setups {
+		k.ok(s.write(s.key))
+		doomed = append(doomed, s.key)
+		// Right after: gone already (a slow machine) or a TTL within bounds.
+		pttl := c.PTTL(kctx, s.key)
+		if v := pttl.Val(); pttl.Err() != nil || (v != -2 && (v <= 0 || v > s.max)) {
+			t.Errorf("%s: PTTL right after = %v, %v; want in (0, %v] or -2", s.key, v, pttl.Err(), s.max)
+		}
+		ttl := c.TTL(kctx, s.key)
+		if v := ttl.Val(); ttl.Err() != nil || (v != -2 && (v < 0 || v > time.Second)) {
+			t.Errorf("%s: TTL right after = %v, %v; want 0, 1s or -2", s.key, v, ttl.Err())
+		}
+	}
+	k.within(c.TTL(kctx, "stays-long"), int64(59*time.Minute), int64(time.Hour))
+
+	eventually(t, "every short-TTL key gone", func() bool {
+		return c.Exists(kctx, doomed...).Val() == 0
+	})
+	for _, key := range doomed {
+		k.null(c.Get(kctx, key))
+		k.eq(c.TTL(kctx, key), time.Duration(-2))
+		k.eq(c.PTTL(kctx, key), time.Duration(-2))
+		k.eq(c.ExpireTime(kctx, key), time.Duration(-2))
+		k.eq(c.Type(kctx, key), "none")
+		k.eq(c.Persist(kctx, key), false)
+		k.eq(c.Expire(kctx, key, time.Hour), false)
+	}
+	k.eq(c.HGetAll(kctx, "hash"), map[string]string{})
+	k.null(c.HGet(kctx, "hash", "f"))
+	k.eq(c.HLen(kctx, "hash-hset-keeps"), 0)
+	k.eq(c.SMembers(kctx, "set"), []string{})
+	k.eq(c.SIsMember(kctx, "set-sadd-keeps", "a"), false)
+	k.eq(c.SCard(kctx, "set-sadd-keeps"), 0)
+	k.eq(c.MGet(kctx, "set-px", "stays"), []any{nil, "v"})
+	k.err(c.Rename(kctx, "set-px", "x"), errNoSuchKey)
+	k.eq(c.Copy(kctx, "set-px", "x", 0, false), 0)
+	keys, err := c.Keys(kctx, "*").Result()
+	slices.Sort(keys)
+	if err != nil || !slices.Equal(keys, survivors) {
+		t.Errorf("KEYS * after expiry = %q, %v; want %q", keys, err, survivors)
+	}
+	var scanned []string
+	iter := c.Scan(kctx, 0, "", 3).Iterator()
+	for iter.Next(kctx) {
+		scanned = append(scanned, iter.Val())
+	}
+	slices.Sort(scanned)
+	if !slices.Equal(scanned, survivors) {
+		t.Errorf("SCAN after expiry = %q, want %q", scanned, survivors)
+	}
+	k.eq(c.DBSize(kctx), len(survivors))
+	for range 10 {
+		key, err := c.RandomKey(kctx).Result()
+		if err != nil || !slices.Contains(survivors, key) {
+			t.Fatalf("RANDOMKEY after expiry = %q, %v", key, err)
+		}
+	}
+	for _, key := range survivors {
+		k.eq(c.Exists(kctx, key), 1)
+	}
+	k.eq(c.TTL(kctx, "stays"), time.Duration(-1))
+	k.eq(c.TTL(kctx, "persisted"), time.Duration(-1))
+	k.eq(c.TTL(kctx, "getex-persist"), time.Duration(-1))
+
+	// The leader reclaims expired keys on its own: INFO keyspace, which
+	// counts stored keys, comes down to the live ones.
+	want := fmt.Sprintf("db0:keys=%d,expires=1,", len(survivors))
+	eventually(t, "INFO keyspace shows "+want, func() bool {
+		return strings.Contains(n.client().Info(kctx, "keyspace").Val(), want)
+	})
+
+	// Writes see an expired key as missing, and carry no TTL over.
+	for _, key := range []string{"set-px", "setex", "hash", "set"} {
+		k.eq(c.Set(kctx, key, "v", short), "OK")
+	}
+	k.eq(c.HSet(kctx, "hx", "f", "v"), 1)
+	k.eq(c.PExpire(kctx, "hx", short), true)
+	k.eq(c.SAdd(kctx, "sx", "m"), 1)
+	k.eq(c.PExpire(kctx, "sx", short), true)
+	k.eq(c.Set(kctx, "blocker", "b", short), "OK")
+	eventually(t, "second round gone", func() bool {
+		return c.Exists(kctx, "set-px", "setex", "hash", "set", "hx", "sx", "blocker").Val() == 0
+	})
+	k.eq(c.SetNX(kctx, "set-px", "new", 0), true)
+	k.eq(c.Incr(kctx, "setex"), 1)
+	k.eq(c.HSet(kctx, "hash", "only", "1"), 1) // a fresh hash, the old fields gone
+	k.eq(c.HGetAll(kctx, "hash"), map[string]string{"only": "1"})
+	k.eq(c.SAdd(kctx, "set", "z"), 1) // a set can replace what was a string
+	k.eq(c.SMembers(kctx, "set"), []string{"z"})
+	k.eq(c.HSetNX(kctx, "hx", "f", "w"), true)
+	k.eq(c.SAdd(kctx, "sx", "m"), 1)
+	k.eq(c.RenameNX(kctx, "stays", "blocker"), true) // an expired key does not block
+	for _, key := range []string{"set-px", "setex", "hash", "set", "hx", "sx", "blocker"} {
+		k.eq(c.TTL(kctx, key), time.Duration(-1))
 	}
 }
