@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1164,4 +1166,308 @@ func TestKeyspaceExpiry(t *testing.T) {
 	for _, key := range []string{"set-px", "setex", "hash", "set", "hx", "sx", "blocker"} {
 		k.eq(c.TTL(kctx, key), time.Duration(-1))
 	}
+}
+
+// --- transactions and WATCH ------------------------------------------------
+
+// watchExec watches keys on c, runs between (on other clients) and then
+// MULTI/SET marker/EXEC; it returns EXEC's error (redis.TxFailedErr when a
+// watched key changed).
+func watchExec(c *redis.Client, between func(tx *redis.Tx), keys ...string) error {
+	return c.Watch(kctx, func(tx *redis.Tx) error {
+		between(tx)
+		_, err := tx.TxPipelined(kctx, func(p redis.Pipeliner) error {
+			p.Set(kctx, "marker", "ran", 0)
+			return nil
+		})
+		return err
+	}, keys...)
+}
+
+func TestKeyspaceWatch(t *testing.T) {
+	n, c := ksNode(t)
+	other := n.client()
+	k := checker{t}
+
+	// Another client's commands between WATCH and EXEC: a write that changes
+	// the key aborts the transaction, anything else lets it run.
+	for _, tc := range []struct {
+		name   string
+		kind   string // what w holds before: string or int (with a TTL), hash or set
+		change func() redis.Cmder
+		abort  bool
+	}{
+		{"SET", "string", func() redis.Cmder { return other.Set(kctx, "w", "x", 0) }, true},
+		{"SET same value", "string", func() redis.Cmder { return other.Set(kctx, "w", "v", 0) }, true},
+		{"DEL", "string", func() redis.Cmder { return other.Del(kctx, "w") }, true},
+		{"UNLINK", "string", func() redis.Cmder { return other.Unlink(kctx, "w") }, true},
+		{"EXPIRE", "string", func() redis.Cmder { return other.Expire(kctx, "w", 2*time.Hour) }, true},
+		{"PERSIST", "string", func() redis.Cmder { return other.Persist(kctx, "w") }, true},
+		{"SET KEEPTTL", "string", func() redis.Cmder { return other.Set(kctx, "w", "5", redis.KeepTTL) }, true},
+		{"INCRBY 0", "int", func() redis.Cmder { return other.IncrBy(kctx, "w", 0) }, true},
+		{"APPEND", "string", func() redis.Cmder { return other.Append(kctx, "w", "x") }, true},
+		{"GETDEL", "string", func() redis.Cmder { return other.GetDel(kctx, "w") }, true},
+		{"GETEX EX", "string", func() redis.Cmder { return other.GetEx(kctx, "w", time.Minute) }, true},
+		{"RENAME onto", "string", func() redis.Cmder {
+			other.Set(kctx, "src", "s", 0)
+			return other.Rename(kctx, "src", "w")
+		}, true},
+		{"RENAME away", "string", func() redis.Cmder { return other.Rename(kctx, "w", "elsewhere") }, true},
+		{"COPY REPLACE onto", "string", func() redis.Cmder {
+			other.Set(kctx, "src", "s", 0)
+			return do(other, "copy", "src", "w", "REPLACE")
+		}, true},
+		{"MSET", "string", func() redis.Cmder { return other.MSet(kctx, "a", "1", "w", "2") }, true},
+		{"FLUSHDB", "string", func() redis.Cmder { return other.FlushDB(kctx) }, true},
+		{"FLUSHALL", "string", func() redis.Cmder { return other.FlushAll(kctx) }, true},
+		{"HSET", "hash", func() redis.Cmder { return other.HSet(kctx, "w", "f", "v") }, true},
+		{"HDEL", "hash", func() redis.Cmder { return other.HDel(kctx, "w", "f") }, true},
+		{"HINCRBY", "hash", func() redis.Cmder { return other.HIncrBy(kctx, "w", "n", 1) }, true},
+		{"SADD new", "set", func() redis.Cmder { return other.SAdd(kctx, "w", "new") }, true},
+		{"SREM", "set", func() redis.Cmder { return other.SRem(kctx, "w", "a") }, true},
+
+		{"GET", "string", func() redis.Cmder { return other.Get(kctx, "w") }, false},
+		{"TTL", "string", func() redis.Cmder { return other.TTL(kctx, "w") }, false},
+		{"SET NX", "string", func() redis.Cmder { return other.SetNX(kctx, "w", "x", 0) }, false},
+		{"SET XX elsewhere", "string", func() redis.Cmder { return other.SetXX(kctx, "nosuch", "x", 0) }, false},
+		{"EXPIRE NX", "string", func() redis.Cmder { return other.ExpireNX(kctx, "w", time.Minute) }, false},
+		{"another key", "string", func() redis.Cmder { return other.Set(kctx, "w2", "x", 0) }, false},
+		{"DEL missing", "string", func() redis.Cmder { return other.Del(kctx, "nosuch") }, false},
+		{"HSETNX existing", "hash", func() redis.Cmder { return other.HSetNX(kctx, "w", "f", "x") }, false},
+		{"HDEL missing", "hash", func() redis.Cmder { return other.HDel(kctx, "w", "nosuch") }, false},
+		{"HGETALL", "hash", func() redis.Cmder { return other.HGetAll(kctx, "w") }, false},
+		{"SADD existing", "set", func() redis.Cmder { return other.SAdd(kctx, "w", "a") }, false},
+		{"SREM missing", "set", func() redis.Cmder { return other.SRem(kctx, "w", "nosuch") }, false},
+		{"SMEMBERS", "set", func() redis.Cmder { return other.SMembers(kctx, "w") }, false},
+	} {
+		k.ok(c.Del(kctx, "w", "marker"))
+		switch tc.kind {
+		case "string":
+			k.eq(c.Set(kctx, "w", "v", time.Hour), "OK")
+		case "int":
+			k.eq(c.Set(kctx, "w", "5", time.Hour), "OK")
+		case "hash":
+			k.eq(c.HSet(kctx, "w", "f", "v", "n", "1"), 2)
+		case "set":
+			k.eq(c.SAdd(kctx, "w", "a", "b"), 2)
+		}
+		err := watchExec(c, func(*redis.Tx) {
+			if cmd := tc.change(); cmd.Err() != nil && !errors.Is(cmd.Err(), redis.Nil) {
+				t.Errorf("%s: %v", tc.name, cmd.Err())
+			}
+		}, "w")
+		ran := c.Get(kctx, "marker").Val() == "ran"
+		switch {
+		case tc.abort && (!errors.Is(err, redis.TxFailedErr) || ran):
+			t.Errorf("WATCH, then %s by another client: EXEC = %v (ran: %v), want redis.TxFailedErr", tc.name, err, ran)
+		case !tc.abort && (err != nil || !ran):
+			t.Errorf("WATCH, then %s by another client: EXEC = %v (ran: %v), want it to run", tc.name, err, ran)
+		}
+	}
+
+	// A write by the watching connection itself counts too (as in Redis).
+	err := watchExec(c, func(tx *redis.Tx) { k.eq(tx.Set(kctx, "w", "self", 0), "OK") }, "w")
+	if !errors.Is(err, redis.TxFailedErr) {
+		t.Errorf("WATCH, own write, EXEC = %v, want redis.TxFailedErr", err)
+	}
+
+	// A watched key that is missing and stays missing does not abort; one
+	// that another client creates does.
+	k.ok(c.Del(kctx, "w", "marker"))
+	if err := watchExec(c, func(*redis.Tx) {}, "w"); err != nil {
+		t.Errorf("WATCH of a missing key, nothing changed: EXEC = %v", err)
+	}
+	if err := watchExec(c, func(*redis.Tx) { k.eq(other.SAdd(kctx, "w", "m"), 1) }, "w"); !errors.Is(err, redis.TxFailedErr) {
+		t.Errorf("WATCH of a missing key another client creates: EXEC = %v, want redis.TxFailedErr", err)
+	}
+
+	// Several keys: any one of them changing aborts.
+	k.eq(c.MSet(kctx, "x1", "1", "x2", "2", "x3", "3"), "OK")
+	if err := watchExec(c, func(*redis.Tx) { k.eq(other.Incr(kctx, "x3"), 4) }, "x1", "x2", "x3"); !errors.Is(err, redis.TxFailedErr) {
+		t.Errorf("WATCH x1 x2 x3, x3 changed: EXEC = %v", err)
+	}
+	if err := watchExec(c, func(*redis.Tx) {}, "x1", "x2", "x3"); err != nil {
+		t.Errorf("WATCH x1 x2 x3, none changed: EXEC = %v", err)
+	}
+
+	// The same name in another database is another key.
+	db3 := n.client(func(o *redis.Options) { o.DB = 3 })
+	if err := watchExec(c, func(*redis.Tx) { k.eq(db3.Set(kctx, "x1", "db3", 0), "OK") }, "x1"); err != nil {
+		t.Errorf("WATCH x1 in db 0, x1 set in db 3: EXEC = %v", err)
+	}
+	if err := watchExec(db3, func(*redis.Tx) { k.eq(other.Set(kctx, "x1", "db0", 0), "OK") }, "x1"); err != nil {
+		t.Errorf("WATCH x1 in db 3, x1 set in db 0: EXEC = %v", err)
+	}
+	if err := watchExec(db3, func(*redis.Tx) { k.eq(db3.Del(kctx, "x1"), 1) }, "x1"); !errors.Is(err, redis.TxFailedErr) {
+		t.Errorf("WATCH x1 in db 3, x1 deleted in db 3: EXEC = %v", err)
+	}
+
+	// UNWATCH forgets the keys.
+	err = c.Watch(kctx, func(tx *redis.Tx) error {
+		k.eq(other.Set(kctx, "x1", "changed", 0), "OK")
+		k.eq(tx.Unwatch(kctx), "OK")
+		_, err := tx.TxPipelined(kctx, func(p redis.Pipeliner) error {
+			p.Set(kctx, "x1", "mine", 0)
+			return nil
+		})
+		return err
+	}, "x1")
+	if err != nil || c.Get(kctx, "x1").Val() != "mine" {
+		t.Errorf("WATCH, change, UNWATCH: EXEC = %v, x1 = %q", err, c.Get(kctx, "x1").Val())
+	}
+
+	// Expiry: a watched key that expires before EXEC aborts it (Redis 7.0);
+	// one with a TTL that has not run out does not.
+	k.eq(c.Set(kctx, "e", "v", 150*time.Millisecond), "OK")
+	err = watchExec(c, func(tx *redis.Tx) {
+		eventually(t, "watched key e expired", func() bool { return other.Exists(kctx, "e").Val() == 0 })
+	}, "e")
+	if !errors.Is(err, redis.TxFailedErr) {
+		t.Errorf("WATCH of a key that then expired: EXEC = %v, want redis.TxFailedErr", err)
+	}
+	k.eq(c.Set(kctx, "e", "v", time.Hour), "OK")
+	if err := watchExec(c, func(*redis.Tx) {}, "e"); err != nil {
+		t.Errorf("WATCH of a key with a long TTL: EXEC = %v", err)
+	}
+	// A key already expired when watched is a missing key: nothing changes.
+	k.eq(c.Set(kctx, "e2", "v", 50*time.Millisecond), "OK")
+	eventually(t, "e2 expired", func() bool { return c.Exists(kctx, "e2").Val() == 0 })
+	if err := watchExec(c, func(*redis.Tx) {}, "e2"); err != nil {
+		t.Errorf("WATCH of an already expired key: EXEC = %v", err)
+	}
+}
+
+// Concurrent optimistic increments: WATCH makes every one count exactly once.
+func TestKeyspaceWatchCounter(t *testing.T) {
+	n, c := ksNode(t)
+	const workers, each = 4, 15
+	k := checker{t}
+	k.eq(c.Set(kctx, "counter", "0", 0), "OK")
+	var wg sync.WaitGroup
+	var conflicts atomic.Int64
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc := n.client()
+			for range each {
+				for {
+					err := wc.Watch(kctx, func(tx *redis.Tx) error {
+						v, err := tx.Get(kctx, "counter").Int()
+						if err != nil {
+							return err
+						}
+						_, err = tx.TxPipelined(kctx, func(p redis.Pipeliner) error {
+							p.Set(kctx, "counter", v+1, 0)
+							return nil
+						})
+						return err
+					}, "counter")
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, redis.TxFailedErr) {
+						errs <- err
+						return
+					}
+					conflicts.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	k.eq(c.Get(kctx, "counter"), strconv.Itoa(workers*each))
+	t.Logf("%d conflicts retried", conflicts.Load())
+}
+
+// MULTI/EXEC through go-redis: replies in order, runtime errors in place,
+// queuing errors abort, DISCARD drops.
+func TestKeyspaceMultiExec(t *testing.T) {
+	n, c := ksNode(t)
+	k := checker{t}
+
+	var set *redis.StatusCmd
+	var incr, bad, hset, sadd *redis.IntCmd
+	var get *redis.StringCmd
+	var ttl *redis.DurationCmd
+	cmds, err := c.TxPipelined(kctx, func(p redis.Pipeliner) error {
+		set = p.Set(kctx, "s", "1", time.Hour)
+		incr = p.Incr(kctx, "s")
+		p.Set(kctx, "str", "abc", 0)
+		bad = p.Incr(kctx, "str") // fails at EXEC; the rest still runs
+		hset = p.HSet(kctx, "h", "f", "v")
+		sadd = p.SAdd(kctx, "h", "m") // WRONGTYPE at EXEC
+		get = p.Get(kctx, "s")
+		ttl = p.TTL(kctx, "s")
+		return nil
+	})
+	if err == nil || err.Error() != errNotInt || len(cmds) != 8 {
+		t.Fatalf("TxPipelined: %d commands, %v; want 8 and the first error %q", len(cmds), err, errNotInt)
+	}
+	k.eq(set, "OK")
+	k.eq(incr, 2)
+	k.err(bad, errNotInt)
+	k.eq(hset, 1)
+	k.err(sadd, errWrongType)
+	k.eq(get, "2")
+	k.within(ttl, int64(59*time.Minute), int64(time.Hour))
+	k.eq(c.HGet(kctx, "h", "f"), "v")
+
+	// A command refused while queuing (arity, unknown) aborts the whole
+	// transaction.
+	for _, bad := range [][]any{{"set", "k"}, {"nosuchcommand", "x"}, {"hset", "h", "f"}} {
+		_, err = c.TxPipelined(kctx, func(p redis.Pipeliner) error {
+			p.Set(kctx, "aborted", "1", 0)
+			p.Do(kctx, bad...)
+			p.Incr(kctx, "s")
+			return nil
+		})
+		if err == nil || err.Error() != "EXECABORT Transaction discarded because of previous errors." {
+			t.Errorf("transaction with %q: %v, want EXECABORT", bad, err)
+		}
+	}
+	k.eq(c.Exists(kctx, "aborted"), 0)
+	k.eq(c.Get(kctx, "s"), "2")
+
+	// Reads inside a transaction see the writes before them; SELECT moves
+	// the rest of it to another database.
+	cmds, err = c.TxPipelined(kctx, func(p redis.Pipeliner) error {
+		p.SAdd(kctx, "tx", "a", "b")
+		p.SRem(kctx, "tx", "a")
+		p.SMembers(kctx, "tx")
+		p.HIncrBy(kctx, "txh", "n", 5)
+		p.HGetAll(kctx, "txh")
+		p.Select(kctx, 5)
+		p.Set(kctx, "in5", "yes", 0)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("TxPipelined: %v", err)
+	}
+	for i, want := range []any{int64(2), int64(1), []string{"b"}, int64(5), map[string]string{"n": "5"}, "OK", "OK"} {
+		k.eq(cmds[i], want)
+	}
+	db5 := n.client(func(o *redis.Options) { o.DB = 5 })
+	k.eq(db5.Get(kctx, "in5"), "yes")
+	k.null(c.Get(kctx, "in5"))
+
+	// MULTI, DISCARD and their errors on one connection.
+	conn := c.Conn()
+	defer conn.Close()
+	k.eq(do(conn, "multi"), "OK")
+	k.eq(do(conn, "set", "d", "1"), "QUEUED")
+	k.err(do(conn, "multi"), "ERR MULTI calls can not be nested")
+	k.err(do(conn, "watch", "d"), "ERR WATCH inside MULTI is not allowed")
+	k.eq(do(conn, "discard"), "OK")
+	k.null(conn.Get(kctx, "d"))
+	k.err(do(conn, "exec"), "ERR EXEC without MULTI")
+	k.err(do(conn, "discard"), "ERR DISCARD without MULTI")
+	k.eq(do(conn, "multi"), "OK")
+	k.eq(do(conn, "exec"), []any{})
+	k.eq(do(conn, "unwatch"), "OK")
 }
