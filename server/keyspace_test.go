@@ -893,8 +893,7 @@ var redisArity = map[string]int{
 	"dbsize": 1, "flushdb": -1, "flushall": -1, "select": 2,
 	"hset": -4, "hsetnx": 4, "hget": 3, "hmget": -3, "hmset": -4, "hdel": -3, "hlen": 2, "hexists": 3,
 	"hgetall": 2, "hkeys": 2, "hvals": 2, "hincrby": 4, "hincrbyfloat": 4, "hstrlen": 3, "hscan": -3,
-	"hrandfield": -2,
-	"sadd":       -3, "srem": -3, "smembers": 2, "sismember": 3, "smismember": -3, "scard": 2, "sscan": -3,
+	"hrandfield": -2, "sadd": -3, "srem": -3, "smembers": 2, "sismember": 3, "smismember": -3, "scard": 2, "sscan": -3,
 	"multi": 1, "exec": 1, "discard": 1, "watch": -2, "unwatch": 1,
 }
 
