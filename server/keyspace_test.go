@@ -7,9 +7,13 @@ package server
 // and databases.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -26,8 +30,10 @@ var kctx = context.Background()
 
 // ksNode starts a node for keyspace tests and returns a go-redis client
 // for it. The log is not fsynced: these tests never restart the node.
+// Each test has its own node, so they run in parallel.
 func ksNode(t *testing.T) (*testNode, *redis.Client) {
 	t.Helper()
+	t.Parallel()
 	n := startNode(t, withNoSync())
 	return n, n.client()
 }
@@ -1469,4 +1475,507 @@ func TestKeyspaceMultiExec(t *testing.T) {
 	k.eq(do(conn, "multi"), "OK")
 	k.eq(do(conn, "exec"), []any{})
 	k.eq(do(conn, "unwatch"), "OK")
+}
+
+// --- SCAN while others write -----------------------------------------------
+
+// seededRand returns a random source and logs its seed, so a failure can
+// be replayed with KEYSPACE_SEED.
+func seededRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("KEYSPACE_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("seed %d (KEYSPACE_SEED=%d replays it)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// SCAN's guarantee over a socket: a full iteration returns every key that
+// was there for the whole of it, while another client adds and deletes
+// other keys of every type.
+func TestKeyspaceScanUnderWrites(t *testing.T) {
+	n, c := ksNode(t)
+	rng := seededRand(t)
+	const originals = 2000
+	want := make(map[string]bool, originals)
+	_, err := c.Pipelined(kctx, func(p redis.Pipeliner) error {
+		for i := range originals {
+			key := fmt.Sprintf("orig:%04d", i)
+			want[key] = true
+			switch i % 3 {
+			case 0:
+				p.Set(kctx, key, i, 0)
+			case 1:
+				p.HSet(kctx, key, "f", i)
+			case 2:
+				p.SAdd(kctx, key, i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("loading %d keys: %v", originals, err)
+	}
+
+	writer := n.client()
+	stop := make(chan struct{})
+	started := make(chan struct{})
+	var writes atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	wseed := rng.Uint64()
+	go func() {
+		defer wg.Done()
+		wr := rand.New(rand.NewPCG(wseed, 1))
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("noise:%d", wr.IntN(3000))
+			var err error
+			switch wr.IntN(5) {
+			case 0:
+				err = writer.Set(kctx, key, i, 0).Err()
+			case 1:
+				err = writer.HSet(kctx, key, "f", i).Err()
+			case 2:
+				err = writer.SAdd(kctx, key, i).Err()
+			case 3, 4:
+				err = writer.Del(kctx, key, fmt.Sprintf("noise:%d", wr.IntN(3000))).Err()
+			}
+			if err != nil && err.Error() != errWrongType {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			if writes.Add(1) == 50 {
+				close(started)
+			}
+		}
+	}()
+	<-started
+
+	for _, tc := range []struct {
+		match string
+		count int64
+		typ   string
+	}{
+		{"", 25, ""},
+		{"", 3, ""},
+		{"orig:1*", 100, ""},
+		{"", 40, "hash"},
+	} {
+		before := writes.Load()
+		seen := map[string]int{}
+		var cursor uint64
+		calls := 0
+		for {
+			keys, next, err := c.ScanType(kctx, cursor, tc.match, tc.count, tc.typ).Result()
+			if err != nil {
+				t.Fatalf("SCAN %d: %v", cursor, err)
+			}
+			calls++
+			for _, key := range keys {
+				seen[key]++
+				if !strings.HasPrefix(key, "orig:") && !strings.HasPrefix(key, "noise:") {
+					t.Errorf("SCAN returned %q, never written", key)
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+			if calls > 100000 {
+				t.Fatalf("SCAN never ends")
+			}
+		}
+		missing := 0
+		for key := range want {
+			i, _ := strconv.Atoi(key[5:])
+			if tc.match == "orig:1*" && !strings.HasPrefix(key, "orig:1") || tc.typ == "hash" && i%3 != 1 {
+				continue
+			}
+			if seen[key] == 0 {
+				if missing++; missing <= 10 {
+					t.Errorf("SCAN MATCH %q COUNT %d TYPE %q: %s never returned", tc.match, tc.count, tc.typ, key)
+				}
+			}
+		}
+		for key := range seen {
+			if tc.match != "" && !strings.HasPrefix(key, "orig:1") {
+				t.Errorf("SCAN MATCH %q returned %q", tc.match, key)
+			}
+		}
+		t.Logf("SCAN MATCH %q COUNT %d TYPE %q: %d calls, %d keys, %d missing, %d writes by the other client meanwhile",
+			tc.match, tc.count, tc.typ, calls, len(seen), missing, writes.Load()-before)
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// --- pipelines -------------------------------------------------------------
+
+// A go-redis pipeline of hundreds of mixed commands (writes, reads, errors,
+// every type) answers each in order, as a model of the keyspace predicts.
+func TestKeyspacePipeline(t *testing.T) {
+	_, c := ksNode(t)
+	rng := seededRand(t)
+	k := checker{t}
+
+	type value struct {
+		kind string // string, hash, set
+		str  string
+		hash map[string]string
+		set  map[string]bool
+	}
+	model := map[string]*value{}
+	type expect struct {
+		cmd  redis.Cmder
+		want any    // nil: a null reply
+		err  string // an error reply
+	}
+	for round := range 3 {
+		var exp []expect
+		_, err := c.Pipelined(kctx, func(p redis.Pipeliner) error {
+			for range 300 {
+				key := "p" + strconv.Itoa(rng.IntN(12))
+				arg := strconv.Itoa(rng.IntN(5))
+				v := model[key]
+				typed := func(kind string) bool { return v == nil || v.kind == kind }
+				var e expect
+				switch rng.IntN(14) {
+				case 0:
+					e = expect{p.Set(kctx, key, arg, 0), "OK", ""}
+					model[key] = &value{kind: "string", str: arg}
+				case 1:
+					e.cmd = p.Get(kctx, key)
+					switch {
+					case v == nil:
+					case v.kind != "string":
+						e.err = errWrongType
+					default:
+						e.want = v.str
+					}
+				case 2:
+					e.cmd = p.Incr(kctx, key)
+					switch {
+					case !typed("string"):
+						e.err = errWrongType
+					case v == nil:
+						e.want = int64(1)
+						model[key] = &value{kind: "string", str: "1"}
+					default:
+						if n, err := strconv.ParseInt(v.str, 10, 64); err != nil {
+							e.err = errNotInt
+						} else {
+							v.str = strconv.FormatInt(n+1, 10)
+							e.want = n + 1
+						}
+					}
+				case 3:
+					e.cmd = p.Append(kctx, key, "x")
+					switch {
+					case !typed("string"):
+						e.err = errWrongType
+					case v == nil:
+						model[key] = &value{kind: "string", str: "x"}
+						e.want = int64(1)
+					default:
+						v.str += "x"
+						e.want = int64(len(v.str))
+					}
+				case 4:
+					e.cmd = p.HSet(kctx, key, "f"+arg, arg)
+					switch {
+					case !typed("hash"):
+						e.err = errWrongType
+					case v == nil:
+						model[key] = &value{kind: "hash", hash: map[string]string{"f" + arg: arg}}
+						e.want = int64(1)
+					default:
+						_, had := v.hash["f"+arg]
+						v.hash["f"+arg] = arg
+						e.want = map[bool]int64{true: 0, false: 1}[had]
+					}
+				case 5:
+					e.cmd = p.HGet(kctx, key, "f"+arg)
+					switch {
+					case !typed("hash"):
+						e.err = errWrongType
+					case v != nil:
+						if f, ok := v.hash["f"+arg]; ok {
+							e.want = f
+						}
+					}
+				case 6:
+					e.cmd = p.HGetAll(kctx, key)
+					switch {
+					case !typed("hash"):
+						e.err = errWrongType
+					case v == nil:
+						e.want = map[string]string{}
+					default:
+						e.want = maps.Clone(v.hash)
+					}
+				case 7:
+					e.cmd = p.SAdd(kctx, key, arg)
+					switch {
+					case !typed("set"):
+						e.err = errWrongType
+					case v == nil:
+						model[key] = &value{kind: "set", set: map[string]bool{arg: true}}
+						e.want = int64(1)
+					default:
+						e.want = map[bool]int64{true: 0, false: 1}[v.set[arg]]
+						v.set[arg] = true
+					}
+				case 8:
+					e.cmd = p.SRem(kctx, key, arg)
+					switch {
+					case !typed("set"):
+						e.err = errWrongType
+					case v == nil:
+						e.want = int64(0)
+					default:
+						e.want = map[bool]int64{true: 1, false: 0}[v.set[arg]]
+						delete(v.set, arg)
+						if len(v.set) == 0 {
+							delete(model, key)
+						}
+					}
+				case 9:
+					e.cmd = p.SMembers(kctx, key)
+					switch {
+					case !typed("set"):
+						e.err = errWrongType
+					case v == nil:
+						e.want = []string{}
+					default:
+						e.want = slices.Sorted(maps.Keys(v.set))
+					}
+				case 10:
+					e = expect{p.Del(kctx, key), map[bool]int64{true: 1, false: 0}[v != nil], ""}
+					delete(model, key)
+				case 11:
+					e = expect{p.Exists(kctx, key), map[bool]int64{true: 1, false: 0}[v != nil], ""}
+				case 12:
+					e.cmd = p.Type(kctx, key)
+					e.want = "none"
+					if v != nil {
+						e.want = v.kind
+					}
+				case 13:
+					e = expect{p.Do(kctx, "get"), nil, errArity("get")}
+				}
+				exp = append(exp, e)
+			}
+			return nil
+		})
+		if err == nil {
+			t.Logf("round %d: pipeline had no error reply", round)
+		}
+		for i, e := range exp {
+			switch {
+			case e.err != "":
+				k.err(e.cmd, e.err)
+			case e.want == nil:
+				k.null(e.cmd)
+			default:
+				k.eq(e.cmd, e.want)
+			}
+			if t.Failed() {
+				t.Fatalf("round %d: stopped at command %d of %d", round, i, len(exp))
+			}
+		}
+	}
+
+	// The keyspace after the pipelines is the model's.
+	keys, err := c.Keys(kctx, "*").Result()
+	slices.Sort(keys)
+	if want := slices.Sorted(maps.Keys(model)); err != nil || !slices.Equal(keys, want) {
+		t.Fatalf("KEYS * = %q, %v; model has %q", keys, err, want)
+	}
+
+	// A pipeline of writes on many keys, then reads of them, in one go.
+	var sets []*redis.StatusCmd
+	var gets []*redis.StringCmd
+	_, err = c.Pipelined(kctx, func(p redis.Pipeliner) error {
+		for i := range 500 {
+			sets = append(sets, p.Set(kctx, "bulk:"+strconv.Itoa(i), i, 0))
+		}
+		for i := range 500 {
+			gets = append(gets, p.Get(kctx, "bulk:"+strconv.Itoa(499-i)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("bulk pipeline: %v", err)
+	}
+	for i := range 500 {
+		k.eq(sets[i], "OK")
+		k.eq(gets[i], strconv.Itoa(499-i))
+	}
+}
+
+// --- databases -------------------------------------------------------------
+
+func TestKeyspaceSelect(t *testing.T) {
+	n, c := ksNode(t)
+	k := checker{t}
+	db := func(i int) *redis.Client { return n.client(func(o *redis.Options) { o.DB = i }) }
+	db0, db1, db2, db15 := c, db(1), db(2), db(15)
+
+	// One connection switching databases with SELECT.
+	conn := c.Conn()
+	defer conn.Close()
+	for i := range 16 {
+		k.eq(conn.Select(kctx, i), "OK")
+		k.null(conn.Get(kctx, "k"))
+		k.eq(conn.Set(kctx, "k", "db"+strconv.Itoa(i), 0), "OK")
+		k.eq(conn.HSet(kctx, "h"+strconv.Itoa(i), "f", "v"), 1)
+	}
+	for i := 15; i >= 0; i-- {
+		k.eq(conn.Select(kctx, i), "OK")
+		k.eq(conn.Get(kctx, "k"), "db"+strconv.Itoa(i))
+		k.eq(conn.DBSize(kctx), 2)
+		k.eq(conn.Keys(kctx, "h*"), []string{"h" + strconv.Itoa(i)})
+	}
+	k.err(conn.Select(kctx, 16), errDBRange)
+	k.err(conn.Select(kctx, -1), errDBRange)
+	k.err(do(conn, "select", "abc"), errNotInt)
+	k.eq(conn.Get(kctx, "k"), "db0") // still in db 0 after the errors
+	k.eq(db15.Get(kctx, "k"), "db15")
+
+	// Keys of the same name are separate in every way: TTLs, types, DEL.
+	k.eq(db1.Expire(kctx, "k", time.Hour), true)
+	k.eq(db0.TTL(kctx, "k"), time.Duration(-1))
+	k.eq(db2.Del(kctx, "k"), 1)
+	k.eq(db0.Exists(kctx, "k"), 1)
+	k.eq(db2.SAdd(kctx, "k", "m"), 1)
+	k.eq(db2.Type(kctx, "k"), "set")
+	k.eq(db0.Type(kctx, "k"), "string")
+
+	// COPY ... DB n: to another database, same name allowed, TTL kept,
+	// REPLACE needed over a live key.
+	k.eq(db0.Set(kctx, "src", "v", time.Hour), "OK")
+	k.eq(db0.Copy(kctx, "src", "src", 3, false), 1)
+	k.eq(db(3).Get(kctx, "src"), "v")
+	k.within(db(3).TTL(kctx, "src"), int64(59*time.Minute), int64(time.Hour))
+	k.eq(db0.Copy(kctx, "src", "src", 3, false), 0)
+	k.eq(db0.Set(kctx, "src", "v2", 0), "OK")
+	k.eq(db0.Copy(kctx, "src", "src", 3, true), 1)
+	k.eq(db(3).Get(kctx, "src"), "v2")
+	k.eq(db(3).TTL(kctx, "src"), time.Duration(-1))
+	k.eq(db0.Copy(kctx, "h0", "copied", 4, false), 1)
+	k.eq(db(4).HGetAll(kctx, "copied"), map[string]string{"f": "v"})
+	k.eq(db0.Exists(kctx, "copied"), 0)
+	k.eq(db1.Copy(kctx, "k", "k", 2, false), 0) // db 2's k (a set) is live
+	k.eq(db1.Copy(kctx, "k", "k", 2, true), 1)
+	k.eq(db2.Type(kctx, "k"), "string")
+	k.eq(db2.Get(kctx, "k"), "db1")
+	k.err(db0.Copy(kctx, "src", "src", 0, false), "ERR source and destination objects are the same")
+	k.err(db0.Copy(kctx, "src", "x", 16, false), errDBRange)
+	k.eq(db0.Copy(kctx, "nosuch", "x", 5, false), 0)
+
+	// MULTI/EXEC writes to the database it was issued in.
+	_, err := db1.TxPipelined(kctx, func(p redis.Pipeliner) error {
+		p.Set(kctx, "tx", "in1", 0)
+		return nil
+	})
+	k.eq(db1.Get(kctx, "tx"), "in1")
+	k.null(db0.Get(kctx, "tx"))
+	if err != nil {
+		t.Errorf("TxPipelined in db 1: %v", err)
+	}
+
+	// FLUSHDB empties one database, FLUSHALL all of them.
+	k.eq(db1.FlushDB(kctx), "OK")
+	k.eq(db1.DBSize(kctx), 0)
+	k.eq(db0.DBSize(kctx), 3)
+	k.eq(db2.DBSize(kctx), 2)
+	k.eq(conn.Select(kctx, 2), "OK")
+	k.eq(conn.FlushDB(kctx), "OK")
+	k.eq(conn.DBSize(kctx), 0)
+	k.eq(db0.DBSize(kctx), 3)
+	k.eq(db15.DBSize(kctx), 2)
+	k.eq(db15.FlushAll(kctx), "OK")
+	for i := range 16 {
+		k.eq(db(i).DBSize(kctx), 0)
+	}
+}
+
+// --- binary safety ---------------------------------------------------------
+
+func TestKeyspaceBinarySafe(t *testing.T) {
+	_, c := ksNode(t)
+	k := checker{t}
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef\x00\r\n"), 1<<14) // 304 KiB
+	keys := []string{"", "\x00", "a\x00b", "\r\n", "line\r\nbreak", "\xff\xfe\xfd", "sp ace", "*", "\"quoted\"", string(all), "ключ"}
+	for i, key := range keys {
+		val := string(all[i:]) + key
+		k.eq(c.Set(kctx, key, val, 0), "OK")
+		k.eq(c.Get(kctx, key), val)
+		k.eq(c.StrLen(kctx, key), len(val))
+		k.eq(c.GetRange(kctx, key, 0, 0), val[:1])
+		k.eq(c.Append(kctx, key, "\x00\xff"), len(val)+2)
+		k.eq(c.Get(kctx, key), val+"\x00\xff")
+	}
+	got, err := c.Keys(kctx, "*").Result()
+	slices.Sort(got)
+	if want := slices.Sorted(slices.Values(keys)); err != nil || !slices.Equal(got, want) {
+		t.Errorf("KEYS * = %q, %v; want %q", got, err, want)
+	}
+	var scanned []string
+	iter := c.Scan(kctx, 0, "", 2).Iterator()
+	for iter.Next(kctx) {
+		scanned = append(scanned, iter.Val())
+	}
+	slices.Sort(scanned)
+	if want := slices.Sorted(slices.Values(keys)); !slices.Equal(scanned, want) {
+		t.Errorf("SCAN = %q; want %q", scanned, want)
+	}
+	k.eq(c.Keys(kctx, "a?b"), []string{"a\x00b"})
+	k.eq(c.Keys(kctx, "line\r\n*"), []string{"line\r\nbreak"})
+	mget := make([]any, len(keys))
+	for i, key := range keys {
+		mget[i] = string(all[i:]) + key + "\x00\xff"
+	}
+	k.eq(c.MGet(kctx, keys...), mget)
+	k.eq(c.Rename(kctx, "a\x00b", "a\x00c"), "OK")
+	k.eq(c.Get(kctx, "a\x00c"), string(all[2:])+"a\x00b\x00\xff")
+	k.eq(c.Exists(kctx, "a\x00b", "a"), 0)
+
+	// A large value, byte for byte, and a range of it.
+	k.eq(c.Set(kctx, "big", big, 0), "OK")
+	if v, err := c.Get(kctx, "big").Bytes(); err != nil || !bytes.Equal(v, big) {
+		t.Errorf("GET big: %d bytes, %v; want %d", len(v), err, len(big))
+	}
+	k.eq(c.GetRange(kctx, "big", 1<<17, 1<<17+18), string(big[1<<17:1<<17+19]))
+	k.eq(c.SetRange(kctx, "big", 5, "\x00\r\n"), len(big))
+
+	// Hash fields and values, set members.
+	fields := map[string]string{"": "empty", "a\x00b": "x\x00\r\n", "\xff": string(all), "sp ace": "v a l"}
+	k.eq(c.HSet(kctx, "h\x00", fields), 4)
+	k.eq(c.HGetAll(kctx, "h\x00"), fields)
+	for f, v := range fields {
+		k.eq(c.HGet(kctx, "h\x00", f), v)
+		k.eq(c.HStrLen(kctx, "h\x00", f), len(v))
+		k.eq(c.HExists(kctx, "h\x00", f), true)
+	}
+	k.eq(c.HExists(kctx, "h\x00", "a"), false)
+	k.eq(c.HDel(kctx, "h\x00", "a\x00b"), 1)
+	k.eq(c.HKeys(kctx, "h\x00"), []string{"", "sp ace", "\xff"})
+	members := []any{"a\x00b", "\r\n", "", string(all), "\xff"}
+	k.eq(c.SAdd(kctx, "s\r\n", members...), 5)
+	k.eq(c.SMembers(kctx, "s\r\n"), []string{"", string(all), "\r\n", "a\x00b", "\xff"})
+	k.eq(c.SMIsMember(kctx, "s\r\n", "a\x00b", "a", "\r", "\r\n"), []bool{true, false, false, true})
+	k.eq(c.SRem(kctx, "s\r\n", "a\x00b", "\r\n"), 2)
+	k.eq(c.SCard(kctx, "s\r\n"), 3)
+	k.eq(c.SAdd(kctx, "bigset", big), 1)
+	k.eq(c.SIsMember(kctx, "bigset", big), true)
 }
