@@ -59,7 +59,7 @@ func checkCounterKey(workload, key string, ops []Op) CheckResult {
 	// Bounds for an observation made during [inv, comp]: at least the
 	// increments acknowledged before inv, at most those invoked before comp
 	// that did not certainly fail.
-	okDone := make([]int64, 0, acked)   // completion times of ok incrs
+	okDone := make([]int64, 0, acked)        // completion times of ok incrs
 	maybeInv := make([]int64, 0, len(incrs)) // invocation times of ok/info incrs
 	for _, op := range incrs {
 		if op.Type == OK {
@@ -71,8 +71,12 @@ func checkCounterKey(workload, key string, ops []Op) CheckResult {
 	}
 	sort.Slice(okDone, func(i, j int) bool { return okDone[i] < okDone[j] })
 	sort.Slice(maybeInv, func(i, j int) bool { return maybeInv[i] < maybeInv[j] })
-	lower := func(inv int64) int64 { return int64(sort.Search(len(okDone), func(i int) bool { return okDone[i] >= inv })) }
-	upper := func(comp int64) int64 { return int64(sort.Search(len(maybeInv), func(i int) bool { return maybeInv[i] > comp })) }
+	lower := func(inv int64) int64 {
+		return int64(sort.Search(len(okDone), func(i int) bool { return okDone[i] >= inv }))
+	}
+	upper := func(comp int64) int64 {
+		return int64(sort.Search(len(maybeInv), func(i int) bool { return maybeInv[i] > comp }))
+	}
 
 	var low, high []string
 	observe := func(op Op, v int64, self int64) {
