@@ -22,7 +22,7 @@ func checkSetKey(workload, key string, ops []Op) CheckResult {
 	attempted := map[int64]Op{}
 	acked, failed := map[int64]bool{}, map[int64]bool{}
 	var finals []Op
-	unknown := 0
+	unknown, badReplies, badRaw := 0, 0, ""
 	for _, op := range ops {
 		switch op.F {
 		case "add":
@@ -33,6 +33,9 @@ func checkSetKey(workload, key string, ops []Op) CheckResult {
 			switch op.Type {
 			case OK:
 				acked[*op.Value] = true
+				if op.Raw != "" {
+					badReplies, badRaw = badReplies+1, op.Raw
+				}
 			case Fail:
 				failed[*op.Value] = true
 			case Info:
@@ -43,6 +46,10 @@ func checkSetKey(workload, key string, ops []Op) CheckResult {
 				finals = append(finals, op)
 			}
 		}
+	}
+	if badReplies > 0 {
+		out.Anomalies = append(out.Anomalies, Anomaly{Kind: KindBadReply, Workload: workload, Key: key,
+			Detail: fmt.Sprintf("%d acknowledged SADDs did not answer an integer (e.g. %q)", badReplies, badRaw)})
 	}
 	if len(finals) == 0 {
 		out.Inconclusive = append(out.Inconclusive, fmt.Sprintf("%s key %s: no final read succeeded", workload, key))

@@ -94,6 +94,9 @@ func Check(s *Saved, outDir string, timeout time.Duration) CheckResult {
 		byWorkload[op.Workload] = append(byWorkload[op.Workload], op)
 	}
 	var res CheckResult
+	if s.Unhealthy != "" {
+		res.Anomalies = append(res.Anomalies, Anomaly{Kind: KindUnavailable, Workload: "*", Detail: s.Unhealthy})
+	}
 	names := make([]string, 0, len(byWorkload))
 	for w := range byWorkload {
 		names = append(names, w)

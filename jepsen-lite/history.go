@@ -149,6 +149,7 @@ type Saved struct {
 	Started   time.Time      `json:"started"`
 	Ops       []Op           `json:"ops"`
 	Nemesis   []NemesisEvent `json:"nemesis"`
+	Unhealthy string         `json:"unhealthy,omitempty"` // the cluster did not recover after the last heal
 }
 
 // WriteJSON writes the history for replay.

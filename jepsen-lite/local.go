@@ -366,22 +366,48 @@ func (b *localBackend) Running(id string) bool {
 	return n.cmd != nil
 }
 
+// restore applies iptables rules in one process (iptables-restore
+// --noflush): spawning is slow on a loaded machine, and faults should
+// land together.
+func (n *localNode) restore(rules ...string) error {
+	cmd := exec.Command("ip", "netns", "exec", n.ns, "iptables-restore", "--noflush")
+	cmd.Stdin = strings.NewReader("*filter\n" + strings.Join(rules, "\n") + "\nCOMMIT\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables-restore in %s: %v: %s", n.ns, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// eachNode runs f on every node at once.
+func (b *localBackend) eachNode(f func(n *localNode) error) error {
+	errs := make([]error, len(b.nodes))
+	var wg sync.WaitGroup
+	for i, n := range b.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 func (b *localBackend) Partition(drops map[string][]string) error {
-	for _, n := range b.nodes {
-		if err := n.inNS("iptables", "-F", chainPart); err != nil {
-			return err
-		}
-		for _, peer := range drops[n.id] {
-			p, err := b.node(peer)
-			if err != nil {
-				return err
-			}
-			if err := n.inNS("iptables", "-A", chainPart, "-s", p.ip, "-j", "DROP"); err != nil {
+	for _, peers := range drops {
+		for _, p := range peers {
+			if _, err := b.node(p); err != nil {
 				return err
 			}
 		}
 	}
-	return nil
+	return b.eachNode(func(n *localNode) error {
+		rules := []string{"-F " + chainPart}
+		for _, peer := range drops[n.id] {
+			rules = append(rules, fmt.Sprintf("-A %s -s %s -j DROP", chainPart, b.byID[peer].ip))
+		}
+		return n.restore(rules...)
+	})
 }
 
 // peerMatch selects packets from other nodes; Shape first returns early
@@ -449,17 +475,12 @@ func (b *localBackend) Shape(s Shape) (string, error) {
 }
 
 func (b *localBackend) HealNetwork() error {
-	var errs []error
-	for _, n := range b.nodes {
-		for _, c := range []string{chainPart, chainShape} {
-			if err := n.inNS("iptables", "-F", c); err != nil {
-				errs = append(errs, err)
-			}
-		}
+	err := b.eachNode(func(n *localNode) error {
 		if b.netem {
 			n.inNS("tc", "qdisc", "del", "dev", "eth0", "root") // fails harmlessly when none
 		}
-	}
+		return n.restore("-F "+chainPart, "-F "+chainShape)
+	})
 	b.mu.Lock()
 	ds := b.delayers
 	b.delayers = nil
@@ -467,7 +488,7 @@ func (b *localBackend) HealNetwork() error {
 	for _, d := range ds {
 		d.Close()
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 func (b *localBackend) Teardown() error {
