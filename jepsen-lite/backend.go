@@ -98,6 +98,9 @@ type BackendConfig struct {
 	RaftTimeout time.Duration
 	Dir         string // where nodes keep data and logs
 	Logf        func(format string, a ...any)
+	// OnCrash is called when a node's process exits without the harness
+	// having killed it: a crash, which the run reports as an anomaly.
+	OnCrash func(node, status string)
 }
 
 func newBackend(name string, cfg BackendConfig) (Backend, error) {

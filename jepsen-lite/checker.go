@@ -23,6 +23,7 @@ const (
 	KindLostSession     = "lost-session"       // session: missing while it must be alive
 	KindResurrected     = "resurrected"        // session: gone, then back
 	KindUnavailable     = "unavailable-healed" // no final read succeeded after every fault was healed
+	KindCrash           = "node-crashed"       // a node process exited without being killed
 )
 
 // Anomaly is one thing the history shows the server did wrong.
@@ -96,6 +97,10 @@ func Check(s *Saved, outDir string, timeout time.Duration) CheckResult {
 	var res CheckResult
 	if s.Unhealthy != "" {
 		res.Anomalies = append(res.Anomalies, Anomaly{Kind: KindUnavailable, Workload: "*", Detail: s.Unhealthy})
+	}
+	for _, c := range s.Crashes {
+		res.Anomalies = append(res.Anomalies, Anomaly{Kind: KindCrash, Workload: "*",
+			Detail: fmt.Sprintf("%s exited on its own at %s: %s (see %s/node.log)", c.Node, ms(c.At), c.Status, c.Node)})
 	}
 	names := make([]string, 0, len(byWorkload))
 	for w := range byWorkload {

@@ -23,12 +23,21 @@ var (
 	opTimeout   = 3 * time.Second
 )
 
+// quietLogger drops go-redis's own log lines (dial failures are in the
+// history already).
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...interface{}) {}
+
+func init() { redis.SetLogger(quietLogger{}) }
+
 func newRedis(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{
 		Addr:            addr,
 		Protocol:        2, // statehouse speaks RESP2; skip the HELLO 3 round trip
 		DisableIdentity: true,
 		MaxRetries:      -1,
+		DialerRetries:   1, // a refused dial fails at once (the command was never sent)
 		DialTimeout:     dialTimeout,
 		ReadTimeout:     opTimeout,
 		WriteTimeout:    opTimeout,
@@ -112,7 +121,7 @@ func (t *Topology) probe(node string) *redis.Client {
 	defer t.mu.Unlock()
 	c := t.probes[node]
 	if c == nil {
-		c = redis.NewClient(&redis.Options{Addr: t.addrs[node], Protocol: 2, DisableIdentity: true, MaxRetries: -1,
+		c = redis.NewClient(&redis.Options{Addr: t.addrs[node], Protocol: 2, DisableIdentity: true, MaxRetries: -1, DialerRetries: 1,
 			DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, PoolSize: 2})
 		t.probes[node] = c
 	}

@@ -84,13 +84,35 @@ type NemesisEvent struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// Crash is a node process that exited without the harness killing it.
+type Crash struct {
+	Node   string `json:"node"`
+	At     int64  `json:"at_ns"`
+	Status string `json:"status"`
+}
+
 // History records operations and faults as they happen.
 type History struct {
-	mu   sync.Mutex
-	base time.Time
-	proc int
-	ops  []Op
-	nem  []NemesisEvent
+	mu      sync.Mutex
+	base    time.Time
+	proc    int
+	ops     []Op
+	nem     []NemesisEvent
+	crashes []Crash
+}
+
+// AddCrash records a node that exited on its own.
+func (h *History) AddCrash(node, status string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.crashes = append(h.crashes, Crash{Node: node, At: int64(time.Since(h.base)), Status: status})
+}
+
+// Crashes returns a copy of the crashes.
+func (h *History) Crashes() []Crash {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Crash(nil), h.crashes...)
 }
 
 // NewHistory starts the run's clock.
@@ -150,6 +172,7 @@ type Saved struct {
 	Ops       []Op           `json:"ops"`
 	Nemesis   []NemesisEvent `json:"nemesis"`
 	Unhealthy string         `json:"unhealthy,omitempty"` // the cluster did not recover after the last heal
+	Crashes   []Crash        `json:"crashes,omitempty"`
 }
 
 // WriteJSON writes the history for replay.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,12 +46,37 @@ type localNode struct {
 	id, ns, veth, ip string
 	dataDir, logPath string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
-	logf   *os.File
-	paused bool
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	logf     *os.File
+	paused   bool
+	stopping bool // the harness is killing it: its exit is expected
 }
+
+// spawn runs f (which starts a process) on one OS thread that never
+// exits. Pdeathsig belongs to the thread that forked, not to the process,
+// and Go retires threads (a goroutine that ends while locked to its thread
+// takes the thread with it): a node forked from such a thread would be
+// killed at a random moment.
+func spawn(f func()) {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread()
+			for f := range spawnCh {
+				f()
+			}
+		}()
+	})
+	done := make(chan struct{})
+	spawnCh <- func() { f(); close(done) }
+	<-done
+}
+
+var (
+	spawnOnce sync.Once
+	spawnCh   = make(chan func())
+)
 
 type localBackend struct {
 	cfg    BackendConfig
@@ -303,12 +329,29 @@ func (b *localBackend) Start(id string, extra []string) error {
 	// which tears down in order. Pdeathsig: if the harness dies, so do
 	// the nodes (ip netns exec execs the binary in place, same pid).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	spawn(func() { err = cmd.Start() })
+	if err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	n.cmd, n.done, n.paused = cmd, done, false
+	go func() {
+		werr := cmd.Wait()
+		n.mu.Lock()
+		crashed := n.cmd == cmd && !n.stopping
+		if n.cmd == cmd {
+			n.cmd, n.paused = nil, false
+		}
+		if n.logf != nil {
+			fmt.Fprintf(n.logf, "=== jepsen-lite %s: exited: %v%s\n", time.Now().Format(time.RFC3339Nano), werr,
+				ternary(crashed, " (on its own)", ""))
+		}
+		n.mu.Unlock()
+		if crashed && b.cfg.OnCrash != nil {
+			b.cfg.OnCrash(n.id, fmt.Sprint(werr))
+		}
+		close(done)
+	}()
+	n.cmd, n.done, n.paused, n.stopping = cmd, done, false, false
 	return nil
 }
 
@@ -319,6 +362,10 @@ func (b *localBackend) Kill(id string) error {
 	}
 	n.mu.Lock()
 	cmd, done := n.cmd, n.done
+	if cmd != nil {
+		n.stopping = true
+		fmt.Fprintf(n.logf, "=== jepsen-lite %s: kill -9\n", time.Now().Format(time.RFC3339Nano))
+	}
 	n.mu.Unlock()
 	if cmd == nil {
 		return nil
@@ -329,10 +376,6 @@ func (b *localBackend) Kill(id string) error {
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("%s did not die on SIGKILL", id)
 	}
-	n.mu.Lock()
-	n.cmd, n.paused = nil, false
-	fmt.Fprintf(n.logf, "=== jepsen-lite %s: killed (SIGKILL)\n", time.Now().Format(time.RFC3339Nano))
-	n.mu.Unlock()
 	return nil
 }
 
@@ -508,7 +551,7 @@ func (b *localBackend) Teardown() error {
 	for _, n := range b.nodes {
 		n.mu.Lock()
 		cmd, done := n.cmd, n.done
-		n.cmd = nil
+		n.stopping = true
 		n.mu.Unlock()
 		if cmd != nil {
 			cmd.Process.Signal(syscall.SIGKILL) // a stopped process dies on SIGKILL too

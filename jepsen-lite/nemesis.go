@@ -338,12 +338,15 @@ func runNemeses(ctx context.Context, ne *NemEnv, h *History, nems []Nemesis, int
 			return true
 		}
 	}
+	// The schedule has its own random stream: which faults come in which
+	// order depends on the seed alone, whatever the targets consumed.
+	schedule := rand.New(rand.NewPCG(ne.Rng.Uint64(), 0x7363686564))
 	deadline, _ := ctx.Deadline()
 	for sleep(interval) {
 		if !deadline.IsZero() && time.Until(deadline) < interval {
 			return // no room for a whole fault: end quiet
 		}
-		nem := nems[ne.Rng.IntN(len(nems))]
+		nem := nems[schedule.IntN(len(nems))]
 		ev := NemesisEvent{Kind: nem.Name(), Start: h.Now()}
 		detail, err := nem.Start(ctx, ne)
 		ev.Detail = detail

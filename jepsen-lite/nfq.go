@@ -74,9 +74,10 @@ func startDelayer(ns string, queue uint16, delay, jitter time.Duration) (*nfqDel
 	return d, nil
 }
 
-// netlinkInNS opens a netfilter netlink socket inside a named namespace.
-// The goroutine's thread enters the namespace and is never returned to
-// the scheduler: it exits with the goroutine, still locked.
+// netlinkInNS opens a netfilter netlink socket inside a named namespace:
+// the thread enters the namespace, opens the socket (which stays bound to
+// that namespace) and comes back. Only if it cannot come back is the
+// thread left locked, to die with the goroutine.
 func netlinkInNS(ns string) (int, error) {
 	type result struct {
 		fd  int
@@ -85,17 +86,29 @@ func netlinkInNS(ns string) (int, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, err}
+			return
+		}
+		defer home.Close()
 		f, err := os.Open("/run/netns/" + ns)
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{-1, err}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{-1, fmt.Errorf("setns %s: %w", ns, err)}
 			return
 		}
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		ch <- result{fd, err}
 	}()
 	r := <-ch

@@ -101,8 +101,13 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 			return nil, harness("%v", err)
 		}
 	}
+	h := NewHistory()
 	b, err := newBackend(cfg.Backend, BackendConfig{Nodes: cfg.Nodes, Binary: bin, NodeArgs: cfg.NodeArgs,
-		RaftTimeout: cfg.RaftTimeout, Dir: out, Logf: logf})
+		RaftTimeout: cfg.RaftTimeout, Dir: out, Logf: logf,
+		OnCrash: func(node, status string) {
+			logf("[%7.2fs] %s EXITED ON ITS OWN: %s", float64(h.Now())/1e9, node, status)
+			h.AddCrash(node, status)
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +138,6 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	}
 	logf("cluster up: %d nodes, leader %s", cfg.Nodes, topo.Leader())
 
-	h := NewHistory()
 	env := &Env{H: h, Topo: topo, Prefix: fmt.Sprintf("jl:%d:", cfg.Seed), Clients: cfg.Clients, Seed: cfg.Seed,
 		OpDelay: cfg.OpDelay, Keys: cfg.Keys, KeyLimit: cfg.KeyLimit}
 	ne := &NemEnv{B: b, Topo: topo, Rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6e656d)), Latency: cfg.Latency,
@@ -201,7 +205,7 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 
 	saved := &Saved{Seed: cfg.Seed, Command: cfg.Command, Workloads: cfg.Workloads, Nemeses: cfg.Nemeses,
 		Nodes: b.Nodes(), SkewBound: int64(ne.SkewBound()), Started: h.base, Ops: h.Ops(), Nemesis: h.Nemesis(),
-		Unhealthy: unhealthy}
+		Unhealthy: unhealthy, Crashes: h.Crashes()}
 	if err := saved.WriteJSON(filepath.Join(out, "history.json")); err != nil {
 		return nil, harness("writing history: %v", err)
 	}
