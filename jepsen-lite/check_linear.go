@@ -167,6 +167,9 @@ func checkLinearizable(in CheckInput) CheckResult {
 		case porcupine.Illegal:
 			a := Anomaly{Kind: KindNonLinearizable, Workload: in.Workload, Key: r.key,
 				Detail: fmt.Sprintf("no linearization of %d operations", r.n)}
+			if w := witness(m[r.key]); w != "" {
+				a.Detail += "; e.g. " + w
+			}
 			if in.OutDir != "" {
 				path := filepath.Join(in.OutDir, fmt.Sprintf("%s-%s.html", in.Workload, fileSafe(r.key)))
 				if err := porcupine.VisualizePath(registerModel, r.info, path); err != nil {
@@ -185,3 +188,50 @@ func checkLinearizable(in CheckInput) CheckResult {
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 func fileSafe(s string) string { return unsafeChars.ReplaceAllString(s, "_") }
+
+// witness looks for a simple, human-readable reason a key's history is
+// not linearizable: a read that saw a value already overwritten before it
+// began, a read of nothing after a write had completed, or a value nobody
+// wrote. "" if none of these explains it (porcupine's visualisation does).
+func witness(ops []Op) string {
+	writes := map[int64]Op{} // value -> the op that wrote it (write, or ok cas)
+	var done []Op            // acknowledged writes
+	for _, op := range ops {
+		if op.Value == nil || op.Type == Fail || (op.F != "write" && op.F != "cas") {
+			continue
+		}
+		writes[*op.Value] = op
+		if op.Type == OK {
+			done = append(done, op)
+		}
+	}
+	for _, r := range ops {
+		var v *int64
+		switch {
+		case r.F == "read" && r.Type == OK:
+			v = r.Value
+		case r.F == "cas" && r.Type == Fail && r.Error == "mismatch":
+			v = r.Observed
+		default:
+			continue
+		}
+		if v == nil {
+			for _, w := range done {
+				if w.Complete < r.Invoke {
+					return fmt.Sprintf("%s found no value, though %s had completed before it began", r, w)
+				}
+			}
+			continue
+		}
+		w, ok := writes[*v]
+		if !ok {
+			return fmt.Sprintf("%s saw %d, which no write that did not fail wrote", r, *v)
+		}
+		for _, w2 := range done {
+			if w2.Invoke > w.Complete && w2.Complete < r.Invoke && w.Type == OK {
+				return fmt.Sprintf("%s saw %d, but %s had replaced it before the read began", r, *v, w2)
+			}
+		}
+	}
+	return ""
+}

@@ -153,6 +153,9 @@ func TestLinearizableVisualisation(t *testing.T) {
 	if len(r.Anomalies) != 1 || r.Anomalies[0].File == "" {
 		t.Fatalf("want one anomaly with a visualisation: %v", r.Anomalies)
 	}
+	if !strings.Contains(r.Anomalies[0].Detail, "had replaced it before the read began") {
+		t.Errorf("no witness in %q", r.Anomalies[0].Detail)
+	}
 	if r.Anomalies[0].File != filepath.Join(dir, "register-reg_1.html") {
 		t.Errorf("file %s", r.Anomalies[0].File)
 	}
