@@ -49,7 +49,7 @@ func (ne *NemEnv) SkewBound() time.Duration {
 	return ne.skewBound
 }
 
-var nemesisNames = []string{"none", "kill", "kill-leader", "pause", "partition", "partition-leader",
+var nemesisNames = []string{"none", "kill", "kill-leader", "pause", "pause-leader", "partition", "partition-leader",
 	"partition-ring", "partition-oneway", "latency", "loss", "clock", "restart-all"}
 
 func newNemesis(name string) (Nemesis, error) {
@@ -60,6 +60,8 @@ func newNemesis(name string) (Nemesis, error) {
 		return &killNem{leader: true}, nil
 	case "pause":
 		return &pauseNem{}, nil
+	case "pause-leader":
+		return &pauseNem{leader: true}, nil
 	case "partition", "partition-leader", "partition-ring", "partition-oneway":
 		return &partitionNem{mode: name}, nil
 	case "latency":
@@ -126,12 +128,15 @@ func (n *killNem) Heal(ctx context.Context, ne *NemEnv) error {
 
 // ---- pause ----------------------------------------------------------------
 
-type pauseNem struct{ node string }
+type pauseNem struct {
+	leader bool
+	node   string
+}
 
-func (n *pauseNem) Name() string { return "pause" }
+func (n *pauseNem) Name() string { return ternary(n.leader, "pause-leader", "pause") }
 
 func (n *pauseNem) Start(ctx context.Context, ne *NemEnv) (string, error) {
-	n.node = ne.pick(ctx, false)
+	n.node = ne.pick(ctx, n.leader)
 	if n.node == "" {
 		return "", errors.New("no running node")
 	}
