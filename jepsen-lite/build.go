@@ -23,7 +23,7 @@ func buildBinary(dir string) (string, error) {
 	p := filepath.Join(dir, "statehouse")
 	cmd := exec.Command("go", "build", "-o", p, "github.com/statehouse/statehouse/cmd/statehouse")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build of cmd/statehouse (run jepsen-lite from the statehouse checkout, or pass --bin): %v\n%s", err, out)
 	}
 	builtPaths[dir] = p
 	return p, nil

@@ -104,11 +104,19 @@ type Topology struct {
 
 	mu     sync.Mutex
 	leader string
+	seen   map[string]time.Time // when each node last answered INFO
 	probes map[string]*redis.Client
 }
 
+// answering reports whether node answered the watcher within the last second.
+func (t *Topology) answering(node string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return time.Since(t.seen[node]) < time.Second
+}
+
 func newTopology(b Backend) *Topology {
-	t := &Topology{addrs: map[string]string{}, probes: map[string]*redis.Client{}}
+	t := &Topology{addrs: map[string]string{}, probes: map[string]*redis.Client{}, seen: map[string]time.Time{}}
 	for _, n := range b.Nodes() {
 		t.nodes = append(t.nodes, n)
 		t.addrs[n] = b.ClientAddr(n)
@@ -161,13 +169,20 @@ func (t *Topology) FindLeader(ctx context.Context) string {
 		}(n)
 	}
 	best, bestTerm := "", int64(-1)
+	var answered []string
 	for range t.nodes {
 		x := <-ch
 		if x.master && x.term > bestTerm {
 			best, bestTerm = x.node, x.term
 		}
+		if x.term > 0 {
+			answered = append(answered, x.node)
+		}
 	}
 	t.mu.Lock()
+	for _, n := range answered {
+		t.seen[n] = time.Now()
+	}
 	if best != "" {
 		t.leader = best
 	}
@@ -241,8 +256,9 @@ func (t *Topology) Close() {
 }
 
 // Conn is one logical client's connection, pinned to a node (its home)
-// or following the leader. After a network error it moves to another
-// node; it goes back home once home answers again.
+// or following the leader. After a network error it moves to the next
+// node that answers the topology watcher; it goes back home once home
+// answers again (after 2 s at the earliest).
 type Conn struct {
 	topo     *Topology
 	home     string
@@ -276,7 +292,7 @@ func (c *Conn) moveTo(node string) {
 
 // Client returns the client for the next operation and its node.
 func (c *Conn) Client() (*redis.Client, string) {
-	if w := c.want(); w != c.node && (c.follow || time.Since(c.lastMove) > 2*time.Second) {
+	if w := c.want(); w != c.node && (c.follow || (time.Since(c.lastMove) > 2*time.Second && c.topo.answering(w))) {
 		c.moveTo(w)
 	}
 	return c.rc, c.node
@@ -300,12 +316,20 @@ func (c *Conn) next() string {
 			return l
 		}
 	}
-	for i, n := range c.topo.nodes {
+	// The next node in order that answers; the next in order if none does.
+	nodes := c.topo.nodes
+	at := 0
+	for i, n := range nodes {
 		if n == c.node {
-			return c.topo.nodes[(i+1)%len(c.topo.nodes)]
+			at = i
 		}
 	}
-	return c.topo.nodes[0]
+	for k := 1; k < len(nodes); k++ {
+		if n := nodes[(at+k)%len(nodes)]; c.topo.answering(n) {
+			return n
+		}
+	}
+	return nodes[(at+1)%len(nodes)]
 }
 
 // Close closes the connection.
