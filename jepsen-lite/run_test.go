@@ -151,3 +151,16 @@ func TestAckBeforeCommitLosesSetElements(t *testing.T) {
 		t.Fatalf("acknowledged-then-lost elements went unnoticed: %v", k)
 	}
 }
+
+// The session checker on a real server: with unsafe reads a lagging
+// follower answers "no session" after the SET was acknowledged (and seen).
+func TestUnsafeReadsBreakSessions(t *testing.T) {
+	res := testRun(t, func(c *Config) {
+		c.Workloads = []string{"session"}
+		c.TimeLimit, c.Quiet = 10*time.Second, time.Second
+		c.NodeArgs = []string{"--debug-unsafe-reads"}
+	})
+	if k := res.Check.Kinds(); k[KindLostSession]+k[KindResurrected] == 0 {
+		t.Fatalf("stale session reads went unnoticed: %v", k)
+	}
+}
