@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Backend runs a statehouse cluster that the harness reaches over the
+// network, and injects faults into it. The harness never looks inside a
+// node: it talks RESP to ClientAddr and asks the backend for faults.
+//
+// Implemented: "local" (processes in Linux network namespaces on this
+// machine, see local.go). Planned: "docker", a docker-compose project with
+// one container per node on a compose network: Start/Kill/Pause map to
+// `docker compose start`, `docker kill -s KILL`, `docker pause`;
+// Partition and Shape run iptables/tc inside the containers (cap NET_ADMIN);
+// extra flags for one start (the clock nemesis) go in through the
+// STATEHOUSE_* environment twins.
+type Backend interface {
+	Name() string
+	// Setup creates the network and starts every node. The nodes may not
+	// have elected a leader yet when it returns.
+	Setup(ctx context.Context) error
+	// Teardown stops every process and removes everything Setup created.
+	// It is safe after a failed Setup and safe to call twice.
+	Teardown() error
+
+	Nodes() []string               // node ids, n1..nN
+	ClientAddr(node string) string // host:port of the node's RESP port, as the harness reaches it
+	LogPath(node string) string    // the node's stdout/stderr, if the backend keeps one
+
+	// Start starts a stopped node on its data dir; extra flags apply to
+	// this start only (the clock nemesis starts a node with
+	// --debug-clock-offset).
+	Start(node string, extra []string) error
+	Kill(node string) error   // kill -9: no snapshot, no clean close
+	Pause(node string) error  // SIGSTOP
+	Resume(node string) error // SIGCONT
+	Running(node string) bool // the process exists (it may be paused)
+
+	// Partition makes each node drop every packet it receives from the
+	// peers listed for it, replacing any earlier partition. Nodes not
+	// listed hear everyone. Traffic from the harness's clients is never
+	// dropped: clients see a partitioned node the way a web tier next to
+	// it would.
+	Partition(drops map[string][]string) error
+	// Shape delays and/or drops packets between nodes.
+	Shape(s Shape) (mechanism string, err error)
+	// HealNetwork removes every partition and every shaping.
+	HealNetwork() error
+}
+
+// Shape is a network fault: delay (with jitter) and random loss.
+type Shape struct {
+	Delay  time.Duration
+	Jitter time.Duration
+	Loss   float64 // 0..1
+}
+
+// Membership is for backends that can change the cluster's membership:
+// the faults "join" (a fresh node joins through --join / --bootstrap-expect
+// gossip) and "leave" (a node is stopped for good and the leader removes
+// it after autopilot's grace period, never below a safe quorum). No
+// backend implements it yet; the nemesis scheduler will type-assert it.
+type Membership interface {
+	// AddNode starts a fresh node that joins the running cluster and
+	// returns its id once it is a voter.
+	AddNode(ctx context.Context) (string, error)
+	// RemoveNode stops a node for good and returns once the cluster's
+	// configuration no longer lists it.
+	RemoveNode(ctx context.Context, node string) error
+}
+
+// UnsupportedError means this machine cannot run the backend (not root,
+// no network namespaces, missing tools). The command exits with
+// ExitUnsupported and the tests skip.
+type UnsupportedError struct{ Reason string }
+
+func (e *UnsupportedError) Error() string { return "unsupported here: " + e.Reason }
+
+func unsupported(format string, a ...any) error {
+	return &UnsupportedError{Reason: fmt.Sprintf(format, a...)}
+}
+
+// IsUnsupported reports whether err says the backend cannot run here.
+func IsUnsupported(err error) bool {
+	var u *UnsupportedError
+	return errors.As(err, &u)
+}
+
+// BackendConfig is what every backend needs to know.
+type BackendConfig struct {
+	Nodes       int
+	Binary      string   // the statehouse binary
+	NodeArgs    []string // extra flags for every node, every start
+	RaftTimeout time.Duration
+	Dir         string // where nodes keep data and logs
+	Logf        func(format string, a ...any)
+	// OnCrash is called when a node's process exits without the harness
+	// having killed it: a crash, which the run reports as an anomaly.
+	OnCrash func(node, status string)
+}
+
+func newBackend(name string, cfg BackendConfig) (Backend, error) {
+	switch name {
+	case "local":
+		return newLocal(cfg), nil
+	case "docker":
+		return nil, fmt.Errorf("backend docker: not implemented yet (see the Backend comment in backend.go)")
+	}
+	return nil, fmt.Errorf("unknown backend %q (local, docker)", name)
+}
