@@ -1,0 +1,627 @@
+package server
+
+// redis-cli (Debian's redis-tools, 7.0) against a real node: a script per
+// command family fed on stdin over one connection, compared with the exact
+// text redis-cli prints. Not on a terminal, redis-cli prints replies raw:
+// a status, a bulk string or an integer on a line of its own, a null as an
+// empty line, an array's elements one per line (nested ones flattened),
+// and an error as its message followed by an empty line. --no-raw gives
+// the terminal's format instead. Every expected output below is also what
+// redis-server 7.0.15 prints for the same script (TestRedisCLIScriptsAgainstRedis
+// replays them when redis-server is installed).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rcNode starts a node for a redis-cli test, or skips the test when there
+// is no redis-cli.
+func rcNode(t *testing.T) *testNode {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Skip("redis-cli not installed")
+	}
+	t.Parallel()
+	return startNode(t, withNoSync())
+}
+
+// rcRun runs redis-cli against addr with stdin and returns what it printed
+// on stdout and stderr, and its exit code.
+func rcRun(t *testing.T, addr, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "redis-cli", append([]string{"-h", host, "-p", port}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), errOut.String(), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("redis-cli %q: %v", args, err)
+	}
+	return out.String(), errOut.String(), 0
+}
+
+// rcOut runs redis-cli and returns its stdout, failing on anything on
+// stderr or a non-zero exit.
+func rcOut(t *testing.T, addr, stdin string, args ...string) string {
+	t.Helper()
+	out, errOut, code := rcRun(t, addr, stdin, args...)
+	if code != 0 || errOut != "" {
+		t.Fatalf("redis-cli %q: exit %d, stderr %q, stdout %q", args, code, errOut, out)
+	}
+	return out
+}
+
+// rcStep is one command of a script and what redis-cli prints for it.
+// Each line of out is matched exactly, except a line ending in "~lo..hi",
+// which matches an integer in [lo, hi] there (a TTL).
+type rcStep struct {
+	in, out string
+}
+
+// Output helpers, in redis-cli's raw format.
+func rcLines(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
+func rcErr(msg string) string        { return msg + "\n\n" }
+func rcRange(lo, hi int64) string    { return fmt.Sprintf("~%d..%d\n", lo, hi) }
+
+const rcNil = "\n"
+
+// rcScript runs the steps' commands on one redis-cli connection and checks
+// every step's output.
+func rcScript(t *testing.T, addr string, steps []rcStep, args ...string) {
+	t.Helper()
+	var in strings.Builder
+	for _, s := range steps {
+		in.WriteString(s.in + "\n")
+	}
+	out := rcOut(t, addr, in.String(), args...)
+	rcCheck(t, out, steps)
+}
+
+// rcCheck matches redis-cli's output against the steps, and reports the
+// first command whose output differs.
+func rcCheck(t *testing.T, out string, steps []rcStep) {
+	t.Helper()
+	got := strings.SplitAfter(out, "\n")
+	if got[len(got)-1] == "" {
+		got = got[:len(got)-1]
+	}
+	pos := 0
+	for i, s := range steps {
+		want := strings.SplitAfter(s.out, "\n")
+		want = want[:len(want)-1]
+		if pos+len(want) > len(got) {
+			t.Fatalf("step %d %q: output ended; want %q\nwhole output:\n%s", i, s.in, s.out, out)
+		}
+		for j, w := range want {
+			g := got[pos+j]
+			if !rcLineMatch(g, w) {
+				t.Fatalf("step %d %q: got %q, want %q\nwhole output:\n%s", i, s.in, strings.Join(got[pos:pos+len(want)], ""), s.out, out)
+			}
+		}
+		pos += len(want)
+	}
+	if pos != len(got) {
+		t.Fatalf("output goes on after the last step: %q", strings.Join(got[pos:], ""))
+	}
+}
+
+// rcLineMatch matches one output line; in want, "~lo..hi" at the end
+// stands for an integer in [lo, hi].
+func rcLineMatch(got, want string) bool {
+	i := strings.LastIndex(want, "~")
+	if i < 0 {
+		return got == want
+	}
+	lo, hi, ok := strings.Cut(strings.TrimSuffix(want[i+1:], "\n"), "..")
+	rest, found := strings.CutPrefix(got, want[:i])
+	if !ok || !found {
+		return got == want
+	}
+	n, err := strconv.ParseInt(strings.TrimSuffix(rest, "\n"), 10, 64)
+	l, err1 := strconv.ParseInt(lo, 10, 64)
+	h, err2 := strconv.ParseInt(hi, 10, 64)
+	return err == nil && err1 == nil && err2 == nil && strings.HasSuffix(rest, "\n") && n >= l && n <= h
+}
+
+// The scripts, one per family. Each runs in a database of its own.
+
+var rcStrings = []rcStep{
+	{"SET s hello", "OK\n"},
+	{"GET s", "hello\n"},
+	{"GET missing", rcNil},
+	{"SET s world XX GET", "hello\n"},
+	{"SET s2 v NX GET", rcNil},
+	{"SETNX s x", "0\n"},
+	{"SET n 10", "OK\n"},
+	{"INCR n", "11\n"},
+	{"INCRBY n 5", "16\n"},
+	{"DECR n", "15\n"},
+	{"DECRBY n 3", "12\n"},
+	{"INCRBYFLOAT n 0.5", "12.5\n"},
+	{"INCRBYFLOAT n 0.1", "12.6\n"},
+	{"INCR s", rcErr(errNotInt)},
+	{"MSET a 1 b 2", "OK\n"},
+	{"MGET a missing b", rcLines("1", "", "2")},
+	{"MSETNX a 9 c 3", "0\n"},
+	{"APPEND s !", "6\n"},
+	{"STRLEN s", "6\n"},
+	{"GETRANGE s 0 2", "wor\n"},
+	{"SUBSTR s -2 -1", "d!\n"},
+	{"SETRANGE s 0 W", "6\n"},
+	{"GETDEL s", "World!\n"},
+	{"GETDEL s", rcNil},
+	{"GETSET a 10", "1\n"},
+	{"SET t v EX 100", "OK\n"},
+	{"TTL t", rcRange(90, 100)},
+	{"GETEX t PX 50000", "v\n"},
+	{"PTTL t", rcRange(40000, 50000)},
+	{"GETEX t PERSIST", "v\n"},
+	{"TTL t", "-1\n"},
+	{"SETEX t 50 v", "OK\n"},
+	{"TTL t", rcRange(40, 50)},
+	{"PSETEX p 100000 v", "OK\n"},
+	{"PTTL p", rcRange(90000, 100000)},
+	{"SET x v EXAT 4102444800", "OK\n"},
+	{"EXPIRETIME x", "4102444800\n"},
+	{"SET x v PXAT 4102444800123 GET", "v\n"},
+	{"PEXPIRETIME x", "4102444800123\n"},
+	{"SET x v KEEPTTL", "OK\n"},
+	{"PEXPIRETIME x", "4102444800123\n"},
+	{"SET k v NX XX", rcErr(errSyntax)},
+	{"SET k v EX 0", rcErr(errExpire("set"))},
+	{"SET k v EX abc", rcErr(errNotInt)},
+	{"SETEX k 0 v", rcErr(errExpire("setex"))},
+	{"INCR a b", rcErr(errArity("incr"))},
+	{"HSET h f v", "1\n"},
+	{"GET h", rcErr(errWrongType)},
+	{"INCRBYFLOAT n abc", rcErr(errNotFloat)},
+	{`SET "sp ace" "a\x00b\r\n"`, "OK\n"},
+	{`GET "sp ace"`, "a\x00b\r\n\n"},
+	{`STRLEN "sp ace"`, "5\n"},
+}
+
+var rcKeys = []rcStep{
+	{"MSET a 1 b 2 c 3", "OK\n"},
+	{"DEL a a missing", "1\n"},
+	{"UNLINK b", "1\n"},
+	{"EXISTS a b c c", "2\n"},
+	{"TOUCH c missing", "1\n"},
+	{"TYPE c", "string\n"},
+	{"TYPE missing", "none\n"},
+	{"EXPIRE c 100 XX", "0\n"},
+	{"EXPIRE c 100 GT", "0\n"},
+	{"EXPIRE c 100 NX", "1\n"},
+	{"EXPIRE c 200 NX", "0\n"},
+	{"EXPIRE c 200 GT", "1\n"},
+	{"EXPIRE c 50 LT", "1\n"},
+	{"TTL c", rcRange(40, 50)},
+	{"PEXPIRE c 40000", "1\n"},
+	{"PTTL c", rcRange(30000, 40000)},
+	{"EXPIREAT c 4102444800", "1\n"},
+	{"EXPIRETIME c", "4102444800\n"},
+	{"PEXPIREAT c 4102444800500 LT", "0\n"},
+	{"PEXPIREAT c 4102444800500 GT", "1\n"},
+	{"PEXPIRETIME c", "4102444800500\n"},
+	{"PERSIST c", "1\n"},
+	{"PERSIST c", "0\n"},
+	{"TTL c", "-1\n"},
+	{"TTL missing", "-2\n"},
+	{"PTTL missing", "-2\n"},
+	{"EXPIRETIME missing", "-2\n"},
+	{"EXPIRE c 10 NX XX", rcErr("ERR NX and XX, GT or LT options at the same time are not compatible")},
+	{"EXPIRE c 10 GT LT", rcErr("ERR GT and LT options at the same time are not compatible")},
+	{"EXPIRE c abc", rcErr(errNotInt)},
+	{"EXPIRE c 10 foo", rcErr("ERR Unsupported option foo")},
+	{"SET src v EX 300", "OK\n"},
+	{"RENAME src dst", "OK\n"},
+	{"TTL dst", rcRange(290, 300)},
+	{"RENAME missing x", rcErr(errNoSuchKey)},
+	{"RENAMENX dst c", "0\n"},
+	{"SET other o", "OK\n"},
+	{"COPY dst other", "0\n"},
+	{"COPY dst other REPLACE", "1\n"},
+	{"GET other", "v\n"},
+	{"TTL other", rcRange(290, 300)},
+	{"COPY dst dst", rcErr("ERR source and destination objects are the same")},
+	{"COPY dst d DB 16", rcErr(errDBRange)},
+	{"KEYS o*", "other\n"},
+	{"KEYS nomatch", "\n"},
+	{"SCAN 0 MATCH ot* COUNT 100", rcLines("0", "other")},
+	{"SCAN 0 COUNT 100 TYPE hash", rcLines("0", "")},
+	{"SCAN x", rcErr(errBadCursor)},
+	{"DBSIZE", "3\n"},
+	{"RANDOMKEY x", rcErr(errArity("randomkey"))},
+	{"DEL dst c", "2\n"},
+	{"RANDOMKEY", "other\n"},
+	{"FLUSHDB foo", rcErr(errSyntax)},
+	{"FLUSHDB", "OK\n"},
+	{"DBSIZE", "0\n"},
+	{"RANDOMKEY", rcNil},
+}
+
+var rcHashes = []rcStep{
+	{"HSET h a 1 b 2", "2\n"},
+	{"HSET h b 3 c 4", "1\n"},
+	{"HGET h b", "3\n"},
+	{"HGET h missing", rcNil},
+	{"HMGET h a missing c", rcLines("1", "", "4")},
+	{"HGETALL h", rcLines("a", "1", "b", "3", "c", "4")},
+	{"HKEYS h", rcLines("a", "b", "c")},
+	{"HVALS h", rcLines("1", "3", "4")},
+	{"HLEN h", "3\n"},
+	{"HEXISTS h a", "1\n"},
+	{"HEXISTS h z", "0\n"},
+	{"HSETNX h a x", "0\n"},
+	{"HSETNX h d 5", "1\n"},
+	{"HMSET h e 6 f 7", "OK\n"},
+	{"HDEL h e f missing", "2\n"},
+	{"HINCRBY h a 10", "11\n"},
+	{"HINCRBY h g -3", "-3\n"},
+	{"HINCRBYFLOAT h a 0.5", "11.5\n"},
+	{"HINCRBYFLOAT h x 0.1", "0.1\n"},
+	{"HINCRBYFLOAT h x 0.2", "0.3\n"},
+	{"HSTRLEN h a", "4\n"},
+	{"HSCAN h 0 MATCH [ab]", rcLines("0", "a", "11.5", "b", "3")},
+	{"HRANDFIELD h 100", rcLines("a", "b", "c", "d", "g", "x")},
+	{"HRANDFIELD missing", rcNil},
+	{"HRANDFIELD missing 3", "\n"},
+	{"HGETALL missing", "\n"},
+	{"HINCRBY h a 1.5", rcErr(errNotInt)},
+	{"HINCRBY h x 1", rcErr(errHashNotInt)},
+	{"HINCRBYFLOAT h b abc", rcErr(errNotFloat)},
+	{"HSET h f", rcErr(errArity("hset"))},
+	{"HGET h", rcErr(errArity("hget"))},
+	{"HSCAN h x", rcErr(errBadCursor)},
+	{"SET s v", "OK\n"},
+	{"HGET s f", rcErr(errWrongType)},
+	{"HSET s f v", rcErr(errWrongType)},
+	{"EXPIRE h 100", "1\n"},
+	{"TTL h", rcRange(90, 100)},
+	{"HSET h z 26", "1\n"},
+	{"TTL h", rcRange(90, 100)},
+	{"HDEL h a b c d g x z", "7\n"},
+	{"EXISTS h", "0\n"},
+	{"TTL h", "-2\n"},
+}
+
+var rcSets = []rcStep{
+	{"SADD s 1 2 3", "3\n"},
+	{"SADD s 3 4", "1\n"},
+	{"SREM s 4 missing", "1\n"},
+	{"SMEMBERS s", rcLines("1", "2", "3")},
+	{"SCARD s", "3\n"},
+	{"SISMEMBER s 1", "1\n"},
+	{"SISMEMBER s 9", "0\n"},
+	{"SMISMEMBER s 1 9 3", rcLines("1", "0", "1")},
+	{"SSCAN s 0", rcLines("0", "1", "2", "3")},
+	{"SSCAN s 0 MATCH 2", rcLines("0", "2")},
+	{"SMEMBERS missing", "\n"},
+	{"SCARD missing", "0\n"},
+	{"SADD s", rcErr(errArity("sadd"))},
+	{"SSCAN s x", rcErr(errBadCursor)},
+	{"SSCAN s 0 COUNT 0", rcErr(errSyntax)},
+	{"SET str v", "OK\n"},
+	{"SADD str a", rcErr(errWrongType)},
+	{"SMEMBERS str", rcErr(errWrongType)},
+	{"EXPIRE s 100", "1\n"},
+	{"TTL s", rcRange(90, 100)},
+	{"SADD s 5", "1\n"},
+	{"TTL s", rcRange(90, 100)},
+	{"SREM s 1 2 3 5", "4\n"},
+	{"EXISTS s", "0\n"},
+	{"TTL s", "-2\n"},
+}
+
+var rcTransactions = []rcStep{
+	{"MULTI", "OK\n"},
+	{"SET t 1", "QUEUED\n"},
+	{"INCR t", "QUEUED\n"},
+	{"GET t", "QUEUED\n"},
+	{"EXPIRE t 100", "QUEUED\n"},
+	{"HSET th f v", "QUEUED\n"},
+	{"SADD t x", "QUEUED\n"},
+	// An error inside EXEC's array is printed with its empty line.
+	{"EXEC", rcLines("OK", "2", "2", "1", "1", errWrongType, "")},
+	{"TTL t", rcRange(90, 100)},
+	{"EXEC", rcErr("ERR EXEC without MULTI")},
+	{"DISCARD", rcErr("ERR DISCARD without MULTI")},
+	{"MULTI", "OK\n"},
+	{"SET t 5", "QUEUED\n"},
+	{"DISCARD", "OK\n"},
+	{"GET t", "2\n"},
+	{"MULTI", "OK\n"},
+	{"SET t 6", "QUEUED\n"},
+	{"SET t", rcErr(errArity("set"))},
+	{"EXEC", rcErr("EXECABORT Transaction discarded because of previous errors.")},
+	{"GET t", "2\n"},
+	{"WATCH t", "OK\n"},
+	{"MULTI", "OK\n"},
+	{"INCR t", "QUEUED\n"},
+	{"EXEC", "3\n"},
+	{"UNWATCH", "OK\n"},
+	{"MULTI", "OK\n"},
+	{"MULTI", rcErr("ERR MULTI calls can not be nested")},
+	{"WATCH t", rcErr("ERR WATCH inside MULTI is not allowed")},
+	{"EXEC", "\n"}, // an empty array
+}
+
+var rcFamilies = []struct {
+	name  string
+	db    string
+	steps []rcStep
+}{
+	{"strings", "1", rcStrings},
+	{"keys", "2", rcKeys},
+	{"hashes", "3", rcHashes},
+	{"sets", "4", rcSets},
+	{"transactions", "5", rcTransactions},
+}
+
+func TestRedisCLIScripts(t *testing.T) {
+	n := rcNode(t)
+	for _, f := range rcFamilies {
+		t.Run(f.name, func(t *testing.T) {
+			rcScript(t, n.addr, f.steps, "-n", f.db)
+		})
+	}
+}
+
+// The same commands given as arguments, one redis-cli run each (a new
+// connection every time), and real-time expiry seen through redis-cli.
+func TestRedisCLIArgs(t *testing.T) {
+	n := rcNode(t)
+	run := func(want string, args ...string) {
+		t.Helper()
+		if got := rcOut(t, n.addr, "", args...); got != want {
+			t.Errorf("redis-cli %q = %q, want %q", args, got, want)
+		}
+	}
+	run("OK\n", "SET", "session:1", `{"user":"alice"}`, "EX", "1800")
+	run(`{"user":"alice"}`+"\n", "GET", "session:1")
+	run(`"{\"user\":\"alice\"}"`+"\n", "--no-raw", "GET", "session:1")
+	if got := rcOut(t, n.addr, "", "TTL", "session:1"); !rcLineMatch(got, rcRange(1790, 1800)) {
+		t.Errorf("redis-cli TTL session:1 = %q", got)
+	}
+	run("2\n", "HSET", "cart:42", "sku-1", "2", "sku-7", "1")
+	run("1\n", "EXPIRE", "cart:42", "3600")
+	run("sku-1\n2\nsku-7\n1\n", "HGETALL", "cart:42")
+	run("1) \"sku-1\"\n2) \"2\"\n3) \"sku-7\"\n4) \"1\"\n", "--no-raw", "HGETALL", "cart:42")
+	run("2\n", "SADD", "tags", "b", "a")
+	run("a\nb\n", "SMEMBERS", "tags")
+	run(rcErr(errWrongType), "SMEMBERS", "cart:42")
+	run("(error) "+errWrongType+"\n", "--no-raw", "SADD", "cart:42", "x")
+	run(rcErr(errArity("get")), "GET")
+
+	// Short TTLs set every way, gone after a while.
+	run("OK\n", "SET", "px", "v", "PX", "200")
+	run("OK\n", "PSETEX", "psetex", "150", "v")
+	run("1\n", "HSET", "h", "f", "v")
+	run("1\n", "PEXPIRE", "h", "200")
+	run("1\n", "SADD", "s", "m")
+	run("1\n", "PEXPIREAT", "s", strconv.FormatInt(time.Now().Add(250*time.Millisecond).UnixMilli(), 10))
+	run("OK\n", "SET", "g", "v")
+	run("v\n", "GETEX", "g", "PX", "200")
+	for _, key := range []string{"px", "psetex", "h", "s", "g"} {
+		if got := rcOut(t, n.addr, "", "PTTL", key); !rcLineMatch(got, rcRange(-2, 250)) || got == "-1\n" {
+			t.Errorf("redis-cli PTTL %s = %q", key, got)
+		}
+	}
+	eventually(t, "short-TTL keys gone (redis-cli EXISTS)", func() bool {
+		time.Sleep(80 * time.Millisecond) // a process per poll: not too many
+		return rcOut(t, n.addr, "", "EXISTS", "px", "psetex", "h", "s", "g") == "0\n"
+	})
+	for _, key := range []string{"px", "psetex", "h", "s", "g"} {
+		run("-2\n", "TTL", key)
+		run("none\n", "TYPE", key)
+	}
+	run(rcNil, "GET", "px")
+	run("(nil)\n", "--no-raw", "GET", "px")
+	run("(empty array)\n", "--no-raw", "HGETALL", "h")
+	run("(integer) -2\n", "--no-raw", "PTTL", "s")
+	run("3\n", "DBSIZE")
+
+	// -e turns an error reply into exit code 1, the message on stderr.
+	out, errOut, code := rcRun(t, n.addr, "", "-e", "INCR", "tags")
+	if code != 1 || out != "" || !strings.Contains(errOut, errWrongType) {
+		t.Errorf("redis-cli -e INCR tags: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// --no-raw prints what redis-cli prints on a terminal.
+func TestRedisCLINoRaw(t *testing.T) {
+	n := rcNode(t)
+	rcScript(t, n.addr, []rcStep{
+		{`SET s "a\x00b"`, "OK\n"},
+		{"GET s", `"a\x00b"` + "\n"},
+		{"GET missing", "(nil)\n"},
+		{"INCR n", "(integer) 1\n"},
+		{"HSET h a 1 b 2", "(integer) 2\n"},
+		{"HGETALL h", rcLines(`1) "a"`, `2) "1"`, `3) "b"`, `4) "2"`)},
+		{"SCAN 0 MATCH h COUNT 100", rcLines(`1) "0"`, `2) 1) "h"`)},
+		{"SMEMBERS missing", "(empty array)\n"},
+		{"MGET s missing", rcLines(`1) "a\x00b"`, "2) (nil)")},
+		{"INCR s", "(error) " + errNotInt + "\n"},
+		{"SMISMEMBER missing a", rcLines("1) (integer) 0")},
+		{"MULTI", "OK\n"},
+		{"INCR n", "QUEUED\n"},
+		{"GET missing", "QUEUED\n"},
+		{"SADD h x", "QUEUED\n"},
+		{"EXEC", rcLines("1) (integer) 2", "2) (nil)", "3) (error) "+errWrongType)},
+		{"INCRBYFLOAT f 1.5", `"1.5"` + "\n"},
+		{"TTL s", "(integer) -1\n"},
+		{"EXPIRE s 100", "(integer) 1\n"},
+		{"TTL s", "(integer) " + rcRange(90, 100)},
+	}, "--no-raw")
+}
+
+// Binary values through -x (the last argument read from stdin), read back
+// raw and escaped.
+func TestRedisCLIBinary(t *testing.T) {
+	n := rcNode(t)
+	val := "bin\x00ary\r\n\xff end"
+	if got := rcOut(t, n.addr, val, "-x", "SET", "bk"); got != "OK\n" {
+		t.Fatalf("redis-cli -x SET: %q", got)
+	}
+	if got := rcOut(t, n.addr, "", "GET", "bk"); got != val+"\n" {
+		t.Errorf("redis-cli GET bk = %q, want %q", got, val+"\n")
+	}
+	if got := rcOut(t, n.addr, "", "--no-raw", "GET", "bk"); got != `"bin\x00ary\r\n\xff end"`+"\n" {
+		t.Errorf("redis-cli --no-raw GET bk = %q", got)
+	}
+	if got := rcOut(t, n.addr, "", "STRLEN", "bk"); got != strconv.Itoa(len(val))+"\n" {
+		t.Errorf("redis-cli STRLEN bk = %q", got)
+	}
+	if got := rcOut(t, n.addr, val, "-x", "HSET", "bh", "f"); got != "1\n" {
+		t.Fatalf("redis-cli -x HSET: %q", got)
+	}
+	if got := rcOut(t, n.addr, "", "--no-raw", "HGETALL", "bh"); got != "1) \"f\"\n2) \"bin\\x00ary\\r\\n\\xff end\"\n" {
+		t.Errorf("redis-cli --no-raw HGETALL bh = %q", got)
+	}
+	// A key with a NUL and a CRLF, quoted on stdin.
+	out := rcOut(t, n.addr, `SADD "k\x00\r\n" "m\x00"`+"\nSMEMBERS \"k\\x00\\r\\n\"\nKEYS k*\n", "--no-raw")
+	if out != "(integer) 1\n1) \"m\\x00\"\n1) \"k\\x00\\r\\n\"\n" {
+		t.Errorf("binary key on stdin: %q", out)
+	}
+}
+
+// rcSession is an interactive redis-cli: commands are written one at a
+// time and each reply read before the next, so other clients can act in
+// between (redis-cli flushes after every reply even without a terminal).
+type rcSession struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Reader
+	cmd *exec.Cmd
+}
+
+func rcStart(t *testing.T, addr string, args ...string) *rcSession {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &rcSession{t: t, in: in, out: bufio.NewReader(out), cmd: cmd}
+	t.Cleanup(func() {
+		in.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(hangGuard):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return s
+}
+
+// send writes one command and reads the lines of its reply.
+func (s *rcSession) send(cmd string, lines int) string {
+	s.t.Helper()
+	if _, err := io.WriteString(s.in, cmd+"\n"); err != nil {
+		s.t.Fatalf("redis-cli: write %q: %v", cmd, err)
+	}
+	var out string
+	done := make(chan error, 1)
+	go func() {
+		for range lines {
+			l, err := s.out.ReadString('\n')
+			out += l
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			s.t.Fatalf("redis-cli: reply to %q: %v (read %q)", cmd, err, out)
+		}
+	case <-time.After(hangGuard):
+		s.t.Fatalf("redis-cli: no reply to %q", cmd)
+	}
+	return out
+}
+
+func (s *rcSession) expect(cmd, want string) {
+	s.t.Helper()
+	if got := s.send(cmd, strings.Count(want, "\n")); got != want {
+		s.t.Errorf("redis-cli %q = %q, want %q", cmd, got, want)
+	}
+}
+
+// WATCH conflicts seen from redis-cli: another client's write, and the
+// expiry of the watched key, make EXEC print a null (an empty line).
+func TestRedisCLIWatch(t *testing.T) {
+	n := rcNode(t)
+	s := rcStart(t, n.addr)
+	s.expect("SET w 1", "OK\n")
+	s.expect("WATCH w", "OK\n")
+	if got := rcOut(t, n.addr, "", "SET", "w", "2"); got != "OK\n" { // another connection
+		t.Fatalf("redis-cli SET w 2: %q", got)
+	}
+	s.expect("MULTI", "OK\n")
+	s.expect("SET w 3", "QUEUED\n")
+	s.expect("EXEC", rcNil)
+	s.expect("GET w", "2\n")
+
+	// Nothing changed: EXEC runs.
+	s.expect("WATCH w", "OK\n")
+	rcOut(t, n.addr, "", "GET", "w")
+	s.expect("MULTI", "OK\n")
+	s.expect("INCR w", "QUEUED\n")
+	s.expect("EXEC", "3\n")
+
+	// The watched key expires before EXEC.
+	s.expect("SET e v PX 150", "OK\n")
+	s.expect("WATCH e", "OK\n")
+	eventually(t, "watched key e expired", func() bool {
+		time.Sleep(80 * time.Millisecond)
+		return rcOut(t, n.addr, "", "EXISTS", "e") == "0\n"
+	})
+	s.expect("MULTI", "OK\n")
+	s.expect("SET e mine", "QUEUED\n")
+	s.expect("EXEC", rcNil)
+	s.expect("GET e", rcNil)
+}
+
+// The scripts above, against redis-server 7.0: the expected outputs are
+// Redis's own, not just statehouse's.
+func TestRedisCLIScriptsAgainstRedis(t *testing.T) {
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Skip("redis-cli not installed")
+	}
+	t.Parallel()
+	addr := realRedis(t)
+	for _, f := range rcFamilies {
+		t.Run(f.name, func(t *testing.T) {
+			rcScript(t, addr, f.steps, "-n", f.db)
+		})
+	}
+}
