@@ -17,12 +17,10 @@ import (
 // respWorker holds a connection for writes and one for reads (the same
 // one when both go to the same address and no READONLY is wanted).
 type respWorker struct {
-	w, r    *respConn
-	wait    []byte // "2" for WAIT 2 0, nil for none
-	pl      *payloads
-	key     []byte
-	ttl     []byte
-	pending []bool // per write: whether a WAIT follows
+	w, r *respConn
+	wait []byte // "2" for WAIT 2 0, nil for none
+	pl   *payloads
+	key  []byte
 }
 
 var (
@@ -38,7 +36,7 @@ var (
 const ioTimeout = 30 * time.Second
 
 func newRESPWorker(t *target, i int, pl *payloads) (*respWorker, error) {
-	w := &respWorker{pl: pl, ttl: []byte(strconv.Itoa(pl.ttlSecs))}
+	w := &respWorker{pl: pl}
 	if t.wait > 0 {
 		w.wait = []byte(strconv.Itoa(t.wait))
 	}
@@ -81,10 +79,7 @@ func (w *respWorker) sendWrite(o op) int {
 		w.w.send(cmdSET, w.key, w.pl.value)
 	case opSession:
 		w.key = keyName("s:", o.key, w.key)
-		args := append([][]byte{cmdHSET, w.key}, w.pl.fields...)
-		w.w.send(args...)
-		w.w.send(cmdEXPIRE, w.key, w.ttl)
-		n = 2
+		n = w.pl.sendSessionWrite(w.w, w.key)
 	}
 	if w.wait != nil {
 		w.w.send(cmdWAIT, w.wait, zero)
@@ -117,7 +112,7 @@ func (w *respWorker) do(ctx context.Context, ops []op) (int, error) {
 	// Session: the writes are answered; now read every session back.
 	for _, o := range ops {
 		w.key = keyName("s:", o.key, w.key)
-		w.r.send(cmdHGETALL, w.key)
+		w.pl.sendSessionRead(w.r, w.key)
 	}
 	return w.exchange(0, len(ops))
 }
@@ -246,10 +241,15 @@ func (w *goRedisWorker) do(ctx context.Context, ops []op) (int, error) {
 				p.Set(ctx, "k:"+strconv.Itoa(o.key), w.pl.value, 0)
 			case opSession:
 				k := "s:" + strconv.Itoa(o.key)
+				ttl := time.Duration(w.pl.ttlSecs) * time.Second
+				if w.pl.shape == shapeString {
+					p.Set(ctx, k, w.pl.json, ttl)
+					break
+				}
 				args := append([]any(nil), w.args...)
 				args[1] = k
 				p.Do(ctx, args...)
-				p.Expire(ctx, k, time.Duration(w.pl.ttlSecs)*time.Second)
+				p.Expire(ctx, k, ttl)
 			default:
 				continue
 			}
@@ -265,6 +265,10 @@ func (w *goRedisWorker) do(ctx context.Context, ops []op) (int, error) {
 			case opGet:
 				p.Get(ctx, "k:"+strconv.Itoa(o.key))
 			case opSession:
+				if w.pl.shape == shapeString {
+					p.Get(ctx, "s:"+strconv.Itoa(o.key))
+					break
+				}
 				p.HGetAll(ctx, "s:"+strconv.Itoa(o.key))
 			}
 		}

@@ -21,7 +21,7 @@ var allWorkloads = []struct{ name, about string }{
 	{"set", "SET key value (etcd: Put)"},
 	{"get", "GET of a preloaded key (etcd: Get, linearizable)"},
 	{"mix", "90% GET / 10% SET on the preloaded keys"},
-	{"session", "one session round trip: HSET of 4 fields + EXPIRE 1800 sent together, then HGETALL of the same key (etcd: Put of the same fields as a JSON blob with a lease, then Get); one operation = both round trips"},
+	{"session", "one session round trip: a write, then a read of the same key; one operation = both round trips. `--session hash` (default): HSET of 4 fields + EXPIRE 1800 sent together, then HGETALL; `--session string`: SET of the same fields as JSON with EX 1800, then GET; etcd: Put of the JSON with a lease (one per client), then Get"},
 }
 
 func workloadKnown(name string) bool {
@@ -56,6 +56,7 @@ type spec struct {
 	valueSize int
 	keys      int
 	seed      uint64
+	shape     string // session shape
 }
 
 // Percentile is one point of a latency distribution.
@@ -102,11 +103,51 @@ type worker interface {
 type payloads struct {
 	value   []byte
 	fields  [][]byte // name, value, name, value...
-	json    string   // the same session as JSON, for etcd
+	json    string   // the same session as JSON, for etcd and the string shape
 	ttlSecs int
+	ttl     []byte
+	shape   string // session shape on RESP: "hash" or "string"
+	args    [][]byte
 }
 
-func newPayloads(valueSize int) *payloads {
+// Session shapes on RESP systems.
+const (
+	shapeHash   = "hash"   // HSET key f v f v f v f v + EXPIRE key ttl; HGETALL key
+	shapeString = "string" // SET key <json> EX ttl; GET key
+)
+
+var cmdSETEX = []byte("EX")
+
+// sendSessionWrite appends the commands that write session key and says
+// how many they are.
+func (p *payloads) sendSessionWrite(c *respConn, key []byte) int {
+	if p.shape == shapeString {
+		c.send(cmdSET, key, []byte(p.json), cmdSETEX, p.ttl)
+		return 1
+	}
+	p.args = append(append(p.args[:0], cmdHSET, key), p.fields...)
+	c.send(p.args...)
+	c.send(cmdEXPIRE, key, p.ttl)
+	return 2
+}
+
+// sendSessionRead appends the command that reads session key back.
+func (p *payloads) sendSessionRead(c *respConn, key []byte) {
+	if p.shape == shapeString {
+		c.send(cmdGET, key)
+		return
+	}
+	c.send(cmdHGETALL, key)
+}
+
+// clone gives a worker its own scratch.
+func (p *payloads) clone() *payloads {
+	q := *p
+	q.args = nil
+	return &q
+}
+
+func newPayloads(valueSize int, shape string) *payloads {
 	v := make([]byte, valueSize)
 	r := rand.New(rand.NewPCG(1, 2))
 	const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -114,7 +155,8 @@ func newPayloads(valueSize int) *payloads {
 		v[i] = alnum[r.IntN(len(alnum))]
 	}
 	csrf := v[:min(32, len(v))]
-	p := &payloads{value: v, ttlSecs: 1800}
+	p := &payloads{value: v, ttlSecs: 1800, shape: shape}
+	p.ttl = []byte(strconv.Itoa(p.ttlSecs))
 	p.fields = [][]byte{
 		[]byte("user"), []byte("u:1234567"),
 		[]byte("created"), []byte("1767225600"),
@@ -133,7 +175,7 @@ func keyName(prefix string, i int, buf []byte) []byte {
 // measure runs one spec against a target with clients workers and returns
 // its figures.
 func measure(ctx context.Context, t *target, s spec, driver string, serverPids []int) (Run, error) {
-	pl := newPayloads(s.valueSize)
+	pl := newPayloads(s.valueSize, s.shape)
 	var shared *etcdPool
 	if t.kind == "etcd" {
 		var err error
@@ -151,7 +193,7 @@ func measure(ctx context.Context, t *target, s spec, driver string, serverPids [
 		case driver == "goredis":
 			workers[i], err = newGoRedisWorker(t, i, pl)
 		default:
-			workers[i], err = newRESPWorker(t, i, pl)
+			workers[i], err = newRESPWorker(t, i, pl.clone())
 		}
 		if err != nil {
 			for _, w := range workers[:i] {

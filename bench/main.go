@@ -39,6 +39,7 @@ type config struct {
 	keys      int
 	pipeline  int
 	driver    string // lean or goredis
+	session   string // session shape: hash or string
 	quick     bool
 	matrix    bool
 	scaling   bool
@@ -86,10 +87,10 @@ func main() {
 	}()
 	res, err := run(ctx, cfg, os.Stdout)
 	if res != nil && cfg.out != "" {
-		if werr := writeOutputs(cfg, res); werr != nil {
+		if md, werr := writeOutputs(cfg, res); werr != nil {
 			fmt.Fprintln(os.Stderr, "bench: writing results:", werr)
 		} else {
-			fmt.Printf("\nwrote %s/results.md, results.json and plots\n", cfg.out)
+			fmt.Printf("\n%s\nwrote %s/results.md, results.json and plots\n", md, cfg.out)
 		}
 	}
 	if err != nil {
@@ -108,7 +109,8 @@ func replot(dir string) error {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return fmt.Errorf("%s/results.json: %w", dir, err)
 	}
-	return writeOutputs(&config{out: dir}, &r)
+	_, err = writeOutputs(&config{out: dir}, &r)
+	return err
 }
 
 func parseFlags(args []string, out io.Writer) (*config, error) {
@@ -125,6 +127,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.IntVar(&cfg.valueSize, "value-size", 256, "bytes per value (and per session's data field)")
 	fs.IntVar(&cfg.keys, "keys", 100000, "key space: keys preloaded for get/mix, keys written by set and session")
 	fs.IntVar(&cfg.pipeline, "pipeline", 1, "operations each client sends before waiting for the replies")
+	fs.StringVar(&cfg.session, "session", shapeHash, "session shape on RESP systems: hash (HSET+EXPIRE, HGETALL) or string (SET of JSON with EX, GET)")
 	fs.StringVar(&cfg.driver, "resp-client", "lean", "RESP client: lean (the harness's own) or goredis (go-redis v9)")
 	fs.BoolVar(&cfg.quick, "quick", false, "everything (matrix and scaling) at a small scale, in about two minutes")
 	fs.BoolVar(&cfg.matrix, "matrix", true, "run the systems × workloads × clients matrix")
@@ -193,6 +196,9 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if cfg.latencyClients == 0 {
 		cfg.latencyClients = slices.Max(cfg.clients)
+	}
+	if cfg.session != shapeHash && cfg.session != shapeString {
+		return nil, fmt.Errorf("--session must be hash or string, not %q", cfg.session)
 	}
 	if cfg.driver != "lean" && cfg.driver != "goredis" {
 		return nil, fmt.Errorf("--resp-client must be lean or goredis, not %q", cfg.driver)
@@ -321,10 +327,11 @@ func findBinaries(cfg *config, root string, log io.Writer) (binaries, error) {
 		if cfg.statehouseBin != "" {
 			b.statehouse = cfg.statehouseBin
 		} else {
-			fmt.Fprintln(log, "building cmd/statehouse...")
+			t0 := time.Now()
 			if b.statehouse, err = buildStatehouse(root); err != nil {
 				return b, err
 			}
+			fmt.Fprintf(log, "built cmd/statehouse in %v\n", time.Since(t0).Round(time.Millisecond))
 		}
 	}
 	return b, nil
@@ -385,6 +392,7 @@ func (h *harness) deployments(ctx context.Context) {
 			h.valueSizes(ctx, d, bySys[key])
 		}
 		d.stop()
+		fmt.Fprintf(h.log, "   %s done in %v\n", key, time.Since(t0).Round(time.Millisecond))
 	}
 }
 
@@ -411,7 +419,7 @@ func (h *harness) matrix(ctx context.Context, d deployment, systems []string) {
 				r, err := h.measureOne(ctx, d, sys, spec{
 					workload: wl, clients: c, pipeline: h.cfg.pipeline,
 					duration: h.cfg.duration, warmup: h.cfg.warmup,
-					valueSize: h.cfg.valueSize, keys: h.cfg.keys, seed: h.cfg.seed,
+					valueSize: h.cfg.valueSize, keys: h.cfg.keys, seed: h.cfg.seed, shape: h.cfg.session,
 				})
 				if err != nil {
 					h.fail("%s %s clients=%d: %v", sys, wl, c, err)
@@ -439,7 +447,7 @@ func (h *harness) measureOne(ctx context.Context, d deployment, sys string, s sp
 		sys, s.workload, s.valueSize, s.clients, r.OpsPerSec, fmtMicros(r.P50Micros), fmtMicros(r.P99Micros), fmtMicros(r.P999Micros),
 		r.ServerCPUPct, r.ClientCPUPct, errNote(r))
 	if t.kind == "etcd" {
-		if err := etcdCompact(ctx, t.etcd); err != nil {
+		if err := etcdCompact(ctx, t.etcd); err != nil && !strings.Contains(err.Error(), "compacted") {
 			fmt.Fprintf(h.log, "   etcd compact: %v\n", err)
 		}
 	}
@@ -449,7 +457,7 @@ func (h *harness) measureOne(ctx context.Context, d deployment, sys string, s sp
 func errNote(r Run) string {
 	var parts []string
 	if r.Errors > 0 {
-		parts = append(parts, fmt.Sprintf("errors=%d (%s)", r.Errors, r.FirstError))
+		parts = append(parts, fmt.Sprintf("errors=%d (%s)", r.Errors, short(r.FirstError)))
 	}
 	if r.Misses > 0 && r.Workload != "set" {
 		parts = append(parts, fmt.Sprintf("misses=%d", r.Misses))
@@ -458,6 +466,15 @@ func errNote(r Run) string {
 		return ""
 	}
 	return "  " + strings.Join(parts, " ")
+}
+
+// short cuts an error message to one line of at most 100 bytes.
+func short(s string) string {
+	s = firstLine(s)
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	return s
 }
 
 // valueSizes runs set and get at each value size with a fixed client count.
@@ -481,7 +498,7 @@ func (h *harness) valueSizes(ctx context.Context, d deployment, systems []string
 				r, err := h.measureOne(ctx, d, sys, spec{
 					workload: wl, clients: h.cfg.scalingClients, pipeline: h.cfg.pipeline,
 					duration: h.cfg.scalingDuration, warmup: h.cfg.warmup,
-					valueSize: size, keys: keys, seed: h.cfg.seed,
+					valueSize: size, keys: keys, seed: h.cfg.seed, shape: h.cfg.session,
 				})
 				if err != nil {
 					h.fail("%s %s value size %d: %v", sys, wl, size, err)

@@ -13,11 +13,11 @@ import (
 
 // preload writes keys k:0..k:keys-1 with valueSize-byte values.
 func preload(ctx context.Context, t *target, keys, valueSize int) error {
-	pl := newPayloads(valueSize)
+	pl := newPayloads(valueSize, shapeString)
 	if t.kind == "etcd" {
 		return preloadEtcd(ctx, t.etcd, keys, pl)
 	}
-	return loadRESP(ctx, t.write, 0, keys, batchFor(valueSize), t.wait, func() itemFunc {
+	return loadRESP(ctx, t.write, 0, keys, 8, batchFor(valueSize), t.wait, func() itemFunc {
 		var key []byte
 		return func(c *respConn, i int) int {
 			key = keyName("k:", i, key)
@@ -27,17 +27,14 @@ func preload(ctx context.Context, t *target, keys, valueSize int) error {
 	})
 }
 
-// loadSessions writes sessions s:from..s:to-1 as the session workload does
-// (HSET of four fields, EXPIRE).
-func loadSessions(ctx context.Context, addr string, from, to int, pl *payloads, wait int) error {
-	ttl := []byte(strconv.Itoa(pl.ttlSecs))
-	return loadRESP(ctx, addr, from, to, batchFor(len(pl.value)), wait, func() itemFunc {
-		args := append([][]byte{cmdHSET, nil}, pl.fields...)
+// loadSessions writes sessions s:from..s:to-1 as the session workload does.
+func loadSessions(ctx context.Context, addr string, from, to, conns, batch int, pl *payloads) error {
+	return loadRESP(ctx, addr, from, to, conns, batch, 0, func() itemFunc {
+		p := pl.clone()
+		var key []byte
 		return func(c *respConn, i int) int {
-			args[1] = keyName("s:", i, args[1])
-			c.send(args...)
-			c.send(cmdEXPIRE, args[1], ttl)
-			return 2
+			key = keyName("s:", i, key)
+			return p.sendSessionWrite(c, key)
 		}
 	})
 }
@@ -48,18 +45,15 @@ func batchFor(valueSize int) int { return max(1, min(256, (1<<20)/max(valueSize,
 // itemFunc sends the commands of item i and says how many it sent.
 type itemFunc func(c *respConn, i int) int
 
-// loadConns is how many connections a bulk load uses.
-const loadConns = 8
-
-// loadRESP splits items [from,to) over loadConns connections, each sending
+// loadRESP splits items [from,to) over conns connections, each sending
 // pipelined batches of up to batch items (every connection gets its own
 // itemFunc from newItem), and ends each connection with WAIT n 0 when
 // wait > 0.
-func loadRESP(ctx context.Context, addr string, from, to, batch, wait int, newItem func() itemFunc) error {
+func loadRESP(ctx context.Context, addr string, from, to, conns, batch, wait int, newItem func() itemFunc) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, loadConns)
-	per := (to - from + loadConns - 1) / loadConns
-	for ci := range loadConns {
+	errs := make(chan error, conns)
+	per := (to - from + conns - 1) / conns
+	for ci := range conns {
 		lo, hi := from+ci*per, min(to, from+(ci+1)*per)
 		if lo >= hi {
 			continue

@@ -47,6 +47,7 @@ type Meta struct {
 	Keys           int       `json:"keys"`
 	Pipeline       int       `json:"pipeline"`
 	RESPClient     string    `json:"resp_client"`
+	Session        string    `json:"session_shape"`
 	EtcdClients    string    `json:"etcd_clients"`
 	StaleReads     string    `json:"stale_reads,omitempty"` // READONLY probe outcome
 	Quick          bool      `json:"quick"`
@@ -70,7 +71,7 @@ func newResults(cfg *config, bins binaries) *Results {
 		Go: runtime.Version(), Command: strings.Join(os.Args, " "),
 		Systems: cfg.systems, Workloads: cfg.workloads, Clients: cfg.clients,
 		DurationSecs: cfg.duration.Seconds(), WarmupSecs: cfg.warmup.Seconds(),
-		ValueSize: cfg.valueSize, Keys: cfg.keys, Pipeline: cfg.pipeline, RESPClient: cfg.driver,
+		ValueSize: cfg.valueSize, Keys: cfg.keys, Pipeline: cfg.pipeline, RESPClient: cfg.driver, Session: cfg.session,
 		EtcdClients: "min(clients, 8) clientv3.Client shared round-robin by the workers",
 		Quick:       cfg.quick, LatencyClients: cfg.latencyClients,
 	}}
@@ -143,31 +144,27 @@ func (r *Results) find(system, workload string, clients int) (Run, bool) {
 	return Run{}, false
 }
 
-// writeOutputs writes results.json, results.md and the SVG plots.
-func writeOutputs(cfg *config, r *Results) error {
+// writeOutputs writes results.json, results.md and the SVG plots, and
+// returns the Markdown.
+func writeOutputs(cfg *config, r *Results) (string, error) {
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
-		return err
+		return "", err
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := os.WriteFile(filepath.Join(cfg.out, "results.json"), append(b, '\n'), 0o644); err != nil {
-		return err
+		return "", err
 	}
 	plots := r.plots()
 	for name, svg := range plots {
 		if err := os.WriteFile(filepath.Join(cfg.out, name), []byte(svg), 0o644); err != nil {
-			return err
+			return "", err
 		}
 	}
 	md := r.markdown(plots)
-	if err := os.WriteFile(filepath.Join(cfg.out, "results.md"), []byte(md), 0o644); err != nil {
-		return err
-	}
-	fmt.Println()
-	fmt.Print(md)
-	return nil
+	return md, os.WriteFile(filepath.Join(cfg.out, "results.md"), []byte(md), 0o644)
 }
 
 func fmtMicros(us int64) string {
@@ -214,8 +211,8 @@ func (r *Results) markdown(plots map[string]string) string {
 	p("Run %s → %s on %d CPUs, %s RAM; load average %.2f at the start, %.2f at the end.\n",
 		m.Started.Format("2006-01-02 15:04:05"), m.Finished.Format("15:04:05"), m.CPUs, m.MemTotal, m.LoadAvgStart, m.LoadAvgEnd)
 	p("statehouse %s (%s), %s, %s.\n\n", orDash(m.Statehouse), m.Go, orDash(m.Redis), orDash(m.Etcd))
-	p("Each run: %v warm-up, then %v measured; %d key(s) of %d B values; pipeline depth %d; RESP client %s; etcd: %s.",
-		secs(m.WarmupSecs), secs(m.DurationSecs), m.Keys, m.ValueSize, m.Pipeline, m.RESPClient, m.EtcdClients)
+	p("Each run: %v warm-up, then %v measured; %d keys of %d B values; pipeline depth %d; RESP client %s; sessions as %s; etcd: %s.",
+		secs(m.WarmupSecs), secs(m.DurationSecs), m.Keys, m.ValueSize, m.Pipeline, m.RESPClient, m.Session, m.EtcdClients)
 	if m.Quick {
 		p(" **--quick: a smoke test, too short for conclusions.**")
 	}
@@ -226,7 +223,7 @@ func (r *Results) markdown(plots map[string]string) string {
 	if len(r.Failures) > 0 {
 		p("## Failures\n\n")
 		for _, f := range r.Failures {
-			p("- %s\n", strings.ReplaceAll(firstLine(f), "|", "\\|"))
+			p("- %s\n", strings.ReplaceAll(short(f), "|", "\\|"))
 		}
 		p("\n")
 	}
@@ -265,7 +262,7 @@ func (r *Results) markdown(plots map[string]string) string {
 			}
 			errs := ""
 			if x.Errors > 0 {
-				errs = fmt.Sprintf("%d: %s", x.Errors, strings.ReplaceAll(firstLine(x.FirstError), "|", "\\|"))
+				errs = fmt.Sprintf("%d: %s", x.Errors, strings.ReplaceAll(short(x.FirstError), "|", "\\|"))
 			}
 			if x.Misses > 0 && wl != "set" {
 				errs = strings.TrimSpace(errs + fmt.Sprintf(" %d misses", x.Misses))
@@ -288,7 +285,7 @@ func (r *Results) markdown(plots map[string]string) string {
 		for _, x := range r.ValueSizes {
 			errs := ""
 			if x.Errors > 0 {
-				errs = fmt.Sprintf("%d: %s", x.Errors, strings.ReplaceAll(firstLine(x.FirstError), "|", "\\|"))
+				errs = fmt.Sprintf("%d: %s", x.Errors, strings.ReplaceAll(short(x.FirstError), "|", "\\|"))
 			}
 			p("| %s | %s | %s | %d | %s | %.1f | %s | %s | %s | %s |\n", x.System, x.Workload, fmtBytes(float64(x.ValueSize)), x.Keys,
 				fmtOps(x.OpsPerSec), x.OpsPerSec*float64(x.ValueSize)/1e6, fmtMicros(x.P50Micros), fmtMicros(x.P99Micros), fmtMicros(x.P999Micros), errs)
@@ -303,8 +300,8 @@ func (r *Results) markdown(plots map[string]string) string {
 	}
 
 	if len(r.Memory) > 0 {
-		p("## Memory per session\n\nSessions as the session workload writes them (HSET of 4 fields, the last %d B, + EXPIRE), loaded into one redis-server and one statehouse node. Per session = (after − empty) ÷ sessions. used_memory is INFO memory's (statehouse: the Go heap in use, read right after a forced GC); RssAnon is the process's anonymous resident memory; live heap is what statehouse's last GC marked (GODEBUG=gctrace=1, 1 MB resolution).\n\n", m.ValueSize)
-		p("| sessions | redis used_memory | statehouse used_memory | ratio | redis RssAnon | statehouse RssAnon | ratio | statehouse live heap |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("## Memory per session\n\nSessions as the session workload writes them (%s; 4 fields, the last %d B; TTL 1800 s), loaded into one redis-server and one statehouse node. Per session = (after − empty) ÷ sessions; marginal = (after − the previous row) ÷ sessions added, which leaves fixed overheads out. used_memory is INFO memory's (statehouse: the Go heap in use, read right after a forced GC); RssAnon is the process's anonymous resident memory; live heap is what statehouse's last GC marked (GODEBUG=gctrace=1, 1 MB resolution).\n\n", m.Session, m.ValueSize)
+		p("| sessions | redis used_memory | statehouse used_memory | ratio | marginal: redis | statehouse | ratio | redis RssAnon | statehouse RssAnon | ratio | statehouse live heap |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, sh := range r.Memory {
 			if sh.System != "statehouse-1" {
 				continue
@@ -315,8 +312,8 @@ func (r *Results) markdown(plots map[string]string) string {
 					red = x
 				}
 			}
-			p("| %d | %.0f B | %.0f B | %s | %.0f B | %.0f B | %s | %.0f B |\n", sh.Sessions, red.PerSession, sh.PerSession, ratioStr(sh.PerSession, red.PerSession),
-				red.RSSPerSession, sh.RSSPerSession, ratioStr(sh.RSSPerSession, red.RSSPerSession), sh.LiveHeapPerSession)
+			p("| %d | %.0f B | %.0f B | %s | %.0f B | %.0f B | %s | %.0f B | %.0f B | %s | %.0f B |\n", sh.Sessions, red.PerSession, sh.PerSession, ratioStr(sh.PerSession, red.PerSession),
+				red.Marginal, sh.Marginal, ratioStr(sh.Marginal, red.Marginal), red.RSSPerSession, sh.RSSPerSession, ratioStr(sh.RSSPerSession, red.RSSPerSession), sh.LiveHeapPerSession)
 		}
 		p("\n")
 		if _, ok := plots["memory.svg"]; ok {

@@ -23,6 +23,9 @@ type MemoryPoint struct {
 	UsedMemory     int64   `json:"used_memory"`
 	UsedMemoryBase int64   `json:"used_memory_base"`
 	PerSession     float64 `json:"used_memory_per_session"`
+	// Marginal is (used_memory − the previous step's) ÷ the sessions
+	// added: the cost of one more session, fixed overheads left out.
+	Marginal float64 `json:"used_memory_marginal_per_session"`
 	// RSS is the process's anonymous resident memory (RssAnon: what
 	// the heap really holds from the OS, mmap'd files left out).
 	RSS           int64   `json:"rss_anon"`
@@ -59,7 +62,7 @@ type CatchUpPoint struct {
 // and one statehouse node and, at each step, reads their memory and times
 // a snapshot and a restart.
 func (h *harness) scalingSessions(ctx context.Context) {
-	pl := newPayloads(h.cfg.valueSize)
+	pl := newPayloads(h.cfg.valueSize, h.cfg.session)
 	red := &redisDeploy{m: h.m, bin: h.bins.redis, name: "scale-redis"}
 	// --no-fsync only makes the bulk load quicker: memory, snapshot and
 	// restart do not depend on it. gctrace reports the live heap.
@@ -89,17 +92,18 @@ func (h *harness) scalingSessions(ctx context.Context) {
 			continue
 		}
 		baseRSS := rssAnon(s.pid())
-		loaded := 0
+		loaded, prevUsed := 0, infoInt(base, "used_memory")
 		for _, n := range h.cfg.scalingSessions {
 			if ctx.Err() != nil {
 				break
 			}
 			t0 := time.Now()
-			if err := loadSessions(ctx, s.addr(), loaded, n, pl, 0); err != nil {
-				h.fail("scaling %s: load %d sessions: %v", s.name, n, err)
+			if err := loadSessions(ctx, s.addr(), loaded, n, 8, batchFor(len(pl.value)), pl); err != nil {
+				h.fail("scaling %s: load %d sessions: %v%s", s.name, n, err, hashHint(err))
 				break
 			}
 			loadTime := time.Since(t0)
+			prevLoaded := loaded
 			loaded = n
 			time.Sleep(200 * time.Millisecond)
 			var live int64
@@ -120,14 +124,16 @@ func (h *harness) scalingSessions(ctx context.Context) {
 				UsedMemory: infoInt(mem, "used_memory"), UsedMemoryBase: infoInt(base, "used_memory"),
 				RSS: rssAnon(s.pid()), RSSBase: baseRSS}
 			p.PerSession = float64(p.UsedMemory-p.UsedMemoryBase) / float64(n)
+			p.Marginal = float64(p.UsedMemory-prevUsed) / float64(n-prevLoaded)
+			prevUsed = p.UsedMemory
 			p.RSSPerSession = float64(p.RSS-p.RSSBase) / float64(n)
 			if live > 0 {
 				p.LiveHeap = live
 				p.LiveHeapPerSession = float64(live) / float64(n)
 			}
 			h.res.Memory = append(h.res.Memory, p)
-			fmt.Fprintf(h.log, "   %-13s %9d sessions loaded in %-8v used_memory %6.0f B/session, RssAnon %6.0f B/session%s\n",
-				s.name, n, loadTime.Round(time.Millisecond), p.PerSession, p.RSSPerSession, liveNote(p))
+			fmt.Fprintf(h.log, "   %-13s %9d sessions loaded in %-8v used_memory %6.0f B/session (%6.0f B for each added), RssAnon %6.0f B/session%s\n",
+				s.name, n, loadTime.Round(time.Millisecond), p.PerSession, p.Marginal, p.RSSPerSession, liveNote(p))
 
 			sp, err := h.snapshotRestore(ctx, s.name, s.d, s.addr)
 			if err != nil {
@@ -141,6 +147,14 @@ func (h *harness) scalingSessions(ctx context.Context) {
 		}
 		s.d.stop()
 	}
+}
+
+// hashHint suggests the string session shape when a server lacks hashes.
+func hashHint(err error) string {
+	if err != nil && strings.Contains(err.Error(), "unknown command 'HSET'") {
+		return " (this server has no hashes: --session string stores sessions as JSON strings)"
+	}
+	return ""
 }
 
 func liveNote(p MemoryPoint) string {
@@ -301,7 +315,7 @@ func listDir(dir string) []string {
 // (slave_repl_offset reaches the master's master_repl_offset).
 func (h *harness) catchUp(ctx context.Context) {
 	n := h.cfg.catchupWrites
-	pl := newPayloads(h.cfg.valueSize)
+	pl := newPayloads(h.cfg.valueSize, h.cfg.session)
 	fmt.Fprintf(h.log, "\n== follower catch-up after %d session writes\n", n)
 
 	sh := &shDeploy{m: h.m, bin: h.bins.statehouse, name: "catchup-statehouse", n: 3}
@@ -350,7 +364,7 @@ func (h *harness) catchUpStatehouse(ctx context.Context, d *shDeploy, n int, pl 
 	// Write as a web tier would: many clients, a few commands each, so
 	// that the log holds many entries rather than a few huge ones.
 	if err := loadSessionsSmallBatches(ctx, l.addr(), n, pl); err != nil {
-		return cp, fmt.Errorf("writes: %w", err)
+		return cp, fmt.Errorf("writes: %w%s", err, hashHint(err))
 	}
 	after, err := infoFields(l.addr(), "persistence", 5*time.Second)
 	if err != nil {
@@ -379,32 +393,9 @@ func (h *harness) catchUpStatehouse(ctx context.Context, d *shDeploy, n int, pl 
 }
 
 // loadSessionsSmallBatches writes n sessions from 32 connections, 4
-// sessions per round trip.
+// sessions per round trip, as a web tier's many clients would.
 func loadSessionsSmallBatches(ctx context.Context, addr string, n int, pl *payloads) error {
-	ttl := []byte(strconv.Itoa(pl.ttlSecs))
-	const conns = 32
-	errs := make(chan error, conns)
-	per := (n + conns - 1) / conns
-	for ci := range conns {
-		go func() {
-			errs <- loadRESP(ctx, addr, ci*per, min(n, (ci+1)*per), 4, 0, func() itemFunc {
-				args := append([][]byte{cmdHSET, nil}, pl.fields...)
-				return func(c *respConn, i int) int {
-					args[1] = keyName("s:", i, args[1])
-					c.send(args...)
-					c.send(cmdEXPIRE, args[1], ttl)
-					return 2
-				}
-			})
-		}()
-	}
-	var first error
-	for range conns {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return loadSessions(ctx, addr, 0, n, 32, 4, pl)
 }
 
 func (h *harness) catchUpRedis(ctx context.Context, d *redisDeploy, n int, pl *payloads) (CatchUpPoint, error) {
