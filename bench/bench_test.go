@@ -215,7 +215,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.scaling || cfg.duration != 700*time.Millisecond || cfg.latencyClients != 3 {
+	if !cfg.scaling || cfg.duration != 500*time.Millisecond || cfg.latencyClients != 3 {
 		t.Errorf("quick: scaling=%v duration=%v latencyClients=%d", cfg.scaling, cfg.duration, cfg.latencyClients)
 	}
 	if strings.Join(cfg.systems, ",") != "redis,statehouse-3" {

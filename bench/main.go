@@ -155,9 +155,9 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	if cfg.quick {
 		// Small defaults; flags given explicitly still win.
 		quick := map[string]string{
-			"clients": "1,16", "duration": "700ms", "warmup": "150ms", "keys": "2000",
+			"clients": "1,16", "duration": "500ms", "warmup": "100ms", "keys": "2000",
 			"scaling-sessions": "2000,20000", "scaling-value-sizes": "64,65536",
-			"scaling-clients": "8", "scaling-duration": "400ms", "catchup-writes": "5000",
+			"scaling-clients": "8", "scaling-duration": "300ms", "catchup-writes": "5000",
 		}
 		for k, v := range quick {
 			if !set[k] {

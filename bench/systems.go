@@ -28,8 +28,9 @@ var allSystems = []systemDef{
 	{"redis-wait", "redis-wait", "redis-server and two replicas (`--replicaof`); every write is followed by `WAIT 2 0`"},
 	{"etcd", "etcd", "3-node etcd cluster (static `--initial-cluster`), linearizable reads, client go.etcd.io/etcd/client/v3"},
 	{"statehouse-1", "statehouse-1", "one statehouse node, fsync on"},
-	{"statehouse-3", "statehouse-3", "3-node statehouse, fsync on; writes to the leader, linearizable reads spread over all nodes"},
-	{"statehouse-3-readonly", "statehouse-3", "the same cluster as statehouse-3; read connections send READONLY (stale local reads)"},
+	{"statehouse-3", "statehouse-3", "3-node statehouse, fsync on; writes go to the leader, linearizable reads are spread over all three nodes (client i reads from node i mod 3, followers first), as a cluster-aware client would"},
+	{"statehouse-3-leader", "statehouse-3", "the same cluster as statehouse-3; reads and writes all go to the leader, as a plain Redis client pointed at the leader would"},
+	{"statehouse-3-readonly", "statehouse-3", "the same cluster as statehouse-3 and the same routing; read connections send READONLY (stale local reads)"},
 	{"statehouse-3-nofsync", "statehouse-3-nofsync", "3-node statehouse with `--no-fsync`; otherwise as statehouse-3"},
 }
 
@@ -381,9 +382,16 @@ func (d *shDeploy) target(ctx context.Context, system string) (*target, error) {
 		return nil, err
 	}
 	t := &target{kind: "resp", write: l.addr(), readonly: strings.HasSuffix(system, "-readonly")}
-	for _, nd := range d.nodes {
-		t.reads = append(t.reads, nd.addr())
+	if strings.HasSuffix(system, "-leader") {
+		t.reads = []string{l.addr()}
+		return t, nil
 	}
+	for _, nd := range d.nodes {
+		if nd != l {
+			t.reads = append(t.reads, nd.addr())
+		}
+	}
+	t.reads = append(t.reads, l.addr())
 	return t, nil
 }
 
@@ -403,7 +411,7 @@ func buildStatehouse(dir string) (string, error) {
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/statehouse/statehouse/cmd/statehouse")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build cmd/statehouse: %v\n%s", err, out)
+		return "", fmt.Errorf("go build cmd/statehouse (run the harness from the statehouse checkout, or pass --statehouse BINARY): %v\n%s", err, out)
 	}
 	return bin, nil
 }
