@@ -281,6 +281,7 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Results, error) {
 		return nil, err
 	}
 	res := newResults(cfg, bins)
+	res.Meta.FsyncMicros = fsyncLatency(root)
 	h := &harness{cfg: cfg, m: m, bins: bins, res: res, log: log}
 	if cfg.matrix || cfg.scaling {
 		h.deployments(ctx)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,6 +258,31 @@ func waitFor(ctx context.Context, timeout, step time.Duration, cond func() bool)
 		case <-time.After(step):
 		}
 	}
+}
+
+// fsyncLatency is the median time of 50 4 KiB writes each followed by
+// fsync, in dir: how fast the disk under the data dirs makes a write durable.
+func fsyncLatency(dir string) int64 {
+	f, err := os.CreateTemp(dir, "fsync-probe")
+	if err != nil {
+		return 0
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var lat []int64
+	for range 50 {
+		t0 := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return 0
+		}
+		if err := f.Sync(); err != nil {
+			return 0
+		}
+		lat = append(lat, time.Since(t0).Microseconds())
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2]
 }
 
 // dirSize is the total size of the regular files under dir.

@@ -33,6 +33,7 @@ type Meta struct {
 	MemTotal       string    `json:"mem_total"`
 	LoadAvgStart   float64   `json:"loadavg_start"`
 	LoadAvgEnd     float64   `json:"loadavg_end"`
+	FsyncMicros    int64     `json:"fsync_p50_us"` // 4 KiB write + fsync in the temp dir, median of 50
 	Go             string    `json:"go"`
 	Redis          string    `json:"redis,omitempty"`
 	Etcd           string    `json:"etcd,omitempty"`
@@ -211,6 +212,9 @@ func (r *Results) markdown(plots map[string]string) string {
 	p("Run %s → %s on %d CPUs, %s RAM; load average %.2f at the start, %.2f at the end.\n",
 		m.Started.Format("2006-01-02 15:04:05"), m.Finished.Format("15:04:05"), m.CPUs, m.MemTotal, m.LoadAvgStart, m.LoadAvgEnd)
 	p("statehouse %s (%s), %s, %s.\n\n", orDash(m.Statehouse), m.Go, orDash(m.Redis), orDash(m.Etcd))
+	if m.FsyncMicros > 0 {
+		p("A 4 KiB write + fsync in the data dirs' file system takes %s (median of 50): the floor under every fsync-on write path here.\n\n", fmtMicros(m.FsyncMicros))
+	}
 	p("Each run: %v warm-up, then %v measured; %d keys of %d B values; pipeline depth %d; RESP client %s; sessions as %s; etcd: %s.",
 		secs(m.WarmupSecs), secs(m.DurationSecs), m.Keys, m.ValueSize, m.Pipeline, m.RESPClient, m.Session, m.EtcdClients)
 	if m.Quick {
@@ -335,8 +339,8 @@ func (r *Results) markdown(plots map[string]string) string {
 	}
 
 	if len(r.CatchUp) > 0 {
-		p("## Follower catch-up\n\nA replica is stopped (SIGTERM), sessions are written from 32 connections, the replica is started; time from exec until it has everything (statehouse: raft_applied_index reaches the leader's; Redis: slave_repl_offset reaches master_repl_offset).\n\n")
-		p("| system | writes while down | log entries | catch-up | new snapshot on follower | note |\n|---|---:|---:|---:|---|---|\n")
+		p("## Follower catch-up\n\nA replica is stopped (SIGTERM), sessions are written from 32 connections, the replica is started; time from exec until it answers, and until it has everything (statehouse: raft_applied_index reaches the leader's; Redis: slave_repl_offset reaches master_repl_offset).\n\n")
+		p("| system | writes while down | log entries | answering | caught up | new snapshot on follower | note |\n|---|---:|---:|---:|---:|---|---|\n")
 		for _, c := range r.CatchUp {
 			entries := "–"
 			if c.LogEntries > 0 {
@@ -346,7 +350,7 @@ func (r *Results) markdown(plots map[string]string) string {
 			if c.System != "redis-wait" {
 				snap = fmt.Sprint(c.Snapshot)
 			}
-			p("| %s | %d | %s | %.3fs | %s | %s |\n", c.System, c.Writes, entries, c.Secs, snap, c.Note)
+			p("| %s | %d | %s | %.3fs | %.3fs | %s | %s |\n", c.System, c.Writes, entries, c.UpSecs, c.Secs, snap, c.Note)
 		}
 		p("\n")
 	}

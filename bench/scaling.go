@@ -54,6 +54,7 @@ type CatchUpPoint struct {
 	Writes     int     `json:"writes"`
 	LogEntries int64   `json:"log_entries,omitempty"` // statehouse: Raft entries written meanwhile
 	Secs       float64 `json:"catch_up_s"`            // process start to caught up
+	UpSecs     float64 `json:"up_s"`                  // process start to answering PING
 	Snapshot   bool    `json:"new_snapshot"`          // statehouse: a snapshot appeared on the follower (installed from the leader, or its own)
 	Note       string  `json:"note,omitempty"`
 }
@@ -241,7 +242,7 @@ func rssAnon(pid int) int64 {
 }
 
 // forceGC makes a statehouse process run a garbage collection without
-// touching its data: it writes and deletes a 1 MiB junk key until the
+// touching its data: it writes and deletes a 256 KiB junk key until the
 // process's gctrace log shows a GC that ended after the call began. It
 // returns the heap that GC marked live.
 func forceGC(ctx context.Context, addr, logPath string) (int64, bool) {
@@ -251,23 +252,22 @@ func forceGC(ctx context.Context, addr, logPath string) (int64, bool) {
 		return 0, false
 	}
 	defer c.close()
-	junk := make([]byte, 1<<20)
+	// Small steps, checked one by one, so that little is allocated
+	// between the end of that GC and the INFO that follows.
+	junk := make([]byte, 256<<10)
 	key := []byte("bench:junk")
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if n, live := gcCount(logPath); n > n0 {
-			// This GC may have marked one junk value: negligible.
 			return live, true
 		}
 		c.c.SetDeadline(time.Now().Add(ioTimeout))
-		for range 8 {
-			c.send(cmdSET, key, junk)
-			c.send([]byte("DEL"), key)
-		}
+		c.send(cmdSET, key, junk)
+		c.send([]byte("DEL"), key)
 		if c.flush() != nil {
 			return 0, false
 		}
-		for range 16 {
+		for range 2 {
 			if _, err := c.skip(); err != nil {
 				return 0, false
 			}
@@ -325,7 +325,7 @@ func (h *harness) catchUp(ctx context.Context) {
 		h.fail("catch-up statehouse-3: %v", err)
 	} else {
 		h.res.CatchUp = append(h.res.CatchUp, cp)
-		fmt.Fprintf(h.log, "   statehouse-3: %d writes (%d log entries), follower caught up in %.3fs (snapshot install: %v)\n", n, cp.LogEntries, cp.Secs, cp.Snapshot)
+		fmt.Fprintf(h.log, "   statehouse-3: %d writes (%d log entries), follower up in %.3fs, caught up in %.3fs (new snapshot: %v)\n", n, cp.LogEntries, cp.UpSecs, cp.Secs, cp.Snapshot)
 	}
 	sh.stop()
 	if ctx.Err() != nil || h.bins.redis == "" {
@@ -338,7 +338,7 @@ func (h *harness) catchUp(ctx context.Context) {
 		h.fail("catch-up redis-wait: %v", err)
 	} else {
 		h.res.CatchUp = append(h.res.CatchUp, cp)
-		fmt.Fprintf(h.log, "   redis-wait: %d writes, replica caught up in %.3fs\n", n, cp.Secs)
+		fmt.Fprintf(h.log, "   redis-wait: %d writes, replica up in %.3fs, caught up in %.3fs\n", n, cp.UpSecs, cp.Secs)
 	}
 	red.stop()
 }
@@ -379,6 +379,9 @@ func (h *harness) catchUpStatehouse(ctx context.Context, d *shDeploy, n int, pl 
 	}
 	if !waitFor(ctx, 10*time.Minute, 5*time.Millisecond, func() bool {
 		info, err := infoFields(f.addr(), "persistence", time.Second)
+		if err == nil && cp.UpSecs == 0 {
+			cp.UpSecs = time.Since(t0).Seconds()
+		}
 		return err == nil && infoInt(info, "raft_applied_index") >= target
 	}) {
 		return cp, fmt.Errorf("follower did not reach index %d:\n%s", target, f.p.tail(2000))
@@ -416,6 +419,9 @@ func (h *harness) catchUpRedis(ctx context.Context, d *redisDeploy, n int, pl *p
 	}
 	if !waitFor(ctx, 10*time.Minute, 5*time.Millisecond, func() bool {
 		info, err := infoFields(d.addr(2), "replication", time.Second)
+		if err == nil && cp.UpSecs == 0 {
+			cp.UpSecs = time.Since(t0).Seconds()
+		}
 		return err == nil && info["master_link_status"] == "up" && infoInt(info, "slave_repl_offset") >= target
 	}) {
 		return cp, fmt.Errorf("replica did not reach offset %d:\n%s", target, r.tail(2000))
