@@ -48,6 +48,7 @@ type config struct {
 	scalingValueSizes []int
 	scalingClients    int
 	scalingDuration   time.Duration
+	valueBytes        int // bound on keys × value size in the value-size curve
 	catchupWrites     int
 	latencyClients    int // client count whose latency distribution is plotted
 
@@ -135,6 +136,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&sessions, "scaling-sessions", "10000,100000,1000000", "session counts for memory and snapshot/restore (10M needs ~10 GiB and a long time: add it on a big quiet machine)")
 	fs.StringVar(&vsizes, "scaling-value-sizes", "64,1024,16384,65536", "value sizes for the value-size curve")
 	fs.IntVar(&cfg.scalingClients, "scaling-clients", 50, "clients for the value-size curve")
+	fs.IntVar(&cfg.valueBytes, "scaling-value-bytes", 256<<20, "the value-size curve uses min(--keys, this ÷ value size) keys")
 	fs.DurationVar(&cfg.scalingDuration, "scaling-duration", 0, "measured time of each value-size run (default: --duration)")
 	fs.IntVar(&cfg.catchupWrites, "catchup-writes", 100000, "sessions written while a follower is down")
 	fs.IntVar(&cfg.latencyClients, "latency-clients", 0, "client count whose latency distribution is plotted (default: the largest)")
@@ -158,6 +160,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 			"clients": "1,16", "duration": "500ms", "warmup": "100ms", "keys": "2000",
 			"scaling-sessions": "2000,20000", "scaling-value-sizes": "64,65536",
 			"scaling-clients": "8", "scaling-duration": "300ms", "catchup-writes": "5000",
+			"scaling-value-bytes": strconv.Itoa(16 << 20),
 		}
 		for k, v := range quick {
 			if !set[k] {
@@ -481,7 +484,7 @@ func short(s string) string {
 // valueSizes runs set and get at each value size with a fixed client count.
 func (h *harness) valueSizes(ctx context.Context, d deployment, systems []string) {
 	for _, size := range h.cfg.scalingValueSizes {
-		keys := valueSizeKeys(h.cfg.keys, size)
+		keys := max(1, min(h.cfg.keys, h.cfg.valueBytes/size))
 		t, err := d.target(ctx, systems[0])
 		if err != nil {
 			h.fail("%s: %v", systems[0], err)
@@ -510,10 +513,4 @@ func (h *harness) valueSizes(ctx context.Context, d deployment, systems []string
 			}
 		}
 	}
-}
-
-// valueSizeKeys bounds the key space of the value-size curve to 256 MiB of
-// values per copy, so 64 KiB values fit in memory on every system.
-func valueSizeKeys(keys, size int) int {
-	return max(1, min(keys, (256<<20)/size))
 }

@@ -284,7 +284,7 @@ func (r *Results) markdown(plots map[string]string) string {
 	}
 
 	if len(r.ValueSizes) > 0 {
-		p("## Value size\n\nset and get at %d clients; the key space shrinks with the value so that it stays within 256 MiB of values.\n\n", r.ValueSizes[0].Clients)
+		p("## Value size\n\nset and get at %d clients; the key space shrinks as values grow (min(--keys, --scaling-value-bytes ÷ size)), so that large values fit in memory on every system.\n\n", r.ValueSizes[0].Clients)
 		p("| system | workload | value size | keys | ops/s | MB/s | p50 | p99 | p99.9 | errors |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, x := range r.ValueSizes {
 			errs := ""
