@@ -184,18 +184,19 @@ func measure(ctx context.Context, t *target, s spec, driver string, serverPids [
 		}
 		defer shared.close()
 	}
+	newWorker := func(i int) (worker, error) {
+		switch {
+		case t.kind == "etcd":
+			return shared.worker(ctx, i, pl)
+		case driver == "goredis":
+			return newGoRedisWorker(t, i, pl)
+		}
+		return newRESPWorker(t, i, pl.clone())
+	}
 	workers := make([]worker, s.clients)
 	for i := range workers {
 		var err error
-		switch {
-		case t.kind == "etcd":
-			workers[i], err = shared.worker(ctx, i, pl)
-		case driver == "goredis":
-			workers[i], err = newGoRedisWorker(t, i, pl)
-		default:
-			workers[i], err = newRESPWorker(t, i, pl.clone())
-		}
-		if err != nil {
+		if workers[i], err = newWorker(i); err != nil {
 			for _, w := range workers[:i] {
 				w.close()
 			}
@@ -221,7 +222,7 @@ func measure(ctx context.Context, t *target, s spec, driver string, serverPids [
 	)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for i, w := range workers {
+	for i := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -249,24 +250,33 @@ func measure(ctx context.Context, t *target, s spec, driver string, serverPids [
 					}
 				}
 				start := time.Now()
-				miss, err := w.do(runCtx, batch)
+				miss, err := workers[i].do(runCtx, batch)
 				lat := time.Since(start).Microseconds()
-				if !measuring.Load() {
-					continue
-				}
+				counted := measuring.Load()
 				if err != nil {
 					if runCtx.Err() != nil || stop.Load() {
 						break
 					}
-					e++
-					if fe == "" {
-						fe = err.Error()
+					if counted {
+						e++
+						if fe == "" {
+							fe = err.Error()
+						}
 					}
 					var re replyError
 					if !errors.As(err, &re) {
-						// A broken connection: back off rather than spin.
+						// A broken connection: back off, then dial again
+						// (the worker's slot is only touched by this
+						// goroutine until wg.Wait).
 						time.Sleep(50 * time.Millisecond)
+						if nw, err := newWorker(i); err == nil {
+							workers[i].close()
+							workers[i] = nw
+						}
 					}
+					continue
+				}
+				if !counted {
 					continue
 				}
 				n += int64(len(batch))

@@ -239,6 +239,9 @@ func (r *Results) markdown(plots map[string]string) string {
 		p("| target | at | measured | want | met |\n|---|---|---:|---|---|\n")
 		for _, t := range r.Targets {
 			at := fmt.Sprintf("%d clients", t.Clients)
+			if t.Clients == 1 {
+				at = "1 client"
+			}
 			if t.Size > 0 {
 				at = fmt.Sprintf("%d sessions", t.Size)
 			}
