@@ -171,7 +171,7 @@ func (c *Ctx) Get(key []byte) *item {
 	}
 	if it.expired(c.Now) {
 		if c.Write {
-			c.ks.remove(it.key)
+			c.ks.remove(it.key, c.Rev)
 		}
 		return nil
 	}
@@ -188,7 +188,7 @@ func (c *Ctx) Put(it *item) {
 // Del removes key and reports whether a live key was removed.
 func (c *Ctx) Del(key []byte) bool {
 	c.mustWrite()
-	it := c.ks.remove(string(key))
+	it := c.ks.remove(string(key), c.Rev)
 	return it != nil && !it.expired(c.Now)
 }
 

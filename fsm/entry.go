@@ -30,14 +30,17 @@ type Op struct {
 }
 
 // Cond is one WATCHed key: the request applies only if the key's revision
-// is still Rev (0: the key did not exist when it was watched).
+// is still Rev (0: the key did not exist when it was watched) and, for a
+// missing key, nothing created or deleted it after index Since.
 type Cond struct {
-	DB  int
-	Key []byte
-	Rev uint64
+	DB    int
+	Key   []byte
+	Rev   uint64
+	Since uint64 // applied index when the key was watched
 }
 
-const entryVersion = 1
+// entryVersion 2 added Cond.Since.
+const entryVersion = 2
 
 var errCorrupt = errors.New("fsm: corrupt entry")
 
@@ -58,6 +61,7 @@ func (e *Entry) Encode(b []byte) []byte {
 			b = binary.AppendUvarint(b, uint64(c.DB))
 			b = appendBytes(b, c.Key)
 			b = binary.AppendUvarint(b, c.Rev)
+			b = binary.AppendUvarint(b, c.Since)
 		}
 		b = binary.AppendUvarint(b, uint64(len(r.Ops)))
 		for _, op := range r.Ops {
@@ -94,7 +98,7 @@ func DecodeEntry(data []byte) (*Entry, error) {
 		r.Atomic = flags&1 != 0
 		nc := d.count()
 		for j := 0; j < nc && d.err == nil; j++ {
-			r.Conds = append(r.Conds, Cond{DB: d.db(), Key: d.bytes(), Rev: d.uvarint()})
+			r.Conds = append(r.Conds, Cond{DB: d.db(), Key: d.bytes(), Rev: d.uvarint(), Since: d.uvarint()})
 		}
 		no := d.count()
 		r.Ops = make([]Op, 0, no)

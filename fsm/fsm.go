@@ -91,12 +91,24 @@ func (f *FSM) condsHold(conds []Cond) bool {
 		if cd.DB < 0 || cd.DB >= NumDBs {
 			return false
 		}
+		ks := f.dbs[cd.DB]
+		it := ks.raw(string(cd.Key))
 		var rev uint64
-		if it := f.dbs[cd.DB].live(string(cd.Key), f.now); it != nil {
+		if it != nil && !it.expired(f.now) {
 			rev = it.rev
 		}
 		if rev != cd.Rev {
 			return false
+		}
+		if rev == 0 {
+			// Missing then and now: was it created (and deleted, or left
+			// to expire) in between?
+			if it != nil && it.rev > cd.Since {
+				return false
+			}
+			if ks.delRev[keyHash(string(cd.Key))%delBuckets] > cd.Since {
+				return false
+			}
 		}
 	}
 	return true
@@ -139,16 +151,21 @@ func (f *FSM) Read(db int, now int64, rnd uint64, args [][]byte, out []byte) []b
 // ctxPool recycles read contexts: a read then allocates nothing of its own.
 var ctxPool = sync.Pool{New: func() any { return new(Ctx) }}
 
-// WatchRev returns the revision a WATCH of key records: the log index of the
-// key's last write, or 0 if it does not exist (or has expired) at now.
-func (f *FSM) WatchRev(db int, now int64, key []byte) uint64 {
+// Watch returns the condition a WATCH of key records: the log index of the
+// key's last write (0 if it does not exist or has expired at now) and the
+// index applied when it was read.
+func (f *FSM) Watch(db int, now int64, key []byte) Cond {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	cd := Cond{DB: db, Key: key, Since: f.applied}
 	if it := f.dbs[db].live(string(key), max(now, f.now)); it != nil {
-		return it.rev
+		cd.Rev = it.rev
 	}
-	return 0
+	return cd
 }
+
+// WatchRev is Watch(...).Rev: the key's revision alone.
+func (f *FSM) WatchRev(db int, now int64, key []byte) uint64 { return f.Watch(db, now, key).Rev }
 
 // Applied returns the index of the last entry applied (or restored).
 func (f *FSM) Applied() uint64 {
@@ -232,6 +249,6 @@ func reapCmd(c *Ctx, args [][]byte) {
 		c.Int(0)
 		return
 	}
-	c.ks.remove(it.key)
+	c.ks.remove(it.key, c.Rev)
 	c.Int(1)
 }

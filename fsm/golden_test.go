@@ -57,9 +57,9 @@ func (g *golden) run(t *testing.T, d *datadriven.TestData) string {
 		}
 	case "watch":
 		for _, line := range lines(d.Input) {
-			rev := g.f.WatchRev(db, g.now, []byte(line))
-			g.conds = append(g.conds, Cond{DB: db, Key: []byte(line), Rev: rev})
-			out = fmt.Appendf(out, "%s rev=%d\n", line, rev)
+			cd := g.f.Watch(db, g.now, []byte(line))
+			g.conds = append(g.conds, cd)
+			out = fmt.Appendf(out, "%s rev=%d\n", line, cd.Rev)
 		}
 	case "exec":
 		req := Request{Atomic: true, Conds: g.conds}

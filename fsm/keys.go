@@ -500,7 +500,7 @@ func flushdbCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	c.mustWrite()
-	c.f.dbs[c.DB] = newKeyspace()
+	c.f.dbs[c.DB] = c.f.dbs[c.DB].flushed(c.Rev)
 	c.ks = c.f.dbs[c.DB]
 	c.OK()
 }
@@ -511,7 +511,7 @@ func flushallCmd(c *Ctx, args [][]byte) {
 	}
 	c.mustWrite()
 	for i := range c.f.dbs {
-		c.f.dbs[i] = newKeyspace()
+		c.f.dbs[i] = c.f.dbs[i].flushed(c.Rev)
 	}
 	c.ks = c.f.dbs[c.DB]
 	c.OK()

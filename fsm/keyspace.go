@@ -66,10 +66,36 @@ func ttlLess(a, b ttlRef) bool {
 	return a.key < b.key
 }
 
+// delBuckets is how many deletion clocks a keyspace keeps for WATCH.
+const delBuckets = 1024
+
 // keyspace is one numbered database: the keys and a deadline index.
 type keyspace struct {
 	keys *btree.BTreeG[*item]
 	ttls *btree.BTreeG[ttlRef]
+
+	// For WATCH of a key that is missing: the last revision at which a key
+	// hashing to each bucket was deleted (by any means, FLUSH included). A
+	// missing key that was created and deleted again since the WATCH shows
+	// up here (as does, rarely, another key of its bucket: an EXEC aborted
+	// needlessly, never one let through).
+	delRev [delBuckets]uint64
+}
+
+// flushed returns the empty keyspace that replaces ks in a FLUSH at rev:
+// every key ks held counts as deleted then.
+func (ks *keyspace) flushed(rev uint64) *keyspace {
+	n := newKeyspace()
+	n.delRev = ks.delRev
+	marked := 0
+	ks.keys.Scan(func(it *item) bool {
+		if b := it.h % delBuckets; n.delRev[b] != rev {
+			n.delRev[b] = rev
+			marked++
+		}
+		return marked < delBuckets
+	})
+	return n
 }
 
 var treeOpts = btree.Options{NoLocks: true} // the FSM's RWMutex guards the live trees
@@ -83,7 +109,7 @@ func newKeyspace() *keyspace {
 
 // copy is O(1): both trees are copy-on-write.
 func (ks *keyspace) copy() *keyspace {
-	return &keyspace{keys: ks.keys.Copy(), ttls: ks.ttls.Copy()}
+	return &keyspace{keys: ks.keys.Copy(), ttls: ks.ttls.Copy(), delRev: ks.delRev}
 }
 
 // raw returns the stored item whether or not it has expired.
@@ -126,12 +152,14 @@ func (ks *keyspace) put(it *item) {
 	}
 }
 
-// remove deletes key and reports whether it was stored (expired or not).
-func (ks *keyspace) remove(key string) *item {
+// remove deletes key at revision rev and returns what was stored
+// (expired or not), or nil.
+func (ks *keyspace) remove(key string, rev uint64) *item {
 	prev, ok := ks.keys.Delete(&item{h: keyHash(key), key: key})
 	if !ok {
 		return nil
 	}
+	ks.delRev[prev.h%delBuckets] = rev
 	if prev.deadline != 0 {
 		ks.ttls.Delete(ttlRef{prev.deadline, prev.h, prev.key})
 	}

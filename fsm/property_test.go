@@ -179,11 +179,11 @@ func (g *logGen) entry() *Entry {
 			req.Atomic = true
 			for range g.r.Intn(3) {
 				db, k := g.r.Intn(3), g.key()
-				rev := g.ref.WatchRev(db, g.now, []byte(k))
+				cd := g.ref.Watch(db, g.now, []byte(k))
 				if g.r.Intn(3) == 0 {
-					rev += uint64(g.r.Intn(3))
+					cd.Rev += uint64(g.r.Intn(3))
 				}
-				req.Conds = append(req.Conds, Cond{DB: db, Key: []byte(k), Rev: rev})
+				req.Conds = append(req.Conds, cd)
 			}
 		}
 		for range n {

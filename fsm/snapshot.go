@@ -17,11 +17,12 @@ import (
 // does not match rather than load half of it.
 const (
 	snapMagic   = "STATEHOUSE-SNAP\n"
-	snapVersion = 1
+	snapVersion = 2 // 2 added the WATCH deletion clocks (recWatch)
 
-	recDB   = 'D' // db, item count, then the items
-	recEnd  = 'E' // followed by the checksum
-	maxSnap = 1 << 32
+	recDB    = 'D' // db, item count, then the items
+	recWatch = 'W' // db, then delBuckets deletion revisions
+	recEnd   = 'E' // followed by the checksum
+	maxSnap  = 1 << 32
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -91,6 +92,13 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	sw.varint(s.now)
 	sw.uvarint(s.applied)
 	for db, ks := range s.dbs {
+		if ks.delRev != ([delBuckets]uint64{}) {
+			sw.buf = append(sw.buf, recWatch)
+			sw.uvarint(uint64(db))
+			for _, r := range ks.delRev {
+				sw.uvarint(r)
+			}
+		}
 		if ks.keys.Len() == 0 {
 			continue
 		}
@@ -216,8 +224,8 @@ func (f *FSM) Restore(r io.Reader) error {
 		return fmt.Errorf("%w: not a statehouse snapshot", ErrBadSnapshot)
 	}
 	sr.crc.Write(magic)
-	if v := sr.uvarint(); sr.err == nil && v != snapVersion {
-		return fmt.Errorf("%w: version %d, this build reads %d", ErrBadSnapshot, v, snapVersion)
+	if v := sr.uvarint(); sr.err == nil && (v < 1 || v > snapVersion) {
+		return fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrBadSnapshot, v, snapVersion)
 	}
 	now := sr.varint()
 	applied := sr.uvarint()
@@ -232,6 +240,17 @@ func (f *FSM) Restore(r io.Reader) error {
 		}
 		if rec == recEnd {
 			break
+		}
+		if rec == recWatch {
+			db := sr.uvarint()
+			if db >= NumDBs {
+				sr.fail("db out of range")
+				break
+			}
+			for i := range dbs[db].delRev {
+				dbs[db].delRev[i] = sr.uvarint()
+			}
+			continue
 		}
 		if rec != recDB {
 			sr.fail(fmt.Sprintf("unknown record %q", rec))

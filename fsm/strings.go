@@ -245,7 +245,7 @@ func setGeneric(c *Ctx, flags int, key, val, expire []byte, name string, intRepl
 	if it.deadline != 0 && it.deadline < c.Now {
 		// An EXAT/PXAT already in the past: the key would be invisible from
 		// the start, so drop it now rather than leave it to the reaper.
-		c.ks.remove(it.key)
+		c.ks.remove(it.key, c.Rev)
 	} else {
 		c.Put(it)
 	}

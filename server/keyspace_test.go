@@ -2555,7 +2555,6 @@ func TestKeyspaceWatchAgainstRedis(t *testing.T) {
 // 7.0 aborts in each case (EXEC answers a null array): the key was touched.
 // Checked by hand against redis-server 7.0.15.
 func TestKeyspaceWatchMissingKeyABA(t *testing.T) {
-	t.Skip("known bug: WATCH of a missing key misses a create-then-delete (or expire) before EXEC; Redis 7.0 aborts EXEC")
 	n, _ := ksNode(t)
 	for _, changes := range [][][]string{
 		{{"SET", "w", "x"}, {"DEL", "w"}},

@@ -93,7 +93,7 @@ func watchCmd(p *pipeline, args [][]byte) {
 	now := p.s.cl.Now()
 	for _, k := range args[1:] {
 		key := append([]byte(nil), k...)
-		p.st.watch = append(p.st.watch, fsm.Cond{DB: p.st.db, Key: key, Rev: p.s.fsm.WatchRev(p.st.db, now, key)})
+		p.st.watch = append(p.st.watch, p.s.fsm.Watch(p.st.db, now, key))
 	}
 	p.reply([]byte("+OK\r\n"))
 }
