@@ -245,8 +245,22 @@ func TestPeerCallsDuringRestart(t *testing.T) {
 		for k := b; k < b+500; k++ {
 			req.Ops = append(req.Ops, fsm.Op{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprintf("key:%d", k)), []byte("some session data")}})
 		}
-		if _, _, err := leader.Propose(context.Background(), req); err != nil {
-			t.Fatal(err)
+		// SETs are idempotent: on a busy machine leadership may move
+		// mid-load, so retry on whichever node leads.
+		for attempt := 0; ; attempt++ {
+			_, _, err := tc.leader().Propose(context.Background(), req)
+			if err == nil {
+				break
+			}
+			if attempt == 20 {
+				t.Fatal(err)
+			}
+		}
+	}
+	leader = tc.leader()
+	for j, n := range tc.nodes {
+		if n == leader {
+			i = j
 		}
 	}
 	if err := tc.nodes[i].Snapshot(); err != nil {
