@@ -46,8 +46,8 @@ func newTestCluster(t *testing.T, size int, mut ...func(*Config)) *testCluster {
 			PeerAddr:         addr,
 			Secret:           "s3cret",
 			Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-			HeartbeatTimeout: 200 * time.Millisecond,
-			ElectionTimeout:  200 * time.Millisecond,
+			HeartbeatTimeout: 400 * time.Millisecond,
+			ElectionTimeout:  400 * time.Millisecond,
 		})
 	}
 	for i := range tc.cfgs {
@@ -202,9 +202,19 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 		for i := b; i < b+per; i++ {
 			req.Ops = append(req.Ops, fsm.Op{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprintf("key:%d", i)), []byte(fmt.Sprintf("value:%d", i))}})
 		}
-		if _, _, err := leader.Propose(context.Background(), req); err != nil {
-			t.Fatal(err)
+		for attempt := 0; ; attempt++ { // idempotent: retry if leadership moves
+			_, _, err := tc.leader().Propose(context.Background(), req)
+			if err == nil {
+				break
+			}
+			if attempt == 20 {
+				t.Fatal(err)
+			}
 		}
+	}
+	leader = tc.leader()
+	if tc.nodes[down] != nil {
+		t.Fatal("the stopped follower is running")
 	}
 	first := leader.store
 	if fi, _ := first.FirstIndex(); fi <= 1 {
