@@ -213,6 +213,10 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
+	// Followers learn the commit index with the leader's next message; with
+	// hashicorp/raft's default 50ms, a write forwarded by a follower (or a
+	// read there right after a write) waited up to 50ms for it.
+	rc.CommitTimeout = 5 * time.Millisecond
 	if cfg.HeartbeatTimeout > 0 {
 		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 		rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, cfg.HeartbeatTimeout)
