@@ -41,8 +41,8 @@ type config struct {
 	driver    string // lean or goredis
 	session   string // session shape: hash or string
 	quick     bool
-	matrix    bool
 	scaling   bool
+	phases    map[string]bool // matrix, value-size, sessions, catch-up
 
 	scalingSessions   []int
 	scalingValueSizes []int
@@ -131,8 +131,9 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&cfg.session, "session", shapeHash, "session shape on RESP systems: hash (HSET+EXPIRE, HGETALL) or string (SET of JSON with EX, GET)")
 	fs.StringVar(&cfg.driver, "resp-client", "lean", "RESP client: lean (the harness's own) or goredis (go-redis v9)")
 	fs.BoolVar(&cfg.quick, "quick", false, "everything (matrix and scaling) at a small scale, in about two minutes")
-	fs.BoolVar(&cfg.matrix, "matrix", true, "run the systems × workloads × clients matrix")
-	fs.BoolVar(&cfg.scaling, "scaling", false, "also run the scaling curves: sessions/memory, snapshot and restore, follower catch-up, value size")
+	var phases string
+	fs.BoolVar(&cfg.scaling, "scaling", false, "also run the scaling curves: value size, sessions (memory, snapshot and restore), follower catch-up")
+	fs.StringVar(&phases, "phases", "", "run only these phases: matrix, value-size, sessions, catch-up (default: matrix, plus the rest with --scaling or --quick)")
 	fs.StringVar(&sessions, "scaling-sessions", "10000,100000,1000000", "session counts for memory and snapshot/restore (10M needs ~10 GiB and a long time: add it on a big quiet machine)")
 	fs.StringVar(&vsizes, "scaling-value-sizes", "64,1024,16384,65536", "value sizes for the value-size curve")
 	fs.IntVar(&cfg.scalingClients, "scaling-clients", 50, "clients for the value-size curve")
@@ -194,6 +195,22 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, err
 	}
 	slices.Sort(cfg.scalingSessions)
+	all := []string{"matrix", "value-size", "sessions", "catch-up"}
+	switch {
+	case phases != "":
+		list, err := parseNames(phases, all, "phase")
+		if err != nil {
+			return nil, err
+		}
+		cfg.phases = map[string]bool{}
+		for _, ph := range list {
+			cfg.phases[ph] = true
+		}
+	case cfg.scaling:
+		cfg.phases = map[string]bool{"matrix": true, "value-size": true, "sessions": true, "catch-up": true}
+	default:
+		cfg.phases = map[string]bool{"matrix": true}
+	}
 	if cfg.scalingDuration == 0 {
 		cfg.scalingDuration = cfg.duration
 	}
@@ -286,13 +303,13 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Results, error) {
 	res := newResults(cfg, bins)
 	res.Meta.FsyncMicros = fsyncLatency(root)
 	h := &harness{cfg: cfg, m: m, bins: bins, res: res, log: log}
-	if cfg.matrix || cfg.scaling {
+	if cfg.phases["matrix"] || cfg.phases["value-size"] {
 		h.deployments(ctx)
 	}
-	if cfg.scaling && ctx.Err() == nil {
+	if cfg.phases["sessions"] && ctx.Err() == nil {
 		h.scalingSessions(ctx)
 	}
-	if cfg.scaling && ctx.Err() == nil {
+	if cfg.phases["catch-up"] && ctx.Err() == nil {
 		h.catchUp(ctx)
 	}
 	res.finish()
@@ -306,7 +323,7 @@ func findBinaries(cfg *config, root string, log io.Writer) (binaries, error) {
 		d, _ := systemByName(s)
 		need[strings.SplitN(d.deploy, "-", 2)[0]] = true
 	}
-	if cfg.scaling {
+	if cfg.phases["sessions"] || cfg.phases["catch-up"] {
 		need["redis"], need["statehouse"] = true, true
 	}
 	look := func(name string) (string, error) {
@@ -389,13 +406,16 @@ func (h *harness) deployments(ctx context.Context) {
 			h.res.Meta.StaleReads = probeStaleReads(ctx, d.(*shDeploy), h.m)
 			fmt.Fprintf(h.log, "   READONLY probe: %s\n", h.res.Meta.StaleReads)
 		}
-		if h.cfg.matrix {
+		if h.cfg.phases["matrix"] {
 			h.matrix(ctx, d, bySys[key])
 		}
-		if h.cfg.scaling {
+		if h.cfg.phases["value-size"] {
 			h.valueSizes(ctx, d, bySys[key])
 		}
 		d.stop()
+		for _, msg := range h.m.takeDied() {
+			h.fail("%s", msg)
+		}
 		fmt.Fprintf(h.log, "   %s done in %v\n", key, time.Since(t0).Round(time.Millisecond))
 	}
 }
@@ -447,6 +467,9 @@ func (h *harness) measureOne(ctx context.Context, d deployment, sys string, s sp
 		return Run{}, err
 	}
 	r.System = sys
+	for _, d := range h.m.takeDied() {
+		h.fail("%s", d)
+	}
 	fmt.Fprintf(h.log, "   %-22s %-8s vsize=%-6d c=%-4d %10.0f ops/s  p50 %-8s p99 %-8s p99.9 %-8s srv %4.0f%% cli %4.0f%%%s\n",
 		sys, s.workload, s.valueSize, s.clients, r.OpsPerSec, fmtMicros(r.P50Micros), fmtMicros(r.P99Micros), fmtMicros(r.P999Micros),
 		r.ServerCPUPct, r.ClientCPUPct, errNote(r))
