@@ -56,6 +56,7 @@ type config struct {
 	etcdBin       string
 	statehouseBin string
 	keep          bool
+	serverLog     string // statehouse --log-level
 	seed          uint64
 	replot        string
 }
@@ -145,6 +146,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&cfg.etcdBin, "etcd", "etcd", "etcd binary")
 	fs.StringVar(&cfg.statehouseBin, "statehouse", "", "statehouse binary (default: go build ./cmd/statehouse)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp dir with data dirs and server logs")
+	fs.StringVar(&cfg.serverLog, "statehouse-log-level", "warn", "--log-level of the statehouse nodes (their logs are in the temp dir: see --keep)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the key choice")
 	fs.StringVar(&cfg.replot, "replot", "", "measure nothing: rewrite results.md and the plots from DIR/results.json")
 	if err := fs.Parse(args); err != nil {
@@ -300,6 +302,7 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
+	bins.statehouseLog = cfg.serverLog
 	res := newResults(cfg, bins)
 	res.Meta.FsyncMicros = fsyncLatency(root)
 	h := &harness{cfg: cfg, m: m, bins: bins, res: res, log: log}
@@ -421,14 +424,9 @@ func (h *harness) deployments(ctx context.Context) {
 }
 
 func (h *harness) matrix(ctx context.Context, d deployment, systems []string) {
-	t, err := d.target(ctx, systems[0])
-	if err != nil {
-		h.fail("%s: %v", systems[0], err)
-		return
-	}
 	if slices.Contains(h.cfg.workloads, "get") || slices.Contains(h.cfg.workloads, "mix") {
 		t0 := time.Now()
-		if err := preload(ctx, t, h.cfg.keys, h.cfg.valueSize); err != nil {
+		if err := h.preload(ctx, d, systems[0], h.cfg.keys, h.cfg.valueSize); err != nil {
 			h.fail("%s: preload: %v", systems[0], err)
 			return
 		}
@@ -453,6 +451,27 @@ func (h *harness) matrix(ctx context.Context, d deployment, systems []string) {
 			}
 		}
 	}
+}
+
+// preload fills the key space, trying again (at most twice, on the leader
+// found afresh) when the load fails, and reporting each failure.
+func (h *harness) preload(ctx context.Context, d deployment, sys string, keys, size int) error {
+	var err error
+	for try := range 3 {
+		var t *target
+		if t, err = d.target(ctx, sys); err == nil {
+			if err = preload(ctx, t, keys, size); err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		if try < 2 {
+			h.fail("%s: preload of %d × %d B (try %d): %v", sys, keys, size, try+1, err)
+		}
+	}
+	return err
 }
 
 // measureOne finds the target afresh, measures, prints one line, and
@@ -508,14 +527,9 @@ func short(s string) string {
 func (h *harness) valueSizes(ctx context.Context, d deployment, systems []string) {
 	for _, size := range h.cfg.scalingValueSizes {
 		keys := max(1, min(h.cfg.keys, h.cfg.valueBytes/size))
-		t, err := d.target(ctx, systems[0])
-		if err != nil {
-			h.fail("%s: %v", systems[0], err)
-			return
-		}
-		if err := preload(ctx, t, keys, size); err != nil {
+		if err := h.preload(ctx, d, systems[0], keys, size); err != nil {
 			h.fail("%s: preload %d B values: %v", systems[0], size, err)
-			return
+			continue
 		}
 		for _, sys := range systems {
 			for _, wl := range []string{"set", "get"} {
