@@ -215,11 +215,15 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.scaling || cfg.duration != 500*time.Millisecond || cfg.latencyClients != 3 {
-		t.Errorf("quick: scaling=%v duration=%v latencyClients=%d", cfg.scaling, cfg.duration, cfg.latencyClients)
+	if !cfg.phases["catch-up"] || cfg.duration != 500*time.Millisecond || cfg.latencyClients != 3 {
+		t.Errorf("quick: phases=%v duration=%v latencyClients=%d", cfg.phases, cfg.duration, cfg.latencyClients)
 	}
 	if strings.Join(cfg.systems, ",") != "redis,statehouse-3" {
 		t.Errorf("systems in the known order: %v", cfg.systems)
+	}
+	cfg, err = parseFlags([]string{"--phases", "catch-up,value-size"}, io.Discard)
+	if err != nil || len(cfg.phases) != 2 || !cfg.phases["value-size"] || cfg.phases["matrix"] {
+		t.Errorf("--phases: %v %v", cfg.phases, err)
 	}
 	for _, bad := range [][]string{{"--systems", "mongo"}, {"--clients", "0"}, {"--session", "list"}, {"--workloads", "scan"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {

@@ -322,7 +322,7 @@ func measure(ctx context.Context, t *target, s spec, driver string, serverPids [
 		Workload: s.workload, Clients: s.clients, Pipeline: s.pipeline, ValueSize: s.valueSize, Keys: s.keys,
 		Seconds: secs, Ops: ops, Errors: errs, Misses: misses, FirstError: firstErr,
 		OpsPerSec:    float64(ops) / secs,
-		ServerCPUPct: float64(cpu1-cpu0) / secs, // ticks are 1/100 s: ticks/s = % of a core
+		ServerCPUPct: float64(tickDelta(cpu0, cpu1)) / secs, // ticks are 1/100 s: ticks/s = % of a core
 		ClientCPUPct: (self1 - self0).Seconds() / secs * 100,
 		LoadAvg:      loadAvg(),
 	}
@@ -346,10 +346,25 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func serverTicks(pids []int) int64 {
-	var n int64
+// serverTicks reads the CPU ticks of each process.
+func serverTicks(pids []int) map[int]int64 {
+	out := map[int]int64{}
 	for _, p := range pids {
-		n += cpuTicks(p)
+		if p != 0 {
+			out[p] = cpuTicks(p)
+		}
+	}
+	return out
+}
+
+// tickDelta sums the ticks spent between two readings by the processes
+// alive at both.
+func tickDelta(a, b map[int]int64) int64 {
+	var n int64
+	for pid, t0 := range a {
+		if t1, ok := b[pid]; ok && t1 >= t0 {
+			n += t1 - t0
+		}
 	}
 	return n
 }

@@ -41,8 +41,8 @@ type config struct {
 	driver    string // lean or goredis
 	session   string // session shape: hash or string
 	quick     bool
-	matrix    bool
 	scaling   bool
+	phases    map[string]bool // matrix, value-size, sessions, catch-up
 
 	scalingSessions   []int
 	scalingValueSizes []int
@@ -56,6 +56,7 @@ type config struct {
 	etcdBin       string
 	statehouseBin string
 	keep          bool
+	serverLog     string // statehouse --log-level
 	seed          uint64
 	replot        string
 }
@@ -131,8 +132,9 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&cfg.session, "session", shapeHash, "session shape on RESP systems: hash (HSET+EXPIRE, HGETALL) or string (SET of JSON with EX, GET)")
 	fs.StringVar(&cfg.driver, "resp-client", "lean", "RESP client: lean (the harness's own) or goredis (go-redis v9)")
 	fs.BoolVar(&cfg.quick, "quick", false, "everything (matrix and scaling) at a small scale, in about two minutes")
-	fs.BoolVar(&cfg.matrix, "matrix", true, "run the systems × workloads × clients matrix")
-	fs.BoolVar(&cfg.scaling, "scaling", false, "also run the scaling curves: sessions/memory, snapshot and restore, follower catch-up, value size")
+	var phases string
+	fs.BoolVar(&cfg.scaling, "scaling", false, "also run the scaling curves: value size, sessions (memory, snapshot and restore), follower catch-up")
+	fs.StringVar(&phases, "phases", "", "run only these phases: matrix, value-size, sessions, catch-up (default: matrix, plus the rest with --scaling or --quick)")
 	fs.StringVar(&sessions, "scaling-sessions", "10000,100000,1000000", "session counts for memory and snapshot/restore (10M needs ~10 GiB and a long time: add it on a big quiet machine)")
 	fs.StringVar(&vsizes, "scaling-value-sizes", "64,1024,16384,65536", "value sizes for the value-size curve")
 	fs.IntVar(&cfg.scalingClients, "scaling-clients", 50, "clients for the value-size curve")
@@ -144,6 +146,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&cfg.etcdBin, "etcd", "etcd", "etcd binary")
 	fs.StringVar(&cfg.statehouseBin, "statehouse", "", "statehouse binary (default: go build ./cmd/statehouse)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp dir with data dirs and server logs")
+	fs.StringVar(&cfg.serverLog, "statehouse-log-level", "warn", "--log-level of the statehouse nodes (their logs are in the temp dir: see --keep)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the key choice")
 	fs.StringVar(&cfg.replot, "replot", "", "measure nothing: rewrite results.md and the plots from DIR/results.json")
 	if err := fs.Parse(args); err != nil {
@@ -194,6 +197,22 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, err
 	}
 	slices.Sort(cfg.scalingSessions)
+	all := []string{"matrix", "value-size", "sessions", "catch-up"}
+	switch {
+	case phases != "":
+		list, err := parseNames(phases, all, "phase")
+		if err != nil {
+			return nil, err
+		}
+		cfg.phases = map[string]bool{}
+		for _, ph := range list {
+			cfg.phases[ph] = true
+		}
+	case cfg.scaling:
+		cfg.phases = map[string]bool{"matrix": true, "value-size": true, "sessions": true, "catch-up": true}
+	default:
+		cfg.phases = map[string]bool{"matrix": true}
+	}
 	if cfg.scalingDuration == 0 {
 		cfg.scalingDuration = cfg.duration
 	}
@@ -283,16 +302,17 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
+	bins.statehouseLog = cfg.serverLog
 	res := newResults(cfg, bins)
 	res.Meta.FsyncMicros = fsyncLatency(root)
 	h := &harness{cfg: cfg, m: m, bins: bins, res: res, log: log}
-	if cfg.matrix || cfg.scaling {
+	if cfg.phases["matrix"] || cfg.phases["value-size"] {
 		h.deployments(ctx)
 	}
-	if cfg.scaling && ctx.Err() == nil {
+	if cfg.phases["sessions"] && ctx.Err() == nil {
 		h.scalingSessions(ctx)
 	}
-	if cfg.scaling && ctx.Err() == nil {
+	if cfg.phases["catch-up"] && ctx.Err() == nil {
 		h.catchUp(ctx)
 	}
 	res.finish()
@@ -306,7 +326,7 @@ func findBinaries(cfg *config, root string, log io.Writer) (binaries, error) {
 		d, _ := systemByName(s)
 		need[strings.SplitN(d.deploy, "-", 2)[0]] = true
 	}
-	if cfg.scaling {
+	if cfg.phases["sessions"] || cfg.phases["catch-up"] {
 		need["redis"], need["statehouse"] = true, true
 	}
 	look := func(name string) (string, error) {
@@ -389,26 +409,24 @@ func (h *harness) deployments(ctx context.Context) {
 			h.res.Meta.StaleReads = probeStaleReads(ctx, d.(*shDeploy), h.m)
 			fmt.Fprintf(h.log, "   READONLY probe: %s\n", h.res.Meta.StaleReads)
 		}
-		if h.cfg.matrix {
+		if h.cfg.phases["matrix"] {
 			h.matrix(ctx, d, bySys[key])
 		}
-		if h.cfg.scaling {
+		if h.cfg.phases["value-size"] {
 			h.valueSizes(ctx, d, bySys[key])
 		}
 		d.stop()
+		for _, msg := range h.m.takeDied() {
+			h.fail("%s", msg)
+		}
 		fmt.Fprintf(h.log, "   %s done in %v\n", key, time.Since(t0).Round(time.Millisecond))
 	}
 }
 
 func (h *harness) matrix(ctx context.Context, d deployment, systems []string) {
-	t, err := d.target(ctx, systems[0])
-	if err != nil {
-		h.fail("%s: %v", systems[0], err)
-		return
-	}
 	if slices.Contains(h.cfg.workloads, "get") || slices.Contains(h.cfg.workloads, "mix") {
 		t0 := time.Now()
-		if err := preload(ctx, t, h.cfg.keys, h.cfg.valueSize); err != nil {
+		if err := h.preload(ctx, d, systems[0], h.cfg.keys, h.cfg.valueSize); err != nil {
 			h.fail("%s: preload: %v", systems[0], err)
 			return
 		}
@@ -435,6 +453,27 @@ func (h *harness) matrix(ctx context.Context, d deployment, systems []string) {
 	}
 }
 
+// preload fills the key space, trying again (at most twice, on the leader
+// found afresh) when the load fails, and reporting each failure.
+func (h *harness) preload(ctx context.Context, d deployment, sys string, keys, size int) error {
+	var err error
+	for try := range 3 {
+		var t *target
+		if t, err = d.target(ctx, sys); err == nil {
+			if err = preload(ctx, t, keys, size); err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		if try < 2 {
+			h.fail("%s: preload of %d × %d B (try %d): %v", sys, keys, size, try+1, err)
+		}
+	}
+	return err
+}
+
 // measureOne finds the target afresh, measures, prints one line, and
 // compacts etcd's history so that the next run starts alike.
 func (h *harness) measureOne(ctx context.Context, d deployment, sys string, s spec) (Run, error) {
@@ -447,6 +486,9 @@ func (h *harness) measureOne(ctx context.Context, d deployment, sys string, s sp
 		return Run{}, err
 	}
 	r.System = sys
+	for _, d := range h.m.takeDied() {
+		h.fail("%s", d)
+	}
 	fmt.Fprintf(h.log, "   %-22s %-8s vsize=%-6d c=%-4d %10.0f ops/s  p50 %-8s p99 %-8s p99.9 %-8s srv %4.0f%% cli %4.0f%%%s\n",
 		sys, s.workload, s.valueSize, s.clients, r.OpsPerSec, fmtMicros(r.P50Micros), fmtMicros(r.P99Micros), fmtMicros(r.P999Micros),
 		r.ServerCPUPct, r.ClientCPUPct, errNote(r))
@@ -485,14 +527,9 @@ func short(s string) string {
 func (h *harness) valueSizes(ctx context.Context, d deployment, systems []string) {
 	for _, size := range h.cfg.scalingValueSizes {
 		keys := max(1, min(h.cfg.keys, h.cfg.valueBytes/size))
-		t, err := d.target(ctx, systems[0])
-		if err != nil {
-			h.fail("%s: %v", systems[0], err)
-			return
-		}
-		if err := preload(ctx, t, keys, size); err != nil {
+		if err := h.preload(ctx, d, systems[0], keys, size); err != nil {
 			h.fail("%s: preload %d B values: %v", systems[0], size, err)
-			return
+			continue
 		}
 		for _, sys := range systems {
 			for _, wl := range []string{"set", "get"} {

@@ -24,6 +24,16 @@ type procs struct {
 	mu    sync.Mutex
 	live  map[*proc]struct{}
 	ports map[int]bool // handed out in this run, never twice
+	died  []string     // processes that exited without being stopped
+}
+
+// takeDied returns and forgets the processes that died on their own.
+func (m *procs) takeDied() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.died
+	m.died = nil
+	return out
 }
 
 func newProcs(root string) *procs {
@@ -37,10 +47,11 @@ type proc struct {
 	env     []string
 	logPath string
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{}
-	started time.Time
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	started  time.Time
+	stopping bool // stop was called: its exit is expected
 }
 
 // dir makes a fresh directory under the run's temp dir.
@@ -99,8 +110,22 @@ func (m *procs) start(p *proc) error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	p.cmd, p.done, p.started = cmd, done, time.Now()
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		stopping := p.stopping
+		p.mu.Unlock()
+		if !stopping {
+			// Nobody asked it to stop: say so in its log and in the run.
+			fmt.Fprintf(logf, "bench: %s exited on its own: %v\n", p.name, err)
+			m.mu.Lock()
+			m.died = append(m.died, fmt.Sprintf("%s exited on its own (%v) at %s", p.name, err, time.Now().Format("15:04:05.000")))
+			m.mu.Unlock()
+		}
+		logf.Close()
+		close(done)
+	}()
+	p.cmd, p.done, p.started, p.stopping = cmd, done, time.Now(), false
 	m.mu.Lock()
 	m.live[p] = struct{}{}
 	m.mu.Unlock()
@@ -113,6 +138,11 @@ func (p *proc) pid() int {
 	defer p.mu.Unlock()
 	if p.cmd == nil {
 		return 0
+	}
+	select {
+	case <-p.done:
+		return 0 // exited on its own
+	default:
 	}
 	return p.cmd.Process.Pid
 }
@@ -137,6 +167,7 @@ func (p *proc) exited() bool {
 func (m *procs) stop(p *proc, sig syscall.Signal, grace time.Duration) {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
+	p.stopping = true
 	p.mu.Unlock()
 	if cmd == nil {
 		return

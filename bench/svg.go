@@ -46,8 +46,8 @@ func colorOf(name string) string {
 }
 
 const (
-	svgW, svgH                     = 760, 440
-	padL, padR, padT, padB         = 78, 200, 40, 56
+	svgW, svgH                     = 800, 440
+	padL, padR, padT, padB         = 78, 240, 40, 56
 	plotW, plotH                   = svgW - padL - padR, svgH - padT - padB
 	tickLen                        = 5
 	fontAttr                       = `font-family="sans-serif" font-size="12"`

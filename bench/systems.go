@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os/exec"
@@ -68,9 +69,10 @@ type deployment interface {
 }
 
 type binaries struct {
-	redis      string
-	etcd       string
-	statehouse string
+	redis         string
+	etcd          string
+	statehouse    string
+	statehouseLog string // --log-level for statehouse nodes
 }
 
 func newDeployment(key string, m *procs, bins binaries, extraEnv []string) (deployment, error) {
@@ -82,11 +84,11 @@ func newDeployment(key string, m *procs, bins binaries, extraEnv []string) (depl
 	case "etcd":
 		return &etcdDeploy{m: m, bin: bins.etcd, name: key, n: 3}, nil
 	case "statehouse-1":
-		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 1, env: extraEnv}, nil
+		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 1, env: extraEnv, logLevel: bins.statehouseLog}, nil
 	case "statehouse-3":
-		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 3, env: extraEnv}, nil
+		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 3, env: extraEnv, logLevel: bins.statehouseLog}, nil
 	case "statehouse-3-nofsync":
-		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 3, noFsync: true, env: extraEnv}, nil
+		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 3, noFsync: true, env: extraEnv, logLevel: bins.statehouseLog}, nil
 	}
 	return nil, fmt.Errorf("unknown deployment %q", key)
 }
@@ -276,13 +278,13 @@ func (d *etcdDeploy) pids() []int {
 // ---- statehouse ----
 
 type shDeploy struct {
-	m       *procs
-	bin     string
-	name    string
-	n       int
-	noFsync bool
-	env     []string
-	extra   []string // more flags for every node
+	m        *procs
+	bin      string
+	name     string
+	n        int
+	noFsync  bool
+	env      []string
+	logLevel string // --log-level (default warn)
 
 	nodes []*shNode
 }
@@ -319,14 +321,13 @@ func (d *shDeploy) start(ctx context.Context) error {
 	for i, nd := range d.nodes {
 		args := []string{d.bin, "--node-id", nd.id, "--bind", "127.0.0.1",
 			"--port", strconv.Itoa(nd.port), "--peer-port", strconv.Itoa(peerPorts[i]),
-			"--data-dir", nd.dataDir, "--log-level", "warn"}
+			"--data-dir", nd.dataDir, "--log-level", cmp.Or(d.logLevel, "warn")}
 		if d.n > 1 {
 			args = append(args, "--initial-cluster", strings.Join(initial, ","))
 		}
 		if d.noFsync {
 			args = append(args, "--no-fsync")
 		}
-		args = append(args, d.extra...)
 		nd.p = d.m.newProc(d.name+"/"+nd.id, filepath.Join(dir, nd.id+".log"), d.env, args...)
 		if err := d.m.start(nd.p); err != nil {
 			return err
@@ -354,7 +355,7 @@ func (d *shDeploy) leader(ctx context.Context, timeout time.Duration) (*shNode, 
 		if len(leaders) != 1 {
 			return false
 		}
-		if _, err := respDo(leaders[0].addr(), 2*time.Second, "SET", "bench:probe", "1"); err != nil {
+		if _, err := respDo(leaders[0].addr(), 5*time.Second, "SET", "bench:probe", "1"); err != nil {
 			return false
 		}
 		found = leaders[0]
