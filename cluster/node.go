@@ -29,7 +29,6 @@ var (
 	ErrLoading        = errors.New("node is loading its dataset") // -LOADING
 	ErrShutdown       = errors.New("node is shutting down")
 	ErrReadOnly       = errors.New("follower refuses writes") // -READONLY
-
 )
 
 // Config configures a node.
