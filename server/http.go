@@ -101,7 +101,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(s.rejected.Load()))
 	ch <- prometheus.MustNewConstMetric(descProto, prometheus.CounterValue, float64(s.protoErrors.Load()))
 	for _, d := range s.fsm.Stats() {
-		db := itoa(d.DB)
+		db := strconv.Itoa(d.DB)
 		ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(d.Keys), db)
 		ch <- prometheus.MustNewConstMetric(descExpires, prometheus.GaugeValue, float64(d.Expires), db)
 	}
@@ -114,5 +114,3 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied))
 	ch <- prometheus.MustNewConstMetric(descCommitted, prometheus.GaugeValue, float64(st.CommitIndex))
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

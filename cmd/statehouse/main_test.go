@@ -4,56 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds statehouse once per test run: these tests run the real
-// process, as a user does.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "statehouse-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "statehouse")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // proc is one statehouse process on a data dir.
 type proc struct {
@@ -69,7 +28,7 @@ type proc struct {
 func startProc(t *testing.T, dataDir string, port, peerPort int) *proc {
 	t.Helper()
 	p := &proc{t: t, dataDir: dataDir, port: port, peerPort: peerPort, log: &bytes.Buffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(binary(t), "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+	p.cmd = exec.Command(testcluster.Binary(t), "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--peer-port", strconv.Itoa(peerPort), "--data-dir", dataDir, "--node-id", "n1")
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
@@ -133,7 +92,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 		t.Skip("writes 100k keys through a real process")
 	}
 	dir := t.TempDir()
-	port, peer := freePort(t), freePort(t)
+	port, peer := testcluster.FreePort(t), testcluster.FreePort(t)
 	ctx := context.Background()
 
 	const n = 100_000
