@@ -57,6 +57,10 @@ type spec struct {
 	keys      int
 	seed      uint64
 	shape     string // session shape
+
+	// window, when set, is called as the measured window opens, with its
+	// length (profiles are taken over it).
+	window func(time.Duration)
 }
 
 // Percentile is one point of a latency distribution.
@@ -298,6 +302,9 @@ func measure(ctx context.Context, t *target, s spec, driver string, serverPids [
 	cpu0, self0 := serverTicks(serverPids), selfCPU()
 	t0 := time.Now()
 	measuring.Store(true)
+	if s.window != nil {
+		s.window(s.duration)
+	}
 	sleep(ctx, s.duration)
 	// Batches that started before the window opened count, those that end
 	// after it closes do not: the two edges balance.

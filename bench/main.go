@@ -57,6 +57,7 @@ type config struct {
 	statehouseBin string
 	keep          bool
 	serverLog     string // statehouse --log-level
+	profile       []int  // client counts whose statehouse runs are profiled
 	seed          uint64
 	replot        string
 }
@@ -148,6 +149,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp dir with data dirs and server logs")
 	fs.StringVar(&cfg.serverLog, "statehouse-log-level", "warn", "--log-level of the statehouse nodes (their logs are in the temp dir: see --keep)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the key choice")
+	var profile string
+	fs.StringVar(&profile, "profile", "", "client counts (e.g. 50) whose statehouse runs are profiled: pprof CPU and allocations of every node over the measured window, in DIR/profiles")
 	fs.StringVar(&cfg.replot, "replot", "", "measure nothing: rewrite results.md and the plots from DIR/results.json")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -189,6 +192,11 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if cfg.clients, err = parseInts(clients, "--clients"); err != nil {
 		return nil, err
+	}
+	if profile != "" {
+		if cfg.profile, err = parseInts(profile, "--profile"); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.scalingSessions, err = parseInts(sessions, "--scaling-sessions"); err != nil {
 		return nil, err
@@ -303,6 +311,7 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Results, error) {
 		return nil, err
 	}
 	bins.statehouseLog = cfg.serverLog
+	bins.profile = len(cfg.profile) > 0
 	res := newResults(cfg, bins)
 	res.Meta.FsyncMicros = fsyncLatency(root)
 	h := &harness{cfg: cfg, m: m, bins: bins, res: res, log: log}
@@ -481,7 +490,25 @@ func (h *harness) measureOne(ctx context.Context, d deployment, sys string, s sp
 	if err != nil {
 		return Run{}, err
 	}
+	var waitProfiles func() ([]string, []error)
+	if p, ok := d.(profiled); ok && slices.Contains(h.cfg.profile, s.clients) {
+		if targets := p.profileTargets(ctx); len(targets) > 0 {
+			name := fmt.Sprintf("%s-%s-c%d", sys, s.workload, s.clients)
+			s.window = func(d time.Duration) {
+				waitProfiles = startProfiles(ctx, targets, filepath.Join(h.cfg.out, "profiles"), name, d)
+			}
+		}
+	}
 	r, err := measure(ctx, t, s, h.cfg.driver, d.pids())
+	if waitProfiles != nil {
+		files, errs := waitProfiles()
+		for _, e := range errs {
+			h.fail("%s %s clients=%d: %v", sys, s.workload, s.clients, e)
+		}
+		if len(files) > 0 {
+			fmt.Fprintf(h.log, "   profiles: %d files in %s\n", len(files), filepath.Join(h.cfg.out, "profiles"))
+		}
+	}
 	if err != nil {
 		return Run{}, err
 	}

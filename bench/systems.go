@@ -73,6 +73,7 @@ type binaries struct {
 	etcd          string
 	statehouse    string
 	statehouseLog string // --log-level for statehouse nodes
+	profile       bool   // statehouse nodes serve pprof on --http-addr
 }
 
 func newDeployment(key string, m *procs, bins binaries, extraEnv []string) (deployment, error) {
@@ -84,11 +85,11 @@ func newDeployment(key string, m *procs, bins binaries, extraEnv []string) (depl
 	case "etcd":
 		return &etcdDeploy{m: m, bin: bins.etcd, name: key, n: 3}, nil
 	case "statehouse-1":
-		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 1, env: extraEnv, logLevel: bins.statehouseLog}, nil
+		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 1, env: extraEnv, logLevel: bins.statehouseLog, profile: bins.profile}, nil
 	case "statehouse-3":
-		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 3, env: extraEnv, logLevel: bins.statehouseLog}, nil
+		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 3, env: extraEnv, logLevel: bins.statehouseLog, profile: bins.profile}, nil
 	case "statehouse-3-nofsync":
-		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 3, noFsync: true, env: extraEnv, logLevel: bins.statehouseLog}, nil
+		return &shDeploy{m: m, bin: bins.statehouse, name: key, n: 3, noFsync: true, env: extraEnv, logLevel: bins.statehouseLog, profile: bins.profile}, nil
 	}
 	return nil, fmt.Errorf("unknown deployment %q", key)
 }
@@ -285,15 +286,17 @@ type shDeploy struct {
 	noFsync  bool
 	env      []string
 	logLevel string // --log-level (default warn)
+	profile  bool   // serve pprof on --http-addr
 
 	nodes []*shNode
 }
 
 type shNode struct {
-	id      string
-	port    int
-	dataDir string
-	p       *proc
+	id       string
+	port     int
+	httpPort int // --http-addr port, 0 when not profiling
+	dataDir  string
+	p        *proc
 }
 
 func (n *shNode) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
@@ -327,6 +330,12 @@ func (d *shDeploy) start(ctx context.Context) error {
 		}
 		if d.noFsync {
 			args = append(args, "--no-fsync")
+		}
+		if d.profile {
+			if nd.httpPort, err = d.m.freePort(); err != nil {
+				return err
+			}
+			args = append(args, "--http-addr", "127.0.0.1:"+strconv.Itoa(nd.httpPort))
 		}
 		nd.p = d.m.newProc(d.name+"/"+nd.id, filepath.Join(dir, nd.id+".log"), d.env, args...)
 		if err := d.m.start(nd.p); err != nil {
@@ -394,6 +403,27 @@ func (d *shDeploy) target(ctx context.Context, system string) (*target, error) {
 	}
 	t.reads = append(t.reads, l.addr())
 	return t, nil
+}
+
+// profileTargets names each node by its role now (leader, follower-nX) and
+// gives its pprof base URL; none unless the nodes were started to profile.
+func (d *shDeploy) profileTargets(ctx context.Context) []profileTarget {
+	if !d.profile {
+		return nil
+	}
+	l, err := d.leader(ctx, 10*time.Second)
+	if err != nil {
+		return nil
+	}
+	var out []profileTarget
+	for _, nd := range d.nodes {
+		role := "follower-" + nd.id
+		if nd == l {
+			role = "leader"
+		}
+		out = append(out, profileTarget{role: role, url: "http://127.0.0.1:" + strconv.Itoa(nd.httpPort) + "/debug/pprof/"})
+	}
+	return out
 }
 
 func (d *shDeploy) pids() []int {

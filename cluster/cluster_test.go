@@ -17,12 +17,12 @@ import (
 // testCluster is N in-process nodes on loopback, each with its own data dir
 // and peer port, formed with InitialCluster.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*Node
 	cfgs  []Config
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +32,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newTestCluster(t *testing.T, size int, mut ...func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, size int, mut ...func(*Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t}
 	initial := map[string]string{}
