@@ -1,6 +1,6 @@
 // Package cluster is everything in statehouse that talks to other nodes:
-// the Raft group (hashicorp/raft with a raft-boltdb log and stable store and
-// file snapshots), the proposer that batches writes into log entries, the
+// the Raft group (hashicorp/raft with a raft-wal log and stable store, or
+// raft-boltdb in data dirs made before raft-wal, and file snapshots), the proposer that batches writes into log entries, the
 // read gate for linearizable reads, and leader-driven expiry.
 //
 // Rules:

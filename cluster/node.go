@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -16,9 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/statehouse/statehouse/fsm"
-	"go.etcd.io/bbolt"
 )
 
 // Errors a caller can act on. The server maps them to Redis errors.
@@ -110,7 +107,7 @@ type Node struct {
 	log     *slog.Logger
 	fsm     *fsm.FSM
 	raft    *raft.Raft
-	store   *raftboltdb.BoltStore
+	store   logStore
 	trans   *raft.NetworkTransport
 	mux     *mux
 	applied *indexWaiter
@@ -167,17 +164,13 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		leaderChanged: make(chan struct{}),
 		stop:          make(chan struct{}),
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:   filepath.Join(cfg.DataDir, "raft.db"),
-		NoSync: cfg.NoSync,
-		// As Consul and Vault run bbolt: no freelist sync, map freelist.
-		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
-	})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	store, kind, err := openLogStore(cfg.DataDir, cfg.NoSync, hlog)
 	if err != nil {
-		return nil, fmt.Errorf("open raft log: %w", err)
+		return nil, err
 	}
 	n.store = store
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	n.log.Debug("raft log open", "store", kind)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
 	if err != nil {
 		store.Close()
