@@ -307,3 +307,25 @@ func TestPeerCallsDuringRestart(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// A follower answers a forwarded write once it has applied it, which needs
+// the leader to tell it the commit index. With the leader's idle commit
+// broadcast pushed out to a minute, only the leader's nudge after a
+// forwarded write can make the write return in time.
+func TestForwardedWriteDoesNotWaitForCommitTimeout(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.CommitTimeout = time.Minute })
+	tc.leader()
+	f := tc.followers()[0]
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		start := time.Now()
+		reply, _, err := f.Propose(ctx, fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprint("k", i)), []byte("v")}}}})
+		cancel()
+		if err != nil || string(reply) != "+OK\r\n" {
+			t.Fatalf("forwarded SET %d: %q, %v after %v", i, reply, err, time.Since(start))
+		}
+		if got := get(f, fmt.Sprint("k", i)); got != "$1\r\nv\r\n" {
+			t.Fatalf("follower reads %q after its forwarded write", got)
+		}
+	}
+}

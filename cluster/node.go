@@ -55,6 +55,10 @@ type Config struct {
 	// Raft timing; zero keeps hashicorp/raft's defaults (1s). Tests use less.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
+	// CommitTimeout is how long an idle leader waits before telling
+	// followers the commit index (default 5ms; hashicorp/raft's 50ms made a
+	// read on a follower right after a write wait up to 50ms for it).
+	CommitTimeout time.Duration
 
 	// MaxBatch and MaxBatchBytes bound one log entry; MaxInflight is how many
 	// entries the proposer keeps in flight while it gathers the next.
@@ -90,6 +94,9 @@ func (c *Config) setDefaults() {
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = 4 << 20
 	}
+	if c.CommitTimeout == 0 {
+		c.CommitTimeout = 5 * time.Millisecond
+	}
 	if c.MaxInflight == 0 {
 		c.MaxInflight = 2
 	}
@@ -122,6 +129,9 @@ type Node struct {
 	reads     chan chan readIndexResult
 	ready     atomic.Bool // leader has applied its own entry of this term
 	readyTerm atomic.Uint64
+
+	nudgeWant atomic.Uint64 // highest index followers should learn is committed
+	nudgeCh   chan struct{}
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -162,6 +172,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		reads:         make(chan chan readIndexResult, 4096),
 		peers:         map[string]*peerClient{},
 		leaderChanged: make(chan struct{}),
+		nudgeCh:       make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 	}
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
@@ -205,10 +216,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
-	// Followers learn the commit index with the leader's next message; with
-	// hashicorp/raft's default 50ms, a write forwarded by a follower (or a
-	// read there right after a write) waited up to 50ms for it.
-	rc.CommitTimeout = 5 * time.Millisecond
+	rc.CommitTimeout = cfg.CommitTimeout
 	if cfg.HeartbeatTimeout > 0 {
 		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 		rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, cfg.HeartbeatTimeout)
@@ -264,10 +272,11 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 			}
 		}
 	}()
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.runProposer()
 	go n.runReads()
 	go n.runLeadership()
+	go n.runNudger()
 	return n, nil
 }
 
@@ -558,6 +567,49 @@ func (n *Node) proposeLocal(ctx context.Context, req fsm.Request) ([]byte, uint6
 		return nil, 0, ErrUnknownOutcome
 	case <-ctx.Done():
 		return nil, 0, ErrUnknownOutcome
+	}
+}
+
+// nudge asks, on the leader, that followers learn soon that index is
+// committed. A follower learns the commit index only from the leader's next
+// AppendEntries, which hashicorp/raft sends when a new entry is appended or
+// after CommitTimeout (5–10 ms) when idle; a follower that forwarded a write
+// waits for that before it answers. An empty request proposed after index
+// committed rides in the next entry, whose AppendEntries carries the
+// commit index: alone it costs one small entry, among other writes nothing.
+func (n *Node) nudge(index uint64) {
+	for {
+		old := n.nudgeWant.Load()
+		if index <= old || n.nudgeWant.CompareAndSwap(old, index) {
+			break
+		}
+	}
+	select {
+	case n.nudgeCh <- struct{}{}:
+	default:
+	}
+}
+
+// runNudger keeps at most one nudge in flight; nudges asked for meanwhile
+// are covered by the next one.
+func (n *Node) runNudger() {
+	defer n.wg.Done()
+	var covered uint64
+	for {
+		select {
+		case <-n.nudgeCh:
+		case <-n.stop:
+			return
+		}
+		want := n.nudgeWant.Load()
+		if want <= covered || n.raft.State() != raft.Leader {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if _, _, err := n.proposeLocal(ctx, fsm.Request{}); err == nil {
+			covered = want
+		}
+		cancel()
 	}
 }
 

@@ -138,6 +138,9 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 			return append([]byte{stNotApplied}, make([]byte, 8)...)
 		}
 		reply, index, err := n.proposeLocal(ctx, req)
+		if err == nil {
+			n.nudge(index) // the asker waits to apply index itself
+		}
 		out := make([]byte, 9, 9+len(reply))
 		out[0] = statusOf(err)
 		binary.BigEndian.PutUint64(out[1:], index)
