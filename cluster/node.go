@@ -108,6 +108,12 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// logCacheSize is how many of the newest log entries are kept in memory for
+// replication: enough for the entries in flight to followers. Entries are
+// group-committed batches (usually a few KiB, at most MaxBatchBytes), so it
+// is kept small; a follower further behind reads from disk.
+const logCacheSize = 64
+
 // Node is one member of the Raft group.
 type Node struct {
 	cfg     Config
@@ -252,7 +258,14 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	} else {
 		n.log.Info("restarting from data dir", "dir", cfg.DataDir)
 	}
-	r, err := raft.NewRaft(rc, &adapter{f: f, applied: n.applied}, store, store, snaps, trans)
+	// Replication reads each entry back from the log store to send it; a
+	// cache of the newest entries saves decoding them from disk again.
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, &adapter{f: f, applied: n.applied}, logs, store, snaps, trans)
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("start raft: %w", err)
