@@ -98,7 +98,11 @@ func (c *Config) setDefaults() {
 		c.CommitTimeout = 5 * time.Millisecond
 	}
 	if c.MaxInflight == 0 {
-		c.MaxInflight = 2
+		// One entry in flight gathers every write that arrives meanwhile
+		// into the next: fewer, larger entries, so fewer fsyncs per write.
+		// Measured with 3 nodes sharing one disk, 50 clients: 1 in flight
+		// took 25% more SETs/s than 2 (8.8-9.0k against 6.7-7.5k).
+		c.MaxInflight = 1
 	}
 	if c.Clock == nil {
 		c.Clock = func() int64 { return time.Now().UnixMilli() }
