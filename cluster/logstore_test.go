@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,4 +97,57 @@ func TestDataDirInUse(t *testing.T) {
 		t.Fatalf("open after close: %v", err)
 	}
 	s.Close()
+}
+
+// Raft truncates the log's tail when a new leader overrides entries this
+// node appended but never committed. raft-wal v0.4.0 sealed the segment
+// without its index block there, and a node killed afterwards could never
+// start again ("sealed segment has no index block", found by jepsen-lite's
+// kill nemesis). The child process stores, truncates, stores again and
+// exits without closing anything, as kill -9 would leave it.
+func TestTailTruncateThenCrash(t *testing.T) {
+	if dir := os.Getenv("STATEHOUSE_TEST_CRASH_DIR"); dir != "" {
+		s, _, err := openLogStore(dir, false, hclog.NewNullLogger())
+		if err != nil {
+			fmt.Println("open:", err)
+			os.Exit(2)
+		}
+		var logs []*raft.Log
+		for i := uint64(1); i <= 10; i++ {
+			logs = append(logs, &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte{byte(i)}})
+		}
+		must := func(err error) {
+			if err != nil {
+				fmt.Println(err)
+				os.Exit(2)
+			}
+		}
+		must(s.StoreLogs(logs))
+		must(s.DeleteRange(9, 10)) // the tail a new leader overrides
+		must(s.StoreLogs([]*raft.Log{{Index: 9, Term: 2, Type: raft.LogCommand, Data: []byte{90}}}))
+		os.Exit(0) // no Close: as if killed
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestTailTruncateThenCrash$")
+	cmd.Env = append(os.Environ(), "STATEHOUSE_TEST_CRASH_DIR="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("writer process: %v\n%s", err, out)
+	}
+	s, _, err := openLogStore(dir, false, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatalf("reopen after crash: %v", err)
+	}
+	defer s.Close()
+	for i := uint64(1); i <= 9; i++ {
+		var l raft.Log
+		if err := s.GetLog(i, &l); err != nil {
+			t.Fatalf("log %d after crash: %v", i, err)
+		}
+		if want := byte(i); i == 9 && (l.Term != 2 || l.Data[0] != 90) || i < 9 && l.Data[0] != want {
+			t.Fatalf("log %d after crash: term %d data %v", i, l.Term, l.Data)
+		}
+	}
+	if last, _ := s.LastIndex(); last != 9 {
+		t.Fatalf("last index after crash = %d, want 9", last)
+	}
 }
