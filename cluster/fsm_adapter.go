@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	"github.com/statehouse/statehouse/fsm"
@@ -13,6 +14,10 @@ import (
 type adapter struct {
 	f       *fsm.FSM
 	applied *indexWaiter
+	// lastData is the index of the newest applied entry that carried an
+	// operation; entries after it (leader barriers, commit nudges) left
+	// the keyspace as it was. Stored before applied advances past it.
+	lastData atomic.Uint64
 }
 
 func (a *adapter) ApplyBatch(logs []*raft.Log) []any {
@@ -29,6 +34,12 @@ func (a *adapter) ApplyBatch(logs []*raft.Log) []any {
 			panic(fmt.Sprintf("statehouse: log entry %d: %v", l.Index, err))
 		}
 		resp[i] = a.f.Apply(l.Index, e)
+		for _, r := range e.Reqs {
+			if len(r.Ops) > 0 {
+				a.lastData.Store(l.Index)
+				break
+			}
+		}
 	}
 	if len(logs) > 0 {
 		a.applied.advance(logs[len(logs)-1].Index)
@@ -47,6 +58,7 @@ func (a *adapter) Restore(rc io.ReadCloser) error {
 	if err := a.f.Restore(rc); err != nil {
 		return err
 	}
+	a.lastData.Store(a.f.Applied()) // what the snapshot holds is unknown: assume data
 	a.applied.advance(a.f.Applied())
 	return nil
 }

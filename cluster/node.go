@@ -125,6 +125,7 @@ type Node struct {
 	fsm     *fsm.FSM
 	raft    *raft.Raft
 	store   logStore
+	adapter *adapter
 	trans   *raft.NetworkTransport
 	mux     *mux
 	applied *indexWaiter
@@ -269,7 +270,8 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		n.closeStores()
 		return nil, fmt.Errorf("log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, &adapter{f: f, applied: n.applied}, logs, store, snaps, trans)
+	n.adapter = &adapter{f: f, applied: n.applied}
+	r, err := raft.NewRaft(rc, n.adapter, logs, store, snaps, trans)
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("start raft: %w", err)
@@ -841,11 +843,25 @@ func (n *Node) leaderReadIndex() (uint64, error) {
 	if !n.ready.Load() {
 		return 0, ErrLoading
 	}
-	ri := n.raft.CommitIndex()
+	ri := n.dataIndex(n.raft.CommitIndex())
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
 	}
 	return ri, nil
+}
+
+// dataIndex lowers a commit index past the empty entries at its end
+// (leader barriers, commit nudges): a read at the lower index sees the same
+// keyspace, and a follower that has not yet heard of the empty entries need
+// not wait for them. Without that, every nudge that tells followers about
+// a commit would be one more commit for them to hear of. The lowering is
+// only sound once this node has applied the commit index: until then an
+// unapplied entry may hold data (which a follower may already serve).
+func (n *Node) dataIndex(commit uint64) uint64 {
+	if n.applied.index() < commit {
+		return commit
+	}
+	return min(commit, n.adapter.lastData.Load())
 }
 
 // runLeadership reacts to leadership changes: a new leader first applies

@@ -150,8 +150,8 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 		var err error
 		if n.raft.State() != raft.Leader {
 			err = ErrNoLeader // never relay: the asker picks the leader itself
-		} else {
-			index, err = n.readIndex(ctx)
+		} else if index, err = n.readIndex(ctx); err == nil {
+			n.nudge(index) // the asker waits to apply index itself
 		}
 		out := make([]byte, 9)
 		out[0] = statusOf(err)
