@@ -493,7 +493,7 @@ func (h *harness) measureOne(ctx context.Context, d deployment, sys string, s sp
 	var waitProfiles func() ([]string, []error)
 	if p, ok := d.(profiled); ok && slices.Contains(h.cfg.profile, s.clients) {
 		if targets := p.profileTargets(ctx); len(targets) > 0 {
-			name := fmt.Sprintf("%s-%s-c%d", sys, s.workload, s.clients)
+			name := fmt.Sprintf("%s-%s-c%d-v%d", sys, s.workload, s.clients, s.valueSize)
 			s.window = func(d time.Duration) {
 				waitProfiles = startProfiles(ctx, targets, filepath.Join(h.cfg.out, "profiles"), name, d)
 			}
