@@ -192,7 +192,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		return nil, err
 	}
 	n.store = store
-	n.log.Debug("raft log open", "store", kind)
+	n.log.Info("raft log open", "store", kind, "dir", cfg.DataDir)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
 	if err != nil {
 		store.Close()
