@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
-
-	"github.com/statehouse/statehouse/fsm"
 )
 
 // The hot paths of a 3-node cluster on loopback with real disks (fsync on):
@@ -31,11 +29,7 @@ func benchCluster(b *testing.B) (leader, follower *Node) {
 }
 
 func benchSet(b *testing.B, n *Node, prefix string, i int) {
-	req := fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(prefix + strconv.Itoa(i)), []byte("0123456789abcdef0123456789abcdef")}}}}
-	reply, _, err := n.Propose(context.Background(), req)
-	if err != nil || string(reply) != "+OK\r\n" {
-		b.Fatalf("SET: %q, %v", reply, err)
-	}
+	set(b, n, prefix+strconv.Itoa(i), "0123456789abcdef0123456789abcdef")
 }
 
 func BenchmarkPropose(b *testing.B) {

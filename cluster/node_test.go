@@ -38,7 +38,7 @@ func openNode(t *testing.T, dir string, mut ...func(*Config)) *Node {
 	return n
 }
 
-func set(t *testing.T, n *Node, k, v string) {
+func set(t testing.TB, n *Node, k, v string) {
 	t.Helper()
 	reply, _, err := n.Propose(context.Background(), fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(k), []byte(v)}}}})
 	if err != nil || string(reply) != "+OK\r\n" {
