@@ -133,6 +133,15 @@ func (m *procs) start(p *proc) error {
 }
 
 // pid of the running process, 0 if it is not running.
+// pidsOf gives the pid of each process (0 for one not running).
+func pidsOf(ps []*proc) []int {
+	out := make([]int, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.pid())
+	}
+	return out
+}
+
 func (p *proc) pid() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -239,24 +248,6 @@ func cpuTicks(pid int) int64 {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + st
-}
-
-// rssBytes is the resident set size of pid.
-func rssBytes(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n * 1024
-			}
-		}
-	}
-	return 0
 }
 
 // loadAvg is the 1-minute load average, to show how busy the machine was.

@@ -176,13 +176,7 @@ func (d *redisDeploy) target(ctx context.Context, system string) (*target, error
 	return t, nil
 }
 
-func (d *redisDeploy) pids() []int {
-	var out []int
-	for _, p := range d.nodes {
-		out = append(out, p.pid())
-	}
-	return out
-}
+func (d *redisDeploy) pids() []int { return pidsOf(d.nodes) }
 
 // ---- etcd ----
 
@@ -268,13 +262,7 @@ func (d *etcdDeploy) target(ctx context.Context, system string) (*target, error)
 	return &target{kind: "etcd", etcd: d.clients}, nil
 }
 
-func (d *etcdDeploy) pids() []int {
-	var out []int
-	for _, p := range d.nodes {
-		out = append(out, p.pid())
-	}
-	return out
-}
+func (d *etcdDeploy) pids() []int { return pidsOf(d.nodes) }
 
 // ---- statehouse ----
 
