@@ -87,6 +87,27 @@ func errString(err error) string {
 	return s
 }
 
+// getInt is a read op of an integer key: GET into op.Value (nil when the
+// key is missing); a value that is not an integer is kept in op.Raw and
+// read as -1, which nobody writes, so the checkers reject it.
+func getInt(key string) func(ctx context.Context, rc *redis.Client, op *Op) error {
+	return func(ctx context.Context, rc *redis.Client, op *Op) error {
+		s, err := rc.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v, ok := parseInt(s)
+		if !ok {
+			v, op.Raw = i64(-1), s
+		}
+		op.Value = v
+		return nil
+	}
+}
+
 // parseInt reads a register value; raw is kept when it does not parse.
 func parseInt(s string) (*int64, bool) {
 	v, err := strconv.ParseInt(s, 10, 64)

@@ -194,21 +194,7 @@ func (w *registerWL) Run(ctx context.Context, e *Env) {
 		r := c.rng.IntN(6)
 		switch {
 		case r < 3: // read
-			op := c.do(Op{F: "read", Key: key}, func(ctx context.Context, rc *redis.Client, op *Op) error {
-				s, err := rc.Get(ctx, key).Result()
-				if errors.Is(err, redis.Nil) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				v, ok := parseInt(s)
-				if !ok {
-					v, op.Raw = i64(-1), s // nobody writes -1: porcupine rejects it
-				}
-				op.Value = v
-				return nil
-			})
+			op := c.do(Op{F: "read", Key: key}, getInt(key))
 			w.saw(key, op.Value)
 		case r < 5 || !w.cas: // write
 			v := w.values.Add(1)
@@ -499,21 +485,6 @@ func (w *sessionWL) Run(ctx context.Context, e *Env) {
 			id = 1
 		}
 		key := fmt.Sprintf("%ssess:%d", e.Prefix, id)
-		c.do(Op{F: "read", Key: key}, func(ctx context.Context, rc *redis.Client, op *Op) error {
-			s, err := rc.Get(ctx, key).Result()
-			if errors.Is(err, redis.Nil) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			v, ok := parseInt(s)
-			if !ok {
-				v = i64(-1)
-				op.Raw = s
-			}
-			op.Value = v
-			return nil
-		})
+		c.do(Op{F: "read", Key: key}, getInt(key))
 	})
 }
