@@ -53,4 +53,3 @@ func Poll(timeout time.Duration, cond func() error) error {
 		time.Sleep(PollInterval)
 	}
 }
-
