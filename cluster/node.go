@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // Errors a caller can act on. The server maps them to Redis errors.
@@ -467,7 +468,7 @@ func (n *Node) ackBeforeCommit(req fsm.Request) ([]byte, uint64, error) {
 	}()
 	var out []byte
 	if req.Atomic {
-		out = fsm.AppendArray(out, len(req.Ops))
+		out = resp.AppendArray(out, len(req.Ops))
 	}
 	for range req.Ops {
 		out = append(out, "+OK\r\n"...)

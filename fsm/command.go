@@ -1,10 +1,9 @@
 package fsm
 
 import (
-	"math"
-	"strconv"
-	"strings"
 	"unsafe"
+
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // Flags describe a command to the server (routing, MULTI, COMMAND replies).
@@ -206,156 +205,25 @@ func newString(key []byte, val string) *item {
 
 // --- replies ---------------------------------------------------------------
 
-// Standard error texts, worded exactly as Redis words them.
+// Error texts of the fsm's commands, worded exactly as Redis words them
+// (the ones every command shares are in internal/resp).
 const (
-	ErrWrongType  = "WRONGTYPE Operation against a key holding the wrong kind of value"
-	ErrNotInt     = "ERR value is not an integer or out of range"
-	ErrNotFloat   = "ERR value is not a valid float"
-	ErrSyntax     = "ERR syntax error"
 	ErrNoSuchKey  = "ERR no such key"
 	ErrOverflow   = "ERR increment or decrement would overflow"
 	ErrInvalidExp = "ERR invalid expire time in '%s' command"
 	ErrNaN        = "ERR increment would produce NaN or Infinity"
-	ErrDBIndex    = "ERR DB index is out of range"
 	ErrCursor     = "ERR invalid cursor"
 )
 
-func (c *Ctx) OK()                 { c.Out = append(c.Out, "+OK\r\n"...) }
-func (c *Ctx) Null()               { c.Out = append(c.Out, "$-1\r\n"...) }
-func (c *Ctx) NullArray()          { c.Out = append(c.Out, "*-1\r\n"...) }
-func (c *Ctx) Status(s string)     { c.Out = append(append(append(c.Out, '+'), s...), "\r\n"...) }
-func (c *Ctx) Error(msg string)    { c.Out = AppendError(c.Out, msg) }
-func (c *Ctx) Int(n int64)         { c.Out = AppendInt(c.Out, n) }
-func (c *Ctx) Bulk(b []byte)       { c.Out = AppendBulk(c.Out, b) }
-func (c *Ctx) BulkString(s string) { c.Out = AppendBulkString(c.Out, s) }
-func (c *Ctx) Array(n int)         { c.Out = AppendArray(c.Out, n) }
+func (c *Ctx) OK()                 { c.Out = resp.AppendOK(c.Out) }
+func (c *Ctx) Null()               { c.Out = resp.AppendNull(c.Out) }
+func (c *Ctx) NullArray()          { c.Out = resp.AppendNullArray(c.Out) }
+func (c *Ctx) Status(s string)     { c.Out = resp.AppendStatus(c.Out, s) }
+func (c *Ctx) Error(msg string)    { c.Out = resp.AppendError(c.Out, msg) }
+func (c *Ctx) Int(n int64)         { c.Out = resp.AppendInt(c.Out, n) }
+func (c *Ctx) Bulk(b []byte)       { c.Out = resp.AppendBulk(c.Out, b) }
+func (c *Ctx) BulkString(s string) { c.Out = resp.AppendBulkString(c.Out, s) }
+func (c *Ctx) Array(n int)         { c.Out = resp.AppendArray(c.Out, n) }
 
 // WrongArity writes Redis's arity error for the command.
-func (c *Ctx) WrongArity(name []byte) {
-	c.Error("ERR wrong number of arguments for '" + strings.ToLower(string(name)) + "' command")
-}
-
-// AppendError appends a RESP error. msg must start with the error code
-// (ERR, WRONGTYPE...); newlines are replaced so the reply stays one line.
-func AppendError(b []byte, msg string) []byte {
-	b = append(b, '-')
-	for i := 0; i < len(msg); i++ {
-		ch := msg[i]
-		if ch == '\r' || ch == '\n' {
-			ch = ' '
-		}
-		b = append(b, ch)
-	}
-	return append(b, '\r', '\n')
-}
-
-func AppendInt(b []byte, n int64) []byte {
-	b = append(b, ':')
-	b = strconv.AppendInt(b, n, 10)
-	return append(b, '\r', '\n')
-}
-
-func AppendArray(b []byte, n int) []byte {
-	b = append(b, '*')
-	b = strconv.AppendInt(b, int64(n), 10)
-	return append(b, '\r', '\n')
-}
-
-func AppendBulk(b, v []byte) []byte {
-	b = append(b, '$')
-	b = strconv.AppendInt(b, int64(len(v)), 10)
-	b = append(b, '\r', '\n')
-	b = append(b, v...)
-	return append(b, '\r', '\n')
-}
-
-func AppendBulkString(b []byte, v string) []byte {
-	b = append(b, '$')
-	b = strconv.AppendInt(b, int64(len(v)), 10)
-	b = append(b, '\r', '\n')
-	b = append(b, v...)
-	return append(b, '\r', '\n')
-}
-
-// --- argument parsing --------------------------------------------------------
-
-// ParseInt parses a Redis integer argument (strict: no spaces, no '+',
-// no leading zeros beyond "0", fits in int64).
-func ParseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	if (b[0] == '0' && len(b) > 1) || b[0] == '+' {
-		return 0, false
-	}
-	if b[0] == '-' && (len(b) == 1 || b[1] == '0') {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	return n, err == nil
-}
-
-// ParseFloat parses a Redis float argument ("inf", "-inf" allowed, NaN not).
-func ParseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) > 5000 {
-		return 0, false
-	}
-	s := string(b)
-	if s[0] == ' ' || s[len(s)-1] == ' ' || strings.ContainsAny(s, "_xXpP") {
-		return 0, false
-	}
-	switch strings.ToLower(s) {
-	case "inf", "+inf", "infinity", "+infinity":
-		return posInf, true
-	case "-inf", "-infinity":
-		return negInf, true
-	case "nan", "+nan", "-nan":
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, false
-	}
-	return f, true
-}
-
-// FormatFloat formats as Redis does for INCRBYFLOAT/HINCRBYFLOAT replies:
-// up to 17 significant digits, no exponent, trailing zeros removed.
-func FormatFloat(f float64) string {
-	if f == posInf {
-		return "inf"
-	}
-	if f == negInf {
-		return "-inf"
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	if s == "-0" {
-		s = "0"
-	}
-	return s
-}
-
-// EqualFold reports whether arg equals the lower-case word, ignoring case.
-func EqualFold(arg []byte, word string) bool {
-	if len(arg) != len(word) {
-		return false
-	}
-	for i := 0; i < len(arg); i++ {
-		ch := arg[i]
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		if ch != word[i] {
-			return false
-		}
-	}
-	return true
-}
-
-var (
-	posInf = math.Inf(1)
-	negInf = math.Inf(-1)
-)
+func (c *Ctx) WrongArity(name []byte) { c.Error(resp.WrongArity(string(name))) }

@@ -3,6 +3,8 @@ package fsm
 import (
 	"strconv"
 	"sync"
+
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // NumDBs is the number of numbered databases, as in standalone Redis.
@@ -45,15 +47,15 @@ func (f *FSM) Apply(index uint64, e *Entry) [][]byte {
 func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
 	if !f.condsHold(r.Conds) {
 		if r.Atomic {
-			return append(out, "*-1\r\n"...)
+			return resp.AppendNullArray(out)
 		}
 		for range r.Ops {
-			out = AppendError(out, "EXECABORT Transaction discarded because of WATCH")
+			out = resp.AppendError(out, "EXECABORT Transaction discarded because of WATCH")
 		}
 		return out
 	}
 	if r.Atomic {
-		out = AppendArray(out, len(r.Ops))
+		out = resp.AppendArray(out, len(r.Ops))
 	}
 	c := Ctx{f: f, Now: f.now, Rev: index, Write: true, Out: out}
 	for _, op := range r.Ops {
@@ -79,7 +81,7 @@ func (c *Ctx) exec(db int, args [][]byte, allowReads bool) {
 		return
 	}
 	if db < 0 || db >= NumDBs {
-		c.Error(ErrDBIndex)
+		c.Error(resp.ErrDBIndex)
 		return
 	}
 	c.DB, c.ks = db, c.f.dbs[db]
@@ -140,7 +142,7 @@ func (f *FSM) Read(db int, now int64, rnd uint64, args [][]byte, out []byte) []b
 		return c.Out
 	}
 	if db < 0 || db >= NumDBs {
-		c.Error(ErrDBIndex)
+		c.Error(resp.ErrDBIndex)
 		return c.Out
 	}
 	c.DB, c.ks = db, f.dbs[db]
@@ -243,7 +245,7 @@ var internalCommands = []*Command{
 }
 
 func reapCmd(c *Ctx, args [][]byte) {
-	deadline, ok := ParseInt(args[2])
+	deadline, ok := resp.ParseInt(args[2])
 	it := c.ks.raw(string(args[1]))
 	if !ok || it == nil || it.deadline != deadline || !it.expired(c.Now) {
 		c.Int(0)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/statehouse/statehouse/internal/resp"
 	"github.com/tidwall/btree"
 )
 
@@ -53,7 +54,7 @@ const maxRandCount = 1 << 20
 func (c *Ctx) readHash(key []byte) (it *item, ok bool) {
 	it = c.Get(key)
 	if it != nil && it.kind != KindHash {
-		c.Error(ErrWrongType)
+		c.Error(resp.ErrWrongType)
 		return nil, false
 	}
 	return it, true
@@ -169,9 +170,9 @@ func hdelCmd(c *Ctx, args [][]byte) {
 
 // HINCRBY key field increment -> the new value.
 func hincrbyCmd(c *Ctx, args [][]byte) {
-	incr, ok := ParseInt(args[3])
+	incr, ok := resp.ParseInt(args[3])
 	if !ok {
-		c.Error(ErrNotInt)
+		c.Error(resp.ErrNotInt)
 		return
 	}
 	cl, h, ok := c.writeHash(args[1])
@@ -180,7 +181,7 @@ func hincrbyCmd(c *Ctx, args [][]byte) {
 	}
 	var v int64
 	if cur, exists := h.Get(string(args[2])); exists {
-		if v, ok = ParseInt([]byte(cur)); !ok {
+		if v, ok = resp.ParseInt([]byte(cur)); !ok {
 			c.Error(errHashNotInt)
 			return
 		}
@@ -201,7 +202,7 @@ func hincrbyCmd(c *Ctx, args [][]byte) {
 func hincrbyfloatCmd(c *Ctx, args [][]byte) {
 	incr, ok := parseLongDouble(string(args[3]))
 	if !ok {
-		c.Error(ErrNotFloat)
+		c.Error(resp.ErrNotFloat)
 		return
 	}
 	if incr.IsInf() {
@@ -401,9 +402,9 @@ func hrandfieldCmd(c *Ctx, args [][]byte) {
 		c.BulkString(k)
 		return
 	}
-	l, ok := ParseInt(args[2])
+	l, ok := resp.ParseInt(args[2])
 	if !ok {
-		c.Error(ErrNotInt)
+		c.Error(resp.ErrNotInt)
 		return
 	}
 	if l == math.MinInt64 {
@@ -412,8 +413,8 @@ func hrandfieldCmd(c *Ctx, args [][]byte) {
 	}
 	withValues := false
 	switch {
-	case len(args) > 4 || (len(args) == 4 && !EqualFold(args[3], "withvalues")):
-		c.Error(ErrSyntax)
+	case len(args) > 4 || (len(args) == 4 && !resp.EqualFold(args[3], "withvalues")):
+		c.Error(resp.ErrSyntax)
 		return
 	case len(args) == 4:
 		withValues = true
@@ -520,27 +521,27 @@ func elemScanCursorOK(cur []byte) bool {
 func elemScanOptions(c *Ctx, opts [][]byte) (pat []byte, ok bool) {
 	for i := 0; i < len(opts); i += 2 {
 		if len(opts)-i < 2 {
-			c.Error(ErrSyntax)
+			c.Error(resp.ErrSyntax)
 			return nil, false
 		}
 		switch {
-		case EqualFold(opts[i], "count"):
-			n, ok := ParseInt(opts[i+1])
+		case resp.EqualFold(opts[i], "count"):
+			n, ok := resp.ParseInt(opts[i+1])
 			if !ok {
-				c.Error(ErrNotInt)
+				c.Error(resp.ErrNotInt)
 				return nil, false
 			}
 			if n < 1 {
-				c.Error(ErrSyntax)
+				c.Error(resp.ErrSyntax)
 				return nil, false
 			}
-		case EqualFold(opts[i], "match"):
+		case resp.EqualFold(opts[i], "match"):
 			pat = opts[i+1]
 			if len(pat) == 1 && pat[0] == '*' {
 				pat = nil
 			}
 		default:
-			c.Error(ErrSyntax)
+			c.Error(resp.ErrSyntax)
 			return nil, false
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // Generic key commands: existence, expiry, renaming, copying and walking the
@@ -98,13 +100,13 @@ func expireGeneric(c *Ctx, args [][]byte, base, unit int64) {
 	flags := 0
 	for _, opt := range args[3:] {
 		switch {
-		case EqualFold(opt, "nx"):
+		case resp.EqualFold(opt, "nx"):
 			flags |= expireNX
-		case EqualFold(opt, "xx"):
+		case resp.EqualFold(opt, "xx"):
 			flags |= expireXX
-		case EqualFold(opt, "gt"):
+		case resp.EqualFold(opt, "gt"):
 			flags |= expireGT
-		case EqualFold(opt, "lt"):
+		case resp.EqualFold(opt, "lt"):
 			flags |= expireLT
 		default:
 			c.Error("ERR Unsupported option " + string(opt))
@@ -119,9 +121,9 @@ func expireGeneric(c *Ctx, args [][]byte, base, unit int64) {
 		c.Error("ERR GT and LT options at the same time are not compatible")
 		return
 	}
-	when, ok := ParseInt(args[2])
+	when, ok := resp.ParseInt(args[2])
 	if !ok {
-		c.Error(ErrNotInt)
+		c.Error(resp.ErrNotInt)
 		return
 	}
 	if unit != 1 {
@@ -251,12 +253,12 @@ func copyCmd(c *Ctx, args [][]byte) {
 	dbid, replace := c.DB, false
 	for j := 3; j < len(args); j++ {
 		switch {
-		case EqualFold(args[j], "replace"):
+		case resp.EqualFold(args[j], "replace"):
 			replace = true
-		case EqualFold(args[j], "db") && j+1 < len(args):
-			n, ok := ParseInt(args[j+1])
+		case resp.EqualFold(args[j], "db") && j+1 < len(args):
+			n, ok := resp.ParseInt(args[j+1])
 			if !ok {
-				c.Error(ErrNotInt)
+				c.Error(resp.ErrNotInt)
 				return
 			}
 			if n < math.MinInt32 || n > math.MaxInt32 {
@@ -264,13 +266,13 @@ func copyCmd(c *Ctx, args [][]byte) {
 				return
 			}
 			if n < 0 || n >= NumDBs {
-				c.Error(ErrDBIndex)
+				c.Error(resp.ErrDBIndex)
 				return
 			}
 			dbid = int(n)
 			j++
 		default:
-			c.Error(ErrSyntax)
+			c.Error(resp.ErrSyntax)
 			return
 		}
 	}
@@ -338,24 +340,24 @@ func scanCmd(c *Ctx, args [][]byte) {
 	for i := 2; i < len(args); i += 2 {
 		more := i+1 < len(args)
 		switch {
-		case EqualFold(args[i], "count") && more:
-			n, ok := ParseInt(args[i+1])
+		case resp.EqualFold(args[i], "count") && more:
+			n, ok := resp.ParseInt(args[i+1])
 			if !ok {
-				c.Error(ErrNotInt)
+				c.Error(resp.ErrNotInt)
 				return
 			}
 			if n < 1 {
-				c.Error(ErrSyntax)
+				c.Error(resp.ErrSyntax)
 				return
 			}
 			count = n
-		case EqualFold(args[i], "match") && more:
+		case resp.EqualFold(args[i], "match") && more:
 			pat = args[i+1]
 			usePat = !(len(pat) == 1 && pat[0] == '*')
-		case EqualFold(args[i], "type") && more:
+		case resp.EqualFold(args[i], "type") && more:
 			typ = args[i+1]
 		default:
-			c.Error(ErrSyntax)
+			c.Error(resp.ErrSyntax)
 			return
 		}
 	}
@@ -379,7 +381,7 @@ func scanCmd(c *Ctx, args [][]byte) {
 		lastH = it.h
 		if it.expired(c.Now) ||
 			usePat && !Match(pat, []byte(it.key)) ||
-			typ != nil && !EqualFold(typ, it.kind.String()) {
+			typ != nil && !resp.EqualFold(typ, it.kind.String()) {
 			return true
 		}
 		keys = append(keys, it.key)
@@ -487,10 +489,10 @@ func dbsizeCmd(c *Ctx, _ [][]byte) {
 // flushOK checks FLUSHDB/FLUSHALL's only option, ASYNC or SYNC; both flush
 // at once here.
 func flushOK(c *Ctx, args [][]byte) bool {
-	if len(args) == 1 || len(args) == 2 && (EqualFold(args[1], "async") || EqualFold(args[1], "sync")) {
+	if len(args) == 1 || len(args) == 2 && (resp.EqualFold(args[1], "async") || resp.EqualFold(args[1], "sync")) {
 		return true
 	}
-	c.Error(ErrSyntax)
+	c.Error(resp.ErrSyntax)
 	return false
 }
 

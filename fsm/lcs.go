@@ -1,5 +1,7 @@
 package fsm
 
+import "github.com/statehouse/statehouse/internal/resp"
+
 // lcsCmd is Redis 7.0's LCS: the classic dynamic-programming table, walked
 // back from the end exactly as Redis walks it so that IDX reports the same
 // ranges. Like Redis, it refuses a table larger than proto-max-bulk-len.
@@ -21,22 +23,22 @@ func lcsCmd(c *Ctx, args [][]byte) {
 	for j := 3; j < len(args); j++ {
 		opt := cString(args[j])
 		switch {
-		case EqualFold(opt, "idx"):
+		case resp.EqualFold(opt, "idx"):
 			getIdx = true
-		case EqualFold(opt, "len"):
+		case resp.EqualFold(opt, "len"):
 			getLen = true
-		case EqualFold(opt, "withmatchlen"):
+		case resp.EqualFold(opt, "withmatchlen"):
 			withMatchLen = true
-		case EqualFold(opt, "minmatchlen") && j < len(args)-1:
-			n, ok := ParseInt(args[j+1])
+		case resp.EqualFold(opt, "minmatchlen") && j < len(args)-1:
+			n, ok := resp.ParseInt(args[j+1])
 			if !ok {
-				c.Error(ErrNotInt)
+				c.Error(resp.ErrNotInt)
 				return
 			}
 			minMatchLen = max(n, 0)
 			j++
 		default:
-			c.Error(ErrSyntax)
+			c.Error(resp.ErrSyntax)
 			return
 		}
 	}

@@ -1,6 +1,9 @@
 package fsm
 
-import "github.com/tidwall/btree"
+import (
+	"github.com/statehouse/statehouse/internal/resp"
+	"github.com/tidwall/btree"
+)
 
 // Set commands. A set is a *btree.Set[string]; replies list members in
 // tree (byte) order, where Redis 7.0 uses numeric order for small integer
@@ -21,7 +24,7 @@ var setCommands = []*Command{
 func (c *Ctx) readSet(key []byte) (it *item, ok bool) {
 	it = c.Get(key)
 	if it != nil && it.kind != KindSet {
-		c.Error(ErrWrongType)
+		c.Error(resp.ErrWrongType)
 		return nil, false
 	}
 	return it, true

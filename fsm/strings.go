@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // String commands. Each handler gets args with args[0] the command name and
@@ -53,7 +55,7 @@ const (
 func stringItem(c *Ctx, key []byte) (*item, bool) {
 	it := c.Get(key)
 	if it != nil && it.kind != KindString {
-		c.Error(ErrWrongType)
+		c.Error(resp.ErrWrongType)
 		return nil, false
 	}
 	return it, true
@@ -114,34 +116,34 @@ func parseSetOpts(c *Ctx, args [][]byte, start int, isSet bool) (flags int, expi
 		opt := cString(args[j])
 		next := j < len(args)-1
 		switch {
-		case EqualFold(opt, "nx") && flags&setOptXX == 0 && isSet:
+		case resp.EqualFold(opt, "nx") && flags&setOptXX == 0 && isSet:
 			flags |= setOptNX
-		case EqualFold(opt, "xx") && flags&setOptNX == 0 && isSet:
+		case resp.EqualFold(opt, "xx") && flags&setOptNX == 0 && isSet:
 			flags |= setOptXX
-		case EqualFold(opt, "get") && isSet:
+		case resp.EqualFold(opt, "get") && isSet:
 			flags |= setOptGet
-		case EqualFold(opt, "keepttl") && flags&(setOptPersist|setOptEX|setOptEXAT|setOptPX|setOptPXAT) == 0 && isSet:
+		case resp.EqualFold(opt, "keepttl") && flags&(setOptPersist|setOptEX|setOptEXAT|setOptPX|setOptPXAT) == 0 && isSet:
 			flags |= setOptKeepTTL
-		case EqualFold(opt, "persist") && !isSet && flags&(setOptEX|setOptEXAT|setOptPX|setOptPXAT|setOptKeepTTL) == 0:
+		case resp.EqualFold(opt, "persist") && !isSet && flags&(setOptEX|setOptEXAT|setOptPX|setOptPXAT|setOptKeepTTL) == 0:
 			flags |= setOptPersist
-		case EqualFold(opt, "ex") && flags&(setOptKeepTTL|setOptPersist|setOptEXAT|setOptPX|setOptPXAT) == 0 && next:
+		case resp.EqualFold(opt, "ex") && flags&(setOptKeepTTL|setOptPersist|setOptEXAT|setOptPX|setOptPXAT) == 0 && next:
 			flags |= setOptEX
 			expire = args[j+1]
 			j++
-		case EqualFold(opt, "px") && flags&(setOptKeepTTL|setOptPersist|setOptEX|setOptEXAT|setOptPXAT) == 0 && next:
+		case resp.EqualFold(opt, "px") && flags&(setOptKeepTTL|setOptPersist|setOptEX|setOptEXAT|setOptPXAT) == 0 && next:
 			flags |= setOptPX
 			expire = args[j+1]
 			j++
-		case EqualFold(opt, "exat") && flags&(setOptKeepTTL|setOptPersist|setOptEX|setOptPX|setOptPXAT) == 0 && next:
+		case resp.EqualFold(opt, "exat") && flags&(setOptKeepTTL|setOptPersist|setOptEX|setOptPX|setOptPXAT) == 0 && next:
 			flags |= setOptEXAT
 			expire = args[j+1]
 			j++
-		case EqualFold(opt, "pxat") && flags&(setOptKeepTTL|setOptPersist|setOptEX|setOptEXAT|setOptPX) == 0 && next:
+		case resp.EqualFold(opt, "pxat") && flags&(setOptKeepTTL|setOptPersist|setOptEX|setOptEXAT|setOptPX) == 0 && next:
 			flags |= setOptPXAT
 			expire = args[j+1]
 			j++
 		default:
-			c.Error(ErrSyntax)
+			c.Error(resp.ErrSyntax)
 			return 0, nil, false
 		}
 	}
@@ -153,9 +155,9 @@ func parseSetOpts(c *Ctx, args [][]byte, start int, isSet bool) (flags int, expi
 // non-positive values and overflow are "invalid expire time in '<name>'".
 // Relative expires count from c.Now, the entry's clock.
 func setExpireDeadline(c *Ctx, expire []byte, flags int, name string) (int64, bool) {
-	n, ok := ParseInt(expire)
+	n, ok := resp.ParseInt(expire)
 	if !ok {
-		c.Error(ErrNotInt)
+		c.Error(resp.ErrNotInt)
 		return 0, false
 	}
 	seconds := flags&(setOptEX|setOptEXAT) != 0
@@ -219,7 +221,7 @@ func setGeneric(c *Ctx, flags int, key, val, expire []byte, name string, intRepl
 		case old == nil:
 			c.Null()
 		case old.kind != KindString:
-			c.Error(ErrWrongType)
+			c.Error(resp.ErrWrongType)
 			return
 		default:
 			c.BulkString(old.str)
@@ -395,10 +397,10 @@ func strlenCmd(c *Ctx, args [][]byte) {
 // rules (a negative end below -len clamps to 0, so "0 -100" gives the first
 // byte).
 func getrangeCmd(c *Ctx, args [][]byte) {
-	start, ok1 := ParseInt(args[2])
-	end, ok2 := ParseInt(args[3])
+	start, ok1 := resp.ParseInt(args[2])
+	end, ok2 := resp.ParseInt(args[3])
 	if !ok1 || !ok2 {
-		c.Error(ErrNotInt)
+		c.Error(resp.ErrNotInt)
 		return
 	}
 	it, ok := stringItem(c, args[1])
@@ -433,9 +435,9 @@ func getrangeCmd(c *Ctx, args [][]byte) {
 }
 
 func setrangeCmd(c *Ctx, args [][]byte) {
-	offset, ok := ParseInt(args[2])
+	offset, ok := resp.ParseInt(args[2])
 	if !ok {
-		c.Error(ErrNotInt)
+		c.Error(resp.ErrNotInt)
 		return
 	}
 	if offset < 0 {
@@ -501,18 +503,18 @@ func incrCmd(c *Ctx, args [][]byte) { incrDecr(c, args[1], 1) }
 func decrCmd(c *Ctx, args [][]byte) { incrDecr(c, args[1], -1) }
 
 func incrbyCmd(c *Ctx, args [][]byte) {
-	n, ok := ParseInt(args[2])
+	n, ok := resp.ParseInt(args[2])
 	if !ok {
-		c.Error(ErrNotInt)
+		c.Error(resp.ErrNotInt)
 		return
 	}
 	incrDecr(c, args[1], n)
 }
 
 func decrbyCmd(c *Ctx, args [][]byte) {
-	n, ok := ParseInt(args[2])
+	n, ok := resp.ParseInt(args[2])
 	if !ok {
-		c.Error(ErrNotInt)
+		c.Error(resp.ErrNotInt)
 		return
 	}
 	if n == math.MinInt64 {
@@ -530,8 +532,8 @@ func incrDecr(c *Ctx, key []byte, incr int64) {
 	}
 	var v int64
 	if it != nil {
-		if v, ok = ParseInt([]byte(it.str)); !ok {
-			c.Error(ErrNotInt)
+		if v, ok = resp.ParseInt([]byte(it.str)); !ok {
+			c.Error(resp.ErrNotInt)
 			return
 		}
 	}
@@ -589,12 +591,12 @@ func incrByFloat(has bool, cur, incr string) (string, string) {
 	if has {
 		var ok bool
 		if v, ok = parseLongDouble(cur); !ok {
-			return "", ErrNotFloat
+			return "", resp.ErrNotFloat
 		}
 	}
 	d, ok := parseLongDouble(incr)
 	if !ok {
-		return "", ErrNotFloat
+		return "", resp.ErrNotFloat
 	}
 	sum, ok := addLongDouble(v, d)
 	if !ok {

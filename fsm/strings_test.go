@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/statehouse/statehouse/internal/resp"
 	"github.com/tidwall/btree"
 )
 
@@ -59,7 +60,7 @@ func (s *strTester) putHash(key string, deadline int64) {
 	s.f.dbs[0].put(&item{key: key, kind: KindHash, hash: h, deadline: deadline, rev: 99})
 }
 
-const strWrongType = "-" + ErrWrongType + "\r\n"
+const strWrongType = "-" + resp.ErrWrongType + "\r\n"
 
 // --- WRONGTYPE ------------------------------------------------------------------
 
@@ -69,7 +70,7 @@ const strWrongType = "-" + ErrWrongType + "\r\n"
 func TestStringsWrongType(t *testing.T) {
 	s := newStrTester(t)
 	s.putHash("h", 0)
-	notInt := "-" + ErrNotInt + "\r\n"
+	notInt := "-" + resp.ErrNotInt + "\r\n"
 	for _, tc := range []struct {
 		want string
 		args []string
@@ -390,7 +391,7 @@ func TestLongDouble(t *testing.T) {
 		".", "-", "+", "infin", "1e-5000", "1e5000", "0x1p-16446", "1.18973149535723176509e+4932",
 		"1.5\x00", "\x00", "1_000", "1,5", "0x1p16384", strings.Repeat("1", 5120),
 	} {
-		if _, errMsg := incrByFloat(false, "", bad); errMsg != ErrNotFloat {
+		if _, errMsg := incrByFloat(false, "", bad); errMsg != resp.ErrNotFloat {
 			t.Errorf("increment %q: %q, want not a valid float", bad, errMsg)
 		}
 	}
@@ -443,9 +444,9 @@ func strDialRedis(t *testing.T) *strRedisConn {
 
 // do sends one command and returns its raw RESP reply.
 func (rc *strRedisConn) do(t *testing.T, args [][]byte) []byte {
-	req := AppendArray(nil, len(args))
+	req := resp.AppendArray(nil, len(args))
 	for _, a := range args {
-		req = AppendBulk(req, a)
+		req = resp.AppendBulk(req, a)
 	}
 	if _, err := rc.c.Write(req); err != nil {
 		t.Fatal(err)
@@ -537,9 +538,9 @@ func TestIncrByFloatAgainstRedis(t *testing.T) {
 		res, errMsg := incrByFloat(true, cur, incr)
 		var got string
 		if errMsg != "" {
-			got = string(AppendError(nil, errMsg))
+			got = string(resp.AppendError(nil, errMsg))
 		} else {
-			got = string(AppendBulkString(nil, res))
+			got = string(resp.AppendBulkString(nil, res))
 		}
 		if got != want {
 			t.Errorf("%s + %s: got %q, Redis %q", cur, incr, got, want)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // cmdInfo is one command as COMMAND describes it, from the fsm's table or
@@ -43,21 +44,21 @@ func lookupInfo(name string) (cmdInfo, bool) {
 // appendCommandEntry writes the 10-field entry of Redis 7's COMMAND reply.
 // Clients use the flags ("readonly" routes reads) and key positions.
 func appendCommandEntry(b []byte, c cmdInfo) []byte {
-	b = fsm.AppendArray(b, 10)
-	b = fsm.AppendBulkString(b, c.name)
-	b = fsm.AppendInt(b, int64(c.arity))
-	b = fsm.AppendArray(b, len(c.flags))
+	b = resp.AppendArray(b, 10)
+	b = resp.AppendBulkString(b, c.name)
+	b = resp.AppendInt(b, int64(c.arity))
+	b = resp.AppendArray(b, len(c.flags))
 	for _, f := range c.flags {
 		b = append(append(append(b, '+'), f...), "\r\n"...)
 	}
-	b = fsm.AppendInt(b, int64(c.first))
-	b = fsm.AppendInt(b, int64(c.last))
-	b = fsm.AppendInt(b, int64(c.step))
-	b = fsm.AppendArray(b, 1)
+	b = resp.AppendInt(b, int64(c.first))
+	b = resp.AppendInt(b, int64(c.last))
+	b = resp.AppendInt(b, int64(c.step))
+	b = resp.AppendArray(b, 1)
 	b = append(append(append(b, "+@"...), c.group...), "\r\n"...)
-	b = fsm.AppendArray(b, 0) // tips
-	b = fsm.AppendArray(b, 0) // key specs
-	b = fsm.AppendArray(b, 0) // subcommands
+	b = resp.AppendArray(b, 0) // tips
+	b = resp.AppendArray(b, 0) // key specs
+	b = resp.AppendArray(b, 0) // subcommands
 	return b
 }
 
@@ -70,18 +71,18 @@ func commandCmd(p *pipeline, args [][]byte) {
 	}
 	switch strings.ToLower(string(args[1])) {
 	case "count":
-		p.reply(fsm.AppendInt(nil, int64(len(allCommands()))))
+		p.reply(resp.AppendInt(nil, int64(len(allCommands()))))
 	case "info":
 		if len(args) == 2 {
 			p.reply(commandEntries(allCommands()))
 			return
 		}
-		out := fsm.AppendArray(nil, len(args)-2)
+		out := resp.AppendArray(nil, len(args)-2)
 		for _, n := range args[2:] {
 			if c, ok := lookupInfo(string(n)); ok {
 				out = appendCommandEntry(out, c)
 			} else {
-				out = append(out, "$-1\r\n"...) // Redis's RESP2 null for an unknown name
+				out = resp.AppendNull(out) // Redis's RESP2 null for an unknown name
 			}
 		}
 		p.reply(out)
@@ -97,20 +98,20 @@ func commandCmd(p *pipeline, args [][]byte) {
 			}
 		}
 		// A flat map, as RESP2 shows Redis's: name -> [summary, ..., group, ...].
-		out := fsm.AppendArray(nil, 2*len(cmds))
+		out := resp.AppendArray(nil, 2*len(cmds))
 		for _, c := range cmds {
-			out = fsm.AppendBulkString(out, c.name)
-			out = fsm.AppendArray(out, 4)
-			out = fsm.AppendBulkString(out, "summary")
-			out = fsm.AppendBulkString(out, strings.ToUpper(c.name)+" as in Redis")
-			out = fsm.AppendBulkString(out, "group")
-			out = fsm.AppendBulkString(out, c.group)
+			out = resp.AppendBulkString(out, c.name)
+			out = resp.AppendArray(out, 4)
+			out = resp.AppendBulkString(out, "summary")
+			out = resp.AppendBulkString(out, strings.ToUpper(c.name)+" as in Redis")
+			out = resp.AppendBulkString(out, "group")
+			out = resp.AppendBulkString(out, c.group)
 		}
 		p.reply(out)
 	case "getkeys":
 		p.reply(getKeys(args[2:]))
 	case "help":
-		p.reply(helpReply(
+		p.reply(resp.AppendStatusArray(nil,
 			"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"(no subcommand)", "COUNT", "INFO [<command-name> ...]", "DOCS [<command-name> ...]",
 			"GETKEYS <full-command>", "HELP",
@@ -119,7 +120,7 @@ func commandCmd(p *pipeline, args [][]byte) {
 }
 
 func commandEntries(cmds []cmdInfo) []byte {
-	out := fsm.AppendArray(nil, len(cmds))
+	out := resp.AppendArray(nil, len(cmds))
 	for _, c := range cmds {
 		out = appendCommandEntry(out, c)
 	}
@@ -131,24 +132,24 @@ func getKeys(argv [][]byte) []byte {
 	name := strings.ToLower(string(argv[0]))
 	if h, ok := connCommands[name]; ok {
 		if !arityOK(h.arity, len(argv)) {
-			return fsm.AppendError(nil, "ERR Invalid number of arguments specified for command")
+			return resp.AppendError(nil, "ERR Invalid number of arguments specified for command")
 		}
-		return fsm.AppendError(nil, "ERR The command has no key arguments")
+		return resp.AppendError(nil, "ERR The command has no key arguments")
 	}
 	c := fsm.Lookup(argv[0])
 	if c == nil || c.Flags&fsm.FlagInternal != 0 {
-		return fsm.AppendError(nil, "ERR Invalid command specified")
+		return resp.AppendError(nil, "ERR Invalid command specified")
 	}
 	if !c.ArityOK(len(argv)) {
-		return fsm.AppendError(nil, "ERR Invalid number of arguments specified for command")
+		return resp.AppendError(nil, "ERR Invalid number of arguments specified for command")
 	}
 	keys := c.Keys(argv)
 	if len(keys) == 0 {
-		return fsm.AppendError(nil, "ERR The command has no key arguments")
+		return resp.AppendError(nil, "ERR The command has no key arguments")
 	}
-	out := fsm.AppendArray(nil, len(keys))
+	out := resp.AppendArray(nil, len(keys))
 	for _, k := range keys {
-		out = fsm.AppendBulk(out, k)
+		out = resp.AppendBulk(out, k)
 	}
 	return out
 }

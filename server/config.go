@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // configParam is one CONFIG GET/SET parameter. set is nil when the
@@ -124,9 +125,9 @@ func configCmd(p *pipeline, args [][]byte) {
 				}
 			}
 		}
-		out := fsm.AppendArray(nil, len(pairs))
+		out := resp.AppendArray(nil, len(pairs))
 		for _, v := range pairs {
-			out = fsm.AppendBulkString(out, v)
+			out = resp.AppendBulkString(out, v)
 		}
 		p.reply(out)
 	case "set":
@@ -136,9 +137,9 @@ func configCmd(p *pipeline, args [][]byte) {
 		s.totalConns.Store(0)
 		s.rejected.Store(0)
 		s.protoErrors.Store(0)
-		p.reply([]byte("+OK\r\n"))
+		p.reply(resp.AppendOK(nil))
 	case "help":
-		p.reply(helpReply(
+		p.reply(resp.AppendStatusArray(nil,
 			"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"GET <pattern>", "SET <directive> <value> [<directive> <value> ...]", "RESETSTAT", "HELP",
 		))
@@ -149,10 +150,10 @@ func configCmd(p *pipeline, args [][]byte) {
 // Redis 7.0's checks in its order (names first, then values).
 func configSet(s *Server, kv [][]byte) []byte {
 	if len(kv)%2 != 0 {
-		return fsm.AppendError(nil, fsm.ErrSyntax)
+		return resp.AppendError(nil, resp.ErrSyntax)
 	}
 	failed := func(name, why string) []byte {
-		return fsm.AppendError(nil, "ERR CONFIG SET failed (possibly related to argument '"+name+"') - "+why)
+		return resp.AppendError(nil, "ERR CONFIG SET failed (possibly related to argument '"+name+"') - "+why)
 	}
 	seen := map[string]bool{}
 	for i := 0; i < len(kv); i += 2 {
@@ -160,7 +161,7 @@ func configSet(s *Server, kv [][]byte) []byte {
 		prm, ok := configParams[name]
 		switch {
 		case !ok:
-			return fsm.AppendError(nil, "ERR Unknown option or number of arguments for CONFIG SET - '"+string(kv[i])+"'")
+			return resp.AppendError(nil, "ERR Unknown option or number of arguments for CONFIG SET - '"+string(kv[i])+"'")
 		case prm.set == nil:
 			return failed(name, "can't set immutable config")
 		case seen[name]:
@@ -181,7 +182,7 @@ func configSet(s *Server, kv [][]byte) []byte {
 		apply()
 		s.log.Info("config changed", "param", strings.ToLower(string(kv[2*i])))
 	}
-	return []byte("+OK\r\n")
+	return resp.AppendOK(nil)
 }
 
 func sortStrings(a []string) {

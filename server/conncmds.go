@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // connCommand is a command answered by the server itself, not the fsm.
@@ -37,21 +38,12 @@ func checkSub(h connCommand, name string, args [][]byte) []byte {
 	sub := strings.ToLower(string(args[1]))
 	arity, ok := h.subs[sub]
 	if !ok {
-		return fsm.AppendError(nil, "ERR unknown subcommand '"+truncate(cString(args[1]), 128)+"'. Try "+strings.ToUpper(name)+" HELP.")
+		return resp.AppendError(nil, "ERR unknown subcommand '"+truncate(cString(args[1]), 128)+"'. Try "+strings.ToUpper(name)+" HELP.")
 	}
 	if !arityOK(arity, len(args)) {
 		return wrongArity(name + "|" + sub)
 	}
 	return nil
-}
-
-// helpReply is a HELP subcommand's reply: status lines, as Redis sends them.
-func helpReply(lines ...string) []byte {
-	out := fsm.AppendArray(nil, len(lines))
-	for _, l := range lines {
-		out = append(append(append(out, '+'), l...), "\r\n"...)
-	}
-	return out
 }
 
 var connCommands map[string]connCommand
@@ -87,18 +79,18 @@ func init() {
 func pingCmd(p *pipeline, args [][]byte) {
 	switch len(args) {
 	case 1:
-		p.reply([]byte("+PONG\r\n"))
+		p.reply(resp.AppendStatus(nil, "PONG"))
 	case 2:
-		p.reply(fsm.AppendBulk(nil, args[1]))
+		p.reply(resp.AppendBulk(nil, args[1]))
 	default:
 		p.reply(wrongArity("ping"))
 	}
 }
 
-func echoCmd(p *pipeline, args [][]byte) { p.reply(fsm.AppendBulk(nil, args[1])) }
+func echoCmd(p *pipeline, args [][]byte) { p.reply(resp.AppendBulk(nil, args[1])) }
 
 func quitCmd(p *pipeline, args [][]byte) {
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 	p.closed = true
 	p.conn.Close()
 }
@@ -113,11 +105,11 @@ func resetCmd(p *pipeline, args [][]byte) {
 	st.name = ""
 	st.mu.Unlock()
 	st.authed = *p.s.password.Load() == ""
-	p.reply([]byte("+RESET\r\n"))
+	p.reply(resp.AppendStatus(nil, "RESET"))
 }
 
 func parseDB(b []byte) (int, bool) {
-	n, ok := fsm.ParseInt(b)
+	n, ok := resp.ParseInt(b)
 	if !ok || n < 0 || n >= fsm.NumDBs {
 		return 0, false
 	}
@@ -125,32 +117,32 @@ func parseDB(b []byte) (int, bool) {
 }
 
 func selectCmd(p *pipeline, args [][]byte) {
-	if _, ok := fsm.ParseInt(args[1]); !ok {
-		p.reply(fsm.AppendError(nil, fsm.ErrNotInt))
+	if _, ok := resp.ParseInt(args[1]); !ok {
+		p.reply(resp.AppendError(nil, resp.ErrNotInt))
 		return
 	}
 	db, ok := parseDB(args[1])
 	if !ok {
-		p.reply(fsm.AppendError(nil, fsm.ErrDBIndex))
+		p.reply(resp.AppendError(nil, resp.ErrDBIndex))
 		return
 	}
 	p.st.mu.Lock()
 	p.st.db = db
 	p.st.mu.Unlock()
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 // checkPassword compares as Redis's default user does.
 func (s *Server) checkPassword(user, pass []byte) []byte {
 	want := *s.password.Load()
 	if want == "" && user == nil {
-		return fsm.AppendError(nil, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		return resp.AppendError(nil, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 	}
 	if want == "" && string(user) == "default" {
 		return nil // without requirepass the default user is "nopass": any password works
 	}
 	if (user != nil && string(user) != "default") || string(pass) != want {
-		return fsm.AppendError(nil, "WRONGPASS invalid username-password pair or user is disabled.")
+		return resp.AppendError(nil, "WRONGPASS invalid username-password pair or user is disabled.")
 	}
 	return nil
 }
@@ -163,7 +155,7 @@ func authCmd(p *pipeline, args [][]byte) {
 	case 3:
 		user, pass = args[1], args[2]
 	default:
-		p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+		p.reply(resp.AppendError(nil, resp.ErrSyntax))
 		return
 	}
 	if e := p.s.checkPassword(user, pass); e != nil {
@@ -171,7 +163,7 @@ func authCmd(p *pipeline, args [][]byte) {
 		return
 	}
 	p.st.authed = true
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 // helloCmd speaks RESP2 only (redcon writes RESP2): HELLO 3 gets NOPROTO,
@@ -180,13 +172,13 @@ func helloCmd(p *pipeline, args [][]byte) {
 	st := p.st
 	i := 1
 	if len(args) > 1 {
-		v, ok := fsm.ParseInt(args[1])
+		v, ok := resp.ParseInt(args[1])
 		if !ok {
-			p.reply(fsm.AppendError(nil, "ERR Protocol version is not an integer or out of range"))
+			p.reply(resp.AppendError(nil, "ERR Protocol version is not an integer or out of range"))
 			return
 		}
 		if v != 2 {
-			p.reply(fsm.AppendError(nil, "NOPROTO unsupported protocol version"))
+			p.reply(resp.AppendError(nil, "NOPROTO unsupported protocol version"))
 			return
 		}
 		i = 2
@@ -196,18 +188,18 @@ func helloCmd(p *pipeline, args [][]byte) {
 	var name, user, pass []byte
 	for ; i < len(args); i++ {
 		switch {
-		case fsm.EqualFold(args[i], "auth") && i+2 < len(args):
+		case resp.EqualFold(args[i], "auth") && i+2 < len(args):
 			user, pass = args[i+1], args[i+2]
 			i += 2
-		case fsm.EqualFold(args[i], "setname") && i+1 < len(args):
+		case resp.EqualFold(args[i], "setname") && i+1 < len(args):
 			name = args[i+1]
 			if !validClientName(name) {
-				p.reply(fsm.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
+				p.reply(resp.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
 				return
 			}
 			i++
 		default:
-			p.reply(fsm.AppendError(nil, "ERR Syntax error in HELLO option '"+string(args[i])+"'"))
+			p.reply(resp.AppendError(nil, "ERR Syntax error in HELLO option '"+string(args[i])+"'"))
 			return
 		}
 	}
@@ -219,7 +211,7 @@ func helloCmd(p *pipeline, args [][]byte) {
 		st.authed = true
 	}
 	if !st.authed {
-		p.reply(fsm.AppendError(nil, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
+		p.reply(resp.AppendError(nil, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
 		return
 	}
 	if name != nil {
@@ -231,21 +223,21 @@ func helloCmd(p *pipeline, args [][]byte) {
 	if p.s.cl.Status().State != "Leader" {
 		role = "replica"
 	}
-	out := fsm.AppendArray(nil, 14)
-	out = fsm.AppendBulkString(out, "server")
-	out = fsm.AppendBulkString(out, "statehouse")
-	out = fsm.AppendBulkString(out, "version")
-	out = fsm.AppendBulkString(out, p.s.cfg.Version)
-	out = fsm.AppendBulkString(out, "proto")
-	out = fsm.AppendInt(out, 2)
-	out = fsm.AppendBulkString(out, "id")
-	out = fsm.AppendInt(out, st.id)
-	out = fsm.AppendBulkString(out, "mode")
-	out = fsm.AppendBulkString(out, "standalone")
-	out = fsm.AppendBulkString(out, "role")
-	out = fsm.AppendBulkString(out, role)
-	out = fsm.AppendBulkString(out, "modules")
-	out = fsm.AppendArray(out, 0)
+	out := resp.AppendArray(nil, 14)
+	out = resp.AppendBulkString(out, "server")
+	out = resp.AppendBulkString(out, "statehouse")
+	out = resp.AppendBulkString(out, "version")
+	out = resp.AppendBulkString(out, p.s.cfg.Version)
+	out = resp.AppendBulkString(out, "proto")
+	out = resp.AppendInt(out, 2)
+	out = resp.AppendBulkString(out, "id")
+	out = resp.AppendInt(out, st.id)
+	out = resp.AppendBulkString(out, "mode")
+	out = resp.AppendBulkString(out, "standalone")
+	out = resp.AppendBulkString(out, "role")
+	out = resp.AppendBulkString(out, role)
+	out = resp.AppendBulkString(out, "modules")
+	out = resp.AppendArray(out, 0)
 	p.reply(out)
 }
 
@@ -264,29 +256,29 @@ func clientCmd(p *pipeline, args [][]byte) {
 	s, st := p.s, p.st
 	switch strings.ToLower(string(args[1])) {
 	case "id":
-		p.reply(fsm.AppendInt(nil, st.id))
+		p.reply(resp.AppendInt(nil, st.id))
 	case "setname":
 		if !validClientName(args[2]) {
-			p.reply(fsm.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
+			p.reply(resp.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
 			return
 		}
 		st.mu.Lock()
 		st.name = string(args[2])
 		st.mu.Unlock()
-		p.reply([]byte("+OK\r\n"))
+		p.reply(resp.AppendOK(nil))
 	case "getname":
 		st.mu.Lock()
 		name := st.name
 		st.mu.Unlock()
 		if name == "" {
-			p.reply([]byte("$-1\r\n"))
+			p.reply(resp.AppendNull(nil))
 			return
 		}
-		p.reply(fsm.AppendBulkString(nil, name))
+		p.reply(resp.AppendBulkString(nil, name))
 	case "setinfo":
 		attr := strings.ToLower(string(args[2]))
 		if !validClientName(args[3]) && len(args[3]) > 0 {
-			p.reply(fsm.AppendError(nil, "ERR "+attr+" cannot contain spaces, newlines or special characters."))
+			p.reply(resp.AppendError(nil, "ERR "+attr+" cannot contain spaces, newlines or special characters."))
 			return
 		}
 		st.mu.Lock()
@@ -297,18 +289,18 @@ func clientCmd(p *pipeline, args [][]byte) {
 		case "lib-ver":
 			st.libVer = string(args[3])
 		default:
-			p.reply(fsm.AppendError(nil, "ERR Unrecognized option '"+string(args[2])+"'"))
+			p.reply(resp.AppendError(nil, "ERR Unrecognized option '"+string(args[2])+"'"))
 			return
 		}
-		p.reply([]byte("+OK\r\n"))
+		p.reply(resp.AppendOK(nil))
 	case "info":
-		p.reply(fsm.AppendBulkString(nil, s.clientLine(st)))
+		p.reply(resp.AppendBulkString(nil, s.clientLine(st)))
 	case "list":
 		clientList(p, args)
 	case "kill":
 		clientKill(p, args)
 	case "help":
-		p.reply(helpReply(
+		p.reply(resp.AppendStatusArray(nil,
 			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"ID", "INFO", "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
 			"KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port> | SKIPME yes|no",
@@ -325,27 +317,27 @@ func clientList(p *pipeline, args [][]byte) {
 	var ids map[int64]bool
 	switch {
 	case len(args) == 2:
-	case len(args) == 4 && fsm.EqualFold(args[2], "type"):
+	case len(args) == 4 && resp.EqualFold(args[2], "type"):
 		switch strings.ToLower(string(args[3])) {
 		case "normal":
 		case "master", "replica", "slave", "pubsub":
 			all = false
 		default:
-			p.reply(fsm.AppendError(nil, "ERR Unknown client type '"+string(args[3])+"'"))
+			p.reply(resp.AppendError(nil, "ERR Unknown client type '"+string(args[3])+"'"))
 			return
 		}
-	case len(args) >= 4 && fsm.EqualFold(args[2], "id"):
+	case len(args) >= 4 && resp.EqualFold(args[2], "id"):
 		ids = map[int64]bool{}
 		for _, a := range args[3:] {
-			id, ok := fsm.ParseInt(a)
+			id, ok := resp.ParseInt(a)
 			if !ok {
-				p.reply(fsm.AppendError(nil, "ERR Invalid client ID"))
+				p.reply(resp.AppendError(nil, "ERR Invalid client ID"))
 				return
 			}
 			ids[id] = true
 		}
 	default:
-		p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+		p.reply(resp.AppendError(nil, resp.ErrSyntax))
 		return
 	}
 	var b strings.Builder
@@ -354,7 +346,7 @@ func clientList(p *pipeline, args [][]byte) {
 			b.WriteString(s.clientLine(c))
 		}
 	}
-	p.reply(fsm.AppendBulkString(nil, b.String()))
+	p.reply(resp.AppendBulkString(nil, b.String()))
 }
 
 func clientKill(p *pipeline, args [][]byte) {
@@ -363,15 +355,15 @@ func clientKill(p *pipeline, args [][]byte) {
 		for _, c := range s.clients() {
 			if c.addr == string(args[2]) {
 				c.conn.NetConn().Close()
-				p.reply([]byte("+OK\r\n"))
+				p.reply(resp.AppendOK(nil))
 				return
 			}
 		}
-		p.reply(fsm.AppendError(nil, "ERR No such client"))
+		p.reply(resp.AppendError(nil, "ERR No such client"))
 		return
 	}
 	if len(args)%2 != 0 {
-		p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+		p.reply(resp.AppendError(nil, resp.ErrSyntax))
 		return
 	}
 	var id int64 = -1
@@ -381,9 +373,9 @@ func clientKill(p *pipeline, args [][]byte) {
 		v := string(args[i+1])
 		switch strings.ToLower(string(args[i])) {
 		case "id":
-			n, ok := fsm.ParseInt(args[i+1])
+			n, ok := resp.ParseInt(args[i+1])
 			if !ok || n <= 0 {
-				p.reply(fsm.AppendError(nil, "ERR client-id should be greater than 0"))
+				p.reply(resp.AppendError(nil, "ERR client-id should be greater than 0"))
 				return
 			}
 			id = n
@@ -398,11 +390,11 @@ func clientKill(p *pipeline, args [][]byte) {
 			case "no":
 				skipme = false
 			default:
-				p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+				p.reply(resp.AppendError(nil, resp.ErrSyntax))
 				return
 			}
 		default:
-			p.reply(fsm.AppendError(nil, fsm.ErrSyntax))
+			p.reply(resp.AppendError(nil, resp.ErrSyntax))
 			return
 		}
 	}
@@ -417,7 +409,7 @@ func clientKill(p *pipeline, args [][]byte) {
 		c.conn.NetConn().Close()
 		killed++
 	}
-	p.reply(fsm.AppendInt(nil, int64(killed)))
+	p.reply(resp.AppendInt(nil, int64(killed)))
 }
 
 func (s *Server) clients() []*connState {
@@ -451,18 +443,18 @@ func (s *Server) clientLine(c *connState) string {
 
 func timeCmd(p *pipeline, args [][]byte) {
 	now := time.Now()
-	out := fsm.AppendArray(nil, 2)
-	out = fsm.AppendBulkString(out, strconv.FormatInt(now.Unix(), 10))
-	out = fsm.AppendBulkString(out, strconv.FormatInt(int64(now.Nanosecond()/1000), 10))
+	out := resp.AppendArray(nil, 2)
+	out = resp.AppendBulkString(out, strconv.FormatInt(now.Unix(), 10))
+	out = resp.AppendBulkString(out, strconv.FormatInt(int64(now.Nanosecond()/1000), 10))
 	p.reply(out)
 }
 
 func saveCmd(p *pipeline, args [][]byte) {
 	if err := p.s.cl.Snapshot(); err != nil {
-		p.reply(fsm.AppendError(nil, "ERR "+err.Error()))
+		p.reply(resp.AppendError(nil, "ERR "+err.Error()))
 		return
 	}
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 func bgsaveCmd(p *pipeline, args [][]byte) {
@@ -471,5 +463,5 @@ func bgsaveCmd(p *pipeline, args [][]byte) {
 			p.s.log.Warn("BGSAVE failed", "err", err)
 		}
 	}()
-	p.reply([]byte("+Background saving started\r\n"))
+	p.reply(resp.AppendStatus(nil, "Background saving started"))
 }

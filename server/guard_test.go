@@ -16,8 +16,8 @@ import (
 // smallLimits make every limit reachable with a few bytes.
 var smallLimits = Limits{MaxBulkLen: 64, MaxArgs: 8, MaxRequest: 128, MaxInlineBytes: 32}
 
-// resp encodes args as one RESP command.
-func resp(args ...string) string {
+// respCmd encodes args as one RESP command.
+func respCmd(args ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
@@ -127,20 +127,20 @@ func TestGuardPassesValidPipelines(t *testing.T) {
 		data string
 		want int // commands redcon parses from it
 	}{
-		{"one command", DefaultLimits, resp("GET", "k"), 1},
-		{"pipeline", DefaultLimits, resp("SET", "k", "v") + resp("GET", "k") + resp("DEL", "k"), 3},
-		{"empty args", DefaultLimits, resp("SET", "", ""), 1},
-		{"binary payload", DefaultLimits, resp("SET", "k", string(bin)), 1},
-		{"CRLF and $ and * in payload", DefaultLimits, resp("SET", "*1\r\n", "$3\r\n\r\n"), 1},
+		{"one command", DefaultLimits, respCmd("GET", "k"), 1},
+		{"pipeline", DefaultLimits, respCmd("SET", "k", "v") + respCmd("GET", "k") + respCmd("DEL", "k"), 3},
+		{"empty args", DefaultLimits, respCmd("SET", "", ""), 1},
+		{"binary payload", DefaultLimits, respCmd("SET", "k", string(bin)), 1},
+		{"CRLF and $ and * in payload", DefaultLimits, respCmd("SET", "*1\r\n", "$3\r\n\r\n"), 1},
 		{"inline", DefaultLimits, "PING\r\nSET k v\nGET k\r\n", 3},
-		{"inline then RESP", DefaultLimits, "PING\r\n" + resp("ECHO", "x") + "ECHO y\r\n", 3},
-		{"blank inline lines", DefaultLimits, "\r\n\n" + resp("PING"), 1},
+		{"inline then RESP", DefaultLimits, "PING\r\n" + respCmd("ECHO", "x") + "ECHO y\r\n", 3},
+		{"blank inline lines", DefaultLimits, "\r\n\n" + respCmd("PING"), 1},
 		{"inline quotes", DefaultLimits, "SET \"a b\" 'c \"d'\r\nSET \"e\\\"f\\n\" x\r\nECHO \"\"\nECHO ''  \"x\" \n", 4},
 		{"inline backslashes and marks inside words", DefaultLimits, "SET a\\b$*x\r y\r\n", 1},
 		{"leading zeros", DefaultLimits, "*02\r\n$004\r\nECHO\r\n$01\r\nx\r\n", 1},
 		{"at every small limit", smallLimits,
-			resp("A", "B", "C", "D", "E", "F", "G", "H") + // MaxArgs args
-				resp("SET", strings.Repeat("v", 64)) + // MaxBulkLen payload
+			respCmd("A", "B", "C", "D", "E", "F", "G", "H") + // MaxArgs args
+				respCmd("SET", strings.Repeat("v", 64)) + // MaxBulkLen payload
 				strings.Repeat("i", 31) + "\n", // MaxInlineBytes, newline included
 			3},
 		{"exactly MaxRequest", smallLimits, requestOfSize(t, 128) + requestOfSize(t, 128), 2},
@@ -166,7 +166,7 @@ func TestGuardPassesValidPipelines(t *testing.T) {
 func requestOfSize(t *testing.T, n int) string {
 	t.Helper()
 	for w := 0; w <= 64; w++ {
-		if r := resp("SET", strings.Repeat("v", 48), strings.Repeat("w", w)); len(r) == n {
+		if r := respCmd("SET", strings.Repeat("v", 48), strings.Repeat("w", w)); len(r) == n {
 			return r
 		}
 	}
@@ -186,7 +186,7 @@ func TestGuardMaxRequestBoundary(t *testing.T) {
 
 func TestGuardReportsViolations(t *testing.T) {
 	rng := newRand(t)
-	good := "PING\r\n" + resp("SET", "k", "v") // always let through first
+	good := "PING\r\n" + respCmd("SET", "k", "v") // always let through first
 	cases := []struct {
 		name string
 		lim  Limits
@@ -265,7 +265,7 @@ func TestGuardReportsViolations(t *testing.T) {
 
 func FuzzGuard(f *testing.F) {
 	for _, s := range []string{
-		resp("SET", "k", "v") + resp("GET", "k"),
+		respCmd("SET", "k", "v") + respCmd("GET", "k"),
 		"PING\r\nECHO \"a b\"\r\n", "SET 'a\\' b' \"c\"\r\n", "SET \"k v\r\n", "SET a\"b\r\n",
 		"*2\r\n$3\r\nGET\r\n$9223372036854775807\r\n",
 		"*2\r\n$3\r\nGET\r\n$9999999999999999999\r\nabc",

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // infoSections in the order INFO prints them.
@@ -33,7 +33,7 @@ func infoCmd(p *pipeline, args [][]byte) {
 		}
 		p.s.writeInfo(&b, sec)
 	}
-	p.reply(fsm.AppendBulkString(nil, b.String()))
+	p.reply(resp.AppendBulkString(nil, b.String()))
 }
 
 func (s *Server) writeInfo(b *strings.Builder, sec string) {

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // multiState is a connection inside MULTI: queued ops, and whether a
@@ -30,62 +31,62 @@ func (s *Server) queue(st *connState, name string, args [][]byte) []byte {
 	m := st.multi
 	switch name {
 	case "select":
-		q := queued{local: []byte("+OK\r\n"), op: fsm.Op{DB: -1}}
-		if _, ok := fsm.ParseInt(args[1]); !ok {
-			q.local = fsm.AppendError(nil, fsm.ErrNotInt)
+		q := queued{local: resp.AppendOK(nil), op: fsm.Op{DB: -1}}
+		if _, ok := resp.ParseInt(args[1]); !ok {
+			q.local = resp.AppendError(nil, resp.ErrNotInt)
 		} else if db, ok := parseDB(args[1]); !ok {
-			q.local = fsm.AppendError(nil, fsm.ErrDBIndex)
+			q.local = resp.AppendError(nil, resp.ErrDBIndex)
 		} else {
 			// Later ops in the transaction run against the new database.
 			q.op.DB = db
 		}
 		m.ops = append(m.ops, q)
-		return []byte("+QUEUED\r\n")
+		return resp.AppendStatus(nil, "QUEUED")
 	case "ping":
-		r := []byte("+PONG\r\n")
+		r := resp.AppendStatus(nil, "PONG")
 		switch len(args) {
 		case 1:
 		case 2:
-			r = fsm.AppendBulk(nil, args[1])
+			r = resp.AppendBulk(nil, args[1])
 		default:
 			r = wrongArity(name)
 		}
 		m.ops = append(m.ops, queued{local: r, op: fsm.Op{DB: -1}})
-		return []byte("+QUEUED\r\n")
+		return resp.AppendStatus(nil, "QUEUED")
 	case "echo":
-		m.ops = append(m.ops, queued{local: fsm.AppendBulk(nil, args[1]), op: fsm.Op{DB: -1}})
-		return []byte("+QUEUED\r\n")
+		m.ops = append(m.ops, queued{local: resp.AppendBulk(nil, args[1]), op: fsm.Op{DB: -1}})
+		return resp.AppendStatus(nil, "QUEUED")
 	}
 	if _, ok := connCommands[name]; ok {
 		m.dirty = true
-		return fsm.AppendError(nil, "ERR Command not allowed inside a transaction")
+		return resp.AppendError(nil, "ERR Command not allowed inside a transaction")
 	}
 	m.ops = append(m.ops, queued{op: fsm.Op{DB: -1, Args: cloneArgs(args)}})
-	return []byte("+QUEUED\r\n")
+	return resp.AppendStatus(nil, "QUEUED")
 }
 
 func multiCmd(p *pipeline, args [][]byte) {
 	if p.st.multi != nil {
-		p.reply(fsm.AppendError(nil, "ERR MULTI calls can not be nested"))
+		p.reply(resp.AppendError(nil, "ERR MULTI calls can not be nested"))
 		return
 	}
 	p.st.multi = &multiState{}
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 func discardCmd(p *pipeline, args [][]byte) {
 	if p.st.multi == nil {
-		p.reply(fsm.AppendError(nil, "ERR DISCARD without MULTI"))
+		p.reply(resp.AppendError(nil, "ERR DISCARD without MULTI"))
 		return
 	}
 	p.st.multi = nil
 	p.st.watch = nil
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 func watchCmd(p *pipeline, args [][]byte) {
 	if p.st.multi != nil {
-		p.reply(fsm.AppendError(nil, "ERR WATCH inside MULTI is not allowed"))
+		p.reply(resp.AppendError(nil, "ERR WATCH inside MULTI is not allowed"))
 		return
 	}
 	// The revision read here may be stale on a lagging node; a stale
@@ -95,26 +96,26 @@ func watchCmd(p *pipeline, args [][]byte) {
 		key := append([]byte(nil), k...)
 		p.st.watch = append(p.st.watch, p.s.fsm.Watch(p.st.db, now, key))
 	}
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 func unwatchCmd(p *pipeline, args [][]byte) {
 	p.st.watch = nil
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 func execCmd(p *pipeline, args [][]byte) {
 	st := p.st
 	m := st.multi
 	if m == nil {
-		p.reply(fsm.AppendError(nil, "ERR EXEC without MULTI"))
+		p.reply(resp.AppendError(nil, "ERR EXEC without MULTI"))
 		return
 	}
 	st.multi = nil
 	conds := st.watch
 	st.watch = nil
 	if m.dirty {
-		p.reply(fsm.AppendError(nil, "EXECABORT Transaction discarded because of previous errors."))
+		p.reply(resp.AppendError(nil, "EXECABORT Transaction discarded because of previous errors."))
 		return
 	}
 	// Assign databases in order: a queued SELECT changes the db of what follows.
@@ -133,7 +134,7 @@ func execCmd(p *pipeline, args [][]byte) {
 	}
 	if len(req.Ops) == 0 && len(conds) == 0 {
 		setDB(st, db)
-		out := fsm.AppendArray(nil, len(m.ops))
+		out := resp.AppendArray(nil, len(m.ops))
 		for _, q := range m.ops {
 			out = append(out, q.local...)
 		}
@@ -158,8 +159,8 @@ func execCmd(p *pipeline, args [][]byte) {
 		return
 	}
 	// Interleave the connection commands' replies with the keyspace's.
-	parts := splitReplies(reply)
-	out := fsm.AppendArray(nil, len(m.ops))
+	parts := resp.SplitArray(reply)
+	out := resp.AppendArray(nil, len(m.ops))
 	j := 0
 	for _, q := range m.ops {
 		if q.local != nil {
@@ -176,81 +177,4 @@ func setDB(st *connState, db int) {
 	st.mu.Lock()
 	st.db = db
 	st.mu.Unlock()
-}
-
-// splitReplies splits an array reply "*N..." into its N elements.
-func splitReplies(b []byte) [][]byte {
-	n, rest, ok := readLine(b[1:])
-	if !ok {
-		return nil
-	}
-	count := atoi(n)
-	parts := make([][]byte, 0, count)
-	for i := 0; i < count && len(rest) > 0; i++ {
-		l := respLen(rest)
-		if l <= 0 {
-			return parts
-		}
-		parts = append(parts, rest[:l])
-		rest = rest[l:]
-	}
-	return parts
-}
-
-// respLen is the length of the RESP value at the start of b, or -1.
-func respLen(b []byte) int {
-	if len(b) == 0 {
-		return -1
-	}
-	line, rest, ok := readLine(b[1:])
-	if !ok {
-		return -1
-	}
-	head := len(b) - len(rest)
-	switch b[0] {
-	case '+', '-', ':':
-		return head
-	case '$':
-		n := atoi(line)
-		if n < 0 {
-			return head
-		}
-		return head + n + 2
-	case '*':
-		n := atoi(line)
-		total := head
-		for i := 0; i < n; i++ {
-			l := respLen(b[total:])
-			if l < 0 {
-				return -1
-			}
-			total += l
-		}
-		return total
-	}
-	return -1
-}
-
-func readLine(b []byte) (line, rest []byte, ok bool) {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '\r' && b[i+1] == '\n' {
-			return b[:i], b[i+2:], true
-		}
-	}
-	return nil, nil, false
-}
-
-func atoi(b []byte) int {
-	neg := false
-	if len(b) > 0 && b[0] == '-' {
-		neg, b = true, b[1:]
-	}
-	n := 0
-	for _, c := range b {
-		n = n*10 + int(c-'0')
-	}
-	if neg {
-		return -n
-	}
-	return n
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/statehouse/statehouse/cluster"
-	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // Redis's replication face over the Raft group: ROLE, INFO replication and
@@ -42,16 +42,16 @@ func roleCmd(p *pipeline, args [][]byte) {
 				replicas = append(replicas, m)
 			}
 		}
-		out := fsm.AppendArray(nil, 3)
-		out = fsm.AppendBulkString(out, "master")
-		out = fsm.AppendInt(out, int64(st.Applied))
-		out = fsm.AppendArray(out, len(replicas))
+		out := resp.AppendArray(nil, 3)
+		out = resp.AppendBulkString(out, "master")
+		out = resp.AppendInt(out, int64(st.Applied))
+		out = resp.AppendArray(out, len(replicas))
 		for _, m := range replicas {
 			host, port := hostPort(m.ClientAddr)
-			out = fsm.AppendArray(out, 3)
-			out = fsm.AppendBulkString(out, host)
-			out = fsm.AppendBulkString(out, strconv.Itoa(port))
-			out = fsm.AppendBulkString(out, strconv.FormatUint(m.Applied, 10))
+			out = resp.AppendArray(out, 3)
+			out = resp.AppendBulkString(out, host)
+			out = resp.AppendBulkString(out, strconv.Itoa(port))
+			out = resp.AppendBulkString(out, strconv.FormatUint(m.Applied, 10))
 		}
 		p.reply(out)
 		return
@@ -63,12 +63,12 @@ func roleCmd(p *pipeline, args [][]byte) {
 	if st.Leader == "" {
 		state = "connect"
 	}
-	out := fsm.AppendArray(nil, 5)
-	out = fsm.AppendBulkString(out, "slave")
-	out = fsm.AppendBulkString(out, host)
-	out = fsm.AppendInt(out, int64(port))
-	out = fsm.AppendBulkString(out, state)
-	out = fsm.AppendInt(out, int64(st.Applied))
+	out := resp.AppendArray(nil, 5)
+	out = resp.AppendBulkString(out, "slave")
+	out = resp.AppendBulkString(out, host)
+	out = resp.AppendInt(out, int64(port))
+	out = resp.AppendBulkString(out, state)
+	out = resp.AppendInt(out, int64(st.Applied))
 	p.reply(out)
 }
 
@@ -76,14 +76,14 @@ func roleCmd(p *pipeline, args [][]byte) {
 // this connection's last write, waiting up to timeout ms (0: for ever) for
 // numreplicas of them.
 func waitCmd(p *pipeline, args [][]byte) {
-	want, ok1 := fsm.ParseInt(args[1])
-	timeout, ok2 := fsm.ParseInt(args[2])
+	want, ok1 := resp.ParseInt(args[1])
+	timeout, ok2 := resp.ParseInt(args[2])
 	if !ok1 || !ok2 {
-		p.reply(fsm.AppendError(nil, fsm.ErrNotInt))
+		p.reply(resp.AppendError(nil, resp.ErrNotInt))
 		return
 	}
 	if timeout < 0 {
-		p.reply(fsm.AppendError(nil, "ERR timeout is negative"))
+		p.reply(resp.AppendError(nil, "ERR timeout is negative"))
 		return
 	}
 	ctx := context.Background()
@@ -93,17 +93,17 @@ func waitCmd(p *pipeline, args [][]byte) {
 		defer cancel()
 	}
 	got := p.s.cl.WaitApplied(ctx, p.st.lastIndex, int(want))
-	p.reply(fsm.AppendInt(nil, int64(got)))
+	p.reply(resp.AppendInt(nil, int64(got)))
 }
 
 func readonlyCmd(p *pipeline, args [][]byte) {
 	p.st.readonly = true
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 func readwriteCmd(p *pipeline, args [][]byte) {
 	p.st.readonly = false
-	p.reply([]byte("+OK\r\n"))
+	p.reply(resp.AppendOK(nil))
 }
 
 // staleReadError refuses a READONLY read on a node that has not heard from
@@ -115,7 +115,7 @@ func (s *Server) staleReadError() []byte {
 			msg += fmt.Sprintf(" for %.1fs", age.Seconds())
 		}
 		msg += fmt.Sprintf(" (max-staleness %s)", s.cfg.MaxStaleness)
-		return fsm.AppendError(nil, msg)
+		return resp.AppendError(nil, msg)
 	}
 	return nil
 }

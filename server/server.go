@@ -14,6 +14,7 @@ import (
 
 	"github.com/statehouse/statehouse/cluster"
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/resp"
 	"github.com/tidwall/redcon"
 )
 
@@ -303,7 +304,7 @@ func (p *pipeline) command(args [][]byte) {
 	}
 	if !st.authed && !noAuth[name] {
 		p.flushWrites()
-		p.reject(name, fsm.AppendError(nil, "NOAUTH Authentication required."))
+		p.reject(name, resp.AppendError(nil, "NOAUTH Authentication required."))
 		return
 	}
 	if st.multi != nil && !multiControl[name] {
@@ -363,7 +364,7 @@ func execAbort(e []byte) []byte {
 	msg := strings.TrimSuffix(string(e), "\r\n")
 	msg = strings.TrimPrefix(msg, "-")
 	msg = strings.TrimPrefix(msg, "ERR ")
-	return fsm.AppendError(nil, "EXECABORT Transaction discarded because of: "+msg)
+	return resp.AppendError(nil, "EXECABORT Transaction discarded because of: "+msg)
 }
 
 func (p *pipeline) barrier() error {
@@ -436,7 +437,7 @@ func errorReply(err error) []byte {
 	default:
 		msg = "ERR " + err.Error()
 	}
-	return fsm.AppendError(nil, msg)
+	return resp.AppendError(nil, msg)
 }
 
 // unknownCommand words the error as Redis 7.0 does: the name cut at 128
@@ -458,7 +459,7 @@ func unknownCommand(args [][]byte) []byte {
 		list.WriteString("' ")
 	}
 	b.WriteString(list.String())
-	return fsm.AppendError(nil, b.String())
+	return resp.AppendError(nil, b.String())
 }
 
 // cString is b up to its first NUL byte, as C's %s prints it.
@@ -476,9 +477,7 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func wrongArity(name string) []byte {
-	return fsm.AppendError(nil, "ERR wrong number of arguments for '"+name+"' command")
-}
+func wrongArity(name string) []byte { return resp.AppendError(nil, resp.WrongArity(name)) }
 
 func arityOK(arity, argc int) bool {
 	if arity >= 0 {
