@@ -1,37 +1,146 @@
 package fsm
 
 import (
+	"sort"
+	"strings"
 	"unsafe"
 
 	"github.com/statehouse/statehouse/internal/resp"
 )
 
-// Flags describe a command to the server (routing, MULTI, COMMAND replies).
-type Flags uint16
+// Flags are what the front door, MULTI, ACL and scripts need to know about
+// a command. The first group are Redis's own, reported by COMMAND in this
+// order; the rest are statehouse's and never reported.
+type Flags uint32
 
 const (
 	FlagWrite    Flags = 1 << iota // changes the keyspace: goes through the log
 	FlagReadOnly                   // reads the keyspace only
-	FlagFast                       // O(1) or O(log n)
-	FlagInternal                   // proposed by statehouse itself; clients may not call it
 	FlagDenyOOM                    // may grow memory
+	FlagAdmin                      // administration (CONFIG, SAVE, CLIENT KILL...)
+	FlagPubSub                     // publish/subscribe
+	FlagNoScript                   // refused inside a script
+	FlagBlocking                   // may block the client
+	FlagLoading                    // allowed while the node loads its data
+	FlagStale                      // allowed on a replica out of touch with its master
+	FlagFast                       // O(1) or O(log n)
+	FlagNoAuth                     // allowed before AUTH
+	FlagNoMulti                    // refused inside MULTI
+
+	// statehouse's own:
+
+	FlagFrontDoor // answered by the server itself (Conn), never by the fsm
+	FlagTxControl // acts at once inside MULTI instead of being queued
+	FlagInternal  // proposed by statehouse itself; refused from clients
 )
 
-// Command is one row of the command table: everything the server, COMMAND
-// and the input checks need to know, plus the handler that implements it.
+// redisFlags names Redis's flags in the order COMMAND lists them.
+var redisFlags = [...]struct {
+	f    Flags
+	name string
+}{
+	{FlagWrite, "write"}, {FlagReadOnly, "readonly"}, {FlagDenyOOM, "denyoom"}, {FlagAdmin, "admin"},
+	{FlagPubSub, "pubsub"}, {FlagNoScript, "noscript"}, {FlagBlocking, "blocking"}, {FlagLoading, "loading"},
+	{FlagStale, "stale"}, {FlagFast, "fast"}, {FlagNoAuth, "no_auth"}, {FlagNoMulti, "no_multi"},
+}
+
+// Category is a set of Redis's ACL categories (@read, @string...), in
+// Redis's bit order, which is the order COMMAND and ACL CAT list them.
+type Category uint32
+
+const (
+	CatKeyspace Category = 1 << iota
+	CatRead
+	CatWrite
+	CatSet
+	CatSortedSet
+	CatList
+	CatHash
+	CatString
+	CatBitmap
+	CatHyperLogLog
+	CatGeo
+	CatStream
+	CatPubSub
+	CatAdmin
+	CatFast
+	CatSlow
+	CatBlocking
+	CatDangerous
+	CatConnection
+	CatTransaction
+	CatScripting
+)
+
+var categoryNames = [...]string{
+	"keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap", "hyperloglog",
+	"geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous", "connection",
+	"transaction", "scripting",
+}
+
+// Names returns the categories without their '@', in Redis's order.
+func (c Category) Names() []string {
+	var out []string
+	for i, name := range categoryNames {
+		if c&(1<<i) != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// CategoryByName finds a category by its name, without the '@'.
+func CategoryByName(name string) (Category, bool) {
+	for i, n := range categoryNames {
+		if n == name {
+			return 1 << i, true
+		}
+	}
+	return 0, false
+}
+
+// Command is one row of the command table: everything the server, COMMAND,
+// ACL, MULTI and the input checks need to know, and the handler.
 type Command struct {
-	Name     string // lower case
+	Name     string // lower case; a subcommand's own name ("list")
 	Arity    int    // Redis convention: N exact, -N at least N (name included)
 	Flags    Flags
 	FirstKey int // position of the first key, 0 if none
 	LastKey  int // position of the last key, -1 = last argument
 	Step     int
-	Group    string // Redis's command group: string, generic, hash, set...
-	Handler  func(c *Ctx, args [][]byte)
+	// Categories are the ACL categories Redis lists for the command itself
+	// (@string, @keyspace, @dangerous...); ACLCategories adds those its
+	// flags imply, as Redis does.
+	Categories Category
+	Group      string // Redis's command group: string, generic, hash, set...
+
+	// Subcommands of a container command (CLIENT, CONFIG, COMMAND): each
+	// has its own arity, flags, categories and handler.
+	Subcommands []*Command
+
+	// Handler runs a keyspace command: in Apply for writes, in Read for
+	// reads. Nil for front-door commands.
+	Handler func(c *Ctx, args [][]byte)
+	// Conn runs a front-door command (FlagFrontDoor). Its first argument is
+	// the server's per-pipeline state; the fsm only carries it.
+	Conn func(p any, args [][]byte)
+
+	parent *Command
+	acl    Category
+	subs   map[string]*Command
 }
 
 // IsWrite reports whether the command must go through the log.
 func (c *Command) IsWrite() bool { return c.Flags&FlagWrite != 0 }
+
+// FullName is the name Redis reports: "get", or "client|list" for a
+// subcommand.
+func (c *Command) FullName() string {
+	if c.parent != nil {
+		return c.parent.Name + "|" + c.Name
+	}
+	return c.Name
+}
 
 // ArityOK reports whether argc (name included) fits the command's arity.
 func (c *Command) ArityOK(argc int) bool {
@@ -60,51 +169,146 @@ func (c *Command) Keys(args [][]byte) [][]byte {
 	return keys
 }
 
-// FlagNames returns the flags as COMMAND reports them.
+// FlagNames returns Redis's flags of the command as COMMAND reports them.
 func (c *Command) FlagNames() []string {
-	var out []string
-	if c.Flags&FlagWrite != 0 {
-		out = append(out, "write")
-	}
-	if c.Flags&FlagReadOnly != 0 {
-		out = append(out, "readonly")
-	}
-	if c.Flags&FlagDenyOOM != 0 {
-		out = append(out, "denyoom")
-	}
-	if c.Flags&FlagFast != 0 {
-		out = append(out, "fast")
+	out := []string{}
+	for _, f := range redisFlags {
+		if c.Flags&f.f != 0 {
+			out = append(out, f.name)
+		}
 	}
 	return out
 }
 
-var table = map[string]*Command{}
+// ACLCategories are the command's categories and those its flags imply
+// (Redis's setImplicitACLCategories): @write, @read, @admin and
+// @dangerous, @pubsub, @fast, @blocking, and @slow for what is not fast.
+func (c *Command) ACLCategories() Category { return c.acl }
 
-func register(cmds []*Command) {
-	for _, c := range cmds {
-		if _, dup := table[c.Name]; dup {
-			panic("fsm: command registered twice: " + c.Name)
-		}
-		if c.Flags&(FlagWrite|FlagReadOnly) == 0 {
-			panic("fsm: command is neither read nor write: " + c.Name)
-		}
-		table[c.Name] = c
+func implicitCategories(c *Command) Category {
+	cat := c.Categories
+	if c.Flags&FlagWrite != 0 {
+		cat |= CatWrite
 	}
+	if c.Flags&FlagReadOnly != 0 && cat&CatScripting == 0 {
+		cat |= CatRead
+	}
+	if c.Flags&FlagAdmin != 0 {
+		cat |= CatAdmin | CatDangerous
+	}
+	if c.Flags&FlagPubSub != 0 {
+		cat |= CatPubSub
+	}
+	if c.Flags&FlagFast != 0 {
+		cat |= CatFast
+	}
+	if c.Flags&FlagBlocking != 0 {
+		cat |= CatBlocking
+	}
+	if cat&CatFast == 0 {
+		cat |= CatSlow
+	}
+	return cat
 }
 
-func init() {
-	// One explicit list: each family lives in its own file.
-	register(stringCommands)
-	register(keyCommands)
-	register(hashCommands)
-	register(setCommands)
-	register(internalCommands)
+// Sub finds a subcommand by name, case-insensitively, or returns nil.
+func (c *Command) Sub(name []byte) *Command {
+	if c.subs == nil {
+		return nil
+	}
+	return lookupFold(c.subs, name)
+}
+
+// Table is a command table: built once from its rows, read by everyone.
+type Table struct {
+	byName map[string]*Command
+	public []*Command // top-level commands clients may call, in name order
+}
+
+// NewTable builds a table from families of rows (one family per file:
+// strings, keys, hashes...). It panics on a row that cannot be right: a
+// duplicate name, a keyspace command that is neither read nor write, a
+// handler missing or in the wrong place. Rows are completed in place
+// (subcommand lookup, ACL categories) the first time a table takes them;
+// after that a row is only read, so tables may share it.
+func NewTable(families ...[]*Command) *Table {
+	t := &Table{byName: map[string]*Command{}}
+	for _, fam := range families {
+		for _, c := range fam {
+			if _, dup := t.byName[c.Name]; dup {
+				panic("fsm: command in the table twice: " + c.Name)
+			}
+			if c.acl == 0 { // the fsm's rows are completed once, by its own table
+				complete(c, nil)
+			}
+			t.byName[c.Name] = c
+			if c.Flags&FlagInternal == 0 {
+				t.public = append(t.public, c)
+			}
+		}
+	}
+	sortCommands(t.public)
+	return t
+}
+
+// complete checks a row and fills in what is derived from it.
+func complete(c *Command, parent *Command) {
+	name := c.Name
+	if parent != nil {
+		name = parent.Name + "|" + c.Name
+	}
+	if c.Name == "" || c.Name != lower(c.Name) || c.Arity == 0 {
+		panic("fsm: command row without a lower-case name and an arity: " + name)
+	}
+	front := c.Flags&FlagFrontDoor != 0
+	switch {
+	case front && c.Handler != nil:
+		panic("fsm: front-door command with a keyspace handler: " + name)
+	case front && c.Conn == nil && len(c.Subcommands) == 0:
+		panic("fsm: front-door command without a handler: " + name)
+	case !front && (c.Handler == nil || c.Conn != nil || len(c.Subcommands) > 0):
+		panic("fsm: keyspace command needs a handler and nothing else: " + name)
+	case !front && (c.Flags&FlagWrite == 0) == (c.Flags&FlagReadOnly == 0):
+		panic("fsm: keyspace command must be either read or write: " + name)
+	}
+	c.parent = parent
+	c.acl = implicitCategories(c)
+	if len(c.Subcommands) > 0 {
+		c.subs = map[string]*Command{}
+		for _, s := range c.Subcommands {
+			if _, dup := c.subs[s.Name]; dup {
+				panic("fsm: subcommand in the table twice: " + name + "|" + s.Name)
+			}
+			s.Flags |= FlagFrontDoor & c.Flags
+			complete(s, c)
+			c.subs[s.Name] = s
+		}
+	}
 }
 
 // Lookup finds a command by name, case-insensitively. Internal commands are
 // found too; the server refuses them from clients by their flag.
-func Lookup(name []byte) *Command {
-	if c, ok := table[string(name)]; ok { // common case: already lower
+func (t *Table) Lookup(name []byte) *Command { return lookupFold(t.byName, name) }
+
+// LookupFull finds a command by the name Redis reports, "get" or
+// "client|list", case-insensitively; internal commands are not found.
+func (t *Table) LookupFull(name string) *Command {
+	base, sub, isSub := strings.Cut(name, "|")
+	c := t.Lookup([]byte(base))
+	if c == nil || c.Flags&FlagInternal != 0 {
+		return nil
+	}
+	if isSub {
+		return c.Sub([]byte(sub))
+	}
+	return c
+}
+
+// Commands returns the commands clients may call, in name order.
+func (t *Table) Commands() []*Command { return t.public }
+
+func lookupFold(m map[string]*Command, name []byte) *Command {
+	if c, ok := m[string(name)]; ok { // common case: already lower
 		return c
 	}
 	var buf [32]byte // command names are short: lower-case them without allocating
@@ -117,29 +321,35 @@ func Lookup(name []byte) *Command {
 		}
 		buf[i] = ch
 	}
-	return table[string(buf[:len(name)])]
+	return m[string(buf[:len(name)])]
 }
 
-// Commands returns the public command table (internal commands left out),
-// in name order.
-func Commands() []*Command {
-	out := make([]*Command, 0, len(table))
-	for _, c := range table {
-		if c.Flags&FlagInternal == 0 {
-			out = append(out, c)
-		}
+func lower(s string) string { return strings.ToLower(s) }
+
+func sortCommands(cs []*Command) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+}
+
+// KeyspaceCommands are the rows of every command the fsm runs itself, the
+// internal ones included: the server puts them in its table beside its own.
+func KeyspaceCommands() []*Command {
+	var out []*Command
+	for _, fam := range keyspaceFamilies {
+		out = append(out, fam...)
 	}
-	sortCommands(out)
 	return out
 }
 
-func sortCommands(cs []*Command) {
-	for i := 1; i < len(cs); i++ {
-		for j := i; j > 0 && cs[j].Name < cs[j-1].Name; j-- {
-			cs[j], cs[j-1] = cs[j-1], cs[j]
-		}
-	}
-}
+// keyspaceFamilies lists the fsm's command families, one file each.
+var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, internalCommands}
+
+// commands is the fsm's own view of the table: the commands a log entry
+// may carry.
+var commands = NewTable(keyspaceFamilies...)
+
+// Lookup finds a keyspace command by name, case-insensitively (internal
+// commands included).
+func Lookup(name []byte) *Command { return commands.Lookup(name) }
 
 // Ctx is what a handler sees: one database at one instant, and the reply
 // buffer. Write handlers run under the FSM's write lock with Write set;

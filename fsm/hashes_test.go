@@ -113,7 +113,7 @@ func TestHashSetCommandTable(t *testing.T) {
 		}
 	}
 	n := 0
-	for _, c := range Commands() {
+	for _, c := range commands.Commands() {
 		if c.Group == "hash" || c.Group == "set" {
 			n++
 		}

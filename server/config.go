@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -104,46 +105,46 @@ func parseMemory(v string) (int64, bool) {
 	return n * mult, true
 }
 
-// configCmd is CONFIG and its subcommands; the dispatcher has checked the
-// subcommand and its arity.
-func configCmd(p *pipeline, args [][]byte) {
-	s := p.s
-	switch strings.ToLower(string(args[1])) {
-	case "get":
-		names := make([]string, 0, len(configParams))
-		for n := range configParams {
-			names = append(names, n)
-		}
-		sortStrings(names)
-		seen := map[string]bool{}
-		var pairs []string
-		for _, pat := range args[2:] {
-			for _, n := range names {
-				if !seen[n] && fsm.Match([]byte(strings.ToLower(string(pat))), []byte(n)) {
-					seen[n] = true
-					pairs = append(pairs, n, configParams[n].get(s))
-				}
+// configGetCmd is CONFIG GET pattern [pattern ...].
+func configGetCmd(p *pipeline, args [][]byte) {
+	names := make([]string, 0, len(configParams))
+	for n := range configParams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	seen := map[string]bool{}
+	var pairs []string
+	for _, pat := range args[2:] {
+		for _, n := range names {
+			if !seen[n] && fsm.Match([]byte(strings.ToLower(string(pat))), []byte(n)) {
+				seen[n] = true
+				pairs = append(pairs, n, configParams[n].get(p.s))
 			}
 		}
-		out := resp.AppendArray(nil, len(pairs))
-		for _, v := range pairs {
-			out = resp.AppendBulkString(out, v)
-		}
-		p.reply(out)
-	case "set":
-		p.reply(configSet(s, args[2:]))
-	case "resetstat":
-		s.totalCmds.Store(0)
-		s.totalConns.Store(0)
-		s.rejected.Store(0)
-		s.protoErrors.Store(0)
-		p.reply(resp.AppendOK(nil))
-	case "help":
-		p.reply(resp.AppendStatusArray(nil,
-			"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-			"GET <pattern>", "SET <directive> <value> [<directive> <value> ...]", "RESETSTAT", "HELP",
-		))
 	}
+	out := resp.AppendArray(nil, len(pairs))
+	for _, v := range pairs {
+		out = resp.AppendBulkString(out, v)
+	}
+	p.reply(out)
+}
+
+func configSetCmd(p *pipeline, args [][]byte) { p.reply(configSet(p.s, args[2:])) }
+
+func configResetstatCmd(p *pipeline, args [][]byte) {
+	s := p.s
+	s.totalCmds.Store(0)
+	s.totalConns.Store(0)
+	s.rejected.Store(0)
+	s.protoErrors.Store(0)
+	p.reply(resp.AppendOK(nil))
+}
+
+func configHelpCmd(p *pipeline, args [][]byte) {
+	p.reply(resp.AppendStatusArray(nil,
+		"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		"GET <pattern>", "SET <directive> <value> [<directive> <value> ...]", "RESETSTAT", "HELP",
+	))
 }
 
 // configSet is CONFIG SET name value [name value ...]: all or nothing, with
@@ -183,12 +184,4 @@ func configSet(s *Server, kv [][]byte) []byte {
 		s.log.Info("config changed", "param", strings.ToLower(string(kv[2*i])))
 	}
 	return resp.AppendOK(nil)
-}
-
-func sortStrings(a []string) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
 }

@@ -10,72 +10,6 @@ import (
 	"github.com/statehouse/statehouse/internal/resp"
 )
 
-// connCommand is a command answered by the server itself, not the fsm.
-type connCommand struct {
-	arity int
-	flags []string // as COMMAND reports them
-	group string
-	fn    func(p *pipeline, args [][]byte)
-	// subs are the subcommands and their arities (name included, as
-	// Redis counts them) of a container command such as CLIENT.
-	subs map[string]int
-}
-
-// Subcommands and arities as Redis 7.0 declares them (SETINFO from 7.2).
-var (
-	clientSubs  = map[string]int{"id": 2, "getname": 2, "setname": 3, "info": 2, "list": -2, "kill": -3, "help": 2, "setinfo": 4}
-	configSubs  = map[string]int{"get": -3, "set": -4, "resetstat": 2, "help": 2}
-	commandSubs = map[string]int{"count": 2, "info": -2, "docs": -2, "getkeys": -4, "help": 2}
-)
-
-// checkSub answers, as Redis 7.0 does before running a container command,
-// an unknown subcommand or a wrong number of arguments. It returns the
-// error reply, or nil when the subcommand may run.
-func checkSub(h connCommand, name string, args [][]byte) []byte {
-	if h.subs == nil || len(args) < 2 {
-		return nil
-	}
-	sub := strings.ToLower(string(args[1]))
-	arity, ok := h.subs[sub]
-	if !ok {
-		return resp.AppendError(nil, "ERR unknown subcommand '"+truncate(cString(args[1]), 128)+"'. Try "+strings.ToUpper(name)+" HELP.")
-	}
-	if !arityOK(arity, len(args)) {
-		return wrongArity(name + "|" + sub)
-	}
-	return nil
-}
-
-var connCommands map[string]connCommand
-
-func init() {
-	connCommands = map[string]connCommand{
-		"ping":      {-1, []string{"fast", "stale"}, "connection", pingCmd, nil},
-		"echo":      {2, []string{"fast", "stale"}, "connection", echoCmd, nil},
-		"quit":      {-1, []string{"fast", "stale", "noauth"}, "connection", quitCmd, nil},
-		"reset":     {1, []string{"fast", "stale", "noauth"}, "connection", resetCmd, nil},
-		"hello":     {-1, []string{"fast", "stale", "noauth"}, "connection", helloCmd, nil},
-		"auth":      {-2, []string{"fast", "stale", "noauth"}, "connection", authCmd, nil},
-		"select":    {2, []string{"fast", "stale"}, "connection", selectCmd, nil},
-		"client":    {-2, []string{"stale"}, "connection", clientCmd, clientSubs},
-		"command":   {-1, []string{"stale"}, "server", commandCmd, commandSubs},
-		"config":    {-2, []string{"admin", "stale"}, "server", configCmd, configSubs},
-		"info":      {-1, []string{"stale"}, "server", infoCmd, nil},
-		"time":      {1, []string{"fast", "stale"}, "server", timeCmd, nil},
-		"save":      {1, []string{"admin"}, "server", saveCmd, nil},
-		"bgsave":    {-1, []string{"admin"}, "server", bgsaveCmd, nil},
-		"multi":     {1, []string{"fast"}, "transactions", multiCmd, nil},
-		"exec":      {1, []string{}, "transactions", execCmd, nil},
-		"discard":   {1, []string{"fast"}, "transactions", discardCmd, nil},
-		"watch":     {-2, []string{"fast"}, "transactions", watchCmd, nil},
-		"unwatch":   {1, []string{"fast"}, "transactions", unwatchCmd, nil},
-		"readonly":  {1, []string{"fast", "loading", "stale"}, "cluster", readonlyCmd, nil},
-		"readwrite": {1, []string{"fast", "loading", "stale"}, "cluster", readwriteCmd, nil},
-		"role":      {1, []string{"noscript", "loading", "stale", "fast"}, "server", roleCmd, nil},
-		"wait":      {3, []string{"noscript"}, "generic", waitCmd, nil},
-	}
-}
-
 func pingCmd(p *pipeline, args [][]byte) {
 	switch len(args) {
 	case 1:
@@ -250,68 +184,71 @@ func validClientName(b []byte) bool {
 	return true
 }
 
-// clientCmd runs a CLIENT subcommand; the dispatcher has checked the
-// subcommand and its arity.
-func clientCmd(p *pipeline, args [][]byte) {
-	s, st := p.s, p.st
-	switch strings.ToLower(string(args[1])) {
-	case "id":
-		p.reply(resp.AppendInt(nil, st.id))
-	case "setname":
-		if !validClientName(args[2]) {
-			p.reply(resp.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
-			return
-		}
-		st.mu.Lock()
-		st.name = string(args[2])
-		st.mu.Unlock()
-		p.reply(resp.AppendOK(nil))
-	case "getname":
-		st.mu.Lock()
-		name := st.name
-		st.mu.Unlock()
-		if name == "" {
-			p.reply(resp.AppendNull(nil))
-			return
-		}
-		p.reply(resp.AppendBulkString(nil, name))
-	case "setinfo":
-		attr := strings.ToLower(string(args[2]))
-		if !validClientName(args[3]) && len(args[3]) > 0 {
-			p.reply(resp.AppendError(nil, "ERR "+attr+" cannot contain spaces, newlines or special characters."))
-			return
-		}
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		switch attr {
-		case "lib-name":
-			st.libName = string(args[3])
-		case "lib-ver":
-			st.libVer = string(args[3])
-		default:
-			p.reply(resp.AppendError(nil, "ERR Unrecognized option '"+string(args[2])+"'"))
-			return
-		}
-		p.reply(resp.AppendOK(nil))
-	case "info":
-		p.reply(resp.AppendBulkString(nil, s.clientLine(st)))
-	case "list":
-		clientList(p, args)
-	case "kill":
-		clientKill(p, args)
-	case "help":
-		p.reply(resp.AppendStatusArray(nil,
-			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-			"ID", "INFO", "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
-			"KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port> | SKIPME yes|no",
-			"SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>",
-		))
+// The CLIENT subcommands; the dispatcher has checked each one's arity.
+
+func clientIDCmd(p *pipeline, args [][]byte) { p.reply(resp.AppendInt(nil, p.st.id)) }
+
+func clientSetnameCmd(p *pipeline, args [][]byte) {
+	if !validClientName(args[2]) {
+		p.reply(resp.AppendError(nil, "ERR Client names cannot contain spaces, newlines or special characters."))
+		return
 	}
+	st := p.st
+	st.mu.Lock()
+	st.name = string(args[2])
+	st.mu.Unlock()
+	p.reply(resp.AppendOK(nil))
 }
 
-// clientList is CLIENT LIST [TYPE type] [ID id [id ...]], as in Redis 7.0.
+func clientGetnameCmd(p *pipeline, args [][]byte) {
+	st := p.st
+	st.mu.Lock()
+	name := st.name
+	st.mu.Unlock()
+	if name == "" {
+		p.reply(resp.AppendNull(nil))
+		return
+	}
+	p.reply(resp.AppendBulkString(nil, name))
+}
+
+func clientSetinfoCmd(p *pipeline, args [][]byte) {
+	st := p.st
+	attr := strings.ToLower(string(args[2]))
+	if !validClientName(args[3]) && len(args[3]) > 0 {
+		p.reply(resp.AppendError(nil, "ERR "+attr+" cannot contain spaces, newlines or special characters."))
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch attr {
+	case "lib-name":
+		st.libName = string(args[3])
+	case "lib-ver":
+		st.libVer = string(args[3])
+	default:
+		p.reply(resp.AppendError(nil, "ERR Unrecognized option '"+string(args[2])+"'"))
+		return
+	}
+	p.reply(resp.AppendOK(nil))
+}
+
+func clientInfoCmd(p *pipeline, args [][]byte) {
+	p.reply(resp.AppendBulkString(nil, p.s.clientLine(p.st)))
+}
+
+func clientHelpCmd(p *pipeline, args [][]byte) {
+	p.reply(resp.AppendStatusArray(nil,
+		"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		"ID", "INFO", "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
+		"KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port> | SKIPME yes|no",
+		"SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>",
+	))
+}
+
+// clientListCmd is CLIENT LIST [TYPE type] [ID id [id ...]], as in Redis 7.0.
 // Every client here is a normal client.
-func clientList(p *pipeline, args [][]byte) {
+func clientListCmd(p *pipeline, args [][]byte) {
 	s := p.s
 	all := true
 	var ids map[int64]bool
@@ -349,7 +286,7 @@ func clientList(p *pipeline, args [][]byte) {
 	p.reply(resp.AppendBulkString(nil, b.String()))
 }
 
-func clientKill(p *pipeline, args [][]byte) {
+func clientKillCmd(p *pipeline, args [][]byte) {
 	s := p.s
 	if len(args) == 3 { // old form: CLIENT KILL addr
 		for _, c := range s.clients() {

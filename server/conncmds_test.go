@@ -471,9 +471,12 @@ func TestCommand(t *testing.T) {
 
 	r := n.raw()
 	r.expect("*3\r\n"+
-		"*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*1\r\n+@string\r\n*0\r\n*0\r\n*0\r\n"+
-		"*10\r\n$3\r\nset\r\n:-3\r\n*2\r\n+write\r\n+denyoom\r\n:1\r\n:1\r\n:1\r\n*1\r\n+@string\r\n*0\r\n*0\r\n*0\r\n"+
+		"*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n"+
+		"*10\r\n$3\r\nset\r\n:-3\r\n*2\r\n+write\r\n+denyoom\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@write\r\n+@string\r\n+@slow\r\n*0\r\n*0\r\n*0\r\n"+
 		"$-1\r\n", "COMMAND", "INFO", "GET", "set", "nosuchcmd")
+	// A subcommand is described by its full name, as Redis 7 does.
+	r.expect("*1\r\n*10\r\n$11\r\nclient|list\r\n:-2\r\n*5\r\n+admin\r\n+noscript\r\n+loading\r\n+stale\r\n+no_multi\r\n"+
+		":0\r\n:0\r\n:0\r\n*4\r\n+@admin\r\n+@slow\r\n+@dangerous\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n", "COMMAND", "INFO", "CLIENT|LIST")
 	if d := r.do("COMMAND", "DOCS", "get"); !strings.HasPrefix(d, "*2\r\n$3\r\nget\r\n*") || !strings.Contains(d, "summary") {
 		t.Fatalf("COMMAND DOCS get: %q", d)
 	}

@@ -1,67 +1,35 @@
 package server
 
 import (
-	"strings"
+	"bytes"
 
 	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/internal/resp"
 )
 
-// multiState is a connection inside MULTI: queued ops, and whether a
+// multiState is a connection inside MULTI: queued commands, and whether a
 // queuing error means EXEC must abort.
 type multiState struct {
 	ops   []queued
 	dirty bool
 }
 
-// queued is one command queued by MULTI. Keyspace commands become ops of
-// one atomic request; SELECT, PING and ECHO are answered here at EXEC.
+// queued is one command queued by MULTI.
 type queued struct {
-	op    fsm.Op
-	local []byte // reply of a connection command; nil for keyspace ops
+	cmd  *fsm.Command
+	args [][]byte
 }
-
-// multiControl are the commands that act, rather than queue, inside MULTI.
-var multiControl = map[string]bool{"exec": true, "discard": true, "multi": true, "watch": true, "unwatch": true, "quit": true, "reset": true}
 
 // queue handles a command sent inside MULTI. The command is known, its
 // arity is right and the client is authenticated: the dispatcher checked.
-// As in Redis, SELECT and PING fail only when EXEC runs them.
-func (s *Server) queue(st *connState, name string, args [][]byte) []byte {
-	m := st.multi
-	switch name {
-	case "select":
-		q := queued{local: resp.AppendOK(nil), op: fsm.Op{DB: -1}}
-		if _, ok := resp.ParseInt(args[1]); !ok {
-			q.local = resp.AppendError(nil, resp.ErrNotInt)
-		} else if db, ok := parseDB(args[1]); !ok {
-			q.local = resp.AppendError(nil, resp.ErrDBIndex)
-		} else {
-			// Later ops in the transaction run against the new database.
-			q.op.DB = db
-		}
-		m.ops = append(m.ops, q)
-		return resp.AppendStatus(nil, "QUEUED")
-	case "ping":
-		r := resp.AppendStatus(nil, "PONG")
-		switch len(args) {
-		case 1:
-		case 2:
-			r = resp.AppendBulk(nil, args[1])
-		default:
-			r = wrongArity(name)
-		}
-		m.ops = append(m.ops, queued{local: r, op: fsm.Op{DB: -1}})
-		return resp.AppendStatus(nil, "QUEUED")
-	case "echo":
-		m.ops = append(m.ops, queued{local: resp.AppendBulk(nil, args[1]), op: fsm.Op{DB: -1}})
-		return resp.AppendStatus(nil, "QUEUED")
-	}
-	if _, ok := connCommands[name]; ok {
+// As in Redis, a queued SELECT or PING fails only when EXEC runs it.
+func (p *pipeline) queue(cmd *fsm.Command, args [][]byte) []byte {
+	m := p.st.multi
+	if cmd.Flags&fsm.FlagNoMulti != 0 {
 		m.dirty = true
 		return resp.AppendError(nil, "ERR Command not allowed inside a transaction")
 	}
-	m.ops = append(m.ops, queued{op: fsm.Op{DB: -1, Args: cloneArgs(args)}})
+	m.ops = append(m.ops, queued{cmd: cmd, args: cloneArgs(args)})
 	return resp.AppendStatus(nil, "QUEUED")
 }
 
@@ -104,6 +72,11 @@ func unwatchCmd(p *pipeline, args [][]byte) {
 	p.reply(resp.AppendOK(nil))
 }
 
+// execCmd runs a transaction: its keyspace commands as one atomic request
+// through the log, its front-door commands (SELECT, PING, ECHO) here, in
+// order, so a SELECT changes the database of the commands after it. If
+// the request does not run (a WATCHed key changed, or the cluster failed
+// it), the connection is left as it was before EXEC, database included.
 func execCmd(p *pipeline, args [][]byte) {
 	st := p.st
 	m := st.multi
@@ -118,27 +91,25 @@ func execCmd(p *pipeline, args [][]byte) {
 		p.reply(resp.AppendError(nil, "EXECABORT Transaction discarded because of previous errors."))
 		return
 	}
-	// Assign databases in order: a queued SELECT changes the db of what follows.
 	db := st.db
 	req := fsm.Request{Atomic: true, Conds: conds}
-	for i := range m.ops {
-		q := &m.ops[i]
-		if q.local != nil {
-			if q.op.DB >= 0 {
-				db = q.op.DB
-			}
+	local := make([][]byte, len(m.ops)) // front-door replies; nil for keyspace ops
+	for i, q := range m.ops {
+		if q.cmd.Conn == nil {
+			req.Ops = append(req.Ops, fsm.Op{DB: st.db, Args: q.args})
 			continue
 		}
-		q.op.DB = db
-		req.Ops = append(req.Ops, q.op)
+		out := []byte{}
+		p.capture = &out
+		q.cmd.Conn(p, q.args)
+		p.capture = nil
+		local[i] = out
 	}
 	if len(req.Ops) == 0 && len(conds) == 0 {
-		setDB(st, db)
-		out := resp.AppendArray(nil, len(m.ops))
-		for _, q := range m.ops {
-			out = append(out, q.local...)
+		p.reply(resp.AppendArray(nil, len(m.ops)))
+		for _, r := range local {
+			p.reply(r)
 		}
-		p.reply(out)
 		return
 	}
 	reply, index, err := p.s.propose(req)
@@ -146,25 +117,26 @@ func execCmd(p *pipeline, args [][]byte) {
 		st.lastIndex = index
 	}
 	if err != nil {
+		setDB(st, db)
 		p.reply(errorReply(err))
 		return
 	}
-	if strings.HasPrefix(string(reply), "*-1") {
-		p.reply(reply) // a watched key changed: nothing ran, SELECT included
+	if bytes.HasPrefix(reply, []byte("*-1")) {
+		setDB(st, db) // a watched key changed: nothing ran, SELECT included
+		p.reply(reply)
 		return
 	}
-	setDB(st, db)
 	if len(req.Ops) == len(m.ops) {
 		p.reply(reply)
 		return
 	}
-	// Interleave the connection commands' replies with the keyspace's.
+	// Interleave the front door's replies with the keyspace's.
 	parts := resp.SplitArray(reply)
 	out := resp.AppendArray(nil, len(m.ops))
 	j := 0
-	for _, q := range m.ops {
-		if q.local != nil {
-			out = append(out, q.local...)
+	for _, r := range local {
+		if r != nil {
+			out = append(out, r...)
 		} else if j < len(parts) {
 			out = append(out, parts[j]...)
 			j++

@@ -52,6 +52,8 @@ type Server struct {
 	log     *slog.Logger
 	cl      Cluster
 	fsm     *fsm.FSM
+	table   *fsm.Table   // every command: the fsm's keyspace rows and the front door's
+	exec    *fsm.Command // EXEC's row: a refused EXEC discards the transaction
 	rs      *redcon.Server
 	ln      net.Listener
 	started time.Time
@@ -90,7 +92,8 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "0.1.0"
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, cl: cl, fsm: f, conns: map[int64]*connState{}, started: time.Now()}
+	s := &Server{cfg: cfg, log: cfg.Logger, cl: cl, fsm: f, table: newTable(), conns: map[int64]*connState{}, started: time.Now()}
+	s.exec = s.table.LookupFull("exec")
 	s.password.Store(&cfg.RequirePass)
 	s.maxClients.Store(int64(cfg.MaxClients))
 	lim := cfg.Limits
@@ -262,65 +265,75 @@ type pipeline struct {
 	writes []fsm.Op // consecutive writes not yet proposed
 	readOK bool     // a read barrier in this pipeline already covers later reads
 	closed bool
+	// capture, while EXEC runs a transaction's front-door commands,
+	// collects their replies instead of writing them.
+	capture *[]byte
 }
 
+// command runs one command, checked in Redis's order (processCommand):
+// lookup, arity, subcommand, authentication, MULTI; then it is dispatched
+// by its row alone: the front door answers it, or it is a write for the
+// log, or a read of the fsm.
 func (p *pipeline) command(args [][]byte) {
 	s, st := p.s, p.st
 	s.totalCmds.Add(1)
-	name := strings.ToLower(string(args[0]))
 	defer st.noteMulti()
 
-	// Checked in Redis's order (processCommand): unknown command, arity,
-	// authentication; only then does MULTI queue the command.
-	h, isConn := connCommands[name]
-	var cmd *fsm.Command
-	if !isConn {
-		cmd = fsm.Lookup(args[0])
-		if cmd == nil || cmd.Flags&fsm.FlagInternal != 0 {
-			st.noteCommand("NULL")
+	cmd := s.table.Lookup(args[0])
+	if cmd == nil || cmd.Flags&fsm.FlagInternal != 0 {
+		st.noteCommand("NULL")
+		p.flushWrites()
+		p.reject(nil, unknownCommand(args))
+		return
+	}
+	if !cmd.ArityOK(len(args)) {
+		st.noteCommand(cmd.Name)
+		p.flushWrites()
+		p.reject(cmd, wrongArity(cmd.Name))
+		return
+	}
+	if cmd.Subcommands != nil && len(args) > 1 {
+		sub := cmd.Sub(args[1])
+		if sub == nil {
+			st.noteCommand(cmd.Name)
 			p.flushWrites()
-			p.reject(name, unknownCommand(args))
+			p.reject(cmd, resp.AppendError(nil, "ERR unknown subcommand '"+truncate(cString(args[1]), 128)+"'. Try "+strings.ToUpper(cmd.Name)+" HELP."))
+			return
+		}
+		cmd = sub
+		if !cmd.ArityOK(len(args)) {
+			st.noteCommand(cmd.FullName())
+			p.flushWrites()
+			p.reject(cmd, wrongArity(cmd.FullName()))
 			return
 		}
 	}
-	last := name
-	if isConn && h.subs != nil && len(args) > 1 {
-		if sub := strings.ToLower(string(args[1])); h.subs[sub] != 0 {
-			last += "|" + sub // as Redis shows it: client|list
-		}
-	}
-	st.noteCommand(last)
-	if (isConn && !arityOK(h.arity, len(args))) || (!isConn && !cmd.ArityOK(len(args))) {
+	st.noteCommand(cmd.FullName())
+	if !st.authed && cmd.Flags&fsm.FlagNoAuth == 0 {
 		p.flushWrites()
-		p.reject(name, wrongArity(name))
+		p.reject(cmd, resp.AppendError(nil, "NOAUTH Authentication required."))
 		return
 	}
-	if isConn {
-		if e := checkSub(h, name, args); e != nil {
-			p.flushWrites()
-			p.reject(name, e)
-			return
-		}
+	if st.multi != nil && cmd.Flags&fsm.FlagTxControl == 0 {
+		p.reply(p.queue(cmd, args))
+		return
 	}
-	if !st.authed && !noAuth[name] {
+	switch {
+	case cmd.Conn != nil:
 		p.flushWrites()
-		p.reject(name, resp.AppendError(nil, "NOAUTH Authentication required."))
-		return
-	}
-	if st.multi != nil && !multiControl[name] {
-		p.reply(s.queue(st, name, args))
-		return
-	}
-	if isConn {
-		p.flushWrites()
-		h.fn(p, args)
-		return
-	}
-	if cmd.IsWrite() {
+		cmd.Conn(p, args)
+	case cmd.IsWrite():
 		p.writes = append(p.writes, fsm.Op{DB: st.db, Args: cloneArgs(args)})
 		p.readOK = false
-		return
+	default:
+		p.read(args)
 	}
+}
+
+// read answers a keyspace read: linearizable after the read gate, or from
+// the local keyspace on a READONLY connection.
+func (p *pipeline) read(args [][]byte) {
+	s, st := p.s, p.st
 	p.flushWrites()
 	if st.readonly {
 		// READONLY: the local keyspace as it is, within the staleness bound.
@@ -336,17 +349,14 @@ func (p *pipeline) command(args [][]byte) {
 		p.readOK = true
 	}
 	st.buf = s.fsm.Read(st.db, s.cl.Now(), rand.Uint64(), args, st.buf[:0])
-	p.conn.WriteRaw(st.buf)
+	p.reply(st.buf)
 }
-
-// noAuth are the commands a client may send before it authenticates.
-var noAuth = map[string]bool{"auth": true, "hello": true, "quit": true, "reset": true}
 
 // reject answers a command refused before it ran. As in Redis, a refused
 // command marks an open transaction so EXEC aborts, and a refused EXEC
 // itself discards the transaction with the reason.
-func (p *pipeline) reject(name string, e []byte) {
-	if name == "exec" {
+func (p *pipeline) reject(cmd *fsm.Command, e []byte) {
+	if cmd != nil && cmd == p.s.exec {
 		p.st.multi = nil
 		p.st.watch = nil
 		p.reply(execAbort(e))
@@ -395,7 +405,15 @@ func (p *pipeline) flushWrites() {
 	p.conn.WriteRaw(reply)
 }
 
-func (p *pipeline) reply(b []byte) { p.conn.WriteRaw(b) }
+// reply writes b to the client, or, while EXEC runs the front-door
+// commands of a transaction, adds it to their replies.
+func (p *pipeline) reply(b []byte) {
+	if p.capture != nil {
+		*p.capture = append(*p.capture, b...)
+		return
+	}
+	p.conn.WriteRaw(b)
+}
 
 func (s *Server) propose(req fsm.Request) ([]byte, uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
@@ -478,10 +496,3 @@ func truncate(s string, n int) string {
 }
 
 func wrongArity(name string) []byte { return resp.AppendError(nil, resp.WrongArity(name)) }
-
-func arityOK(arity, argc int) bool {
-	if arity >= 0 {
-		return argc == arity
-	}
-	return argc >= -arity
-}

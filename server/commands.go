@@ -1,0 +1,92 @@
+package server
+
+import (
+	"github.com/statehouse/statehouse/fsm"
+)
+
+// The front-door rows of the command table: the commands the server
+// answers itself (connection state, transactions, server information).
+// The keyspace rows come from the fsm; New puts both in one table, which
+// every check in the dispatcher, COMMAND, and MULTI read.
+//
+// Flags are Redis 7.0's for each command (COMMAND INFO on redis-server),
+// with one deliberate difference: statehouse refuses inside MULTI
+// (FlagNoMulti) the front-door commands other than PING, ECHO and SELECT,
+// where Redis would queue them.
+
+// conn adapts a front-door handler to the table's Conn field.
+func conn(h func(p *pipeline, args [][]byte)) func(any, [][]byte) {
+	return func(p any, args [][]byte) { h(p.(*pipeline), args) }
+}
+
+// Flag sets the rows below share.
+const (
+	fd        = fsm.FlagFrontDoor
+	anytime   = fsm.FlagLoading | fsm.FlagStale
+	connSub   = fd | fsm.FlagNoScript | anytime | fsm.FlagNoMulti // CLIENT subcommands
+	adminSub  = connSub | fsm.FlagAdmin                           // CLIENT KILL, CONFIG GET...
+	txControl = fd | fsm.FlagNoScript | anytime | fsm.FlagTxControl
+	noAuth    = fd | fsm.FlagNoScript | anytime | fsm.FlagFast | fsm.FlagNoAuth
+)
+
+func frontDoorCommands() []*fsm.Command {
+	return []*fsm.Command{
+		// connection
+		{Name: "ping", Arity: -1, Flags: fd | fsm.FlagFast, Categories: fsm.CatConnection, Group: "connection", Conn: conn(pingCmd)},
+		{Name: "echo", Arity: 2, Flags: fd | anytime | fsm.FlagFast, Categories: fsm.CatConnection, Group: "connection", Conn: conn(echoCmd)},
+		{Name: "select", Arity: 2, Flags: fd | anytime | fsm.FlagFast, Categories: fsm.CatConnection, Group: "connection", Conn: conn(selectCmd)},
+		{Name: "quit", Arity: -1, Flags: noAuth | fsm.FlagTxControl, Categories: fsm.CatConnection, Group: "connection", Conn: conn(quitCmd)},
+		{Name: "reset", Arity: 1, Flags: noAuth | fsm.FlagTxControl, Categories: fsm.CatConnection, Group: "connection", Conn: conn(resetCmd)},
+		{Name: "hello", Arity: -1, Flags: noAuth | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "connection", Conn: conn(helloCmd)},
+		{Name: "auth", Arity: -2, Flags: noAuth | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "connection", Conn: conn(authCmd)},
+		{Name: "client", Arity: -2, Flags: fd, Group: "connection", Subcommands: []*fsm.Command{
+			{Name: "id", Arity: 2, Flags: connSub, Categories: fsm.CatConnection, Group: "connection", Conn: conn(clientIDCmd)},
+			{Name: "info", Arity: 2, Flags: connSub, Categories: fsm.CatConnection, Group: "connection", Conn: conn(clientInfoCmd)},
+			{Name: "list", Arity: -2, Flags: adminSub, Categories: fsm.CatConnection, Group: "connection", Conn: conn(clientListCmd)},
+			{Name: "kill", Arity: -3, Flags: adminSub, Categories: fsm.CatConnection, Group: "connection", Conn: conn(clientKillCmd)},
+			{Name: "getname", Arity: 2, Flags: connSub, Categories: fsm.CatConnection, Group: "connection", Conn: conn(clientGetnameCmd)},
+			{Name: "setname", Arity: 3, Flags: connSub, Categories: fsm.CatConnection, Group: "connection", Conn: conn(clientSetnameCmd)},
+			{Name: "setinfo", Arity: 4, Flags: connSub, Categories: fsm.CatConnection, Group: "connection", Conn: conn(clientSetinfoCmd)},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "connection", Conn: conn(clientHelpCmd)},
+		}},
+
+		// transactions
+		{Name: "multi", Arity: 1, Flags: txControl | fsm.FlagFast, Categories: fsm.CatTransaction, Group: "transactions", Conn: conn(multiCmd)},
+		{Name: "exec", Arity: 1, Flags: txControl, Categories: fsm.CatTransaction, Group: "transactions", Conn: conn(execCmd)},
+		{Name: "discard", Arity: 1, Flags: txControl | fsm.FlagFast, Categories: fsm.CatTransaction, Group: "transactions", Conn: conn(discardCmd)},
+		{Name: "watch", Arity: -2, Flags: txControl | fsm.FlagFast, FirstKey: 1, LastKey: -1, Step: 1, Categories: fsm.CatTransaction, Group: "transactions", Conn: conn(watchCmd)},
+		// Redis queues UNWATCH inside MULTI; statehouse has always run it at once.
+		{Name: "unwatch", Arity: 1, Flags: txControl | fsm.FlagFast, Categories: fsm.CatTransaction, Group: "transactions", Conn: conn(unwatchCmd)},
+
+		// replication and the cluster face
+		{Name: "readonly", Arity: 1, Flags: fd | anytime | fsm.FlagFast | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "cluster", Conn: conn(readonlyCmd)},
+		{Name: "readwrite", Arity: 1, Flags: fd | anytime | fsm.FlagFast | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "cluster", Conn: conn(readwriteCmd)},
+		{Name: "role", Arity: 1, Flags: fd | fsm.FlagNoScript | anytime | fsm.FlagFast | fsm.FlagNoMulti, Categories: fsm.CatAdmin | fsm.CatDangerous, Group: "server", Conn: conn(roleCmd)},
+		{Name: "wait", Arity: 3, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "generic", Conn: conn(waitCmd)},
+
+		// server
+		{Name: "command", Arity: -1, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "server", Conn: conn(commandCmd), Subcommands: []*fsm.Command{
+			{Name: "count", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "server", Conn: conn(commandCountCmd)},
+			{Name: "info", Arity: -2, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "server", Conn: conn(commandInfoCmd)},
+			{Name: "docs", Arity: -2, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "server", Conn: conn(commandDocsCmd)},
+			{Name: "getkeys", Arity: -4, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "server", Conn: conn(commandGetkeysCmd)},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "server", Conn: conn(commandHelpCmd)},
+		}},
+		{Name: "config", Arity: -2, Flags: fd, Group: "server", Subcommands: []*fsm.Command{
+			{Name: "get", Arity: -3, Flags: adminSub, Group: "server", Conn: conn(configGetCmd)},
+			{Name: "set", Arity: -4, Flags: adminSub, Group: "server", Conn: conn(configSetCmd)},
+			{Name: "resetstat", Arity: 2, Flags: adminSub, Group: "server", Conn: conn(configResetstatCmd)},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "server", Conn: conn(configHelpCmd)},
+		}},
+		{Name: "info", Arity: -1, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatDangerous, Group: "server", Conn: conn(infoCmd)},
+		{Name: "time", Arity: 1, Flags: fd | anytime | fsm.FlagFast | fsm.FlagNoMulti, Group: "server", Conn: conn(timeCmd)},
+		{Name: "save", Arity: 1, Flags: fd | fsm.FlagAdmin | fsm.FlagNoScript | fsm.FlagNoMulti, Group: "server", Conn: conn(saveCmd)},
+		{Name: "bgsave", Arity: -1, Flags: fd | fsm.FlagAdmin | fsm.FlagNoScript | fsm.FlagNoMulti, Group: "server", Conn: conn(bgsaveCmd)},
+	}
+}
+
+// newTable is the server's command table: the fsm's keyspace rows and the
+// front door's.
+func newTable() *fsm.Table {
+	return fsm.NewTable(fsm.KeyspaceCommands(), frontDoorCommands())
+}
