@@ -1,0 +1,180 @@
+package server
+
+// The keyspace tests: every keyspace command over a real socket, through
+// go-redis v9's typed API: the replies the fsm golden scripts define
+// (fsm/testdata), as a client library decodes them, plus what only a live
+// node has: real-time expiry, WATCH between connections, SCAN while others
+// write, pipelines and databases (keyspace_*_test.go). Then the golden
+// scripts replayed over the socket (golden_socket_test.go), and, when
+// redis-server 7.0 is installed, differential tests that send the same
+// commands to it (on port 7105) and to statehouse and compare the replies
+// byte for byte (differential_test.go). Random tests log their seed;
+// KEYSPACE_SEED=n replays one.
+//
+// This file holds what they share: the node, the checker, the error texts.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var kctx = context.Background()
+
+// ksNode starts a node for keyspace tests and returns a go-redis client
+// for it. The log is not fsynced: these tests never restart the node.
+// Each test has its own node, so they run in parallel.
+func ksNode(t *testing.T) (*testNode, *redis.Client) {
+	t.Helper()
+	t.Parallel()
+	n := startNode(t, withNoSync())
+	return n, n.client()
+}
+
+// Error texts as Redis words them.
+const (
+	errWrongType  = "WRONGTYPE Operation against a key holding the wrong kind of value"
+	errNotInt     = "ERR value is not an integer or out of range"
+	errNotFloat   = "ERR value is not a valid float"
+	errSyntax     = "ERR syntax error"
+	errOverflow   = "ERR increment or decrement would overflow"
+	errNoSuchKey  = "ERR no such key"
+	errBadCursor  = "ERR invalid cursor"
+	errDBRange    = "ERR DB index is out of range"
+	errHashNotInt = "ERR hash value is not an integer"
+)
+
+func errArity(name string) string {
+	return "ERR wrong number of arguments for '" + name + "' command"
+}
+
+func errExpire(name string) string { return "ERR invalid expire time in '" + name + "' command" }
+
+// checker compares go-redis commands with what they should answer. A
+// mismatch is reported and the test goes on, so one run shows every
+// difference.
+type checker struct{ t *testing.T }
+
+// cmdVal is the decoded value of any go-redis command (each has Val).
+func cmdVal(cmd redis.Cmder) any {
+	m := reflect.ValueOf(cmd).MethodByName("Val")
+	if !m.IsValid() {
+		panic(fmt.Sprintf("%T has no Val", cmd))
+	}
+	return m.Call(nil)[0].Interface()
+}
+
+// norm lets a test write 3 for int64(3), also inside []any.
+func norm(v any) any {
+	switch v := v.(type) {
+	case int:
+		return int64(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = norm(e)
+		}
+		return out
+	}
+	return v
+}
+
+// eq: the command succeeded with value want.
+func (k checker) eq(cmd redis.Cmder, want any) {
+	k.t.Helper()
+	if err := cmd.Err(); err != nil {
+		k.t.Errorf("%q: error %q, want %#v", cmd.Args(), err, want)
+		return
+	}
+	if got := cmdVal(cmd); !reflect.DeepEqual(got, norm(want)) {
+		k.t.Errorf("%q = %#v, want %#v", cmd.Args(), got, norm(want))
+	}
+}
+
+// null: the command answered a null (redis.Nil).
+func (k checker) null(cmd redis.Cmder) {
+	k.t.Helper()
+	if err := cmd.Err(); !errors.Is(err, redis.Nil) {
+		k.t.Errorf("%q = %#v, %v; want redis.Nil", cmd.Args(), cmdVal(cmd), err)
+	}
+}
+
+// err: the command answered an error reply with exactly this text.
+func (k checker) err(cmd redis.Cmder, msg string) {
+	k.t.Helper()
+	err := cmd.Err()
+	var re redis.Error
+	if err == nil || !errors.As(err, &re) || err.Error() != msg {
+		k.t.Errorf("%q: error %v, want %q", cmd.Args(), err, msg)
+	}
+}
+
+// ok: the command succeeded, whatever its value.
+func (k checker) ok(cmd redis.Cmder) {
+	k.t.Helper()
+	if err := cmd.Err(); err != nil {
+		k.t.Errorf("%q: %v", cmd.Args(), err)
+	}
+}
+
+// within: an integer or duration reply in [lo, hi].
+func (k checker) within(cmd redis.Cmder, lo, hi int64) {
+	k.t.Helper()
+	if err := cmd.Err(); err != nil {
+		k.t.Errorf("%q: %v", cmd.Args(), err)
+		return
+	}
+	var got int64
+	switch v := cmdVal(cmd).(type) {
+	case int64:
+		got = v
+	case time.Duration:
+		got = int64(v)
+	default:
+		k.t.Fatalf("%q: within on a %T", cmd.Args(), v)
+	}
+	if got < lo || got > hi {
+		k.t.Errorf("%q = %d, want in [%d, %d]", cmd.Args(), got, lo, hi)
+	}
+}
+
+// do runs a raw command through go-redis.
+func do(c doer, args ...any) *redis.Cmd { return c.Do(kctx, args...) }
+
+// doer is a client, a connection, a pipeline or a transaction.
+type doer interface {
+	Do(ctx context.Context, args ...any) *redis.Cmd
+}
+
+// eventually polls cond until it holds, failing after a bound far above
+// anything the condition needs. Nothing here asserts on timing.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// seededRand returns a random source and logs its seed, so a failure can
+// be replayed with KEYSPACE_SEED.
+func seededRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("KEYSPACE_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("seed %d (KEYSPACE_SEED=%d replays it)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
