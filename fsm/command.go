@@ -32,6 +32,11 @@ const (
 	FlagFrontDoor // answered by the server itself (Conn), never by the fsm
 	FlagTxControl // acts at once inside MULTI instead of being queued
 	FlagInternal  // proposed by statehouse itself; refused from clients
+	// FlagIgnorable marks a command whose ops a replica that does not know
+	// the command may skip without diverging (nothing it does is visible
+	// to reads): a newer build may add such commands in a rolling upgrade.
+	// Any other unknown op in a committed entry stops the node.
+	FlagIgnorable
 )
 
 // redisFlags names Redis's flags in the order COMMAND lists them.
@@ -113,6 +118,12 @@ type Command struct {
 	// flags imply, as Redis does.
 	Categories Category
 	Group      string // Redis's command group: string, generic, hash, set...
+	// Version of what the command does to the keyspace, carried by each op
+	// in the log (0 means 1). Bump it when a write's effect changes, and
+	// keep answering ops of older versions as before (Ctx.Version): a
+	// replica that meets an op of a version it does not know stops rather
+	// than apply it differently from its peers.
+	Version int
 
 	// Subcommands of a container command (CLIENT, CONFIG, COMMAND): each
 	// has its own arity, flags, categories and handler.
@@ -129,6 +140,9 @@ type Command struct {
 	acl    Category
 	subs   map[string]*Command
 }
+
+// version is Version with 0 read as 1.
+func (c *Command) version() int { return max(c.Version, 1) }
 
 // IsWrite reports whether the command must go through the log.
 func (c *Command) IsWrite() bool { return c.Flags&FlagWrite != 0 }
@@ -361,7 +375,11 @@ type Ctx struct {
 	Now   int64  // unix ms: the entry's now (writes) or the caller's clock (reads)
 	Rev   uint64 // log index being applied (writes); 0 for reads
 	Rand  uint64 // caller-supplied randomness for RANDOMKEY and friends (reads)
-	Write bool
+	// Version is the version of the command the op was proposed with
+	// (writes; this build's for reads): a handler whose command changed
+	// keeps answering older versions as they were.
+	Version int
+	Write   bool
 	Out   []byte
 
 	probe item // search item for lookups (see keyspace.rawProbe)

@@ -27,6 +27,13 @@ type Request struct {
 type Op struct {
 	DB   int
 	Args [][]byte
+	// Version is the version of the command's replicated behaviour in the
+	// build that proposed it (its row's Version, set by Stamp); 0 in
+	// entries written before entries carried versions.
+	Version int
+	// Ignorable marks an op that a replica which does not know it may
+	// skip without diverging (its row has FlagIgnorable).
+	Ignorable bool
 }
 
 // Cond is one WATCHed key: the request applies only if the key's revision
@@ -39,10 +46,21 @@ type Cond struct {
 	Since uint64 // applied index when the key was watched
 }
 
-// entryVersion 2 added Cond.Since.
-const entryVersion = 2
+// Entry format versions. 2 added Cond.Since; 3 gives each op a flags byte
+// (bit 0: ignorable) and the version of its command. Entries are written
+// as 3; 2 is read for the logs of earlier builds.
+const (
+	entryVersion   = 3
+	entryVersionV2 = 2
+)
 
 var errCorrupt = errors.New("fsm: corrupt entry")
+
+// ErrNewerEntry means an entry was written by a newer statehouse in a
+// format this build cannot read.
+var ErrNewerEntry = errors.New("fsm: entry written by a newer statehouse")
+
+const opIgnorable = 1 // op flags bit
 
 // Encode appends the binary form of e to b.
 func (e *Entry) Encode(b []byte) []byte {
@@ -65,6 +83,12 @@ func (e *Entry) Encode(b []byte) []byte {
 		}
 		b = binary.AppendUvarint(b, uint64(len(r.Ops)))
 		for _, op := range r.Ops {
+			var of byte
+			if op.Ignorable {
+				of |= opIgnorable
+			}
+			b = append(b, of)
+			b = binary.AppendUvarint(b, uint64(op.Version))
 			b = binary.AppendUvarint(b, uint64(op.DB))
 			b = binary.AppendUvarint(b, uint64(len(op.Args)))
 			for _, a := range op.Args {
@@ -83,7 +107,11 @@ func appendBytes(b, v []byte) []byte {
 // DecodeEntry parses an entry. The result's byte slices alias data.
 func DecodeEntry(data []byte) (*Entry, error) {
 	d := decoder{b: data}
-	if v := d.byte(); v != entryVersion {
+	v := d.byte()
+	switch {
+	case v > entryVersion:
+		return nil, fmt.Errorf("%w: format version %d, this build reads up to %d", ErrNewerEntry, v, entryVersion)
+	case v < entryVersionV2:
 		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
 	}
 	e := &Entry{Now: d.varint()}
@@ -93,6 +121,10 @@ func DecodeEntry(data []byte) (*Entry, error) {
 		var r Request
 		flags := d.byte()
 		if flags&^1 != 0 {
+			if v > entryVersionV2 {
+				// Flags this build does not know: a newer build's.
+				return nil, fmt.Errorf("%w: request flags %#x", ErrNewerEntry, flags)
+			}
 			return nil, fmt.Errorf("%w: request flags %#x", errCorrupt, flags)
 		}
 		r.Atomic = flags&1 != 0
@@ -103,7 +135,16 @@ func DecodeEntry(data []byte) (*Entry, error) {
 		no := d.count()
 		r.Ops = make([]Op, 0, no)
 		for j := 0; j < no && d.err == nil; j++ {
-			op := Op{DB: d.db()}
+			var op Op
+			if v > entryVersionV2 {
+				of := d.byte()
+				op.Ignorable = of&opIgnorable != 0
+				op.Version = d.count32()
+				if d.err == nil && of&^opIgnorable != 0 {
+					d.err = fmt.Errorf("%w: op flags %#x", ErrNewerEntry, of) // flags of a newer build
+				}
+			}
+			op.DB = d.db()
 			na := d.count()
 			op.Args = make([][]byte, 0, na)
 			for k := 0; k < na && d.err == nil; k++ {
@@ -169,6 +210,16 @@ func (d *decoder) varint() int64 {
 func (d *decoder) count() int {
 	v := d.uvarint()
 	if v > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+// count32 reads a small number (a version): at most 2^31-1.
+func (d *decoder) count32() int {
+	v := d.uvarint()
+	if v > 1<<31-1 {
 		d.fail()
 		return 0
 	}

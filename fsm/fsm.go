@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 
@@ -58,20 +60,29 @@ func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
 		out = resp.AppendArray(out, len(r.Ops))
 	}
 	c := Ctx{f: f, Now: f.now, Rev: index, Write: true, Out: out}
-	for _, op := range r.Ops {
-		c.exec(op.DB, op.Args, r.Atomic)
+	for i := range r.Ops {
+		c.exec(&r.Ops[i], r.Atomic)
 	}
 	return c.Out
 }
 
 // exec runs one op. Anything reaching here came through the log, so it is
 // checked again: a bad op gets an error reply, never a panic or divergence.
-func (c *Ctx) exec(db int, args [][]byte, allowReads bool) {
+func (c *Ctx) exec(op *Op, allowReads bool) {
+	args := op.Args
 	if len(args) == 0 {
 		c.Error("ERR empty command")
 		return
 	}
 	cmd := Lookup(args[0])
+	if op.Version > 0 && (cmd == nil || op.Version > cmd.version()) {
+		if !op.Ignorable {
+			// Check refuses such an entry before Apply sees it.
+			panic(fmt.Sprintf("fsm: applying an op this build does not know: %v", &UnknownOpError{Command: string(args[0]), Version: op.Version}))
+		}
+		c.Error("ERR unknown command '" + string(args[0]) + "'") // a newer build's, skipped
+		return
+	}
 	if cmd == nil || (!cmd.IsWrite() && !allowReads) {
 		c.Error("ERR unknown command '" + string(args[0]) + "'")
 		return
@@ -80,12 +91,73 @@ func (c *Ctx) exec(db int, args [][]byte, allowReads bool) {
 		c.WrongArity(args[0])
 		return
 	}
-	if db < 0 || db >= NumDBs {
+	if op.DB < 0 || op.DB >= NumDBs {
 		c.Error(resp.ErrDBIndex)
 		return
 	}
-	c.DB, c.ks = db, c.f.dbs[db]
+	c.DB, c.ks, c.Version = op.DB, c.f.dbs[op.DB], max(op.Version, 1)
 	cmd.Handler(c, args)
+}
+
+// Stamp prepares a request for the log, on the leader: every op must be a
+// command the fsm replicates (a write; inside MULTI, any keyspace
+// command), and gets the version and ignorability its command has in this
+// build. The leader stamps all it proposes, its own requests and those
+// forwarded to it, so the log holds only ops its build can apply, marked
+// so that an older replica knows whether it may skip them.
+func Stamp(r *Request) error {
+	for i := range r.Ops {
+		op := &r.Ops[i]
+		if len(op.Args) == 0 {
+			return errors.New("empty command")
+		}
+		cmd := Lookup(op.Args[0])
+		if cmd == nil || (!cmd.IsWrite() && !r.Atomic) {
+			return fmt.Errorf("unknown command '%s'", op.Args[0])
+		}
+		op.Version, op.Ignorable = cmd.version(), cmd.Flags&FlagIgnorable != 0
+	}
+	return nil
+}
+
+// UnknownOpError is an op in a committed entry that this build cannot
+// apply as the build that wrote it did: a command it does not know, or a
+// newer version of one.
+type UnknownOpError struct {
+	Command string
+	Version int // the op's
+	Known   int // this build's version of the command; 0 if unknown
+}
+
+func (e *UnknownOpError) Error() string {
+	if e.Known == 0 {
+		return fmt.Sprintf("command '%s' (version %d) is unknown to this build", e.Command, e.Version)
+	}
+	return fmt.Sprintf("command '%s' is at version %d, this build knows up to version %d", e.Command, e.Version, e.Known)
+}
+
+// Check reports whether this build can apply e as every replica that
+// knows its ops does. An op stamped with a command or a version this
+// build does not know cannot be applied without diverging from them,
+// unless it is ignorable: a node given such an entry must stop (and be
+// upgraded) rather than apply it. Ops from builds before stamping
+// (version 0) apply as they always did.
+func Check(e *Entry) error {
+	for _, r := range e.Reqs {
+		for _, op := range r.Ops {
+			if op.Version == 0 || op.Ignorable || len(op.Args) == 0 {
+				continue
+			}
+			cmd := Lookup(op.Args[0])
+			if cmd == nil {
+				return &UnknownOpError{Command: string(op.Args[0]), Version: op.Version}
+			}
+			if op.Version > cmd.version() {
+				return &UnknownOpError{Command: cmd.Name, Version: op.Version, Known: cmd.version()}
+			}
+		}
+	}
+	return nil
 }
 
 func (f *FSM) condsHold(conds []Cond) bool {
@@ -145,7 +217,7 @@ func (f *FSM) Read(db int, now int64, rnd uint64, args [][]byte, out []byte) []b
 		c.Error(resp.ErrDBIndex)
 		return c.Out
 	}
-	c.DB, c.ks = db, f.dbs[db]
+	c.DB, c.ks, c.Version = db, f.dbs[db], cmd.version()
 	cmd.Handler(c, args)
 	return c.Out
 }
