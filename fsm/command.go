@@ -369,18 +369,18 @@ func Lookup(name []byte) *Command { return commands.Lookup(name) }
 // buffer. Write handlers run under the FSM's write lock with Write set;
 // read handlers under the read lock.
 type Ctx struct {
-	f     *FSM
-	ks    *keyspace
-	DB    int
-	Now   int64  // unix ms: the entry's now (writes) or the caller's clock (reads)
-	Rev   uint64 // log index being applied (writes); 0 for reads
-	Rand  uint64 // caller-supplied randomness for RANDOMKEY and friends (reads)
+	f    *FSM
+	ks   *keyspace
+	DB   int
+	Now  int64  // unix ms: the entry's now (writes) or the caller's clock (reads)
+	Rev  uint64 // log index being applied (writes); 0 for reads
+	Rand uint64 // caller-supplied randomness for RANDOMKEY and friends (reads)
 	// Version is the version of the command the op was proposed with
 	// (writes; this build's for reads): a handler whose command changed
 	// keeps answering older versions as they were.
 	Version int
 	Write   bool
-	Out   []byte
+	Out     []byte
 
 	probe item // search item for lookups (see keyspace.rawProbe)
 }
