@@ -29,6 +29,9 @@ func TestImports(t *testing.T) {
 		}
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(path, "github.com/statehouse/statehouse/") && path != "github.com/statehouse/statehouse/internal/resp" {
+				t.Errorf("%s imports %s: the fsm depends on nothing of statehouse's but internal/resp", name, path)
+			}
 			for _, b := range banned {
 				if path == b || strings.HasPrefix(path, b+"/") {
 					t.Errorf("%s imports %s: the fsm must stay deterministic and free of I/O", name, path)
