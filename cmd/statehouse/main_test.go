@@ -14,6 +14,8 @@ import (
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
+func TestMain(m *testing.M) { testcluster.Main(m) }
+
 // proc is one statehouse process on a data dir.
 type proc struct {
 	t        *testing.T

@@ -22,21 +22,41 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	mainRunning bool // Main runs the package's tests
+	buildOnce   sync.Once
+	binDir      string
+	binPath     string
+	buildErr    error
 )
 
+// Main runs a package's tests and then removes what Binary built. Every
+// package that starts statehouse processes calls it from TestMain:
+//
+//	func TestMain(m *testing.M) { testcluster.Main(m) }
+func Main(m *testing.M) {
+	mainRunning = true
+	code := m.Run()
+	if binDir != "" {
+		if err := os.RemoveAll(binDir); err != nil {
+			fmt.Fprintln(os.Stderr, "testcluster:", err)
+		}
+	}
+	os.Exit(code)
+}
+
 // Binary builds cmd/statehouse once per test binary and returns its path.
+// The package's TestMain must call Main, which removes the build.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if !mainRunning {
+		t.Fatal("testcluster: call testcluster.Main(m) from TestMain so the statehouse binary is removed after the tests")
+	}
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "statehouse-bin")
-		if err != nil {
-			buildErr = err
+		binDir, buildErr = os.MkdirTemp("", "statehouse-bin")
+		if buildErr != nil {
 			return
 		}
-		binPath = filepath.Join(dir, "statehouse")
+		binPath = filepath.Join(binDir, "statehouse")
 		cmd := exec.Command("go", "build", "-o", binPath, "github.com/statehouse/statehouse/cmd/statehouse")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
