@@ -18,7 +18,7 @@ func TestIsolatedFollowerReads(t *testing.T) {
 	skipShort(t)
 	c := testcluster.Start(t, 3, testcluster.Options{Args: []string{"--max-staleness", "2s"}})
 	ctx := context.Background()
-	leader := c.Leader(10 * time.Second)
+	leader := c.Leader()
 	if err := leader.Client().Set(ctx, "cart", "3 items", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestIsolatedFollowerReads(t *testing.T) {
 	for _, n := range c.Nodes {
 		n.Resume()
 	}
-	c.Leader(15 * time.Second)
+	c.Leader()
 	if v, err := stale.Get(ctx, "cart").Result(); err != nil || v != "3 items" {
 		t.Fatalf("read after healing: %q, %v", v, err)
 	}
@@ -91,7 +91,7 @@ func TestReplicationFaceWithRedisCLI(t *testing.T) {
 		t.Skip("redis-cli not installed (apt-get install redis-tools)")
 	}
 	c := testcluster.Start(t, 3, testcluster.Options{})
-	leader := c.Leader(10 * time.Second)
+	leader := c.Leader()
 	f := c.Followers(leader)[0]
 
 	role := redisCLI(t, leader.Addr(), "ROLE")

@@ -1,0 +1,156 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Options shape a cluster or a single node.
+type Options struct {
+	Args []string // extra flags for every node
+}
+
+// Cluster is N statehouse processes formed with --initial-cluster.
+type Cluster struct {
+	t     testing.TB
+	Nodes []*Node
+}
+
+// Start runs n nodes formed with --initial-cluster and waits until one of
+// them leads and every node takes writes.
+func Start(t testing.TB, n int, opts Options) *Cluster {
+	t.Helper()
+	bin := Binary(t)
+	c := &Cluster{t: t}
+	var initial []string
+	for i := 0; i < n; i++ {
+		nd := newNode(t, fmt.Sprintf("n%d", i+1))
+		initial = append(initial, fmt.Sprintf("%s=127.0.0.1:%d", nd.ID, nd.PeerPort))
+		c.Nodes = append(c.Nodes, nd)
+	}
+	for _, nd := range c.Nodes {
+		nd.args = append([]string{bin,
+			"--node-id", nd.ID, "--bind", "127.0.0.1",
+			"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),
+			"--data-dir", nd.DataDir, "--initial-cluster", strings.Join(initial, ","),
+			"--heartbeat-timeout", "300ms", "--election-timeout", "300ms",
+		}, opts.Args...)
+	}
+	cleanupNodes(t, c.Nodes)
+	for _, nd := range c.Nodes {
+		nd.Start()
+	}
+	c.Leader()
+	for _, nd := range c.Nodes {
+		nd.WaitWritable()
+	}
+	return c
+}
+
+// StartSingle runs one node as a user starts statehouse alone (no
+// --initial-cluster: it bootstraps itself) and waits until it takes
+// writes. Term or Kill it and Start it again on the same data dir.
+func StartSingle(t testing.TB, opts Options) *Node {
+	t.Helper()
+	nd := newNode(t, "n1")
+	nd.args = append([]string{Binary(t),
+		"--node-id", nd.ID, "--bind", "127.0.0.1",
+		"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),
+		"--data-dir", nd.DataDir,
+	}, opts.Args...)
+	cleanupNodes(t, []*Node{nd})
+	nd.Start()
+	nd.WaitWritable()
+	return nd
+}
+
+// cleanupNodes kills the nodes when the test ends, and prints their logs
+// if it failed.
+func cleanupNodes(t testing.TB, nodes []*Node) {
+	t.Cleanup(func() {
+		for _, nd := range nodes {
+			nd.cleanup()
+		}
+		if t.Failed() {
+			for _, nd := range nodes {
+				t.Logf("--- log of %s ---\n%s", nd.ID, nd.Log())
+			}
+		}
+	})
+}
+
+// Leader waits until exactly one running node reports itself master and
+// takes a write, for up to LeaderTimeout, and returns it.
+func (c *Cluster) Leader() *Node {
+	c.t.Helper()
+	return c.waitLeader(nil)
+}
+
+// WaitForNewLeader waits until a node other than old leads and takes a
+// write, for up to LeaderTimeout, and returns it. old may be killed, paused
+// or still running.
+func (c *Cluster) WaitForNewLeader(old *Node) *Node {
+	c.t.Helper()
+	return c.waitLeader(old)
+}
+
+func (c *Cluster) waitLeader(not *Node) *Node {
+	c.t.Helper()
+	var leader *Node
+	err := Poll(LeaderTimeout, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), ProbeTimeout)
+		defer cancel()
+		var candidates []*Node
+		for _, n := range c.Nodes {
+			if n != not && n.Running() {
+				candidates = append(candidates, n)
+			}
+		}
+		// Ask in parallel: a paused node answers only when ctx runs out.
+		roles := make([]string, len(candidates))
+		var wg sync.WaitGroup
+		for i, n := range candidates {
+			wg.Add(1)
+			go func() { defer wg.Done(); roles[i] = n.Role(ctx) }()
+		}
+		wg.Wait()
+		var masters []*Node
+		var seen []string
+		for i, n := range candidates {
+			if roles[i] == "master" {
+				masters = append(masters, n)
+			}
+			seen = append(seen, fmt.Sprintf("%s=%q", n.ID, roles[i]))
+		}
+		if len(masters) != 1 {
+			return fmt.Errorf("%d nodes report role master (%s)", len(masters), strings.Join(seen, " "))
+		}
+		if err := masters[0].probe(ctx); err != nil {
+			return fmt.Errorf("%s reports master but does not take a write: %w", masters[0].ID, err)
+		}
+		leader = masters[0]
+		return nil
+	})
+	if err != nil {
+		if not != nil {
+			c.t.Fatalf("no new leader other than %s within %v: %v", not.ID, LeaderTimeout, err)
+		}
+		c.t.Fatalf("no leader within %v: %v", LeaderTimeout, err)
+	}
+	return leader
+}
+
+// Followers are the running nodes other than leader.
+func (c *Cluster) Followers(leader *Node) []*Node {
+	var out []*Node
+	for _, n := range c.Nodes {
+		if n != leader && n.Running() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
