@@ -1,0 +1,126 @@
+package testcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// aptPackage names the Debian package of each tool the tests use.
+var aptPackage = map[string]string{
+	"redis-cli":    "redis-tools",
+	"redis-server": "redis-server",
+	"etcd":         "etcd-server",
+}
+
+// NeedTool returns the path of a command-line tool, or skips the test with
+// a one-line reason when it is not installed.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if pkg, ok := aptPackage[name]; ok {
+			t.Skipf("%s not installed (apt-get install %s)", name, pkg)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return path
+}
+
+// RedisCLI runs redis-cli against the node with args and returns what it
+// printed (stdout and stderr). Not on a terminal, redis-cli prints replies
+// raw, one per line. It fails the test if redis-cli fails, and skips it if
+// redis-cli is not installed.
+func (n *Node) RedisCLI(t testing.TB, args ...string) string {
+	t.Helper()
+	return RedisCLI(t, n.Addr(), "", args...)
+}
+
+// RedisCLIStdin is RedisCLI with stdin: one redis-cli connection runs the
+// commands stdin holds, one per line.
+func (n *Node) RedisCLIStdin(t testing.TB, stdin string, args ...string) string {
+	t.Helper()
+	return RedisCLI(t, n.Addr(), stdin, args...)
+}
+
+// RedisCLI runs redis-cli against addr (host:port) with stdin and args;
+// see Node.RedisCLI.
+func RedisCLI(t testing.TB, addr, stdin string, args ...string) string {
+	t.Helper()
+	bin := NeedTool(t, "redis-cli")
+	host, port, _ := strings.Cut(addr, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), ToolTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-h", host, "-p", port}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli %q (stdin %q): %v\n%s", args, stdin, err, out)
+	}
+	return string(out)
+}
+
+// StartRedis starts a scratch redis-server on a free loopback port, in a
+// temporary dir with persistence off, and returns its address; it stops at
+// cleanup. It skips the test if redis-server is not installed.
+func StartRedis(t testing.TB) string {
+	t.Helper()
+	bin := NeedTool(t, "redis-server")
+	dir := t.TempDir()
+	var err error
+	for range 3 { // another process may take the free port first
+		var addr string
+		if addr, err = startRedis(t, bin, dir); err == nil {
+			return addr
+		}
+	}
+	t.Fatalf("redis-server: %v", err)
+	return ""
+}
+
+func startRedis(t testing.TB, bin, dir string) (string, error) {
+	port := strconv.Itoa(FreePort(t))
+	log := &syncBuffer{}
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "")
+	cmd.Stdout = log
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	exit := &exitState{done: make(chan struct{})}
+	go func() { exit.err = cmd.Wait(); close(exit.done) }()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGKILL) // persistence is off: nothing to save
+		<-exit.done
+	}
+	addr := "127.0.0.1:" + port
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: DialTimeout, ReadTimeout: RequestTimeout})
+	defer c.Close()
+	err := Poll(StartTimeout, func() error {
+		select {
+		case <-exit.done:
+			return Stop(fmt.Errorf("exited (%v):\n%s", exit.err, log))
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), ProbeTimeout)
+		defer cancel()
+		return c.Ping(ctx).Err()
+	})
+	if err != nil {
+		stop()
+		if errors.As(err, new(stopError)) {
+			return "", err // most likely the port: try another
+		}
+		t.Fatalf("redis-server on %s does not answer within %v: %v\n%s", addr, StartTimeout, err, log)
+	}
+	t.Cleanup(stop)
+	return addr, nil
+}
