@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,76 +12,6 @@ import (
 
 func TestMain(m *testing.M) { testcluster.Main(m) }
 
-// proc is one statehouse process on a data dir.
-type proc struct {
-	t        *testing.T
-	cmd      *exec.Cmd
-	dataDir  string
-	port     int
-	peerPort int
-	log      *bytes.Buffer
-	done     chan error
-}
-
-func startProc(t *testing.T, dataDir string, port, peerPort int) *proc {
-	t.Helper()
-	p := &proc{t: t, dataDir: dataDir, port: port, peerPort: peerPort, log: &bytes.Buffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(testcluster.Binary(t), "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--peer-port", strconv.Itoa(peerPort), "--data-dir", dataDir, "--node-id", "n1")
-	p.cmd.Stdout = p.log
-	p.cmd.Stderr = p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	p.waitWritable()
-	return p
-}
-
-func (p *proc) client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(p.port), MaxRetries: -1, ReadTimeout: 30 * time.Second})
-	p.t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// waitWritable waits until the node has replayed its log and takes writes.
-func (p *proc) waitWritable() {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(p.port), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := c.Set(context.Background(), "statehouse-test:probe", "1", 0).Err()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("node on port %d never took a write: %v\nlog:\n%s", p.port, err, p.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (p *proc) stop(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if sig == syscall.SIGTERM && err != nil {
-			p.t.Fatalf("exit after SIGTERM: %v\nlog:\n%s", err, p.log.String())
-		}
-	case <-time.After(60 * time.Second):
-		p.t.Fatalf("node did not exit after %v\nlog:\n%s", sig, p.log.String())
-	}
-}
-
 // TestRestartKeepsSessions writes 100k keys with and without TTLs, stops
 // the node (SIGTERM, then kill -9), starts it on the same data dir and
 // checks every key, its remaining TTL, and that expired keys stay gone.
@@ -93,14 +19,18 @@ func TestRestartKeepsSessions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 100k keys through a real process")
 	}
-	dir := t.TempDir()
-	port, peer := testcluster.FreePort(t), testcluster.FreePort(t)
 	ctx := context.Background()
 
-	const n = 100_000
-	// i%4: 0 no TTL, 1 long TTL, 2 short TTL (expires before the check), 3 hash-free string with KEEPTTL-free overwrite
-	write := func(c *redis.Client, gen int) time.Time {
-		start := time.Now()
+	const (
+		n        = 100_000
+		shortTTL = 1500 * time.Millisecond
+		longTTL  = 10 * time.Minute
+	)
+	// i%4: 0 and 3 no TTL, 1 long TTL, 2 short TTL (runs out before the
+	// node is back). write returns when it started and when the last
+	// write was acknowledged: every deadline it set is at most acked+TTL.
+	write := func(c *redis.Client, gen int) (started, acked time.Time) {
+		started = time.Now()
 		for base := 0; base < n; base += 1000 {
 			_, err := c.Pipelined(ctx, func(pl redis.Pipeliner) error {
 				for i := base; i < base+1000; i++ {
@@ -110,9 +40,9 @@ func TestRestartKeepsSessions(t *testing.T) {
 					case 0, 3:
 						pl.Set(ctx, k, v, 0)
 					case 1:
-						pl.Set(ctx, k, v, 10*time.Minute)
+						pl.Set(ctx, k, v, longTTL)
 					case 2:
-						pl.Set(ctx, k, v, 1500*time.Millisecond)
+						pl.Set(ctx, k, v, shortTTL)
 					}
 				}
 				return nil
@@ -121,7 +51,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 				t.Fatalf("write batch %d: %v", base, err)
 			}
 		}
-		return start
+		return started, time.Now()
 	}
 	check := func(c *redis.Client, gen int, written time.Time) {
 		t.Helper()
@@ -154,10 +84,10 @@ func TestRestartKeepsSessions(t *testing.T) {
 					}
 				}
 				if i%4 == 1 {
-					// Remaining TTL: at most 10 minutes, and no less than what
+					// Remaining TTL: at most longTTL, and no less than what
 					// is left since the write started.
-					left := 10*time.Minute - time.Since(written)
-					if ttl > 10*time.Minute || ttl < left-time.Second {
+					left := longTTL - time.Since(written)
+					if ttl > longTTL || ttl < left-time.Second {
 						t.Fatalf("key %d TTL %v after restart, want about %v", i, ttl, left)
 					}
 				}
@@ -168,24 +98,27 @@ func TestRestartKeepsSessions(t *testing.T) {
 		}
 	}
 
-	p := startProc(t, dir, port, peer)
-	w0 := write(p.client(), 0)
-	p.stop(syscall.SIGTERM)
-	time.Sleep(1600 * time.Millisecond) // the short TTLs run out while the node is down
+	node := testcluster.StartSingle(t, testcluster.Options{})
+	w0, acked0 := write(node.Client(), 0)
+	node.Term()
+	// The short TTLs run out while the node is down: a passage of time,
+	// counted from the last acknowledged write.
+	testcluster.SleepPast(acked0.Add(shortTTL))
 
-	p = startProc(t, dir, port, peer)
-	c := p.client()
-	check(c, 0, w0)
-	w1 := write(c, 1)
-	p.stop(syscall.SIGKILL) // no snapshot, no clean close: the log alone
-	time.Sleep(1600 * time.Millisecond)
+	node.Start()
+	node.WaitWritable()
+	check(node.Client(), 0, w0)
+	w1, acked1 := write(node.Client(), 1)
+	node.Kill() // no snapshot, no clean close: the log alone
+	testcluster.SleepPast(acked1.Add(shortTTL))
 
-	p = startProc(t, dir, port, peer)
-	c = p.client()
-	check(c, 0, w0)
-	check(c, 1, w1)
-	if got := c.DBSize(ctx).Val(); got < n/2*3/2 {
-		t.Fatalf("DBSIZE %d after two restarts", got)
+	node.Start()
+	node.WaitWritable()
+	check(node.Client(), 0, w0)
+	check(node.Client(), 1, w1)
+	// DBSIZE counts live keys: three in four of each generation.
+	if got, want := node.Client().DBSize(ctx).Val(), int64(2*n*3/4); got != want {
+		t.Fatalf("DBSIZE %d after two restarts, want %d", got, want)
 	}
-	p.stop(syscall.SIGTERM)
+	node.Term()
 }
