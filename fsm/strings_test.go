@@ -7,13 +7,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/statehouse/statehouse/internal/resp"
+	"github.com/statehouse/statehouse/internal/testcluster"
 	"github.com/tidwall/btree"
 )
 
@@ -416,11 +416,11 @@ func TestLongDouble(t *testing.T) {
 
 // --- differential tests against a real Redis ---------------------------------------
 //
-// Set STATEHOUSE_REDIS_ADDR (e.g. 127.0.0.1:7101) to a scratch redis-server
-// 7.0 to replay testdata/strings.txt against it and compare byte for byte,
-// up to the first block with now=: from there on the script depends on the
-// test clock (and WATCH revisions) and was checked by hand. The server is
-// flushed.
+// Where redis-server is installed, each test starts a scratch one
+// (testcluster.StartRedis; the scripts were checked against 7.0) to replay
+// testdata/strings.txt against it and compare byte for byte, up to the
+// first block with now=: from there on the script depends on the test
+// clock (and WATCH revisions) and was checked by hand.
 
 type strRedisConn struct {
 	c net.Conn
@@ -428,18 +428,12 @@ type strRedisConn struct {
 }
 
 func strDialRedis(t *testing.T) *strRedisConn {
-	addr := os.Getenv("STATEHOUSE_REDIS_ADDR")
-	if addr == "" {
-		t.Skip("STATEHOUSE_REDIS_ADDR not set")
-	}
-	c, err := net.Dial("tcp", addr)
+	c, err := net.Dial("tcp", testcluster.StartRedis(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	rc := &strRedisConn{c: c, r: bufio.NewReader(c)}
-	rc.do(t, [][]byte{[]byte("FLUSHALL")})
-	return rc
+	return &strRedisConn{c: c, r: bufio.NewReader(c)}
 }
 
 // do sends one command and returns its raw RESP reply.
