@@ -308,15 +308,14 @@ func TestExpiryEverywhereAndRacingReset(t *testing.T) {
 	wg.Wait()
 
 	// Re-SET keys right at their deadline, many times: the reaper's
-	// conditional delete must never take the new value. The sleep is the
-	// point of the test (re-SET as the 20ms TTL runs out), not a wait.
+	// conditional delete must never take the new value.
 	for i := 0; i < 100; i++ {
 		k := fmt.Sprintf("race:%d", i)
 		node := c.Nodes[i%3]
 		if err := node.Client().Set(ctx, k, "old", 20*time.Millisecond).Err(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(15+i%10) * time.Millisecond)
+		time.Sleep(time.Duration(15+i%10) * time.Millisecond) // the race: re-SET as the TTL runs out
 		if err := node.Client().Set(ctx, k, "new", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
