@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,12 +68,20 @@ func RedisCLI(t testing.TB, addr, stdin string, args ...string) string {
 	return string(out)
 }
 
+// RedisVersion is the redis-server release the comparison tests were
+// checked against; StartRedis skips with any other.
+const RedisVersion = "7.0"
+
 // StartRedis starts a scratch redis-server on a free loopback port, in a
 // temporary dir with persistence off, and returns its address; it stops at
-// cleanup. It skips the test if redis-server is not installed.
+// cleanup. It skips the test if redis-server is not installed or is not
+// release RedisVersion.
 func StartRedis(t testing.TB) string {
 	t.Helper()
 	bin := NeedTool(t, "redis-server")
+	if v, err := exec.Command(bin, "--version").Output(); err != nil || !bytes.Contains(v, []byte(" v="+RedisVersion+".")) {
+		t.Skipf("want redis-server %s, have %q (%v)", RedisVersion, bytes.TrimSpace(v), err)
+	}
 	dir := t.TempDir()
 	var err error
 	for range 3 { // another process may take the free port first
