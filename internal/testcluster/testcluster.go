@@ -16,10 +16,13 @@ package testcluster
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -79,13 +82,63 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
-// FreePort returns a loopback port that was free a moment ago.
+// FreePort returns a loopback port that was free a moment ago and that
+// this process has not handed out before. It picks below the kernel's
+// ephemeral range where it can, so that the source port of some outgoing
+// connection cannot take the port before the server that was given it
+// binds it.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.given == nil {
+		ports.given = map[int]bool{}
+		ports.lo, ports.hi = portRange()
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for range 1000 {
+		port := 0 // the kernel's choice, in the ephemeral range
+		if ports.hi > ports.lo {
+			port = ports.lo + rand.IntN(ports.hi-ports.lo)
+		}
+		if ports.given[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if ports.given[port] {
+			continue
+		}
+		ports.given[port] = true
+		return port
+	}
+	t.Fatal("testcluster: no free loopback port")
+	return 0
+}
+
+var ports struct {
+	sync.Mutex
+	given  map[int]bool // handed out by FreePort
+	lo, hi int          // where FreePort picks: [lo, hi), or hi <= lo for the kernel's choice
+}
+
+// portRange is [10000, start of the ephemeral range), or an empty range
+// if the ephemeral range is not known or starts too low.
+func portRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start < 11000 {
+		return 0, 0
+	}
+	return 10000, start
 }

@@ -1,0 +1,37 @@
+package testcluster
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// FreePort never hands out a port twice: a node once got the same port as
+// its client and its peer port, and could not start.
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 500 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+		if ports.hi > ports.lo && (p < ports.lo || p >= ports.hi) {
+			t.Fatalf("port %d outside [%d, %d)", p, ports.lo, ports.hi)
+		}
+	}
+}
+
+func TestPollStopsOnStop(t *testing.T) {
+	final := errors.New("final")
+	calls := 0
+	err := Poll(time.Minute, func() error { calls++; return Stop(final) })
+	if !errors.Is(err, final) || calls != 1 {
+		t.Fatalf("Poll after Stop: %v after %d calls", err, calls)
+	}
+	calls = 0
+	err = Poll(3*PollInterval, func() error { calls++; return errors.New("not yet") })
+	if err == nil || calls < 2 {
+		t.Fatalf("Poll without Stop: %v after %d calls", err, calls)
+	}
+}
