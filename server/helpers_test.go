@@ -146,6 +146,60 @@ func (k checker) within(cmd redis.Cmder, lo, hi int64) {
 	}
 }
 
+// ttl checks a TTL or PTTL reply for a key given ttl by a command sent at
+// sent (time.Now() taken before sending it). The node stamped that command
+// no earlier than sent and read the TTL no later than now, so at most ttl
+// is left, and at least ttl less the time since sent, less one unit of the
+// reply (1 s for TTL, which rounds; 1 ms for PTTL). The key may be gone
+// (-2) only once that much time has passed. No slack is guessed: a slow
+// machine widens the window by exactly as much as it was slow.
+func (k checker) ttl(cmd redis.Cmder, ttl time.Duration, sent time.Time) {
+	k.t.Helper()
+	elapsed := time.Since(sent)
+	unit := ttlUnit(cmd)
+	k.ttlWithin(cmd, ttl-elapsed-unit, ttl, elapsed >= ttl)
+}
+
+// ttlUntil checks a TTL or PTTL reply for a key whose deadline is at, read
+// by a command sent at sent: what is left lies between at less now and at
+// less sent, give or take one unit of the reply.
+func (k checker) ttlUntil(cmd redis.Cmder, at, sent time.Time) {
+	k.t.Helper()
+	now := time.Now()
+	unit := ttlUnit(cmd)
+	k.ttlWithin(cmd, at.Sub(now)-unit, at.Sub(sent)+unit, !now.Before(at))
+}
+
+// ttlUnit is the precision of a TTL reply: whole seconds for TTL,
+// milliseconds for PTTL.
+func ttlUnit(cmd redis.Cmder) time.Duration {
+	if cmd.Name() == "ttl" {
+		return time.Second
+	}
+	return time.Millisecond
+}
+
+// ttlWithin: a TTL reply in [lo, hi], never negative, or -2 if the key
+// may have expired by now.
+func (k checker) ttlWithin(cmd redis.Cmder, lo, hi time.Duration, mayBeGone bool) {
+	k.t.Helper()
+	if err := cmd.Err(); err != nil {
+		k.t.Errorf("%q: %v", cmd.Args(), err)
+		return
+	}
+	got, ok := cmdVal(cmd).(time.Duration)
+	if !ok {
+		k.t.Errorf("%q: a TTL check on a %T", cmd.Args(), cmdVal(cmd))
+		return
+	}
+	if got == -2 && mayBeGone {
+		return
+	}
+	if got < 0 || got < lo || got > hi {
+		k.t.Errorf("%q = %v, want in [%v, %v] (from the time measured around the commands)", cmd.Args(), got, max(lo, 0), hi)
+	}
+}
+
 // do runs a raw command through go-redis.
 func do(c doer, args ...any) *redis.Cmd { return c.Do(kctx, args...) }
 
