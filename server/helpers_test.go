@@ -212,10 +212,10 @@ type doer interface {
 // anything the condition needs. Nothing here asserts on timing.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
+			t.Fatalf("never happened within %v: %s", hangGuard, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -78,7 +78,7 @@ func startNode(t testing.TB, opts ...nodeOption) *testNode {
 		srv.Close()
 		node.Shutdown()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	if err := node.WaitReady(ctx); err != nil {
 		t.Fatalf("node never became ready: %v", err)
