@@ -125,27 +125,6 @@ func (k checker) ok(cmd redis.Cmder) {
 	}
 }
 
-// within: an integer or duration reply in [lo, hi].
-func (k checker) within(cmd redis.Cmder, lo, hi int64) {
-	k.t.Helper()
-	if err := cmd.Err(); err != nil {
-		k.t.Errorf("%q: %v", cmd.Args(), err)
-		return
-	}
-	var got int64
-	switch v := cmdVal(cmd).(type) {
-	case int64:
-		got = v
-	case time.Duration:
-		got = int64(v)
-	default:
-		k.t.Fatalf("%q: within on a %T", cmd.Args(), v)
-	}
-	if got < lo || got > hi {
-		k.t.Errorf("%q = %d, want in [%d, %d]", cmd.Args(), got, lo, hi)
-	}
-}
-
 // ttl checks a TTL or PTTL reply for a key given ttl by a command sent at
 // sent (time.Now() taken before sending it). The node stamped that command
 // no earlier than sent and read the TTL no later than now, so at most ttl
@@ -218,6 +197,45 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("never happened within %v: %s", hangGuard, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A ttlRound is one try at something that needs a key with a short TTL to
+// be still alive: the TTL to give it, and when the round began (before the
+// write that gives it). The node stamps a write with its clock when it
+// takes it, and reads with its clock too (decision 1): a reply that came
+// back less than ttl after start came from a moment when the key still
+// lived, however slow the machine.
+type ttlRound struct {
+	ttl   time.Duration
+	start time.Time
+}
+
+// inTime reports whether everything so far certainly happened while the
+// key lived. Call it after the reply to the last command that needs the
+// key alive, and check that command's results only if it says yes.
+func (r ttlRound) inTime() bool { return time.Since(r.start) < r.ttl }
+
+// maxRoundTTL bounds the TTLs beforeExpiry tries: a machine that cannot
+// answer a few commands within it fails the test.
+const maxRoundTTL = 10 * time.Second
+
+// beforeExpiry runs round until one is in time (round returns true), first
+// with a TTL of ttl, then with twice the last each time round found the
+// machine too slow for it (round returns false after inTime said no, having
+// checked nothing that depended on the key being alive). No TTL is
+// assumed long enough: a slow machine costs another round, not a failure.
+func beforeExpiry(t *testing.T, what string, ttl time.Duration, round func(r ttlRound) bool) {
+	t.Helper()
+	for {
+		if round(ttlRound{ttl: ttl, start: time.Now()}) {
+			return
+		}
+		if 2*ttl > maxRoundTTL {
+			t.Fatalf("%s: no round answered within its key's TTL, the last %v", what, ttl)
+		}
+		t.Logf("%s: answered after the key's %v TTL could have run out; again with %v", what, ttl, 2*ttl)
+		ttl *= 2
 	}
 }
 
