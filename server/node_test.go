@@ -108,12 +108,27 @@ type rawClient struct {
 // raw dials the node; the connection is closed at test end.
 func (n *testNode) raw() *rawClient {
 	n.t.Helper()
+	return n.rawFor(n.t)
+}
+
+// rawFor dials the node for t (a subtest of the node's test): failures are
+// t's, and the connection is closed when t ends.
+func (n *testNode) rawFor(t testing.TB) *rawClient {
+	t.Helper()
 	c, err := net.Dial("tcp", n.addr)
 	if err != nil {
-		n.t.Fatalf("dial: %v", err)
+		t.Fatalf("dial: %v", err)
 	}
-	n.t.Cleanup(func() { c.Close() })
-	return &rawClient{t: n.t, c: c, r: bufio.NewReader(c)}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// forTest returns the same connection reporting to t, for a subtest that
+// goes on with a connection its parent opened.
+func (rc *rawClient) forTest(t testing.TB) *rawClient {
+	c := *rc
+	c.t = t
+	return &c
 }
 
 // encode writes args as one RESP command.
