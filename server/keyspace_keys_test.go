@@ -318,15 +318,18 @@ func TestKeyspaceScanUnderWrites(t *testing.T) {
 		t.Fatalf("loading %d keys: %v", originals, err)
 	}
 
+	// The writer runs until stopped or until a write fails, and reports
+	// that error when it ends; it is stopped at the end, and when the test
+	// fails early.
 	writer := n.client()
 	stop := make(chan struct{})
-	started := make(chan struct{})
+	started := make(chan struct{}) // closed at the writer's 50th write
+	finished := make(chan struct{})
+	var werr error // the writer's error, read after finished is closed
 	var writes atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
 	wseed := rng.Uint64()
 	go func() {
-		defer wg.Done()
+		defer close(finished)
 		wr := rand.New(rand.NewPCG(wseed, 1))
 		for i := 0; ; i++ {
 			select {
@@ -347,7 +350,7 @@ func TestKeyspaceScanUnderWrites(t *testing.T) {
 				err = writer.Del(kctx, key, fmt.Sprintf("noise:%d", wr.IntN(3000))).Err()
 			}
 			if err != nil && err.Error() != errWrongType {
-				t.Errorf("writer: %v", err)
+				werr = fmt.Errorf("write %d: %w", i, err)
 				return
 			}
 			if writes.Add(1) == 50 {
@@ -355,7 +358,20 @@ func TestKeyspaceScanUnderWrites(t *testing.T) {
 			}
 		}
 	}()
-	<-started
+	var stopOnce sync.Once
+	stopWriter := func() error {
+		stopOnce.Do(func() { close(stop) })
+		<-finished
+		return werr
+	}
+	t.Cleanup(func() { stopWriter() })
+	select {
+	case <-started:
+	case <-finished:
+		t.Fatalf("writer stopped before its 50th write: %v", werr)
+	case <-time.After(hangGuard):
+		t.Fatalf("writer made %d writes in %v, want 50 before scanning", writes.Load(), hangGuard)
+	}
 
 	for _, tc := range []struct {
 		match string
@@ -410,6 +426,7 @@ func TestKeyspaceScanUnderWrites(t *testing.T) {
 		t.Logf("SCAN MATCH %q COUNT %d TYPE %q: %d calls, %d keys, %d missing, %d writes by the other client meanwhile",
 			tc.match, tc.count, tc.typ, calls, len(seen), missing, writes.Load()-before)
 	}
-	close(stop)
-	wg.Wait()
+	if err := stopWriter(); err != nil {
+		t.Errorf("writer: %v", err)
+	}
 }
