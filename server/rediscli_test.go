@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -520,11 +521,14 @@ func TestRedisCLIBinary(t *testing.T) {
 // rcSession is an interactive redis-cli: commands are written one at a
 // time and each reply read before the next, so other clients can act in
 // between (redis-cli flushes after every reply even without a terminal).
+// Its stdout is a pipe of our own, so reads take a deadline: no goroutine
+// is left reading when a reply never comes.
 type rcSession struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Reader
-	cmd *exec.Cmd
+	t    *testing.T
+	in   io.WriteCloser
+	pipe *os.File // redis-cli's stdout, our end
+	out  *bufio.Reader
+	cmd  *exec.Cmd
 }
 
 func rcStart(t *testing.T, addr string, args ...string) *rcSession {
@@ -535,14 +539,18 @@ func rcStart(t *testing.T, addr string, args ...string) *rcSession {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout = pw
+	err = cmd.Start()
+	pw.Close() // redis-cli holds its own copy
+	if err != nil {
+		pr.Close()
 		t.Fatal(err)
 	}
-	s := &rcSession{t: t, in: in, out: bufio.NewReader(out), cmd: cmd}
+	s := &rcSession{t: t, in: in, pipe: pr, out: bufio.NewReader(pr), cmd: cmd}
 	t.Cleanup(func() {
 		in.Close()
 		done := make(chan struct{})
@@ -553,6 +561,7 @@ func rcStart(t *testing.T, addr string, args ...string) *rcSession {
 			cmd.Process.Kill()
 			<-done
 		}
+		pr.Close()
 	})
 	return s
 }
@@ -563,26 +572,16 @@ func (s *rcSession) send(cmd string, lines int) string {
 	if _, err := io.WriteString(s.in, cmd+"\n"); err != nil {
 		s.t.Fatalf("redis-cli: write %q: %v", cmd, err)
 	}
+	if err := s.pipe.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+		s.t.Fatalf("redis-cli: stdout deadline: %v", err)
+	}
 	var out string
-	done := make(chan error, 1)
-	go func() {
-		for range lines {
-			l, err := s.out.ReadString('\n')
-			out += l
-			if err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
+	for range lines {
+		l, err := s.out.ReadString('\n')
+		out += l
 		if err != nil {
 			s.t.Fatalf("redis-cli: reply to %q: %v (read %q)", cmd, err, out)
 		}
-	case <-time.After(hangGuard):
-		s.t.Fatalf("redis-cli: no reply to %q", cmd)
 	}
 	return out
 }
