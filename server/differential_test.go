@@ -7,24 +7,22 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// redis7105 serialises the tests that run a redis-server on port 7105.
-var redis7105 sync.Mutex
-
-// realRedis starts redis-server 7.0 on 127.0.0.1:7105 for the test and
-// stops it at the end; it skips the test when there is no redis-server 7.0
-// or the port is taken.
+// realRedis starts a redis-server 7.0 of the test's own on a free loopback
+// port and stops it at the end; it skips the test when there is no
+// redis-server 7.0. Other test binaries on the machine (other packages,
+// other checkouts) may run redis-servers at the same time: the port is one
+// the kernel has just handed out, and the server answering on it must be
+// the process started here, or another port is tried.
 func realRedis(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
@@ -34,44 +32,73 @@ func realRedis(t *testing.T) string {
 	if v, err := exec.Command(path, "--version").Output(); err != nil || !bytes.Contains(v, []byte(" v=7.0.")) {
 		t.Skipf("want redis-server 7.0, have %q (%v)", v, err)
 	}
-	redis7105.Lock()
-	const addr = "127.0.0.1:7105"
-	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-		c.Close()
-		redis7105.Unlock()
-		t.Skip("port 7105 is in use")
+	for try := 1; ; try++ {
+		addr, err := startRedis(t, path)
+		if err == nil {
+			return addr
+		}
+		if try == 5 {
+			t.Fatalf("redis-server: %v", err)
+		}
+		t.Logf("redis-server: %v; trying another port", err)
 	}
-	cmd := exec.Command(path, "--port", "7105", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+}
+
+// startRedis starts redis-server on a free port and returns its address
+// once it answers there as itself (INFO names its process id), stopping it
+// at test end. If it exits first (the port was taken meanwhile), or never
+// answers, it is stopped and the error returned.
+func startRedis(t *testing.T, path string) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--daemonize", "no", "--dir", t.TempDir(), "--logfile", "")
 	if err := cmd.Start(); err != nil {
-		redis7105.Unlock()
-		t.Fatalf("redis-server: %v", err)
+		return "", err
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		defer redis7105.Unlock()
+	stop := func() {
 		cmd.Process.Signal(syscall.SIGTERM) // redis-server shuts down cleanly on TERM
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(hangGuard):
 			cmd.Process.Kill()
 			<-done
 		}
-	})
-	eventually(t, "redis-server answers on "+addr, func() bool {
+	}
+	ours := fmt.Sprintf("process_id:%d\r\n", cmd.Process.Pid)
+	answers := func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return false
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(time.Second))
-		c.Write(encode("PING"))
-		b := make([]byte, 7)
-		_, err = io.ReadFull(c, b)
-		return err == nil && string(b) == "+PONG\r\n"
-	})
-	return addr
+		c.Write(encode("INFO", "server"))
+		v, err := readValue(bufio.NewReader(c))
+		return err == nil && strings.Contains(v, ours)
+	}
+	deadline := time.Now().Add(hangGuard)
+	for !answers() {
+		select {
+		case <-done:
+			return "", fmt.Errorf("exited before it answered on %s", addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", fmt.Errorf("did not answer on %s within %v", addr, hangGuard)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(stop)
+	return addr, nil
 }
 
 // dial connects a raw RESP client to addr.

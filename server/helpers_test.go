@@ -7,8 +7,8 @@ package server
 // write, pipelines and databases (keyspace_*_test.go). Then the golden
 // scripts replayed over the socket (golden_socket_test.go), and, when
 // redis-server 7.0 is installed, differential tests that send the same
-// commands to it (on port 7105) and to statehouse and compare the replies
-// byte for byte (differential_test.go). Random tests log their seed;
+// commands to it (a redis-server of their own, on a free port) and to
+// statehouse and compare the replies byte for byte (differential_test.go). Random tests log their seed;
 // KEYSPACE_SEED=n replays one.
 //
 // This file holds what they share: the node, the checker, the error texts.
