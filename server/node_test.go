@@ -86,9 +86,16 @@ func startNode(t testing.TB, opts ...nodeOption) *testNode {
 	return tn
 }
 
-// client returns a go-redis client for the node, closed at test end.
+// client returns a go-redis client for the node, closed at test end. It
+// never retries, and waits for a connection and a reply up to hangGuard
+// (go-redis's own defaults, a few seconds, fail a command on a loaded
+// machine).
 func (n *testNode) client(opts ...func(*redis.Options)) *redis.Client {
-	o := &redis.Options{Addr: n.addr, MaxRetries: -1}
+	o := &redis.Options{
+		Addr:        n.addr,
+		MaxRetries:  -1,
+		DialTimeout: hangGuard, ReadTimeout: hangGuard, WriteTimeout: hangGuard, PoolTimeout: hangGuard,
+	}
 	for _, f := range opts {
 		f(o)
 	}
