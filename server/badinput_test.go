@@ -18,17 +18,20 @@ import (
 // are enforced before the node buffers; nothing panics. A panic anywhere
 // in the node fails the whole test binary.
 
-// bystander is a client that must keep working whatever others send.
-func bystander(t testing.TB, n *testNode) func() {
-	r := n.raw()
+// bystander is a client that must keep working whatever others send. The
+// check it returns reports to the t it is given: the test's own, or the
+// subtest's it runs in.
+func bystander(t testing.TB, n *testNode) func(t testing.TB) {
+	r := n.rawFor(t)
 	r.expect("+OK\r\n", "SET", "bystander", "ok")
 	i := 0
-	return func() {
+	return func(t testing.TB) {
 		t.Helper()
 		i++
+		r := r.forTest(t)
 		r.expect("+OK\r\n", "SET", "bystander", fmt.Sprint(i))
 		r.expect(bulk(fmt.Sprint(i)), "GET", "bystander")
-		n.raw().expect("+PONG\r\n", "PING") // and new clients get in
+		n.rawFor(t).expect("+PONG\r\n", "PING") // and new clients get in
 	}
 }
 
@@ -58,7 +61,7 @@ func TestMalformedRESP(t *testing.T) {
 		{"inline quote inside a word", "SET a\"b\" v\r\n", "unbalanced quotes in request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := n.raw()
+			r := n.rawFor(t)
 			// Good commands in the same write are answered first.
 			r.write([]byte("PING\r\n" + string(encode("SET", "good", tc.name)) + tc.bad))
 			if got := r.read() + r.read(); got != "+PONG\r\n+OK\r\n" {
@@ -66,8 +69,8 @@ func TestMalformedRESP(t *testing.T) {
 			}
 			r.expectReply(errReply("ERR Protocol error: " + tc.msg))
 			r.expectClosed()
-			n.raw().expect(bulk(tc.name), "GET", "good")
-			stillFine()
+			n.rawFor(t).expect(bulk(tc.name), "GET", "good")
+			stillFine(t)
 		})
 	}
 }
@@ -97,14 +100,14 @@ func TestMillionArguments(t *testing.T) {
 	r.write(req.Bytes())
 	r.expectReply(":3\r\n")
 	r.expect("$-1\r\n", "GET", "a")
-	stillFine()
+	stillFine(t)
 
 	// One argument more than max-args is refused from its header alone.
 	r2 := n.raw()
 	r2.write(fmt.Appendf(nil, "*%d\r\n$3\r\nDEL\r\n", DefaultLimits.MaxArgs+1))
 	r2.expectReply(errReply("ERR Protocol error: invalid multibulk length"))
 	r2.expectClosed()
-	stillFine()
+	stillFine(t)
 }
 
 func TestGiantRequest(t *testing.T) {
@@ -118,7 +121,7 @@ func TestGiantRequest(t *testing.T) {
 	r.write([]byte(header + strings.Repeat("v", 4096)))
 	r.expectReply(errReply("ERR Protocol error: invalid bulk length"))
 	r.expectClosed()
-	stillFine()
+	stillFine(t)
 
 	// A bulk limit that lets it through: the request limit (1 MiB here)
 	// stops it once that much has come, not after 1 GiB.
@@ -147,7 +150,7 @@ func TestGiantRequest(t *testing.T) {
 	if total := <-sent; total >= 256<<20 {
 		t.Fatalf("client wrote %d bytes before the node refused the request", total)
 	}
-	stillFine2()
+	stillFine2(t)
 }
 
 func TestBinaryKeysAndValues(t *testing.T) {
@@ -230,7 +233,7 @@ func TestUnknownCommandsDoNotHurt(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		r.expect(errReply(fmt.Sprintf("ERR unknown command 'cmd%d', with args beginning with: ", i)), fmt.Sprintf("cmd%d", i))
 	}
-	stillFine()
+	stillFine(t)
 }
 
 func TestClientDisconnectsMidCommand(t *testing.T) {
@@ -258,7 +261,7 @@ func TestClientDisconnectsMidCommand(t *testing.T) {
 	// Inside MULTI: the queued write never runs.
 	hangUp(append(append(encode("MULTI"), encode("SET", "cut", "in-multi")...), encode("SET", "cut2", "x")[:10]...))
 	check.expect("$-1\r\n", "GET", "cut")
-	stillFine()
+	stillFine(t)
 
 	// Hang up with replies unread: a pipeline of writes and reads.
 	var pipe []byte
@@ -269,7 +272,7 @@ func TestClientDisconnectsMidCommand(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		hangUp(pipe)
 	}
-	stillFine()
+	stillFine(t)
 
 	// Half-close after a whole command: it is answered, then the node
 	// closes too.
@@ -284,5 +287,5 @@ func TestClientDisconnectsMidCommand(t *testing.T) {
 	rc.expectReply("+OK\r\n")
 	rc.expectClosed()
 	check.expect(bulk("closed"), "GET", "half")
-	stillFine()
+	stillFine(t)
 }

@@ -26,7 +26,7 @@ var (
 // MULTI and ACL, so a row that drifts from Redis misleads all of them.
 func TestCommandTableMatchesRedis(t *testing.T) {
 	addr := realRedis(t)
-	rc := redis.NewClient(&redis.Options{Addr: addr})
+	rc := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: hangGuard, ReadTimeout: hangGuard, WriteTimeout: hangGuard, PoolTimeout: hangGuard})
 	defer rc.Close()
 	table := newTable()
 	var rows []*fsm.Command

@@ -7,8 +7,8 @@ package server
 // write, pipelines and databases (keyspace_*_test.go). Then the golden
 // scripts replayed over the socket (golden_socket_test.go), and, when
 // redis-server 7.0 is installed, differential tests that send the same
-// commands to it (on port 7105) and to statehouse and compare the replies
-// byte for byte (differential_test.go). Random tests log their seed;
+// commands to it (a redis-server of their own, on a free port) and to
+// statehouse and compare the replies byte for byte (differential_test.go). Random tests log their seed;
 // KEYSPACE_SEED=n replays one.
 //
 // This file holds what they share: the node, the checker, the error texts.
@@ -125,24 +125,57 @@ func (k checker) ok(cmd redis.Cmder) {
 	}
 }
 
-// within: an integer or duration reply in [lo, hi].
-func (k checker) within(cmd redis.Cmder, lo, hi int64) {
+// ttl checks a TTL or PTTL reply for a key given ttl by a command sent at
+// sent (time.Now() taken before sending it). The node stamped that command
+// no earlier than sent and read the TTL no later than now, so at most ttl
+// is left, and at least ttl less the time since sent, less one unit of the
+// reply (1 s for TTL, which rounds; 1 ms for PTTL). The key may be gone
+// (-2) only once that much time has passed. No slack is guessed: a slow
+// machine widens the window by exactly as much as it was slow.
+func (k checker) ttl(cmd redis.Cmder, ttl time.Duration, sent time.Time) {
+	k.t.Helper()
+	elapsed := time.Since(sent)
+	unit := ttlUnit(cmd)
+	k.ttlWithin(cmd, ttl-elapsed-unit, ttl, elapsed >= ttl)
+}
+
+// ttlUntil checks a TTL or PTTL reply for a key whose deadline is at, read
+// by a command sent at sent: what is left lies between at less now and at
+// less sent, give or take one unit of the reply.
+func (k checker) ttlUntil(cmd redis.Cmder, at, sent time.Time) {
+	k.t.Helper()
+	now := time.Now()
+	unit := ttlUnit(cmd)
+	k.ttlWithin(cmd, at.Sub(now)-unit, at.Sub(sent)+unit, !now.Before(at))
+}
+
+// ttlUnit is the precision of a TTL reply: whole seconds for TTL,
+// milliseconds for PTTL.
+func ttlUnit(cmd redis.Cmder) time.Duration {
+	if cmd.Name() == "ttl" {
+		return time.Second
+	}
+	return time.Millisecond
+}
+
+// ttlWithin: a TTL reply in [lo, hi], never negative, or -2 if the key
+// may have expired by now.
+func (k checker) ttlWithin(cmd redis.Cmder, lo, hi time.Duration, mayBeGone bool) {
 	k.t.Helper()
 	if err := cmd.Err(); err != nil {
 		k.t.Errorf("%q: %v", cmd.Args(), err)
 		return
 	}
-	var got int64
-	switch v := cmdVal(cmd).(type) {
-	case int64:
-		got = v
-	case time.Duration:
-		got = int64(v)
-	default:
-		k.t.Fatalf("%q: within on a %T", cmd.Args(), v)
+	got, ok := cmdVal(cmd).(time.Duration)
+	if !ok {
+		k.t.Errorf("%q: a TTL check on a %T", cmd.Args(), cmdVal(cmd))
+		return
 	}
-	if got < lo || got > hi {
-		k.t.Errorf("%q = %d, want in [%d, %d]", cmd.Args(), got, lo, hi)
+	if got == -2 && mayBeGone {
+		return
+	}
+	if got < 0 || got < lo || got > hi {
+		k.t.Errorf("%q = %v, want in [%v, %v] (from the time measured around the commands)", cmd.Args(), got, max(lo, 0), hi)
 	}
 }
 
@@ -158,12 +191,51 @@ type doer interface {
 // anything the condition needs. Nothing here asserts on timing.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
+			t.Fatalf("never happened within %v: %s", hangGuard, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A ttlRound is one try at something that needs a key with a short TTL to
+// be still alive: the TTL to give it, and when the round began (before the
+// write that gives it). The node stamps a write with its clock when it
+// takes it, and reads with its clock too (decision 1): a reply that came
+// back less than ttl after start came from a moment when the key still
+// lived, however slow the machine.
+type ttlRound struct {
+	ttl   time.Duration
+	start time.Time
+}
+
+// inTime reports whether everything so far certainly happened while the
+// key lived. Call it after the reply to the last command that needs the
+// key alive, and check that command's results only if it says yes.
+func (r ttlRound) inTime() bool { return time.Since(r.start) < r.ttl }
+
+// maxRoundTTL bounds the TTLs beforeExpiry tries: a machine that cannot
+// answer a few commands within it fails the test.
+const maxRoundTTL = 10 * time.Second
+
+// beforeExpiry runs round until one is in time (round returns true), first
+// with a TTL of ttl, then with twice the last each time round found the
+// machine too slow for it (round returns false after inTime said no, having
+// checked nothing that depended on the key being alive). No TTL is
+// assumed long enough: a slow machine costs another round, not a failure.
+func beforeExpiry(t *testing.T, what string, ttl time.Duration, round func(r ttlRound) bool) {
+	t.Helper()
+	for {
+		if round(ttlRound{ttl: ttl, start: time.Now()}) {
+			return
+		}
+		if 2*ttl > maxRoundTTL {
+			t.Fatalf("%s: no round answered within its key's TTL, the last %v", what, ttl)
+		}
+		t.Logf("%s: answered after the key's %v TTL could have run out; again with %v", what, ttl, 2*ttl)
+		ttl *= 2
 	}
 }
 

@@ -12,6 +12,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// setTTL returns a first write for TestKeyspaceExpiry: SET key+suffix to
+// val with the round's TTL.
+func setTTL(c *redis.Client, k checker, suffix, val string) func(key string, ttl time.Duration) {
+	return func(key string, ttl time.Duration) { k.eq(c.Set(kctx, key+suffix, val, ttl), "OK") }
+}
+
 // Keys given a short TTL in every way a client can give one disappear for
 // every command, and the leader reclaims them; keys without a TTL, or a
 // long one, stay.
@@ -62,72 +68,108 @@ func TestKeyspaceExpiry(t *testing.T) {
 			set(key)
 			return c.PExpireAt(kctx, key, time.Now().Add(short))
 		}},
-		{"keepttl", short, func(key string) redis.Cmder {
-			k.eq(c.Set(kctx, key, "v", short), "OK")
-			return c.SetArgs(kctx, key, "w", redis.SetArgs{KeepTTL: true})
-		}},
-		{"incr-keeps", short, func(key string) redis.Cmder {
-			k.eq(c.Set(kctx, key, "1", short), "OK")
-			return c.Incr(kctx, key)
-		}},
-		{"append-keeps", short, func(key string) redis.Cmder {
-			k.eq(c.Set(kctx, key, "a", short), "OK")
-			return c.Append(kctx, key, "b")
-		}},
-		{"renamed", short, func(key string) redis.Cmder {
-			k.eq(c.Set(kctx, key+"-src", "v", short), "OK")
-			return c.Rename(kctx, key+"-src", key)
-		}},
-		{"copied", short, func(key string) redis.Cmder {
-			k.eq(c.Set(kctx, key+"-src", "v", short), "OK")
-			return do(c, "copy", key+"-src", key)
-		}},
 		{"hash", short, func(key string) redis.Cmder {
 			k.eq(c.HSet(kctx, key, "f", "v", "g", "w"), 2)
 			return c.PExpire(kctx, key, short)
-		}},
-		{"hash-hset-keeps", short, func(key string) redis.Cmder {
-			k.eq(c.HSet(kctx, key, "f", "v"), 1)
-			k.eq(c.PExpire(kctx, key, short), true)
-			return c.HSet(kctx, key, "g", "w")
 		}},
 		{"set", short, func(key string) redis.Cmder {
 			k.eq(c.SAdd(kctx, key, "a", "b"), 2)
 			return c.PExpire(kctx, key, short)
 		}},
-		{"set-sadd-keeps", short, func(key string) redis.Cmder {
-			k.eq(c.SAdd(kctx, key, "a"), 1)
-			k.eq(c.PExpire(kctx, key, short), true)
-			return c.SAdd(kctx, key, "b")
-		}},
 	}
 	// Keys that must outlive them all.
 	k.eq(c.Set(kctx, "stays", "v", 0), "OK")
+	sent := time.Now()
 	k.eq(c.Set(kctx, "stays-long", "v", time.Hour), "OK")
 	k.eq(c.HSet(kctx, "stays-hash", "f", "v"), 1)
-	k.eq(c.Set(kctx, "persisted", "v", short), "OK")
-	k.eq(c.Persist(kctx, "persisted"), true)
-	k.eq(c.Set(kctx, "re-set", "v", short), "OK")
-	k.eq(c.Set(kctx, "re-set", "w", 0), "OK") // a plain SET drops the TTL
-	k.eq(c.Set(kctx, "getex-persist", "v", short), "OK")
-	k.eq(c.GetEx(kctx, "getex-persist", 0), "v")
+	// And keys whose short TTL a command takes away: it must land while the
+	// TTL still runs, so each is a round that a slow machine redoes with a
+	// longer TTL (beforeExpiry).
+	longest := short // the longest TTL a round needed
+	for _, s := range []struct {
+		key  string
+		drop func(key string) redis.Cmder
+		want any
+	}{
+		{"persisted", func(key string) redis.Cmder { return c.Persist(kctx, key) }, true},
+		{"re-set", func(key string) redis.Cmder { return c.Set(kctx, key, "w", 0) }, "OK"}, // a plain SET drops the TTL
+		{"getex-persist", func(key string) redis.Cmder { return c.GetEx(kctx, key, 0) }, "v"},
+	} {
+		beforeExpiry(t, s.key, short, func(r ttlRound) bool {
+			k.ok(c.Del(kctx, s.key))
+			k.eq(c.Set(kctx, s.key, "v", r.ttl), "OK")
+			drop := s.drop(s.key)
+			if !r.inTime() {
+				return false
+			}
+			k.eq(drop, s.want)
+			longest = max(longest, r.ttl)
+			return true
+		})
+	}
 	survivors := []string{"getex-persist", "persisted", "re-set", "stays", "stays-hash", "stays-long"}
 
 	var doomed []string
+	// Writes that keep a key's TTL: the first write gives it, the second
+	// must keep it. Only a second write that lands while the TTL still runs
+	// says anything, so each is a round too; in time, the key then has
+	// what is left of the TTL it was first given.
+	for _, s := range []struct {
+		key    string
+		first  func(key string, ttl time.Duration)
+		second func(key string) redis.Cmder
+		want   any // the second write's reply
+	}{
+		{"keepttl", setTTL(c, k, "", "v"), func(key string) redis.Cmder {
+			return c.SetArgs(kctx, key, "w", redis.SetArgs{KeepTTL: true})
+		}, "OK"},
+		{"incr-keeps", setTTL(c, k, "", "1"), func(key string) redis.Cmder { return c.Incr(kctx, key) }, 2},
+		{"append-keeps", setTTL(c, k, "", "a"), func(key string) redis.Cmder { return c.Append(kctx, key, "b") }, 2},
+		{"renamed", setTTL(c, k, "-src", "v"), func(key string) redis.Cmder { return c.Rename(kctx, key+"-src", key) }, "OK"},
+		{"copied", setTTL(c, k, "-src", "v"), func(key string) redis.Cmder { return do(c, "copy", key+"-src", key) }, 1},
+		{"hash-hset-keeps", func(key string, ttl time.Duration) {
+			k.eq(c.HSet(kctx, key, "f", "v"), 1)
+			k.eq(c.PExpire(kctx, key, ttl), true)
+		}, func(key string) redis.Cmder { return c.HSet(kctx, key, "g", "w") }, 1},
+		{"set-sadd-keeps", func(key string, ttl time.Duration) {
+			k.eq(c.SAdd(kctx, key, "a"), 1)
+			k.eq(c.PExpire(kctx, key, ttl), true)
+		}, func(key string) redis.Cmder { return c.SAdd(kctx, key, "b") }, 1},
+	} {
+		beforeExpiry(t, s.key, short, func(r ttlRound) bool {
+			k.ok(c.Del(kctx, s.key, s.key+"-src"))
+			s.first(s.key, r.ttl)
+			second := s.second(s.key)
+			pttl := c.PTTL(kctx, s.key)
+			if !r.inTime() {
+				return false
+			}
+			k.eq(second, s.want)
+			k.ttl(pttl, r.ttl, r.start)
+			return true
+		})
+		doomed = append(doomed, s.key)
+	}
+	// A key given the longest TTL a survivor had, after them all: once it
+	// is gone, every survivor has outlived the TTL it was given.
+	k.eq(c.Set(kctx, "outlived", "v", longest), "OK")
+	doomed = append(doomed, "outlived")
+
+	// Single writes that give a short TTL.
 	for _, s := range setups {
 		k.ok(s.write(s.key))
 		doomed = append(doomed, s.key)
 		// Right after: gone already (a slow machine) or a TTL within bounds.
 		pttl := c.PTTL(kctx, s.key)
-		if v := pttl.Val(); pttl.Err() != nil || (v != -2 && (v <= 0 || v > s.max)) {
-			t.Errorf("%s: PTTL right after = %v, %v; want in (0, %v] or -2", s.key, v, pttl.Err(), s.max)
+		if v := pttl.Val(); pttl.Err() != nil || (v != -2 && (v < 0 || v > s.max)) {
+			t.Errorf("%s: PTTL right after = %v, %v; want in [0, %v] or -2", s.key, v, pttl.Err(), s.max)
 		}
 		ttl := c.TTL(kctx, s.key)
 		if v := ttl.Val(); ttl.Err() != nil || (v != -2 && (v < 0 || v > time.Second)) {
 			t.Errorf("%s: TTL right after = %v, %v; want 0, 1s or -2", s.key, v, ttl.Err())
 		}
 	}
-	k.within(c.TTL(kctx, "stays-long"), int64(59*time.Minute), int64(time.Hour))
+	k.ttl(c.TTL(kctx, "stays-long"), time.Hour, sent)
 
 	eventually(t, "every short-TTL key gone", func() bool {
 		return c.Exists(kctx, doomed...).Val() == 0

@@ -78,7 +78,7 @@ func startNode(t testing.TB, opts ...nodeOption) *testNode {
 		srv.Close()
 		node.Shutdown()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	if err := node.WaitReady(ctx); err != nil {
 		t.Fatalf("node never became ready: %v", err)
@@ -86,9 +86,16 @@ func startNode(t testing.TB, opts ...nodeOption) *testNode {
 	return tn
 }
 
-// client returns a go-redis client for the node, closed at test end.
+// client returns a go-redis client for the node, closed at test end. It
+// never retries, and waits for a connection and a reply up to hangGuard
+// (go-redis's own defaults, a few seconds, fail a command on a loaded
+// machine).
 func (n *testNode) client(opts ...func(*redis.Options)) *redis.Client {
-	o := &redis.Options{Addr: n.addr, MaxRetries: -1}
+	o := &redis.Options{
+		Addr:        n.addr,
+		MaxRetries:  -1,
+		DialTimeout: hangGuard, ReadTimeout: hangGuard, WriteTimeout: hangGuard, PoolTimeout: hangGuard,
+	}
 	for _, f := range opts {
 		f(o)
 	}
@@ -108,12 +115,27 @@ type rawClient struct {
 // raw dials the node; the connection is closed at test end.
 func (n *testNode) raw() *rawClient {
 	n.t.Helper()
+	return n.rawFor(n.t)
+}
+
+// rawFor dials the node for t (a subtest of the node's test): failures are
+// t's, and the connection is closed when t ends.
+func (n *testNode) rawFor(t testing.TB) *rawClient {
+	t.Helper()
 	c, err := net.Dial("tcp", n.addr)
 	if err != nil {
-		n.t.Fatalf("dial: %v", err)
+		t.Fatalf("dial: %v", err)
 	}
-	n.t.Cleanup(func() { c.Close() })
-	return &rawClient{t: n.t, c: c, r: bufio.NewReader(c)}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// forTest returns the same connection reporting to t, for a subtest that
+// goes on with a connection its parent opened.
+func (rc *rawClient) forTest(t testing.TB) *rawClient {
+	c := *rc
+	c.t = t
+	return &c
 }
 
 // encode writes args as one RESP command.

@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -68,7 +69,10 @@ func rcOut(t *testing.T, addr, stdin string, args ...string) string {
 
 // rcStep is one command of a script and what redis-cli prints for it.
 // Each line of out is matched exactly, except a line ending in "~lo..hi",
-// which matches an integer in [lo, hi] there (a TTL).
+// which matches an integer in [lo, hi] there, or in "~ttl n" ("~pttl n"),
+// which matches a TTL in seconds (milliseconds) set to n during the run:
+// at most n, and at least n less the time the run took, less one for
+// rounding.
 type rcStep struct {
 	in, out string
 }
@@ -77,6 +81,8 @@ type rcStep struct {
 func rcLines(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
 func rcErr(msg string) string        { return msg + "\n\n" }
 func rcRange(lo, hi int64) string    { return fmt.Sprintf("~%d..%d\n", lo, hi) }
+func rcTTL(secs int64) string        { return fmt.Sprintf("~ttl %d\n", secs) }
+func rcPTTL(ms int64) string         { return fmt.Sprintf("~pttl %d\n", ms) }
 
 const rcNil = "\n"
 
@@ -88,13 +94,15 @@ func rcScript(t *testing.T, addr string, steps []rcStep, args ...string) {
 	for _, s := range steps {
 		in.WriteString(s.in + "\n")
 	}
+	start := time.Now()
 	out := rcOut(t, addr, in.String(), args...)
-	rcCheck(t, out, steps)
+	rcCheck(t, out, steps, time.Since(start))
 }
 
 // rcCheck matches redis-cli's output against the steps, and reports the
-// first command whose output differs.
-func rcCheck(t *testing.T, out string, steps []rcStep) {
+// first command whose output differs. took is how long the run that
+// printed out lasted, from before redis-cli started to after it ended.
+func rcCheck(t *testing.T, out string, steps []rcStep, took time.Duration) {
 	t.Helper()
 	got := strings.SplitAfter(out, "\n")
 	if got[len(got)-1] == "" {
@@ -109,7 +117,7 @@ func rcCheck(t *testing.T, out string, steps []rcStep) {
 		}
 		for j, w := range want {
 			g := got[pos+j]
-			if !rcLineMatch(g, w) {
+			if !rcLineMatch(g, w, took) {
 				t.Fatalf("step %d %q: got %q, want %q\nwhole output:\n%s", i, s.in, strings.Join(got[pos:pos+len(want)], ""), s.out, out)
 			}
 		}
@@ -121,21 +129,31 @@ func rcCheck(t *testing.T, out string, steps []rcStep) {
 }
 
 // rcLineMatch matches one output line; in want, "~lo..hi" at the end
-// stands for an integer in [lo, hi].
-func rcLineMatch(got, want string) bool {
+// stands for an integer in [lo, hi], and "~ttl n" ("~pttl n") for a TTL in
+// seconds (milliseconds) set to n less than took before the line was
+// printed.
+func rcLineMatch(got, want string, took time.Duration) bool {
 	i := strings.LastIndex(want, "~")
 	if i < 0 {
 		return got == want
 	}
-	lo, hi, ok := strings.Cut(strings.TrimSuffix(want[i+1:], "\n"), "..")
 	rest, found := strings.CutPrefix(got, want[:i])
-	if !ok || !found {
+	n, err := strconv.ParseInt(strings.TrimSuffix(rest, "\n"), 10, 64)
+	if !found || err != nil || !strings.HasSuffix(rest, "\n") {
 		return got == want
 	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(rest, "\n"), 10, 64)
+	spec := strings.TrimSuffix(want[i+1:], "\n")
+	for unit, prefix := range map[time.Duration]string{time.Second: "ttl ", time.Millisecond: "pttl "} {
+		if v, ok := strings.CutPrefix(spec, prefix); ok {
+			ttl, err := strconv.ParseInt(v, 10, 64)
+			elapsed := int64((took + unit - 1) / unit) // rounded up
+			return err == nil && n <= ttl && n >= max(ttl-elapsed-1, 0)
+		}
+	}
+	lo, hi, ok := strings.Cut(spec, "..")
 	l, err1 := strconv.ParseInt(lo, 10, 64)
 	h, err2 := strconv.ParseInt(hi, 10, 64)
-	return err == nil && err1 == nil && err2 == nil && strings.HasSuffix(rest, "\n") && n >= l && n <= h
+	return ok && err1 == nil && err2 == nil && n >= l && n <= h
 }
 
 // The scripts, one per family. Each runs in a database of its own.
@@ -167,15 +185,15 @@ var rcStrings = []rcStep{
 	{"GETDEL s", rcNil},
 	{"GETSET a 10", "1\n"},
 	{"SET t v EX 100", "OK\n"},
-	{"TTL t", rcRange(90, 100)},
+	{"TTL t", rcTTL(100)},
 	{"GETEX t PX 50000", "v\n"},
-	{"PTTL t", rcRange(40000, 50000)},
+	{"PTTL t", rcPTTL(50000)},
 	{"GETEX t PERSIST", "v\n"},
 	{"TTL t", "-1\n"},
 	{"SETEX t 50 v", "OK\n"},
-	{"TTL t", rcRange(40, 50)},
+	{"TTL t", rcTTL(50)},
 	{"PSETEX p 100000 v", "OK\n"},
-	{"PTTL p", rcRange(90000, 100000)},
+	{"PTTL p", rcPTTL(100000)},
 	{"SET x v EXAT 4102444800", "OK\n"},
 	{"EXPIRETIME x", "4102444800\n"},
 	{"SET x v PXAT 4102444800123 GET", "v\n"},
@@ -209,9 +227,9 @@ var rcKeys = []rcStep{
 	{"EXPIRE c 200 NX", "0\n"},
 	{"EXPIRE c 200 GT", "1\n"},
 	{"EXPIRE c 50 LT", "1\n"},
-	{"TTL c", rcRange(40, 50)},
+	{"TTL c", rcTTL(50)},
 	{"PEXPIRE c 40000", "1\n"},
-	{"PTTL c", rcRange(30000, 40000)},
+	{"PTTL c", rcPTTL(40000)},
 	{"EXPIREAT c 4102444800", "1\n"},
 	{"EXPIRETIME c", "4102444800\n"},
 	{"PEXPIREAT c 4102444800500 LT", "0\n"},
@@ -229,14 +247,14 @@ var rcKeys = []rcStep{
 	{"EXPIRE c 10 foo", rcErr("ERR Unsupported option foo")},
 	{"SET src v EX 300", "OK\n"},
 	{"RENAME src dst", "OK\n"},
-	{"TTL dst", rcRange(290, 300)},
+	{"TTL dst", rcTTL(300)},
 	{"RENAME missing x", rcErr(errNoSuchKey)},
 	{"RENAMENX dst c", "0\n"},
 	{"SET other o", "OK\n"},
 	{"COPY dst other", "0\n"},
 	{"COPY dst other REPLACE", "1\n"},
 	{"GET other", "v\n"},
-	{"TTL other", rcRange(290, 300)},
+	{"TTL other", rcTTL(300)},
 	{"COPY dst dst", rcErr("ERR source and destination objects are the same")},
 	{"COPY dst d DB 16", rcErr(errDBRange)},
 	{"KEYS o*", "other\n"},
@@ -291,9 +309,9 @@ var rcHashes = []rcStep{
 	{"HGET s f", rcErr(errWrongType)},
 	{"HSET s f v", rcErr(errWrongType)},
 	{"EXPIRE h 100", "1\n"},
-	{"TTL h", rcRange(90, 100)},
+	{"TTL h", rcTTL(100)},
 	{"HSET h z 26", "1\n"},
-	{"TTL h", rcRange(90, 100)},
+	{"TTL h", rcTTL(100)},
 	{"HDEL h a b c d g x z", "7\n"},
 	{"EXISTS h", "0\n"},
 	{"TTL h", "-2\n"},
@@ -319,9 +337,9 @@ var rcSets = []rcStep{
 	{"SADD str a", rcErr(errWrongType)},
 	{"SMEMBERS str", rcErr(errWrongType)},
 	{"EXPIRE s 100", "1\n"},
-	{"TTL s", rcRange(90, 100)},
+	{"TTL s", rcTTL(100)},
 	{"SADD s 5", "1\n"},
-	{"TTL s", rcRange(90, 100)},
+	{"TTL s", rcTTL(100)},
 	{"SREM s 1 2 3 5", "4\n"},
 	{"EXISTS s", "0\n"},
 	{"TTL s", "-2\n"},
@@ -337,7 +355,7 @@ var rcTransactions = []rcStep{
 	{"SADD t x", "QUEUED\n"},
 	// An error inside EXEC's array is printed with its empty line.
 	{"EXEC", rcLines("OK", "2", "2", "1", "1", errWrongType, "")},
-	{"TTL t", rcRange(90, 100)},
+	{"TTL t", rcTTL(100)},
 	{"EXEC", rcErr("ERR EXEC without MULTI")},
 	{"DISCARD", rcErr("ERR DISCARD without MULTI")},
 	{"MULTI", "OK\n"},
@@ -391,11 +409,12 @@ func TestRedisCLIArgs(t *testing.T) {
 			t.Errorf("redis-cli %q = %q, want %q", args, got, want)
 		}
 	}
+	sent := time.Now()
 	run("OK\n", "SET", "session:1", `{"user":"alice"}`, "EX", "1800")
 	run(`{"user":"alice"}`+"\n", "GET", "session:1")
 	run(`"{\"user\":\"alice\"}"`+"\n", "--no-raw", "GET", "session:1")
-	if got := rcOut(t, n.addr, "", "TTL", "session:1"); !rcLineMatch(got, rcRange(1790, 1800)) {
-		t.Errorf("redis-cli TTL session:1 = %q", got)
+	if got := rcOut(t, n.addr, "", "TTL", "session:1"); !rcLineMatch(got, rcTTL(1800), time.Since(sent)) {
+		t.Errorf("redis-cli TTL session:1 = %q, %v after the SET was sent", got, time.Since(sent))
 	}
 	run("2\n", "HSET", "cart:42", "sku-1", "2", "sku-7", "1")
 	run("1\n", "EXPIRE", "cart:42", "3600")
@@ -417,7 +436,7 @@ func TestRedisCLIArgs(t *testing.T) {
 	run("OK\n", "SET", "g", "v")
 	run("v\n", "GETEX", "g", "PX", "200")
 	for _, key := range []string{"px", "psetex", "h", "s", "g"} {
-		if got := rcOut(t, n.addr, "", "PTTL", key); !rcLineMatch(got, rcRange(-2, 250)) || got == "-1\n" {
+		if got := rcOut(t, n.addr, "", "PTTL", key); !rcLineMatch(got, rcRange(-2, 250), 0) || got == "-1\n" {
 			t.Errorf("redis-cli PTTL %s = %q", key, got)
 		}
 	}
@@ -465,7 +484,7 @@ func TestRedisCLINoRaw(t *testing.T) {
 		{"INCRBYFLOAT f 1.5", `"1.5"` + "\n"},
 		{"TTL s", "(integer) -1\n"},
 		{"EXPIRE s 100", "(integer) 1\n"},
-		{"TTL s", "(integer) " + rcRange(90, 100)},
+		{"TTL s", "(integer) " + rcTTL(100)},
 	}, "--no-raw")
 }
 
@@ -502,11 +521,14 @@ func TestRedisCLIBinary(t *testing.T) {
 // rcSession is an interactive redis-cli: commands are written one at a
 // time and each reply read before the next, so other clients can act in
 // between (redis-cli flushes after every reply even without a terminal).
+// Its stdout is a pipe of our own, so reads take a deadline: no goroutine
+// is left reading when a reply never comes.
 type rcSession struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Reader
-	cmd *exec.Cmd
+	t    *testing.T
+	in   io.WriteCloser
+	pipe *os.File // redis-cli's stdout, our end
+	out  *bufio.Reader
+	cmd  *exec.Cmd
 }
 
 func rcStart(t *testing.T, addr string, args ...string) *rcSession {
@@ -517,14 +539,18 @@ func rcStart(t *testing.T, addr string, args ...string) *rcSession {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout = pw
+	err = cmd.Start()
+	pw.Close() // redis-cli holds its own copy
+	if err != nil {
+		pr.Close()
 		t.Fatal(err)
 	}
-	s := &rcSession{t: t, in: in, out: bufio.NewReader(out), cmd: cmd}
+	s := &rcSession{t: t, in: in, pipe: pr, out: bufio.NewReader(pr), cmd: cmd}
 	t.Cleanup(func() {
 		in.Close()
 		done := make(chan struct{})
@@ -535,6 +561,7 @@ func rcStart(t *testing.T, addr string, args ...string) *rcSession {
 			cmd.Process.Kill()
 			<-done
 		}
+		pr.Close()
 	})
 	return s
 }
@@ -545,26 +572,16 @@ func (s *rcSession) send(cmd string, lines int) string {
 	if _, err := io.WriteString(s.in, cmd+"\n"); err != nil {
 		s.t.Fatalf("redis-cli: write %q: %v", cmd, err)
 	}
+	if err := s.pipe.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+		s.t.Fatalf("redis-cli: stdout deadline: %v", err)
+	}
 	var out string
-	done := make(chan error, 1)
-	go func() {
-		for range lines {
-			l, err := s.out.ReadString('\n')
-			out += l
-			if err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
+	for range lines {
+		l, err := s.out.ReadString('\n')
+		out += l
 		if err != nil {
 			s.t.Fatalf("redis-cli: reply to %q: %v (read %q)", cmd, err, out)
 		}
-	case <-time.After(hangGuard):
-		s.t.Fatalf("redis-cli: no reply to %q", cmd)
 	}
 	return out
 }
@@ -598,17 +615,26 @@ func TestRedisCLIWatch(t *testing.T) {
 	s.expect("INCR w", "QUEUED\n")
 	s.expect("EXEC", "3\n")
 
-	// The watched key expires before EXEC.
-	s.expect("SET e v PX 150", "OK\n")
-	s.expect("WATCH e", "OK\n")
-	eventually(t, "watched key e expired", func() bool {
-		time.Sleep(80 * time.Millisecond)
-		return rcOut(t, n.addr, "", "EXISTS", "e") == "0\n"
+	// The watched key expires before EXEC. WATCH must find it alive (one
+	// already expired is a missing key): a round whose WATCH may have come
+	// after the TTL ran out is redone with a longer TTL.
+	beforeExpiry(t, "WATCH of a key that then expires", 150*time.Millisecond, func(r ttlRound) bool {
+		s.expect(fmt.Sprintf("SET e v PX %d", r.ttl.Milliseconds()), "OK\n")
+		s.expect("WATCH e", "OK\n")
+		if !r.inTime() {
+			s.expect("UNWATCH", "OK\n")
+			return false
+		}
+		eventually(t, "watched key e expired", func() bool {
+			time.Sleep(80 * time.Millisecond) // a process per poll: not too many
+			return rcOut(t, n.addr, "", "EXISTS", "e") == "0\n"
+		})
+		s.expect("MULTI", "OK\n")
+		s.expect("SET e mine", "QUEUED\n")
+		s.expect("EXEC", rcNil)
+		s.expect("GET e", rcNil)
+		return true
 	})
-	s.expect("MULTI", "OK\n")
-	s.expect("SET e mine", "QUEUED\n")
-	s.expect("EXEC", rcNil)
-	s.expect("GET e", rcNil)
 }
 
 // The scripts above, against redis-server 7.0: the expected outputs are
