@@ -200,10 +200,21 @@ func (n *Node) Client() *redis.Client {
 func (n *Node) NewClient() *redis.Client { return n.newClient(0) }
 
 func (n *Node) newClient(db int) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr: n.Addr(), DB: db, MaxRetries: -1,
-		DialTimeout: DialTimeout, ReadTimeout: RequestTimeout, WriteTimeout: RequestTimeout,
-	})
+	o := ClientOptions(n.Addr())
+	o.DB = db
+	return redis.NewClient(o)
+}
+
+// ClientOptions are the go-redis options of a test's client of addr (a
+// statehouse node or a redis-server): it never retries, so every error
+// reaches the test, and waits DialTimeout for a connection and
+// RequestTimeout for a reply or a pooled connection. A test may change
+// them before redis.NewClient.
+func ClientOptions(addr string) *redis.Options {
+	return &redis.Options{
+		Addr: addr, MaxRetries: -1,
+		DialTimeout: DialTimeout, ReadTimeout: RequestTimeout, WriteTimeout: RequestTimeout, PoolTimeout: RequestTimeout,
+	}
 }
 
 // Role asks the node for INFO replication's role ("master" or "slave"),
@@ -215,8 +226,13 @@ func (n *Node) Role(ctx context.Context) string {
 	if err != nil {
 		return ""
 	}
+	return infoField(info, "role")
+}
+
+// infoField is the value of name in an INFO reply, "" if it has none.
+func infoField(info, name string) string {
 	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "role:"); ok {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
 			return v
 		}
 	}

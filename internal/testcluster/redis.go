@@ -72,10 +72,17 @@ func RedisCLI(t testing.TB, addr, stdin string, args ...string) string {
 // checked against; StartRedis skips with any other.
 const RedisVersion = "7.0"
 
-// StartRedis starts a scratch redis-server on a free loopback port, in a
-// temporary dir with persistence off, and returns its address; it stops at
-// cleanup. It skips the test if redis-server is not installed or is not
-// release RedisVersion.
+// redisTries is how many ports StartRedis tries before it gives up.
+const redisTries = 5
+
+// StartRedis starts a scratch redis-server of the test's own on a free
+// loopback port, in a temporary dir with persistence off, and returns its
+// address once the server answering there is the process it started; it
+// is stopped, and waited for, at cleanup. Other test binaries on the
+// machine (other packages, other checkouts) may run redis-servers at the
+// same time: if the port is taken before the server binds it, the server
+// exits and another port is tried. It skips the test if redis-server is
+// not installed or is not release RedisVersion.
 func StartRedis(t testing.TB) string {
 	t.Helper()
 	bin := NeedTool(t, "redis-server")
@@ -84,20 +91,26 @@ func StartRedis(t testing.TB) string {
 	}
 	dir := t.TempDir()
 	var err error
-	for range 3 { // another process may take the free port first
+	for range redisTries {
 		var addr string
-		if addr, err = startRedis(t, bin, dir); err == nil {
+		if addr, err = startRedis(t, bin, dir, FreePort(t)); err == nil {
 			return addr
 		}
+		t.Logf("redis-server: %v; trying another port", err)
 	}
-	t.Fatalf("redis-server: %v", err)
+	t.Fatalf("redis-server did not start on any of %d ports: %v", redisTries, err)
 	return ""
 }
 
-func startRedis(t testing.TB, bin, dir string) (string, error) {
-	port := strconv.Itoa(FreePort(t))
+// startRedis starts redis-server on port and returns its address once it
+// answers there as itself (INFO server names its process id). If it exits
+// first, most likely because the port was taken, it returns the error; if
+// it never answers, it fails the test.
+func startRedis(t testing.TB, bin, dir string, port int) (string, error) {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	log := &syncBuffer{}
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--dir", dir,
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "")
 	cmd.Stdout = log
 	cmd.Stderr = log
@@ -110,23 +123,30 @@ func startRedis(t testing.TB, bin, dir string) (string, error) {
 		cmd.Process.Signal(syscall.SIGKILL) // persistence is off: nothing to save
 		<-exit.done
 	}
-	addr := "127.0.0.1:" + port
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: DialTimeout, ReadTimeout: RequestTimeout})
+	ours := strconv.Itoa(cmd.Process.Pid)
+	c := redis.NewClient(ClientOptions(addr))
 	defer c.Close()
 	err := Poll(StartTimeout, func() error {
 		select {
 		case <-exit.done:
-			return Stop(fmt.Errorf("exited (%v):\n%s", exit.err, log))
+			return Stop(fmt.Errorf("exited before it answered on %s (%v):\n%s", addr, exit.err, log))
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), ProbeTimeout)
 		defer cancel()
-		return c.Ping(ctx).Err()
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return err
+		}
+		if pid := infoField(info, "process_id"); pid != ours {
+			return fmt.Errorf("%s is answered by process %q, not by the redis-server started (%s)", addr, pid, ours)
+		}
+		return nil
 	})
 	if err != nil {
 		stop()
 		if errors.As(err, new(stopError)) {
-			return "", err // most likely the port: try another
+			return "", err
 		}
 		t.Fatalf("redis-server on %s does not answer within %v: %v\n%s", addr, StartTimeout, err, log)
 	}

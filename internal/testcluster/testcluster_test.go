@@ -2,6 +2,8 @@ package testcluster
 
 import (
 	"errors"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -33,5 +35,17 @@ func TestPollStopsOnStop(t *testing.T) {
 	err = Poll(3*PollInterval, func() error { calls++; return errors.New("not yet") })
 	if err == nil || calls < 2 {
 		t.Fatalf("Poll without Stop: %v after %d calls", err, calls)
+	}
+}
+
+// A redis-server started on a port another one holds exits; the one
+// answering there must not be taken for it (tests would flush and change
+// another test binary's server).
+func TestStartRedisWantsItsOwnServer(t *testing.T) {
+	other := StartRedis(t)
+	_, port, _ := net.SplitHostPort(other)
+	p, _ := strconv.Atoi(port)
+	if addr, err := startRedis(t, NeedTool(t, "redis-server"), t.TempDir(), p); err == nil {
+		t.Fatalf("redis-server started on the port of another: returned %s, which the other answers", addr)
 	}
 }
