@@ -1,24 +1,29 @@
 package testcluster
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // aptPackage names the Debian package of each tool the tests use.
 var aptPackage = map[string]string{
-	"redis-cli":    "redis-tools",
-	"redis-server": "redis-server",
-	"etcd":         "etcd-server",
+	"redis-cli":       "redis-tools",
+	"redis-benchmark": "redis-tools",
+	"redis-server":    "redis-server",
+	"etcd":            "etcd-server",
 }
 
 // NeedTool returns the path of a command-line tool, or skips the test with
@@ -36,9 +41,9 @@ func NeedTool(t testing.TB, name string) string {
 }
 
 // RedisCLI runs redis-cli against the node with args and returns what it
-// printed (stdout and stderr). Not on a terminal, redis-cli prints replies
-// raw, one per line. It fails the test if redis-cli fails, and skips it if
-// redis-cli is not installed.
+// printed. Not on a terminal, redis-cli prints replies raw, one per line,
+// error replies included. It fails the test if redis-cli exits non-zero or
+// prints anything on stderr, and skips it if redis-cli is not installed.
 func (n *Node) RedisCLI(t testing.TB, args ...string) string {
 	t.Helper()
 	return RedisCLI(t, n.Addr(), "", args...)
@@ -55,17 +60,130 @@ func (n *Node) RedisCLIStdin(t testing.TB, stdin string, args ...string) string 
 // see Node.RedisCLI.
 func RedisCLI(t testing.TB, addr, stdin string, args ...string) string {
 	t.Helper()
+	r := RunRedisCLI(t, addr, stdin, args...)
+	if r.ExitCode != 0 || r.Stderr != "" {
+		t.Fatalf("redis-cli %q (stdin %q): exit %d, stderr %q, stdout %q", args, stdin, r.ExitCode, r.Stderr, r.Stdout)
+	}
+	return r.Stdout
+}
+
+// CLIResult is what one run of a command-line tool printed and its exit
+// code.
+type CLIResult struct {
+	Stdout, Stderr string
+	ExitCode       int
+}
+
+// RunRedisCLI runs redis-cli against addr (host:port) with stdin and args
+// and returns what it printed and its exit code, for tests of what
+// redis-cli reports on stderr or with its exit code (-e). It fails the
+// test if redis-cli cannot run or does not end within ToolTimeout, and
+// skips it if redis-cli is not installed.
+func RunRedisCLI(t testing.TB, addr, stdin string, args ...string) CLIResult {
+	t.Helper()
 	bin := NeedTool(t, "redis-cli")
 	host, port, _ := strings.Cut(addr, ":")
 	ctx, cancel := context.WithTimeout(context.Background(), ToolTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-h", host, "-p", port}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-cli %q (stdin %q): %v\n%s", args, stdin, err, out)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := CLIResult{Stdout: out.String(), Stderr: errOut.String()}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("redis-cli %q (stdin %q) did not end within %v; stdout %q, stderr %q", args, stdin, ToolTimeout, r.Stdout, r.Stderr)
+	case errors.As(err, &ee):
+		r.ExitCode = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("redis-cli %q: %v", args, err)
 	}
-	return string(out)
+	return r
+}
+
+// CLISession is an interactive redis-cli: commands are written one at a
+// time and each reply read before the next, so other clients can act in
+// between (redis-cli flushes after every reply even without a terminal).
+// Its stdout is a pipe of the test's own, read with a deadline on the
+// test's goroutine: no goroutine is left reading when a reply never comes.
+type CLISession struct {
+	t      testing.TB
+	in     io.WriteCloser
+	pipe   *os.File // redis-cli's stdout, our end
+	out    *bufio.Reader
+	stderr *syncBuffer
+}
+
+// StartRedisCLI starts an interactive redis-cli against addr (host:port)
+// with args; its stdin is closed and it is waited for at cleanup. It skips
+// the test if redis-cli is not installed.
+func StartRedisCLI(t testing.TB, addr string, args ...string) *CLISession {
+	t.Helper()
+	bin := NeedTool(t, "redis-cli")
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command(bin, append([]string{"-h", host, "-p", port}, args...)...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = pw, stderr
+	err = cmd.Start()
+	pw.Close() // redis-cli holds its own copy
+	if err != nil {
+		pr.Close()
+		t.Fatalf("start redis-cli: %v", err)
+	}
+	exit := &exitState{done: make(chan struct{})}
+	go func() { exit.err = cmd.Wait(); close(exit.done) }()
+	t.Cleanup(func() {
+		in.Close() // redis-cli ends at the end of its input
+		select {
+		case <-exit.done:
+		case <-time.After(StopTimeout):
+			cmd.Process.Kill()
+			<-exit.done
+			t.Errorf("redis-cli did not end within %v of its input", StopTimeout)
+		}
+		pr.Close()
+	})
+	return &CLISession{t: t, in: in, pipe: pr, out: bufio.NewReader(pr), stderr: stderr}
+}
+
+// Send writes one command and reads the given number of lines of its
+// reply, waiting up to RequestTimeout for them.
+func (s *CLISession) Send(cmd string, lines int) string {
+	s.t.Helper()
+	if _, err := io.WriteString(s.in, cmd+"\n"); err != nil {
+		s.t.Fatalf("redis-cli: write %q: %v (stderr %q)", cmd, err, s.stderr)
+	}
+	if err := s.pipe.SetReadDeadline(time.Now().Add(RequestTimeout)); err != nil {
+		s.t.Fatalf("redis-cli: stdout deadline: %v", err)
+	}
+	var out string
+	for range lines {
+		l, err := s.out.ReadString('\n')
+		out += l
+		if err != nil {
+			s.t.Fatalf("redis-cli: reply to %q: %v (read %q, stderr %q)", cmd, err, out, s.stderr)
+		}
+	}
+	return out
+}
+
+// Expect sends cmd and reports an error, and goes on, unless the reply is
+// want (as many lines as want has).
+func (s *CLISession) Expect(cmd, want string) {
+	s.t.Helper()
+	if got := s.Send(cmd, strings.Count(want, "\n")); got != want {
+		s.t.Errorf("redis-cli %q = %q, want %q", cmd, got, want)
+	}
 }
 
 // RedisVersion is the redis-server release the comparison tests were

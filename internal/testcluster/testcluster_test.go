@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,4 +49,26 @@ func TestStartRedisWantsItsOwnServer(t *testing.T) {
 	if addr, err := startRedis(t, NeedTool(t, "redis-server"), t.TempDir(), p); err == nil {
 		t.Fatalf("redis-server started on the port of another: returned %s, which the other answers", addr)
 	}
+}
+
+// The redis-cli runners against a scratch redis-server: commands on
+// stdin, an error reply turned into exit code 1 by -e, and a session that
+// another client's write interrupts.
+func TestRedisCLIRunners(t *testing.T) {
+	addr := StartRedis(t)
+	NeedTool(t, "redis-cli")
+	if got := RedisCLI(t, addr, "SET k v\nGET k\n"); got != "OK\nv\n" {
+		t.Errorf("redis-cli from stdin: %q", got)
+	}
+	r := RunRedisCLI(t, addr, "", "-e", "INCR", "k")
+	if r.ExitCode != 1 || r.Stdout != "" || !strings.Contains(r.Stderr, "ERR value is not an integer") {
+		t.Errorf("redis-cli -e INCR k: %+v", r)
+	}
+	s := StartRedisCLI(t, addr)
+	s.Expect("WATCH k", "OK\n")
+	RedisCLI(t, addr, "", "SET", "k", "w")
+	s.Expect("MULTI", "OK\n")
+	s.Expect("GET k", "QUEUED\n")
+	s.Expect("EXEC", "\n") // aborted: a null
+	s.Expect("GET k", "w\n")
 }
