@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // Where the table knowingly differs from redis-server 7.0's COMMAND INFO.
@@ -25,8 +26,8 @@ var (
 // every subcommand too. The table feeds COMMAND, arity and auth checks,
 // MULTI and ACL, so a row that drifts from Redis misleads all of them.
 func TestCommandTableMatchesRedis(t *testing.T) {
-	addr := realRedis(t)
-	rc := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: hangGuard, ReadTimeout: hangGuard, WriteTimeout: hangGuard, PoolTimeout: hangGuard})
+	addr := testcluster.StartRedis(t)
+	rc := redis.NewClient(testcluster.ClientOptions(addr))
 	defer rc.Close()
 	table := newTable()
 	var rows []*fsm.Command

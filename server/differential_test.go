@@ -5,112 +5,15 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
-	"net"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
-
-// realRedis starts a redis-server 7.0 of the test's own on a free loopback
-// port and stops it at the end; it skips the test when there is no
-// redis-server 7.0. Other test binaries on the machine (other packages,
-// other checkouts) may run redis-servers at the same time: the port is one
-// the kernel has just handed out, and the server answering on it must be
-// the process started here, or another port is tried.
-func realRedis(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed")
-	}
-	if v, err := exec.Command(path, "--version").Output(); err != nil || !bytes.Contains(v, []byte(" v=7.0.")) {
-		t.Skipf("want redis-server 7.0, have %q (%v)", v, err)
-	}
-	for try := 1; ; try++ {
-		addr, err := startRedis(t, path)
-		if err == nil {
-			return addr
-		}
-		if try == 5 {
-			t.Fatalf("redis-server: %v", err)
-		}
-		t.Logf("redis-server: %v; trying another port", err)
-	}
-}
-
-// startRedis starts redis-server on a free port and returns its address
-// once it answers there as itself (INFO names its process id), stopping it
-// at test end. If it exits first (the port was taken meanwhile), or never
-// answers, it is stopped and the error returned.
-func startRedis(t *testing.T, path string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--dir", t.TempDir(), "--logfile", "")
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM) // redis-server shuts down cleanly on TERM
-		select {
-		case <-done:
-		case <-time.After(hangGuard):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	ours := fmt.Sprintf("process_id:%d\r\n", cmd.Process.Pid)
-	answers := func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(time.Second))
-		c.Write(encode("INFO", "server"))
-		v, err := readValue(bufio.NewReader(c))
-		return err == nil && strings.Contains(v, ours)
-	}
-	deadline := time.Now().Add(hangGuard)
-	for !answers() {
-		select {
-		case <-done:
-			return "", fmt.Errorf("exited before it answered on %s", addr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", fmt.Errorf("did not answer on %s within %v", addr, hangGuard)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Cleanup(stop)
-	return addr, nil
-}
-
-// dial connects a raw RESP client to addr.
-func dialRaw(t *testing.T, addr string) *rawClient {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &rawClient{t: t, c: c, r: bufio.NewReader(c)}
-}
 
 // splitWords splits a script line into words: space-separated, or Go
 // double-quoted strings (escapes such as \x00 allowed).
@@ -477,7 +380,7 @@ NOSUCHCOMMAND a b
 // what redis-server 7.0 answers.
 func TestKeyspaceAgainstRedis(t *testing.T) {
 	n, _ := ksNode(t)
-	addr := realRedis(t)
+	addr := testcluster.StartRedis(t)
 	type line struct {
 		args   []string
 		sorted bool
@@ -548,7 +451,7 @@ func TestKeyspaceAgainstRedis(t *testing.T) {
 // a few ms apart on the two servers would show in PEXPIRETIME.
 func TestKeyspaceRandomAgainstRedis(t *testing.T) {
 	n, _ := ksNode(t)
-	addr := realRedis(t)
+	addr := testcluster.StartRedis(t)
 	rng := seededRand(t)
 	key := func() string { return "k" + strconv.Itoa(rng.IntN(6)) }
 	field := func() string { return "f" + strconv.Itoa(rng.IntN(4)) }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // watchExec watches keys on c, runs between (on other clients) and then
@@ -336,7 +337,7 @@ func TestKeyspaceMultiExec(t *testing.T) {
 // removed again is TestKeyspaceWatchMissingKeyABA.)
 func TestKeyspaceWatchAgainstRedis(t *testing.T) {
 	n, _ := ksNode(t)
-	addr := realRedis(t)
+	addr := testcluster.StartRedis(t)
 	outcomes := map[string]int{}
 	defer func() {
 		if outcomes["*-1\r\n"] == 0 || outcomes["*1\r\n+OK\r\n"] == 0 {
@@ -459,7 +460,7 @@ func TestKeyspaceWatchMissingKeyABA(t *testing.T) {
 // counted, not failed.
 func TestKeyspaceWatchRandomAgainstRedis(t *testing.T) {
 	n, _ := ksNode(t)
-	addr := realRedis(t)
+	addr := testcluster.StartRedis(t)
 	rng := seededRand(t)
 	far := strconv.FormatInt(time.Now().Add(100*24*time.Hour).Unix(), 10)
 	farther := strconv.FormatInt(time.Now().Add(200*24*time.Hour).Unix(), 10)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/statehouse/statehouse/cluster"
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // testNode is a real single statehouse node: fsm, Raft on disk, and the
@@ -122,9 +123,16 @@ func (n *testNode) raw() *rawClient {
 // t's, and the connection is closed when t ends.
 func (n *testNode) rawFor(t testing.TB) *rawClient {
 	t.Helper()
-	c, err := net.Dial("tcp", n.addr)
+	return dialRaw(t, n.addr)
+}
+
+// dialRaw connects a raw RESP client to addr (a node or a redis-server)
+// for t; the connection is closed when t ends.
+func dialRaw(t testing.TB, addr string) *rawClient {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, testcluster.DialTimeout)
 	if err != nil {
-		t.Fatalf("dial: %v", err)
+		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return &rawClient{t: t, c: c, r: bufio.NewReader(c)}

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // rcNode starts a node for a redis-cli test, or skips the test when there
@@ -644,7 +646,7 @@ func TestRedisCLIScriptsAgainstRedis(t *testing.T) {
 		t.Skip("redis-cli not installed")
 	}
 	t.Parallel()
-	addr := realRedis(t)
+	addr := testcluster.StartRedis(t)
 	for _, f := range rcFamilies {
 		t.Run(f.name, func(t *testing.T) {
 			rcScript(t, addr, f.steps, "-n", f.db)
