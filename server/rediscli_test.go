@@ -11,13 +11,7 @@ package server
 // replays them when redis-server is installed).
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,43 +24,9 @@ import (
 // is no redis-cli.
 func rcNode(t *testing.T) *testNode {
 	t.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("redis-cli not installed")
-	}
+	testcluster.NeedTool(t, "redis-cli")
 	t.Parallel()
 	return startNode(t, withNoSync())
-}
-
-// rcRun runs redis-cli against addr with stdin and returns what it printed
-// on stdout and stderr, and its exit code.
-func rcRun(t *testing.T, addr, stdin string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	host, port, _ := strings.Cut(addr, ":")
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "redis-cli", append([]string{"-h", host, "-p", port}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return out.String(), errOut.String(), ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatalf("redis-cli %q: %v", args, err)
-	}
-	return out.String(), errOut.String(), 0
-}
-
-// rcOut runs redis-cli and returns its stdout, failing on anything on
-// stderr or a non-zero exit.
-func rcOut(t *testing.T, addr, stdin string, args ...string) string {
-	t.Helper()
-	out, errOut, code := rcRun(t, addr, stdin, args...)
-	if code != 0 || errOut != "" {
-		t.Fatalf("redis-cli %q: exit %d, stderr %q, stdout %q", args, code, errOut, out)
-	}
-	return out
 }
 
 // rcStep is one command of a script and what redis-cli prints for it.
@@ -97,7 +57,7 @@ func rcScript(t *testing.T, addr string, steps []rcStep, args ...string) {
 		in.WriteString(s.in + "\n")
 	}
 	start := time.Now()
-	out := rcOut(t, addr, in.String(), args...)
+	out := testcluster.RedisCLI(t, addr, in.String(), args...)
 	rcCheck(t, out, steps, time.Since(start))
 }
 
@@ -407,7 +367,7 @@ func TestRedisCLIArgs(t *testing.T) {
 	n := rcNode(t)
 	run := func(want string, args ...string) {
 		t.Helper()
-		if got := rcOut(t, n.addr, "", args...); got != want {
+		if got := testcluster.RedisCLI(t, n.addr, "", args...); got != want {
 			t.Errorf("redis-cli %q = %q, want %q", args, got, want)
 		}
 	}
@@ -415,7 +375,7 @@ func TestRedisCLIArgs(t *testing.T) {
 	run("OK\n", "SET", "session:1", `{"user":"alice"}`, "EX", "1800")
 	run(`{"user":"alice"}`+"\n", "GET", "session:1")
 	run(`"{\"user\":\"alice\"}"`+"\n", "--no-raw", "GET", "session:1")
-	if got := rcOut(t, n.addr, "", "TTL", "session:1"); !rcLineMatch(got, rcTTL(1800), time.Since(sent)) {
+	if got := testcluster.RedisCLI(t, n.addr, "", "TTL", "session:1"); !rcLineMatch(got, rcTTL(1800), time.Since(sent)) {
 		t.Errorf("redis-cli TTL session:1 = %q, %v after the SET was sent", got, time.Since(sent))
 	}
 	run("2\n", "HSET", "cart:42", "sku-1", "2", "sku-7", "1")
@@ -438,13 +398,13 @@ func TestRedisCLIArgs(t *testing.T) {
 	run("OK\n", "SET", "g", "v")
 	run("v\n", "GETEX", "g", "PX", "200")
 	for _, key := range []string{"px", "psetex", "h", "s", "g"} {
-		if got := rcOut(t, n.addr, "", "PTTL", key); !rcLineMatch(got, rcRange(-2, 250), 0) || got == "-1\n" {
+		if got := testcluster.RedisCLI(t, n.addr, "", "PTTL", key); !rcLineMatch(got, rcRange(-2, 250), 0) || got == "-1\n" {
 			t.Errorf("redis-cli PTTL %s = %q", key, got)
 		}
 	}
 	eventually(t, "short-TTL keys gone (redis-cli EXISTS)", func() bool {
 		time.Sleep(80 * time.Millisecond) // a process per poll: not too many
-		return rcOut(t, n.addr, "", "EXISTS", "px", "psetex", "h", "s", "g") == "0\n"
+		return testcluster.RedisCLI(t, n.addr, "", "EXISTS", "px", "psetex", "h", "s", "g") == "0\n"
 	})
 	for _, key := range []string{"px", "psetex", "h", "s", "g"} {
 		run("-2\n", "TTL", key)
@@ -457,9 +417,9 @@ func TestRedisCLIArgs(t *testing.T) {
 	run("3\n", "DBSIZE")
 
 	// -e turns an error reply into exit code 1, the message on stderr.
-	out, errOut, code := rcRun(t, n.addr, "", "-e", "INCR", "tags")
-	if code != 1 || out != "" || !strings.Contains(errOut, errWrongType) {
-		t.Errorf("redis-cli -e INCR tags: exit %d, stdout %q, stderr %q", code, out, errOut)
+	r := testcluster.RunRedisCLI(t, n.addr, "", "-e", "INCR", "tags")
+	if r.ExitCode != 1 || r.Stdout != "" || !strings.Contains(r.Stderr, errWrongType) {
+		t.Errorf("redis-cli -e INCR tags: exit %d, stdout %q, stderr %q", r.ExitCode, r.Stdout, r.Stderr)
 	}
 }
 
@@ -495,103 +455,28 @@ func TestRedisCLINoRaw(t *testing.T) {
 func TestRedisCLIBinary(t *testing.T) {
 	n := rcNode(t)
 	val := "bin\x00ary\r\n\xff end"
-	if got := rcOut(t, n.addr, val, "-x", "SET", "bk"); got != "OK\n" {
+	if got := testcluster.RedisCLI(t, n.addr, val, "-x", "SET", "bk"); got != "OK\n" {
 		t.Fatalf("redis-cli -x SET: %q", got)
 	}
-	if got := rcOut(t, n.addr, "", "GET", "bk"); got != val+"\n" {
+	if got := testcluster.RedisCLI(t, n.addr, "", "GET", "bk"); got != val+"\n" {
 		t.Errorf("redis-cli GET bk = %q, want %q", got, val+"\n")
 	}
-	if got := rcOut(t, n.addr, "", "--no-raw", "GET", "bk"); got != `"bin\x00ary\r\n\xff end"`+"\n" {
+	if got := testcluster.RedisCLI(t, n.addr, "", "--no-raw", "GET", "bk"); got != `"bin\x00ary\r\n\xff end"`+"\n" {
 		t.Errorf("redis-cli --no-raw GET bk = %q", got)
 	}
-	if got := rcOut(t, n.addr, "", "STRLEN", "bk"); got != strconv.Itoa(len(val))+"\n" {
+	if got := testcluster.RedisCLI(t, n.addr, "", "STRLEN", "bk"); got != strconv.Itoa(len(val))+"\n" {
 		t.Errorf("redis-cli STRLEN bk = %q", got)
 	}
-	if got := rcOut(t, n.addr, val, "-x", "HSET", "bh", "f"); got != "1\n" {
+	if got := testcluster.RedisCLI(t, n.addr, val, "-x", "HSET", "bh", "f"); got != "1\n" {
 		t.Fatalf("redis-cli -x HSET: %q", got)
 	}
-	if got := rcOut(t, n.addr, "", "--no-raw", "HGETALL", "bh"); got != "1) \"f\"\n2) \"bin\\x00ary\\r\\n\\xff end\"\n" {
+	if got := testcluster.RedisCLI(t, n.addr, "", "--no-raw", "HGETALL", "bh"); got != "1) \"f\"\n2) \"bin\\x00ary\\r\\n\\xff end\"\n" {
 		t.Errorf("redis-cli --no-raw HGETALL bh = %q", got)
 	}
 	// A key with a NUL and a CRLF, quoted on stdin.
-	out := rcOut(t, n.addr, `SADD "k\x00\r\n" "m\x00"`+"\nSMEMBERS \"k\\x00\\r\\n\"\nKEYS k*\n", "--no-raw")
+	out := testcluster.RedisCLI(t, n.addr, `SADD "k\x00\r\n" "m\x00"`+"\nSMEMBERS \"k\\x00\\r\\n\"\nKEYS k*\n", "--no-raw")
 	if out != "(integer) 1\n1) \"m\\x00\"\n1) \"k\\x00\\r\\n\"\n" {
 		t.Errorf("binary key on stdin: %q", out)
-	}
-}
-
-// rcSession is an interactive redis-cli: commands are written one at a
-// time and each reply read before the next, so other clients can act in
-// between (redis-cli flushes after every reply even without a terminal).
-// Its stdout is a pipe of our own, so reads take a deadline: no goroutine
-// is left reading when a reply never comes.
-type rcSession struct {
-	t    *testing.T
-	in   io.WriteCloser
-	pipe *os.File // redis-cli's stdout, our end
-	out  *bufio.Reader
-	cmd  *exec.Cmd
-}
-
-func rcStart(t *testing.T, addr string, args ...string) *rcSession {
-	t.Helper()
-	host, port, _ := strings.Cut(addr, ":")
-	cmd := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = pw
-	err = cmd.Start()
-	pw.Close() // redis-cli holds its own copy
-	if err != nil {
-		pr.Close()
-		t.Fatal(err)
-	}
-	s := &rcSession{t: t, in: in, pipe: pr, out: bufio.NewReader(pr), cmd: cmd}
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(hangGuard):
-			cmd.Process.Kill()
-			<-done
-		}
-		pr.Close()
-	})
-	return s
-}
-
-// send writes one command and reads the lines of its reply.
-func (s *rcSession) send(cmd string, lines int) string {
-	s.t.Helper()
-	if _, err := io.WriteString(s.in, cmd+"\n"); err != nil {
-		s.t.Fatalf("redis-cli: write %q: %v", cmd, err)
-	}
-	if err := s.pipe.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
-		s.t.Fatalf("redis-cli: stdout deadline: %v", err)
-	}
-	var out string
-	for range lines {
-		l, err := s.out.ReadString('\n')
-		out += l
-		if err != nil {
-			s.t.Fatalf("redis-cli: reply to %q: %v (read %q)", cmd, err, out)
-		}
-	}
-	return out
-}
-
-func (s *rcSession) expect(cmd, want string) {
-	s.t.Helper()
-	if got := s.send(cmd, strings.Count(want, "\n")); got != want {
-		s.t.Errorf("redis-cli %q = %q, want %q", cmd, got, want)
 	}
 }
 
@@ -599,42 +484,42 @@ func (s *rcSession) expect(cmd, want string) {
 // expiry of the watched key, make EXEC print a null (an empty line).
 func TestRedisCLIWatch(t *testing.T) {
 	n := rcNode(t)
-	s := rcStart(t, n.addr)
-	s.expect("SET w 1", "OK\n")
-	s.expect("WATCH w", "OK\n")
-	if got := rcOut(t, n.addr, "", "SET", "w", "2"); got != "OK\n" { // another connection
+	s := testcluster.StartRedisCLI(t, n.addr)
+	s.Expect("SET w 1", "OK\n")
+	s.Expect("WATCH w", "OK\n")
+	if got := testcluster.RedisCLI(t, n.addr, "", "SET", "w", "2"); got != "OK\n" { // another connection
 		t.Fatalf("redis-cli SET w 2: %q", got)
 	}
-	s.expect("MULTI", "OK\n")
-	s.expect("SET w 3", "QUEUED\n")
-	s.expect("EXEC", rcNil)
-	s.expect("GET w", "2\n")
+	s.Expect("MULTI", "OK\n")
+	s.Expect("SET w 3", "QUEUED\n")
+	s.Expect("EXEC", rcNil)
+	s.Expect("GET w", "2\n")
 
 	// Nothing changed: EXEC runs.
-	s.expect("WATCH w", "OK\n")
-	rcOut(t, n.addr, "", "GET", "w")
-	s.expect("MULTI", "OK\n")
-	s.expect("INCR w", "QUEUED\n")
-	s.expect("EXEC", "3\n")
+	s.Expect("WATCH w", "OK\n")
+	testcluster.RedisCLI(t, n.addr, "", "GET", "w")
+	s.Expect("MULTI", "OK\n")
+	s.Expect("INCR w", "QUEUED\n")
+	s.Expect("EXEC", "3\n")
 
 	// The watched key expires before EXEC. WATCH must find it alive (one
 	// already expired is a missing key): a round whose WATCH may have come
 	// after the TTL ran out is redone with a longer TTL.
 	beforeExpiry(t, "WATCH of a key that then expires", 150*time.Millisecond, func(r ttlRound) bool {
-		s.expect(fmt.Sprintf("SET e v PX %d", r.ttl.Milliseconds()), "OK\n")
-		s.expect("WATCH e", "OK\n")
+		s.Expect(fmt.Sprintf("SET e v PX %d", r.ttl.Milliseconds()), "OK\n")
+		s.Expect("WATCH e", "OK\n")
 		if !r.inTime() {
-			s.expect("UNWATCH", "OK\n")
+			s.Expect("UNWATCH", "OK\n")
 			return false
 		}
 		eventually(t, "watched key e expired", func() bool {
 			time.Sleep(80 * time.Millisecond) // a process per poll: not too many
-			return rcOut(t, n.addr, "", "EXISTS", "e") == "0\n"
+			return testcluster.RedisCLI(t, n.addr, "", "EXISTS", "e") == "0\n"
 		})
-		s.expect("MULTI", "OK\n")
-		s.expect("SET e mine", "QUEUED\n")
-		s.expect("EXEC", rcNil)
-		s.expect("GET e", rcNil)
+		s.Expect("MULTI", "OK\n")
+		s.Expect("SET e mine", "QUEUED\n")
+		s.Expect("EXEC", rcNil)
+		s.Expect("GET e", rcNil)
 		return true
 	})
 }
@@ -642,9 +527,7 @@ func TestRedisCLIWatch(t *testing.T) {
 // The scripts above, against redis-server 7.0: the expected outputs are
 // Redis's own, not just statehouse's.
 func TestRedisCLIScriptsAgainstRedis(t *testing.T) {
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("redis-cli not installed")
-	}
+	testcluster.NeedTool(t, "redis-cli")
 	t.Parallel()
 	addr := testcluster.StartRedis(t)
 	for _, f := range rcFamilies {

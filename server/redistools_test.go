@@ -6,34 +6,12 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
-// cli runs redis-cli against the node with stdin and returns its output;
-// redis-cli not on a tty prints replies raw, one per line.
-func (n *testNode) cli(stdin string, args ...string) string {
-	n.t.Helper()
-	host, port, _ := strings.Cut(n.addr, ":")
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "redis-cli", append([]string{"-h", host, "-p", port}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		n.t.Fatalf("redis-cli %q: %v\n%s%s", args, err, out.String(), errOut.String())
-	}
-	return out.String()
-}
-
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed (Debian's redis-tools has it)", name)
-	}
-}
-
 func TestRedisCLI(t *testing.T) {
-	needTool(t, "redis-cli")
+	testcluster.NeedTool(t, "redis-cli")
 	n := startNode(t)
 	for _, tc := range []struct {
 		args []string
@@ -57,11 +35,8 @@ func TestRedisCLI(t *testing.T) {
 		{[]string{"-n", "3", "GET", "k"}, "in3\n"},
 		{[]string{"GET", "k"}, "\n"},
 		{[]string{"INFO", "keyspace"}, "# Keyspace\ndb3:keys=1,expires=0,avg_ttl=0\n"},
-		// -3 makes redis-cli send HELLO 3; it reports the NOPROTO and goes
-		// on in RESP2.
-		{[]string{"-3", "PING"}, "PONG\n"},
 	} {
-		got := n.cli("", tc.args...)
+		got := testcluster.RedisCLI(t, n.addr, "", tc.args...)
 		if tc.args[0] == "HELLO" {
 			if !strings.HasPrefix(got, "server\nstatehouse\nversion\n") || !strings.Contains(got, "proto\n2\n") {
 				t.Fatalf("redis-cli HELLO 2: %q", got)
@@ -72,29 +47,34 @@ func TestRedisCLI(t *testing.T) {
 			t.Fatalf("redis-cli %q = %q, want %q", tc.args, got, tc.want)
 		}
 	}
-	if got := n.cli("", "COMMAND", "COUNT"); got == "" || got == "0\n" {
+	// -3 makes redis-cli send HELLO 3; it reports the NOPROTO on stderr
+	// and goes on in RESP2.
+	if r := testcluster.RunRedisCLI(t, n.addr, "", "-3", "PING"); r.ExitCode != 0 || r.Stdout != "PONG\n" || !strings.Contains(r.Stderr, "NOPROTO") {
+		t.Fatalf("redis-cli -3 PING: exit %d, stdout %q, stderr %q", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	if got := testcluster.RedisCLI(t, n.addr, "", "COMMAND", "COUNT"); got == "" || got == "0\n" {
 		t.Fatalf("redis-cli COMMAND COUNT = %q", got)
 	}
 	// Commands on stdin, one per line, on one connection.
-	got := n.cli("SET a 1\nGET a\nSELECT 2\nGET a\nSET a 2\nGET a\nMULTI\nSET b 1\nEXEC\n")
+	got := testcluster.RedisCLI(t, n.addr, "SET a 1\nGET a\nSELECT 2\nGET a\nSET a 2\nGET a\nMULTI\nSET b 1\nEXEC\n")
 	if got != "OK\n1\nOK\n\nOK\n2\nOK\nQUEUED\nOK\n" {
 		t.Fatalf("redis-cli from stdin: %q", got)
 	}
 }
 
 func TestRedisCLIAuth(t *testing.T) {
-	needTool(t, "redis-cli")
+	testcluster.NeedTool(t, "redis-cli")
 	n := startNode(t, withPassword("s3cret"))
-	if got := n.cli("", "GET", "k"); got != "NOAUTH Authentication required.\n\n" {
+	if got := testcluster.RedisCLI(t, n.addr, "", "GET", "k"); got != "NOAUTH Authentication required.\n\n" {
 		t.Fatalf("redis-cli without password: %q", got)
 	}
-	if got := n.cli("", "-a", "s3cret", "--no-auth-warning", "PING"); got != "PONG\n" {
+	if got := testcluster.RedisCLI(t, n.addr, "", "-a", "s3cret", "--no-auth-warning", "PING"); got != "PONG\n" {
 		t.Fatalf("redis-cli -a: %q", got)
 	}
-	if got := n.cli("", "--user", "default", "--pass", "s3cret", "--no-auth-warning", "SET", "k", "v"); got != "OK\n" {
+	if got := testcluster.RedisCLI(t, n.addr, "", "--user", "default", "--pass", "s3cret", "--no-auth-warning", "SET", "k", "v"); got != "OK\n" {
 		t.Fatalf("redis-cli --user --pass: %q", got)
 	}
-	if got := n.cli("AUTH s3cret\nGET k\n"); got != "OK\nv\n" {
+	if got := testcluster.RedisCLI(t, n.addr, "AUTH s3cret\nGET k\n"); got != "OK\nv\n" {
 		t.Fatalf("redis-cli AUTH from stdin: %q", got)
 	}
 }
@@ -103,12 +83,12 @@ func TestRedisCLIAuth(t *testing.T) {
 // pipelines: a smoke test that it runs to the end. Its timings are not
 // looked at.
 func TestRedisBenchmark(t *testing.T) {
-	needTool(t, "redis-benchmark")
+	bin := testcluster.NeedTool(t, "redis-benchmark")
 	n := startNode(t)
 	host, port, _ := strings.Cut(n.addr, ":")
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	ctx, cancel := context.WithTimeout(context.Background(), testcluster.ToolTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "redis-benchmark", "-h", host, "-p", port,
+	out, err := exec.CommandContext(ctx, bin, "-h", host, "-p", port,
 		"-t", "set,get,ping", "-n", "200", "-c", "4", "-P", "8", "-q").CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-benchmark: %v\n%s", err, out)
