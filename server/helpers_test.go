@@ -187,16 +187,22 @@ type doer interface {
 	Do(ctx context.Context, args ...any) *redis.Cmd
 }
 
-// eventually polls cond until it holds, failing after a bound far above
-// anything the condition needs. Nothing here asserts on timing.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened within %v: %s", hangGuard, what)
+// noneExist is a condition for testcluster.Eventually: none of keys
+// exists on c.
+func noneExist(c doer, keys ...string) func() error {
+	args := []any{"EXISTS"}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	return func() error {
+		n, err := do(c, args...).Int64()
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
+		if n != 0 {
+			return fmt.Errorf("EXISTS %q = %d", keys, n)
+		}
+		return nil
 	}
 }
 

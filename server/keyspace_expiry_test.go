@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // setTTL returns a first write for TestKeyspaceExpiry: SET key+suffix to
@@ -22,7 +23,7 @@ func setTTL(c *redis.Client, k checker, suffix, val string) func(key string, ttl
 // every command, and the leader reclaims them; keys without a TTL, or a
 // long one, stay.
 func TestKeyspaceExpiry(t *testing.T) {
-	n, c := ksNode(t)
+	_, c := ksNode(t)
 	k := checker{t}
 	const short = 200 * time.Millisecond
 	// Sub-second TTLs are asserted at most this; second TTLs at most 1s.
@@ -171,9 +172,7 @@ func TestKeyspaceExpiry(t *testing.T) {
 	}
 	k.ttl(c.TTL(kctx, "stays-long"), time.Hour, sent)
 
-	eventually(t, "every short-TTL key gone", func() bool {
-		return c.Exists(kctx, doomed...).Val() == 0
-	})
+	testcluster.Eventually(t, "every short-TTL key gone", noneExist(c, doomed...))
 	for _, key := range doomed {
 		k.null(c.Get(kctx, key))
 		k.eq(c.TTL(kctx, key), time.Duration(-2))
@@ -223,8 +222,12 @@ func TestKeyspaceExpiry(t *testing.T) {
 	// The leader reclaims expired keys on its own: INFO keyspace, which
 	// counts stored keys, comes down to the live ones.
 	want := fmt.Sprintf("db0:keys=%d,expires=1,", len(survivors))
-	eventually(t, "INFO keyspace shows "+want, func() bool {
-		return strings.Contains(n.client().Info(kctx, "keyspace").Val(), want)
+	testcluster.Eventually(t, "INFO keyspace shows "+want, func() error {
+		v, err := c.Info(kctx, "keyspace").Result()
+		if err == nil && !strings.Contains(v, want) {
+			err = fmt.Errorf("INFO keyspace = %q", v)
+		}
+		return err
 	})
 
 	// Writes see an expired key as missing, and carry no TTL over.
@@ -236,9 +239,7 @@ func TestKeyspaceExpiry(t *testing.T) {
 	k.eq(c.SAdd(kctx, "sx", "m"), 1)
 	k.eq(c.PExpire(kctx, "sx", short), true)
 	k.eq(c.Set(kctx, "blocker", "b", short), "OK")
-	eventually(t, "second round gone", func() bool {
-		return c.Exists(kctx, "set-px", "setex", "hash", "set", "hx", "sx", "blocker").Val() == 0
-	})
+	testcluster.Eventually(t, "second round gone", noneExist(c, "set-px", "setex", "hash", "set", "hx", "sx", "blocker"))
 	k.eq(c.SetNX(kctx, "set-px", "new", 0), true)
 	k.eq(c.Incr(kctx, "setex"), 1)
 	k.eq(c.HSet(kctx, "hash", "only", "1"), 1) // a fresh hash, the old fields gone

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 func TestKeyspaceKeys(t *testing.T) {
@@ -369,8 +370,8 @@ func TestKeyspaceScanUnderWrites(t *testing.T) {
 	case <-started:
 	case <-finished:
 		t.Fatalf("writer stopped before its 50th write: %v", werr)
-	case <-time.After(hangGuard):
-		t.Fatalf("writer made %d writes in %v, want 50 before scanning", writes.Load(), hangGuard)
+	case <-time.After(testcluster.ConditionTimeout):
+		t.Fatalf("writer made %d writes in %v, want 50 before scanning", writes.Load(), testcluster.ConditionTimeout)
 	}
 
 	for _, tc := range []struct {

@@ -5,6 +5,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -172,7 +173,7 @@ func TestKeyspaceWatch(t *testing.T) {
 		inTime := false
 		err := watchExec(c, func(tx *redis.Tx) {
 			if inTime = r.inTime(); inTime {
-				eventually(t, "watched key e expired", func() bool { return other.Exists(kctx, "e").Val() == 0 })
+				testcluster.Eventually(t, "watched key e expired", noneExist(other, "e"))
 			}
 		}, "e")
 		if !inTime {
@@ -189,7 +190,7 @@ func TestKeyspaceWatch(t *testing.T) {
 	}
 	// A key already expired when watched is a missing key: nothing changes.
 	k.eq(c.Set(kctx, "e2", "v", 50*time.Millisecond), "OK")
-	eventually(t, "e2 expired", func() bool { return c.Exists(kctx, "e2").Val() == 0 })
+	testcluster.Eventually(t, "e2 expired", noneExist(c, "e2"))
 	if err := watchExec(c, func(*redis.Tx) {}, "e2"); err != nil {
 		t.Errorf("WATCH of an already expired key: EXEC = %v", err)
 	}
@@ -429,7 +430,12 @@ func TestKeyspaceWatchMissingKeyABA(t *testing.T) {
 		a.expect("+OK\r\n", "WATCH", "w")
 		for _, args := range changes {
 			if args == nil {
-				eventually(t, "w expired", func() bool { return b.do("EXISTS", "w") == ":0\r\n" })
+				testcluster.Eventually(t, "w expired", func() error {
+					if v := b.do("EXISTS", "w"); v != ":0\r\n" {
+						return fmt.Errorf("EXISTS w = %q", v)
+					}
+					return nil
+				})
 				continue
 			}
 			b.do(args...)

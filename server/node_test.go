@@ -79,24 +79,20 @@ func startNode(t testing.TB, opts ...nodeOption) *testNode {
 		srv.Close()
 		node.Shutdown()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	ctx, cancel := context.WithTimeout(context.Background(), testcluster.StartTimeout)
 	defer cancel()
 	if err := node.WaitReady(ctx); err != nil {
-		t.Fatalf("node never became ready: %v", err)
+		t.Fatalf("node not ready within %v: %v", testcluster.StartTimeout, err)
 	}
 	return tn
 }
 
-// client returns a go-redis client for the node, closed at test end. It
-// never retries, and waits for a connection and a reply up to hangGuard
-// (go-redis's own defaults, a few seconds, fail a command on a loaded
-// machine).
+// client returns a go-redis client for the node, closed at test end, with
+// testcluster.ClientOptions: it never retries, and waits for a reply up to
+// testcluster.RequestTimeout (go-redis's own defaults, a few seconds, fail
+// a command on a loaded machine).
 func (n *testNode) client(opts ...func(*redis.Options)) *redis.Client {
-	o := &redis.Options{
-		Addr:        n.addr,
-		MaxRetries:  -1,
-		DialTimeout: hangGuard, ReadTimeout: hangGuard, WriteTimeout: hangGuard, PoolTimeout: hangGuard,
-	}
+	o := testcluster.ClientOptions(n.addr)
 	for _, f := range opts {
 		f(o)
 	}
@@ -156,8 +152,9 @@ func encode(args ...string) []byte {
 	return b
 }
 
-// hangGuard bounds every wait on the node, so a bug fails the test instead
-// of hanging it. No test asserts on time.
+// hangGuard bounds every read and write on a raw connection, so a bug
+// fails the test instead of hanging it. No test asserts on time. Other
+// waits use testcluster's named timeouts.
 const hangGuard = 30 * time.Second
 
 func (rc *rawClient) write(b []byte) {

@@ -29,6 +29,16 @@ func rcNode(t *testing.T) *testNode {
 	return startNode(t, withNoSync())
 }
 
+// rcExpect runs redis-cli against addr with args and returns an error
+// unless it printed want: a condition for testcluster.Eventually.
+func rcExpect(t *testing.T, addr, want string, args ...string) error {
+	t.Helper()
+	if got := testcluster.RedisCLI(t, addr, "", args...); got != want {
+		return fmt.Errorf("redis-cli %q = %q, want %q", args, got, want)
+	}
+	return nil
+}
+
 // rcStep is one command of a script and what redis-cli prints for it.
 // Each line of out is matched exactly, except a line ending in "~lo..hi",
 // which matches an integer in [lo, hi] there, or in "~ttl n" ("~pttl n"),
@@ -402,9 +412,8 @@ func TestRedisCLIArgs(t *testing.T) {
 			t.Errorf("redis-cli PTTL %s = %q", key, got)
 		}
 	}
-	eventually(t, "short-TTL keys gone (redis-cli EXISTS)", func() bool {
-		time.Sleep(80 * time.Millisecond) // a process per poll: not too many
-		return testcluster.RedisCLI(t, n.addr, "", "EXISTS", "px", "psetex", "h", "s", "g") == "0\n"
+	testcluster.Eventually(t, "short-TTL keys gone (redis-cli EXISTS)", func() error {
+		return rcExpect(t, n.addr, "0\n", "EXISTS", "px", "psetex", "h", "s", "g")
 	})
 	for _, key := range []string{"px", "psetex", "h", "s", "g"} {
 		run("-2\n", "TTL", key)
@@ -512,9 +521,8 @@ func TestRedisCLIWatch(t *testing.T) {
 			s.Expect("UNWATCH", "OK\n")
 			return false
 		}
-		eventually(t, "watched key e expired", func() bool {
-			time.Sleep(80 * time.Millisecond) // a process per poll: not too many
-			return testcluster.RedisCLI(t, n.addr, "", "EXISTS", "e") == "0\n"
+		testcluster.Eventually(t, "watched key e expired", func() error {
+			return rcExpect(t, n.addr, "0\n", "EXISTS", "e")
 		})
 		s.Expect("MULTI", "OK\n")
 		s.Expect("SET e mine", "QUEUED\n")

@@ -13,7 +13,7 @@ import (
 const (
 	// LeaderTimeout bounds waiting for a leader that takes writes.
 	LeaderTimeout = 30 * time.Second
-	// ConditionTimeout bounds Eventually.
+	// ConditionTimeout bounds waiting for a condition (Eventually).
 	ConditionTimeout = 20 * time.Second
 	// StopTimeout bounds waiting for a signalled process to exit.
 	StopTimeout = 30 * time.Second
