@@ -19,9 +19,7 @@ func bulk(s string) string { return fmt.Sprintf("$%d\r\n%s\r\n", len(s), s) }
 
 func errReply(msg string) string { return "-" + msg + "\r\n" }
 
-func arityErr(name string) string {
-	return errReply("ERR wrong number of arguments for '" + name + "' command")
-}
+func arityErr(name string) string { return errReply(errArity(name)) }
 
 func TestPingEcho(t *testing.T) {
 	n := startNode(t)

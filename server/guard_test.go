@@ -16,15 +16,8 @@ import (
 // smallLimits make every limit reachable with a few bytes.
 var smallLimits = Limits{MaxBulkLen: 64, MaxArgs: 8, MaxRequest: 128, MaxInlineBytes: 32}
 
-// respCmd encodes args as one RESP command.
-func respCmd(args ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	return b.String()
-}
+// respCmd is encode as a string.
+func respCmd(args ...string) string { return string(encode(args...)) }
 
 // feedChunks feeds data to a fresh guard in the given chunk sizes (the last
 // chunk takes what is left) and returns how many bytes it let through and
