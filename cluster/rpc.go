@@ -165,6 +165,18 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 	return []byte{stUnknown}
 }
 
+// peer returns the client for a peer's cluster service, made on first use.
+func (n *Node) peer(addr string) *peerClient {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	c := n.peers[addr]
+	if c == nil {
+		c = &peerClient{addr: addr, token: n.mux.token}
+		n.peers[addr] = c
+	}
+	return c
+}
+
 // peerClient is one multiplexed connection to a peer's cluster service.
 type peerClient struct {
 	addr  string

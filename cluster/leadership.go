@@ -1,0 +1,133 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/statehouse/statehouse/fsm"
+)
+
+// runLeadership reacts to leadership changes: a new leader first applies
+// an entry of its own term (so every earlier entry is in its fsm and the
+// fsm's applied index covers Raft's no-op), then serves reads and reaps
+// expired keys.
+func (n *Node) runLeadership() {
+	defer n.wg.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case isLeader := <-n.raft.LeaderCh():
+			n.ready.Store(false)
+			if isLeader {
+				n.becomeReady()
+			}
+		case <-tick.C:
+			if n.raft.State() == raft.Leader {
+				if !n.ready.Load() {
+					n.becomeReady()
+				}
+				if n.ready.Load() {
+					n.reap()
+				}
+			}
+		}
+	}
+}
+
+func (n *Node) becomeReady() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := n.proposeLocal(ctx, fsm.Request{}); err != nil {
+		n.log.Warn("leader barrier failed", "err", err)
+		return
+	}
+	n.ready.Store(true)
+	n.log.Info("leader ready", "index", n.fsm.Applied(), "term", n.raft.Stats()["term"])
+}
+
+// WaitReady blocks until this node is a leader ready to serve, or ctx ends.
+func (n *Node) WaitReady(ctx context.Context) error {
+	for !n.ready.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// watchLeader turns Raft's leader observations into leaderChanged, so
+// calls to a leader that has gone (paused, partitioned) are abandoned as
+// soon as this node learns of it, not when they time out.
+func (n *Node) watchLeader() {
+	obs := make(chan raft.Observation, 16)
+	n.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
+	go func() {
+		for {
+			select {
+			case <-obs:
+				n.leaderMu.Lock()
+				close(n.leaderChanged)
+				n.leaderChanged = make(chan struct{})
+				n.leaderMu.Unlock()
+			case <-n.stop:
+				return
+			}
+		}
+	}()
+}
+
+// untilLeaderChanges returns a context that ends with parent or as soon
+// as the leader changes.
+func (n *Node) untilLeaderChanges(parent context.Context) (context.Context, context.CancelFunc) {
+	n.leaderMu.Lock()
+	changed := n.leaderChanged
+	n.leaderMu.Unlock()
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-changed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// waitLeader returns the leader's peer address, waiting a little through
+// an election rather than failing at once.
+func (n *Node) waitLeader(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(n.leaderWait())
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			return string(addr), nil
+		}
+		if time.Now().After(deadline) {
+			return "", ErrNoLeader
+		}
+		select {
+		case <-ctx.Done():
+			return "", ErrNoLeader
+		case <-n.stop:
+			return "", ErrShutdown
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// leaderWait is how long a write or read waits for a leader through an
+// election: about two elections.
+func (n *Node) leaderWait() time.Duration {
+	if n.cfg.ElectionTimeout > 0 {
+		return 2 * n.cfg.ElectionTimeout
+	}
+	return 2 * time.Second
+}
