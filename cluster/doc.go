@@ -22,6 +22,7 @@
 //     watching the leader.
 //   - reap.go: leader-driven expiry.
 //   - faults.go: the Debug* fault injections.
+//   - timeouts.go: every timeout and interval, named.
 //   - rpc.go: the cluster service on the peer port and its wire format.
 //   - mux.go: the peer port shared by Raft and the cluster service.
 //   - replicas.go: what other members have applied (ROLE, WAIT).

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/statehouse/statehouse/fsm"
@@ -22,7 +21,7 @@ func (n *Node) unsafeReads() bool { return n.cfg.DebugUnsafeReads }
 // replication would.
 func (n *Node) ackBeforeCommit(req fsm.Request) ([]byte, uint64, error) {
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), ackBeforeCommitTimeout)
 		defer cancel()
 		for attempt := 0; attempt < 3; attempt++ {
 			var err error

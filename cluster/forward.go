@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/statehouse/statehouse/fsm"
@@ -95,7 +94,7 @@ func (n *Node) runNudger() {
 		if want <= covered || n.raft.State() != raft.Leader {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), nudgeTimeout)
 		if _, _, err := n.proposeLocal(ctx, fsm.Request{}); err == nil {
 			covered = want
 		}

@@ -14,7 +14,7 @@ import (
 // expired keys.
 func (n *Node) runLeadership() {
 	defer n.wg.Done()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(leadershipTick)
 	defer tick.Stop()
 	for {
 		select {
@@ -39,7 +39,7 @@ func (n *Node) runLeadership() {
 }
 
 func (n *Node) becomeReady() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), barrierTimeout)
 	defer cancel()
 	if _, _, err := n.proposeLocal(ctx, fsm.Request{}); err != nil {
 		n.log.Warn("leader barrier failed", "err", err)
@@ -55,7 +55,7 @@ func (n *Node) WaitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(leaderPollInterval):
 		}
 	}
 	return nil
@@ -118,7 +118,7 @@ func (n *Node) waitLeader(ctx context.Context) (string, error) {
 			return "", ErrNoLeader
 		case <-n.stop:
 			return "", ErrShutdown
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(leaderPollInterval):
 		}
 	}
 }
@@ -129,5 +129,5 @@ func (n *Node) leaderWait() time.Duration {
 	if n.cfg.ElectionTimeout > 0 {
 		return 2 * n.cfg.ElectionTimeout
 	}
-	return 2 * time.Second
+	return defaultLeaderWait
 }

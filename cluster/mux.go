@@ -72,7 +72,7 @@ func (m *mux) serve() {
 				return
 			}
 			m.log.Warn("peer accept failed", "err", err)
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(acceptRetryInterval)
 			continue
 		}
 		go m.route(conn)
@@ -80,7 +80,7 @@ func (m *mux) serve() {
 }
 
 func (m *mux) route(conn net.Conn) {
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	head := make([]byte, 1+tokenLen)
 	if _, err := io.ReadFull(conn, head); err != nil {
 		conn.Close()

@@ -81,7 +81,7 @@ func (c *Config) setDefaults() {
 		c.SnapshotThreshold = 16384
 	}
 	if c.SnapshotInterval == 0 {
-		c.SnapshotInterval = 30 * time.Second
+		c.SnapshotInterval = defaultSnapshotInterval
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 10240
@@ -93,7 +93,7 @@ func (c *Config) setDefaults() {
 		c.MaxBatchBytes = 4 << 20
 	}
 	if c.CommitTimeout == 0 {
-		c.CommitTimeout = 5 * time.Millisecond
+		c.CommitTimeout = defaultCommitTimeout
 	}
 	if c.MaxInflight == 0 {
 		// One entry in flight gathers every write that arrives meanwhile
@@ -202,7 +202,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: transportMaxPool,
-		Timeout: 10 * time.Second,
+		Timeout: transportTimeout,
 		Logger:  hlog,
 	})
 	n.trans = trans

@@ -42,7 +42,7 @@ func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, uint64, er
 			return reply, index, err
 		}
 		select {
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(retryInterval):
 		case <-n.stop:
 			return nil, 0, err
 		case <-ctx.Done():
@@ -141,7 +141,7 @@ func (n *Node) runProposer() {
 		buf = e.Encode(buf[:0])
 		data := make([]byte, len(buf))
 		copy(data, buf)
-		fut := n.raft.Apply(data, 10*time.Second)
+		fut := n.raft.Apply(data, applyEnqueueTimeout)
 		go func() {
 			defer func() { <-inflight }()
 			n.finish(fut, batch)

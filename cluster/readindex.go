@@ -80,7 +80,7 @@ func (n *Node) runReads() {
 }
 
 func (n *Node) readIndexRound() (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), readIndexRoundTimeout)
 	defer cancel()
 	// Through an election or a new leader's first moments, retry for about
 	// an election before answering with an error.
@@ -91,7 +91,7 @@ func (n *Node) readIndexRound() (uint64, error) {
 			return index, err
 		}
 		select {
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(retryInterval):
 		case <-n.stop:
 			return 0, ErrShutdown
 		case <-ctx.Done():
@@ -113,7 +113,7 @@ func (n *Node) readIndexOnce(ctx context.Context) (uint64, error) {
 	}
 	wctx, wcancel := n.untilLeaderChanges(ctx)
 	defer wcancel()
-	cctx, cancel := context.WithTimeout(wctx, 2*time.Second)
+	cctx, cancel := context.WithTimeout(wctx, readIndexCallTimeout)
 	defer cancel()
 	resp, err := n.peer(leader).call(cctx, msgReadIndex, nil)
 	if err != nil {

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"time"
 
 	"github.com/statehouse/statehouse/fsm"
 )
@@ -22,7 +21,7 @@ func (n *Node) reap() {
 		if len(ops) == 0 {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), reapTimeout)
 		_, _, err := n.proposeLocal(ctx, fsm.Request{Ops: ops})
 		cancel()
 		if err != nil {

@@ -72,7 +72,7 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
 	if want <= 0 {
 		// Nothing to wait for: count who has it now.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+		ctx, cancel = context.WithTimeout(ctx, countAppliedTimeout)
 		defer cancel()
 		want = len(others) + 1
 	}
@@ -82,7 +82,7 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
 	for _, addr := range others {
 		go func() {
 			for {
-				cctx, ccancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				cctx, ccancel := context.WithTimeout(ctx, nodeInfoCallTimeout)
 				resp, err := n.peer(addr).call(cctx, msgNodeInfo, nil)
 				ccancel()
 				if err == nil && len(resp) >= 9 && binary.BigEndian.Uint64(resp[1:9]) >= index {
@@ -93,7 +93,7 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
 				case <-ctx.Done():
 					results <- false
 					return
-				case <-time.After(5 * time.Millisecond):
+				case <-time.After(nodeInfoPollInterval):
 				}
 			}
 		}()

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -129,7 +128,7 @@ func (n *Node) serveService(conn net.Conn) {
 }
 
 func (n *Node) handleCall(typ byte, payload []byte) []byte {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), serviceCallTimeout)
 	defer cancel()
 	switch typ {
 	case msgForward:
@@ -202,7 +201,7 @@ func (c *peerClient) call(ctx context.Context, typ byte, payload []byte) ([]byte
 	ch := make(chan []byte, 1)
 	c.mu.Lock()
 	if c.conn == nil {
-		conn, err := dialPeer(c.addr, protoService, c.token, 2*time.Second)
+		conn, err := dialPeer(c.addr, protoService, c.token, peerDialTimeout)
 		if err != nil {
 			c.mu.Unlock()
 			return nil, &callError{sent: false, err: err}
