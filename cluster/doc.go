@@ -28,5 +28,6 @@
 //   - replicas.go: what other members have applied (ROLE, WAIT).
 //   - fsm_adapter.go: raft.FSM onto fsm.FSM.
 //   - logstore.go: the Raft log on disk.
+//   - raftlog.go: hashicorp/raft's logger onto the node's slog logger.
 //   - waiter.go: waiting for an applied index or a change.
 package cluster

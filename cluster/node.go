@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/statehouse/statehouse/fsm"
 )
@@ -173,7 +172,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		nudgeCh:       make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	hlog := newRaftLogger(n.log)
 	store, kind, err := openLogStore(cfg.DataDir, cfg.NoSync, hlog)
 	if err != nil {
 		return nil, err
