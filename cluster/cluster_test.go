@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -159,8 +161,21 @@ func TestWrongSecretIsRefused(t *testing.T) {
 		t.Fatal("a peer with the wrong secret got an answer")
 	}
 	good := &peerClient{addr: n.PeerAddr(), token: peerToken("s3cret")}
-	if _, err := good.call(ctx, msgNodeInfo, nil); err != nil {
+	defer good.close()
+	r, err := good.call(ctx, msgNodeInfo, nil)
+	if err != nil {
 		t.Fatalf("right secret: %v", err)
+	}
+	if r.index != n.applied.index() || string(r.body) != n.cfg.ClientAddr {
+		t.Fatalf("node info: applied %d, client addr %q; want %d, %q", r.index, r.body, n.applied.index(), n.cfg.ClientAddr)
+	}
+	// A call of a kind the node does not know gets a bare status byte, as
+	// from every version: too short to be taken for an answer.
+	if b, err := good.roundTrip(ctx, 99, nil); err != nil || !bytes.Equal(b, []byte{stUnknown}) {
+		t.Fatalf("unknown call: %v, %v", b, err)
+	}
+	if _, err := good.call(ctx, 99, nil); !errors.Is(err, errShortReply) {
+		t.Fatalf("unknown call: %v, want errShortReply", err)
 	}
 }
 

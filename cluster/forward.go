@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -19,28 +18,33 @@ func (n *Node) forward(ctx context.Context, leader string, req fsm.Request) ([]b
 	// sent it is retried, after it the outcome is unknown.
 	cctx, cancel := n.untilLeaderChanges(ctx)
 	defer cancel()
-	resp, err := n.peer(leader).call(cctx, msgForward, encodeRequest(req))
+	r, err := n.peer(leader).call(cctx, msgForward, encodeRequest(req))
 	if err != nil {
-		var ce *callError
-		if errors.As(err, &ce) && !ce.sent {
-			return nil, 0, fmt.Errorf("%w: leader %s unreachable: %v", ErrNotApplied, leader, ce.err)
-		}
-		return nil, 0, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+		return nil, 0, forwardError(leader, err)
 	}
-	if len(resp) < 9 {
-		return nil, 0, fmt.Errorf("%w: short reply from leader", ErrUnknownOutcome)
-	}
-	if err := errOf(resp[0]); err != nil {
-		return nil, 0, err
-	}
-	index := binary.BigEndian.Uint64(resp[1:9])
-	if err := n.applied.wait(ctx, index); err != nil {
+	if err := n.applied.wait(ctx, r.index); err != nil {
 		// Committed by the leader but not yet applied here: the write
 		// happened, yet this node cannot show it, so the outcome is unknown
 		// to this client.
-		return nil, 0, fmt.Errorf("%w: applied by the leader at index %d, not yet on this node", ErrUnknownOutcome, index)
+		return nil, 0, fmt.Errorf("%w: applied by the leader at index %d, not yet on this node", ErrUnknownOutcome, r.index)
 	}
-	return resp[9:], index, nil
+	return r.body, r.index, nil
+}
+
+// forwardError says what a failed forward means for the write: not sent
+// is not applied, lost on the way is unknown, and the leader's own answer
+// stands as it is.
+func forwardError(leader string, err error) error {
+	var ce *callError
+	switch {
+	case errors.As(err, &ce) && !ce.sent:
+		return fmt.Errorf("%w: leader %s unreachable: %v", ErrNotApplied, leader, ce.err)
+	case errors.As(err, &ce):
+		return fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+	case errors.Is(err, errShortReply):
+		return fmt.Errorf("%w: short reply from leader", ErrUnknownOutcome)
+	}
+	return err
 }
 
 func encodeRequest(req fsm.Request) []byte {

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -115,17 +114,25 @@ func (n *Node) readIndexOnce(ctx context.Context) (uint64, error) {
 	defer wcancel()
 	cctx, cancel := context.WithTimeout(wctx, readIndexCallTimeout)
 	defer cancel()
-	resp, err := n.peer(leader).call(cctx, msgReadIndex, nil)
+	r, err := n.peer(leader).call(cctx, msgReadIndex, nil)
 	if err != nil {
-		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, leader, err)
+		return 0, readIndexError(leader, err)
 	}
-	if len(resp) < 9 {
-		return 0, fmt.Errorf("%w: short read index reply", ErrNoLeader)
+	return r.index, nil
+}
+
+// readIndexError says why a follower got no read index: a leader that
+// cannot be asked, or does not answer sensibly, is no leader to it; the
+// leader's own answer stands as it is.
+func readIndexError(leader string, err error) error {
+	var ce *callError
+	switch {
+	case errors.As(err, &ce):
+		return fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, leader, err)
+	case errors.Is(err, errShortReply):
+		return fmt.Errorf("%w: short read index reply", ErrNoLeader)
 	}
-	if err := errOf(resp[0]); err != nil {
-		return 0, err
-	}
-	return binary.BigEndian.Uint64(resp[1:9]), nil
+	return err
 }
 
 // leaderReadIndex is the leader's half: its commit index, once a round of
