@@ -21,7 +21,7 @@ func (n *Node) runLeadership() {
 		case <-n.stop:
 			return
 		case isLeader := <-n.raft.LeaderCh():
-			n.ready.Store(false)
+			n.setReady(false)
 			if isLeader {
 				n.becomeReady()
 			}
@@ -45,25 +45,37 @@ func (n *Node) becomeReady() {
 		n.log.Warn("leader barrier failed", "err", err)
 		return
 	}
-	n.ready.Store(true)
+	n.setReady(true)
 	n.log.Info("leader ready", "index", n.fsm.Applied(), "term", n.raft.Stats()["term"])
+}
+
+// setReady records whether this node is a leader ready to serve and wakes
+// WaitReady when that changes.
+func (n *Node) setReady(ready bool) {
+	if n.ready.Swap(ready) != ready {
+		n.readyChanged.notify()
+	}
 }
 
 // WaitReady blocks until this node is a leader ready to serve, or ctx ends.
 func (n *Node) WaitReady(ctx context.Context) error {
-	for !n.ready.Load() {
+	for {
+		changed := n.readyChanged.wait()
+		if n.ready.Load() {
+			return nil
+		}
 		select {
+		case <-changed:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(leaderPollInterval):
 		}
 	}
-	return nil
 }
 
 // watchLeader turns Raft's leader observations into leaderChanged, so
 // calls to a leader that has gone (paused, partitioned) are abandoned as
-// soon as this node learns of it, not when they time out.
+// soon as this node learns of it, not when they time out, and waitLeader
+// wakes as soon as a leader is known.
 func (n *Node) watchLeader() {
 	obs := make(chan raft.Observation, 16)
 	n.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
@@ -74,10 +86,7 @@ func (n *Node) watchLeader() {
 		for {
 			select {
 			case <-obs:
-				n.leaderMu.Lock()
-				close(n.leaderChanged)
-				n.leaderChanged = make(chan struct{})
-				n.leaderMu.Unlock()
+				n.leaderChanged.notify()
 			case <-n.stop:
 				return
 			}
@@ -88,9 +97,7 @@ func (n *Node) watchLeader() {
 // untilLeaderChanges returns a context that ends with parent or as soon
 // as the leader changes.
 func (n *Node) untilLeaderChanges(parent context.Context) (context.Context, context.CancelFunc) {
-	n.leaderMu.Lock()
-	changed := n.leaderChanged
-	n.leaderMu.Unlock()
+	changed := n.leaderChanged.wait()
 	ctx, cancel := context.WithCancel(parent)
 	go func() {
 		select {
@@ -105,20 +112,30 @@ func (n *Node) untilLeaderChanges(parent context.Context) (context.Context, cont
 // waitLeader returns the leader's peer address, waiting a little through
 // an election rather than failing at once.
 func (n *Node) waitLeader(ctx context.Context) (string, error) {
-	deadline := time.Now().Add(n.leaderWait())
+	if addr, _ := n.raft.LeaderWithID(); addr != "" {
+		return string(addr), nil // the usual case: no channel, no timer
+	}
+	timer := time.NewTimer(n.leaderWait())
+	defer timer.Stop()
+	expired := false
 	for {
+		// Take the channel, then look: a leader that appears in between
+		// still wakes this wait.
+		changed := n.leaderChanged.wait()
 		if addr, _ := n.raft.LeaderWithID(); addr != "" {
 			return string(addr), nil
 		}
-		if time.Now().After(deadline) {
+		if expired {
 			return "", ErrNoLeader
 		}
 		select {
+		case <-changed:
+		case <-timer.C:
+			expired = true // look once more, then give up
 		case <-ctx.Done():
 			return "", ErrNoLeader
 		case <-n.stop:
 			return "", ErrShutdown
-		case <-time.After(leaderPollInterval):
 		}
 	}
 }

@@ -137,12 +137,12 @@ type Node struct {
 	peersMu sync.Mutex
 	peers   map[string]*peerClient // by peer address
 
-	leaderMu      sync.Mutex
-	leaderChanged chan struct{} // closed and replaced whenever the leader changes
+	leaderChanged broadcast // notified whenever Raft's known leader changes
 
-	proposals chan *proposal
-	reads     chan chan readIndexResult
-	ready     atomic.Bool // leader has applied its own entry of this term
+	proposals    chan *proposal
+	reads        chan chan readIndexResult
+	ready        atomic.Bool // leader has applied its own entry of this term
+	readyChanged broadcast   // notified whenever ready flips
 
 	nudgeWant atomic.Uint64 // highest index followers should learn is committed
 	nudgeCh   chan struct{}
@@ -161,16 +161,15 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	n := &Node{
-		cfg:           cfg,
-		log:           cfg.Logger.With("node", cfg.NodeID),
-		fsm:           f,
-		applied:       newIndexWaiter(),
-		proposals:     make(chan *proposal, 4096),
-		reads:         make(chan chan readIndexResult, 4096),
-		peers:         map[string]*peerClient{},
-		leaderChanged: make(chan struct{}),
-		nudgeCh:       make(chan struct{}, 1),
-		stop:          make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.Logger.With("node", cfg.NodeID),
+		fsm:       f,
+		applied:   newIndexWaiter(),
+		proposals: make(chan *proposal, 4096),
+		reads:     make(chan chan readIndexResult, 4096),
+		peers:     map[string]*peerClient{},
+		nudgeCh:   make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 	}
 	hlog := newRaftLogger(n.log)
 	store, kind, err := openLogStore(cfg.DataDir, cfg.NoSync, hlog)

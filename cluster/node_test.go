@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 func openNode(t *testing.T, dir string, mut ...func(*Config)) *Node {
@@ -144,5 +146,78 @@ func TestProposeAfterShutdown(t *testing.T) {
 	defer cancel()
 	if _, _, err := n.Propose(ctx, fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte("a"), []byte("1")}}}}); err == nil {
 		t.Fatal("propose after shutdown succeeded")
+	}
+}
+
+// Without a quorum there is no leader: waitLeader gives up after its wait
+// with ErrNoLeader, at once when its context ends, and with ErrShutdown
+// when the node stops; WaitReady ends with its context.
+func TestWaitLeaderWithoutQuorum(t *testing.T) {
+	open := func(election time.Duration) *Node {
+		addr := freeAddr(t)
+		n, err := Open(Config{
+			NodeID:   "n1",
+			DataDir:  t.TempDir(),
+			PeerAddr: addr,
+			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+			// Two members that never start: n1 alone cannot win.
+			InitialCluster:   map[string]string{"n1": addr, "n2": freeAddr(t), "n3": freeAddr(t)},
+			HeartbeatTimeout: election,
+			ElectionTimeout:  election,
+		}, fsm.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	quick := open(50 * time.Millisecond)
+	defer quick.Shutdown()
+	if _, err := quick.waitLeader(context.Background()); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("waitLeader without a quorum: %v, want ErrNoLeader", err)
+	}
+
+	slow := open(time.Minute) // waitLeader would wait two minutes
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := slow.waitLeader(ctx); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("waitLeader with an ended context: %v, want ErrNoLeader", err)
+	}
+	if err := slow.WaitReady(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitReady with an ended context: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := slow.waitLeader(context.Background())
+		done <- err
+	}()
+	slow.Shutdown()
+	if err := <-done; !errors.Is(err, ErrShutdown) {
+		t.Fatalf("waitLeader across a shutdown: %v, want ErrShutdown", err)
+	}
+}
+
+// waitLeader wakes when a leader appears: a fresh node is asked at once,
+// before its first election ends.
+func TestWaitLeaderSeesElection(t *testing.T) {
+	n, err := Open(Config{
+		NodeID:           "n1",
+		DataDir:          t.TempDir(),
+		PeerAddr:         "127.0.0.1:0",
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HeartbeatTimeout: 200 * time.Millisecond,
+		ElectionTimeout:  200 * time.Millisecond,
+	}, fsm.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	leader, err := n.waitLeader(context.Background())
+	if err != nil || leader != n.self() {
+		t.Fatalf("waitLeader: %q, %v; want this node %q", leader, err, n.self())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testcluster.LeaderTimeout)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

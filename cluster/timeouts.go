@@ -15,9 +15,6 @@ const (
 	// defaultLeaderWait: how long a write or read waits through an election
 	// when ElectionTimeout is unset (two of raft's default 1s elections).
 	defaultLeaderWait = 2 * time.Second
-	// leaderPollInterval: how often a wait for a leader, or for this
-	// leader to be ready, looks again.
-	leaderPollInterval = 10 * time.Millisecond
 	// retryInterval: the pause between attempts of a write that certainly
 	// did not apply, or of a read-index round, while leadership settles.
 	retryInterval = 20 * time.Millisecond
