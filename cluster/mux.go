@@ -158,7 +158,7 @@ func (l *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net
 func advertiseAddr(advertise string, listener net.Addr) (net.Addr, error) {
 	host, port, err := net.SplitHostPort(advertise)
 	if err != nil {
-		return nil, fmt.Errorf("advertise address %q: %w", advertise, err)
+		return nil, fmt.Errorf("%q: %w", advertise, err)
 	}
 	if port == "0" || port == "" {
 		_, port, _ = net.SplitHostPort(listener.String())

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/statehouse/statehouse/fsm"
 )
@@ -155,11 +156,11 @@ type Node struct {
 // Open starts a node on its data dir. If the dir holds no Raft state, the
 // node bootstraps a group of one: every write goes through the log even
 // when alone.
+//
+// Opening is a list of steps; if one fails, what the earlier ones opened is
+// closed in reverse order and the error names the step.
 func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	cfg.setDefaults()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
 	n := &Node{
 		cfg:       cfg,
 		log:       cfg.Logger.With("node", cfg.NodeID),
@@ -172,39 +173,106 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		stop:      make(chan struct{}),
 	}
 	hlog := newRaftLogger(n.log)
-	store, kind, err := openLogStore(cfg.DataDir, cfg.NoSync, hlog)
-	if err != nil {
-		return nil, err
+	o := &opening{n: n, hlog: hlog, rc: raftConfig(cfg, hlog)}
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"data dir", o.dataDir},
+		{"raft log", o.logStore},
+		{"snapshot store", o.snapshotStore},
+		{"peer port", o.peerPort},
+		{"advertise address", o.advertise},
+		{"raft transport", o.transport},
+		{"read raft state", o.readState},
+		{"bootstrap", o.bootstrap},
+		{"log cache", o.logCache},
+		{"start raft", o.startRaft},
 	}
-	n.store = store
-	n.log.Info("raft log open", "store", kind, "dir", cfg.DataDir)
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, snapshotsRetained, hlog)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("snapshot store: %w", err)
+	for _, s := range steps {
+		if err := s.run(); err != nil {
+			o.undo()
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
 	}
-	ln, err := net.Listen("tcp", cfg.PeerAddr)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("peer port: %w", err)
+	n.start(o.service)
+	return n, nil
+}
+
+// opening is what Open has built so far. Each step that opens something
+// registers how to close it, and undo closes all of it, newest first.
+type opening struct {
+	n        *Node
+	hlog     hclog.Logger
+	snaps    raft.SnapshotStore
+	ln       net.Listener
+	adv      net.Addr
+	service  chan net.Conn
+	rc       *raft.Config
+	existing bool
+	logs     raft.LogStore
+	closers  []func()
+}
+
+func (o *opening) onUndo(close func()) { o.closers = append(o.closers, close) }
+
+func (o *opening) undo() {
+	for i := len(o.closers) - 1; i >= 0; i-- {
+		o.closers[i]()
 	}
-	adv, err := advertiseAddr(cfg.Advertise, ln.Addr())
+}
+
+func (o *opening) dataDir() error { return os.MkdirAll(o.n.cfg.DataDir, 0o750) }
+
+func (o *opening) logStore() error {
+	store, kind, err := openLogStore(o.n.cfg.DataDir, o.n.cfg.NoSync, o.hlog)
 	if err != nil {
-		ln.Close()
-		store.Close()
-		return nil, err
+		return err
 	}
-	n.mux = newMux(ln, cfg.Secret, n.log)
-	layer := &raftLayer{m: n.mux, conns: n.mux.listen(protoRaft), addr: adv}
-	service := n.mux.listen(protoService)
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	o.n.store = store
+	o.onUndo(func() { store.Close() })
+	o.n.log.Info("raft log open", "store", kind, "dir", o.n.cfg.DataDir)
+	return nil
+}
+
+func (o *opening) snapshotStore() (err error) {
+	o.snaps, err = raft.NewFileSnapshotStoreWithLogger(o.n.cfg.DataDir, snapshotsRetained, o.hlog)
+	return err
+}
+
+func (o *opening) peerPort() error {
+	ln, err := net.Listen("tcp", o.n.cfg.PeerAddr)
+	if err != nil {
+		return err
+	}
+	o.ln = ln
+	o.onUndo(func() { ln.Close() })
+	return nil
+}
+
+func (o *opening) advertise() (err error) {
+	o.adv, err = advertiseAddr(o.n.cfg.Advertise, o.ln.Addr())
+	return err
+}
+
+// transport puts Raft and the cluster service on the peer port's mux.
+func (o *opening) transport() error {
+	n := o.n
+	n.mux = newMux(o.ln, n.cfg.Secret, n.log)
+	o.onUndo(func() { n.mux.close() })
+	layer := &raftLayer{m: n.mux, conns: n.mux.listen(protoRaft), addr: o.adv}
+	o.service = n.mux.listen(protoService)
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: transportMaxPool,
 		Timeout: transportTimeout,
-		Logger:  hlog,
+		Logger:  o.hlog,
 	})
-	n.trans = trans
+	o.onUndo(func() { n.trans.Close() })
+	return nil
+}
 
+func raftConfig(cfg Config, hlog hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = hlog
@@ -220,48 +288,61 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	if cfg.ElectionTimeout > 0 {
 		rc.ElectionTimeout = cfg.ElectionTimeout
 	}
+	return rc
+}
 
-	existing, err := raft.HasExistingState(store, store, snaps)
-	if err != nil {
-		n.closeStores()
-		return nil, fmt.Errorf("read raft state: %w", err)
-	}
-	if !existing {
-		// Written to the stores before Raft starts, so a peer that already
-		// replicates to this node cannot make the bootstrap fail.
-		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
-		if len(cfg.InitialCluster) > 0 {
-			if _, ok := cfg.InitialCluster[cfg.NodeID]; !ok {
-				n.closeStores()
-				return nil, fmt.Errorf("initial cluster does not list this node (%s)", cfg.NodeID)
-			}
-			boot.Servers = nil
-			for _, id := range sortedKeys(cfg.InitialCluster) {
-				boot.Servers = append(boot.Servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(cfg.InitialCluster[id])})
-			}
-		}
-		if err := raft.BootstrapCluster(rc, store, store, snaps, trans, boot); err != nil {
-			n.closeStores()
-			return nil, fmt.Errorf("bootstrap: %w", err)
-		}
-		n.log.Info("bootstrapped a new cluster", "peer", trans.LocalAddr(), "members", len(boot.Servers))
-	} else {
+func (o *opening) readState() (err error) {
+	o.existing, err = raft.HasExistingState(o.n.store, o.n.store, o.snaps)
+	return err
+}
+
+// bootstrap writes the first configuration of a new node to its stores,
+// before Raft starts, so a peer that already replicates to this node cannot
+// make the bootstrap fail.
+func (o *opening) bootstrap() error {
+	n, cfg := o.n, o.n.cfg
+	if o.existing {
 		n.log.Info("restarting from data dir", "dir", cfg.DataDir)
+		return nil
 	}
-	// Replication reads each entry back from the log store to send it; a
-	// cache of the newest entries saves decoding them from disk again.
-	logs, err := raft.NewLogCache(logCacheSize, store)
-	if err != nil {
-		n.closeStores()
-		return nil, fmt.Errorf("log cache: %w", err)
+	boot := raft.Configuration{Servers: []raft.Server{{ID: o.rc.LocalID, Address: n.trans.LocalAddr()}}}
+	if len(cfg.InitialCluster) > 0 {
+		if _, ok := cfg.InitialCluster[cfg.NodeID]; !ok {
+			return fmt.Errorf("initial cluster does not list this node (%s)", cfg.NodeID)
+		}
+		boot.Servers = nil
+		for _, id := range sortedKeys(cfg.InitialCluster) {
+			boot.Servers = append(boot.Servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(cfg.InitialCluster[id])})
+		}
 	}
-	n.adapter = &adapter{f: f, applied: n.applied}
-	r, err := raft.NewRaft(rc, n.adapter, logs, store, snaps, trans)
+	if err := raft.BootstrapCluster(o.rc, n.store, n.store, o.snaps, n.trans, boot); err != nil {
+		return err
+	}
+	n.log.Info("bootstrapped a new cluster", "peer", n.trans.LocalAddr(), "members", len(boot.Servers))
+	return nil
+}
+
+// logCache: replication reads each entry back from the log store to send
+// it; a cache of the newest entries saves decoding them from disk again.
+func (o *opening) logCache() (err error) {
+	o.logs, err = raft.NewLogCache(logCacheSize, o.n.store)
+	return err
+}
+
+func (o *opening) startRaft() error {
+	n := o.n
+	n.adapter = &adapter{f: n.fsm, applied: n.applied}
+	r, err := raft.NewRaft(o.rc, n.adapter, o.logs, n.store, o.snaps, n.trans)
 	if err != nil {
-		n.closeStores()
-		return nil, fmt.Errorf("start raft: %w", err)
+		return err
 	}
 	n.raft = r
+	o.onUndo(func() { r.Shutdown().Error() })
+	return nil
+}
+
+// start runs the node's goroutines once Raft is up.
+func (n *Node) start(service chan net.Conn) {
 	n.watchLeader()
 	// Only now take peer connections: the cluster service needs Raft.
 	// Peers that dial earlier wait in the listen backlog.
@@ -281,7 +362,6 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	go n.runReads()
 	go n.runLeadership()
 	go n.runNudger()
-	return n, nil
 }
 
 // closeStores closes the transport, the peer port and the log store.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,6 +148,48 @@ func TestProposeAfterShutdown(t *testing.T) {
 	defer cancel()
 	if _, _, err := n.Propose(ctx, fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte("a"), []byte("1")}}}}); err == nil {
 		t.Fatal("propose after shutdown succeeded")
+	}
+}
+
+// An Open that fails part-way closes what it opened: the error names the
+// step, and the data dir and peer port are free for the next Open.
+func TestOpenFailureReleasesWhatItOpened(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := Config{
+		NodeID:           "n1",
+		DataDir:          dir,
+		PeerAddr:         addr,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HeartbeatTimeout: 100 * time.Millisecond,
+		ElectionTimeout:  100 * time.Millisecond,
+	}
+	bad := cfg
+	bad.InitialCluster = map[string]string{"n2": addr} // does not list n1
+	if _, err := Open(bad, fsm.New()); err == nil || !strings.HasPrefix(err.Error(), "bootstrap: initial cluster does not list this node") {
+		t.Fatalf("open without this node in the initial cluster: %v", err)
+	}
+	bad = cfg
+	bad.Advertise = "no-port"
+	if _, err := Open(bad, fsm.New()); err == nil || !strings.HasPrefix(err.Error(), "advertise address: ") {
+		t.Fatalf("open with a bad advertise address: %v", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(cfg, fsm.New()); err == nil || !strings.HasPrefix(err.Error(), "peer port: ") {
+		t.Fatalf("open on a peer port in use: %v", err)
+	}
+	ln.Close()
+	n, err := Open(cfg, fsm.New())
+	if err != nil {
+		t.Fatalf("open after failed opens: %v", err)
+	}
+	defer n.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), testcluster.LeaderTimeout)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
