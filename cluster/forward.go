@@ -87,7 +87,6 @@ func (n *Node) nudge(index uint64) {
 // are covered by the next one.
 func (n *Node) runNudger() {
 	defer n.wg.Done()
-	var covered uint64
 	for {
 		select {
 		case <-n.nudgeCh:
@@ -95,12 +94,12 @@ func (n *Node) runNudger() {
 			return
 		}
 		want := n.nudgeWant.Load()
-		if want <= covered || n.raft.State() != raft.Leader {
+		if want <= n.nudged.Load() || n.raft.State() != raft.Leader {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), nudgeTimeout)
 		if _, _, err := n.proposeLocal(ctx, fsm.Request{}); err == nil {
-			covered = want
+			n.nudged.Store(want)
 		}
 		cancel()
 	}

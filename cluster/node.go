@@ -146,6 +146,7 @@ type Node struct {
 	readyChanged broadcast   // notified whenever ready flips
 
 	nudgeWant atomic.Uint64 // highest index followers should learn is committed
+	nudged    atomic.Uint64 // highest nudgeWant an empty entry has covered
 	nudgeCh   chan struct{}
 
 	stop     chan struct{}

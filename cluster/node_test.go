@@ -44,10 +44,18 @@ func openNode(t *testing.T, dir string, mut ...func(*Config)) *Node {
 
 func set(t testing.TB, n *Node, k, v string) {
 	t.Helper()
+	if err := trySet(n, k, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trySet is set for goroutines, which must not call t.Fatal.
+func trySet(n *Node, k, v string) error {
 	reply, _, err := n.Propose(context.Background(), fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(k), []byte(v)}}}})
 	if err != nil || string(reply) != "+OK\r\n" {
-		t.Fatalf("SET %s: %q, %v", k, reply, err)
+		return fmt.Errorf("SET %s: %q, %v", k, reply, err)
 	}
+	return nil
 }
 
 func get(n *Node, k string) string {
@@ -66,11 +74,17 @@ func TestConcurrentProposalsShareEntries(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				set(t, n, fmt.Sprintf("k:%d:%d", w, i), fmt.Sprintf("v%d", i))
+				if err := trySet(n, fmt.Sprintf("k:%d:%d", w, i), fmt.Sprintf("v%d", i)); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if t.Failed() {
+		return
+	}
 	for w := 0; w < writers; w++ {
 		for i := 0; i < each; i++ {
 			if got, want := get(n, fmt.Sprintf("k:%d:%d", w, i)), fmt.Sprintf("$%d\r\nv%d\r\n", len(fmt.Sprint(i))+1, i); got != want {
@@ -104,8 +118,9 @@ func TestPipelineRequestReplies(t *testing.T) {
 	}
 }
 
-// The keyspace survives a clean restart and one after snapshots and log
-// truncation, in-process.
+// The keyspace survives a restart after snapshots taken while writes went
+// on and a log truncated behind them: the reopened node's log no longer
+// holds the first writes, so they can only come back from the snapshot.
 func TestReopenRestoresKeyspace(t *testing.T) {
 	dir := t.TempDir()
 	small := func(c *Config) {
@@ -114,21 +129,41 @@ func TestReopenRestoresKeyspace(t *testing.T) {
 		c.SnapshotInterval = 50 * time.Millisecond
 	}
 	n := openNode(t, dir, small)
-	for b := 0; b < 3000; b += 100 {
-		var req fsm.Request
-		for i := b; i < b+100; i++ {
-			req.Ops = append(req.Ops, fsm.Op{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprintf("k%d", i)), []byte(fmt.Sprintf("v%d", i))}})
+	write := func(from, to int) {
+		t.Helper()
+		for b := from; b < to; b += 100 {
+			var req fsm.Request
+			for i := b; i < b+100; i++ {
+				req.Ops = append(req.Ops, fsm.Op{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprintf("k%d", i)), []byte(fmt.Sprintf("v%d", i))}})
+			}
+			if _, _, err := n.Propose(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, _, err := n.Propose(context.Background(), req); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond) // let snapshots and truncation happen between entries
 	}
+	// truncatedPast holds once a snapshot has let Raft drop the log up to
+	// past first.
+	truncatedPast := func(first uint64) func() error {
+		return func() error {
+			if fi, err := n.store.FirstIndex(); err != nil || fi <= first {
+				return fmt.Errorf("log starts at %d (%v)", fi, err)
+			}
+			return nil
+		}
+	}
+	write(0, 1500)
+	testcluster.Eventually(t, "a snapshot and a truncated log", truncatedPast(1))
+	first, _ := n.store.FirstIndex()
+	write(1500, 3000)
+	testcluster.Eventually(t, "a second snapshot after more writes", truncatedPast(first))
 	if err := n.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	n = openNode(t, dir, small)
 	defer n.Shutdown()
+	if fi, _ := n.store.FirstIndex(); fi <= first {
+		t.Fatalf("reopened log starts at %d: the restart did not depend on a snapshot", fi)
+	}
 	for i := 0; i < 3000; i++ {
 		want := fmt.Sprintf("$%d\r\nv%d\r\n", len(fmt.Sprint(i))+1, i)
 		if got := get(n, fmt.Sprintf("k%d", i)); got != want {
