@@ -28,8 +28,10 @@ func benchCluster(b *testing.B) (leader, follower *Node) {
 	return leader, follower
 }
 
+const benchValue = "0123456789abcdef0123456789abcdef"
+
 func benchSet(b *testing.B, n *Node, prefix string, i int) {
-	set(b, n, prefix+strconv.Itoa(i), "0123456789abcdef0123456789abcdef")
+	set(b, n, prefix+strconv.Itoa(i), benchValue)
 }
 
 func BenchmarkPropose(b *testing.B) {
@@ -49,7 +51,10 @@ func BenchmarkPropose(b *testing.B) {
 			b.SetParallelism(25) // × GOMAXPROCS 2 = 50 writers
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					benchSet(b, c.n, "p", int(seq.Add(1)))
+					if err := trySet(c.n, "p"+strconv.Itoa(int(seq.Add(1))), benchValue); err != nil {
+						b.Error(err)
+						return
+					}
 				}
 			})
 			if entries := leader.Status().LastIndex - before; entries > 0 {

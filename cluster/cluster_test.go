@@ -1,17 +1,21 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // testCluster is N in-process nodes on loopback, each with its own data dir
@@ -75,17 +79,17 @@ func newTestCluster(t testing.TB, size int, mut ...func(*Config)) *testCluster {
 // leader waits for a ready leader among the running nodes.
 func (tc *testCluster) leader() *Node {
 	tc.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var leader *Node
+	testcluster.EventuallyWithin(tc.t, testcluster.LeaderTimeout, "a ready leader", func() error {
 		for _, n := range tc.nodes {
 			if n != nil && n.raft.State() == raft.Leader && n.ready.Load() {
-				return n
+				leader = n
+				return nil
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tc.t.Fatal("no leader within 10s")
-	return nil
+		return errors.New("no running node is a ready leader")
+	})
+	return leader
 }
 
 func (tc *testCluster) followers() []*Node {
@@ -159,8 +163,21 @@ func TestWrongSecretIsRefused(t *testing.T) {
 		t.Fatal("a peer with the wrong secret got an answer")
 	}
 	good := &peerClient{addr: n.PeerAddr(), token: peerToken("s3cret")}
-	if _, err := good.call(ctx, msgNodeInfo, nil); err != nil {
+	defer good.close()
+	r, err := good.call(ctx, msgNodeInfo, nil)
+	if err != nil {
 		t.Fatalf("right secret: %v", err)
+	}
+	if r.index != n.applied.index() || string(r.body) != n.cfg.ClientAddr {
+		t.Fatalf("node info: applied %d, client addr %q; want %d, %q", r.index, r.body, n.applied.index(), n.cfg.ClientAddr)
+	}
+	// A call of a kind the node does not know gets a bare status byte, as
+	// from every version: too short to be taken for an answer.
+	if b, err := good.roundTrip(ctx, 99, nil); err != nil || !bytes.Equal(b, []byte{stUnknown}) {
+		t.Fatalf("unknown call: %v, %v", b, err)
+	}
+	if _, err := good.call(ctx, 99, nil); !errors.Is(err, errShortReply) {
+		t.Fatalf("unknown call: %v, want errShortReply", err)
 	}
 }
 
@@ -238,16 +255,11 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 
 // A node restarting while peers already call its cluster service must not
 // serve those calls before its Raft is up (it used to dereference a nil
-// Raft and crash).
+// Raft and crash). Every call fails on the way or gets a well-formed reply
+// with a known status; a node info reply never shows less applied than the
+// snapshot the node restarts from.
 func TestPeerCallsDuringRestart(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	leader := tc.leader()
-	i := 0
-	for j, n := range tc.nodes {
-		if n == leader {
-			i = j
-		}
-	}
 	// A snapshot of some size makes the restart spend a while restoring it
 	// before Raft is up: the window the calls must not hit.
 	for b := 0; b < 20_000; b += 500 {
@@ -267,16 +279,52 @@ func TestPeerCallsDuringRestart(t *testing.T) {
 			}
 		}
 	}
-	leader = tc.leader()
+	leader := tc.leader()
+	i := 0
 	for j, n := range tc.nodes {
 		if n == leader {
 			i = j
 		}
 	}
+	floor := tc.nodes[i].applied.index() // every later snapshot covers it
 	if err := tc.nodes[i].Snapshot(); err != nil {
 		t.Fatal(err)
 	}
 	addr := tc.cfgs[i].PeerAddr
+	var answered, refused, lost atomic.Int64
+	check := func(typ byte, b []byte, err error) {
+		if err != nil {
+			var ce *callError
+			if !errors.As(err, &ce) {
+				t.Errorf("call %d failed with %v, not a call error", typ, err)
+			}
+			lost.Add(1)
+			return
+		}
+		r, err := decodePeerReply(b)
+		if err != nil {
+			t.Errorf("call %d: malformed reply %v", typ, b)
+			return
+		}
+		switch r.status {
+		case stOK:
+		case stNoLeader, stNotApplied, stUnknown, stLoading, stReadOnly:
+			refused.Add(1)
+			return
+		default:
+			t.Errorf("call %d: unknown status %d", typ, r.status)
+			return
+		}
+		answered.Add(1)
+		switch {
+		case typ == msgNodeInfo && r.index < floor:
+			t.Errorf("node info shows applied %d, below the snapshot's %d: served before Raft was up", r.index, floor)
+		case typ == msgReadIndex && (r.index < floor || len(r.body) != 0):
+			t.Errorf("read index %d (body %q), below %d", r.index, r.body, floor)
+		case typ == msgForward && (r.index <= floor || string(r.body) != "+OK\r\n"):
+			t.Errorf("forwarded SET answered %q at index %d", r.body, r.index)
+		}
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -285,6 +333,7 @@ func TestPeerCallsDuringRestart(t *testing.T) {
 			defer wg.Done()
 			c := &peerClient{addr: addr, token: peerToken("s3cret")}
 			defer c.close()
+			set := encodeRequest(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}}}})
 			for {
 				select {
 				case <-stop:
@@ -292,9 +341,12 @@ func TestPeerCallsDuringRestart(t *testing.T) {
 				default:
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-				c.call(ctx, msgReadIndex, nil)
-				c.call(ctx, msgNodeInfo, nil)
-				c.call(ctx, msgForward, encodeRequest(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}}}}))
+				b, err := c.roundTrip(ctx, msgReadIndex, nil)
+				check(msgReadIndex, b, err)
+				b, err = c.roundTrip(ctx, msgNodeInfo, nil)
+				check(msgNodeInfo, b, err)
+				b, err = c.roundTrip(ctx, msgForward, set)
+				check(msgForward, b, err)
 				cancel()
 			}
 		}()
@@ -304,8 +356,17 @@ func TestPeerCallsDuringRestart(t *testing.T) {
 		tc.restart(i)
 		tc.leader()
 	}
+	// The node as last restarted answers too.
+	before := answered.Load()
+	testcluster.Eventually(t, "the restarted node answers a peer call", func() error {
+		if answered.Load() == before {
+			return fmt.Errorf("%d answered, %d refused, %d lost so far", answered.Load(), refused.Load(), lost.Load())
+		}
+		return nil
+	})
 	close(stop)
 	wg.Wait()
+	t.Logf("%d calls answered, %d refused with a status, %d lost on the way", answered.Load(), refused.Load(), lost.Load())
 }
 
 // A follower answers a forwarded write once it has applied it, which needs
@@ -353,14 +414,23 @@ func TestFollowerReadAfterLeaderWrite(t *testing.T) {
 			t.Fatalf("follower reads %q after the leader's write", got)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // let the last nudge land
+	// Once the leader has sent every nudge asked of it and applied its
+	// whole log, reads alone must not add an entry.
+	testcluster.Eventually(t, "the leader's last nudge applied", func() error {
+		want, nudged := l.nudgeWant.Load(), l.nudged.Load()
+		last, applied := l.raft.LastIndex(), l.applied.index()
+		if nudged < want || applied < last {
+			return fmt.Errorf("nudged up to %d of %d, applied %d of %d", nudged, want, applied, last)
+		}
+		return nil
+	})
 	before := l.Status().LastIndex
 	for range 200 {
 		if err := f.ReadBarrier(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if grew := l.Status().LastIndex - before; grew > 1 {
+	if grew := l.Status().LastIndex - before; grew > 0 {
 		t.Fatalf("200 follower reads with no writes added %d log entries", grew)
 	}
 }

@@ -10,4 +10,24 @@
 //     write or read may be answered: AppliedIndex only means "queued".
 //   - Errors say whether a write certainly did not apply (ErrNotApplied) or
 //     may have (ErrUnknownOutcome); the server maps them to Redis errors.
+//
+// Files, one job each:
+//   - node.go: Config and its defaults, Node, Open (a list of named steps),
+//     Status, Snapshot, Shutdown.
+//   - propose.go: Propose and the proposer's group commit.
+//   - forward.go: a follower's write sent to the leader; the leader's
+//     nudge that tells followers of a commit.
+//   - readindex.go: ReadBarrier and the read-index rounds.
+//   - leadership.go: a new leader's barrier, WaitReady, waiting for and
+//     watching the leader.
+//   - reap.go: leader-driven expiry.
+//   - faults.go: the Debug* fault injections.
+//   - timeouts.go: every timeout and interval, named.
+//   - rpc.go: the cluster service on the peer port and its wire format.
+//   - mux.go: the peer port shared by Raft and the cluster service.
+//   - replicas.go: what other members have applied (ROLE, WAIT).
+//   - fsm_adapter.go: raft.FSM onto fsm.FSM.
+//   - logstore.go: the Raft log on disk.
+//   - raftlog.go: hashicorp/raft's logger onto the node's slog logger.
+//   - waiter.go: waiting for an applied index or a change.
 package cluster

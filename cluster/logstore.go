@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -86,7 +85,7 @@ func openUnlocked(dir string, noSync bool, log hclog.Logger) (logStore, string, 
 			Path:   boltPath,
 			NoSync: noSync,
 			// As Consul and Vault run bbolt: no freelist sync, map freelist.
-			BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
+			BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
 		})
 		if err != nil {
 			return nil, "", fmt.Errorf("open raft log %s: %w", boltPath, err)

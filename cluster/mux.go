@@ -72,7 +72,7 @@ func (m *mux) serve() {
 				return
 			}
 			m.log.Warn("peer accept failed", "err", err)
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(acceptRetryInterval)
 			continue
 		}
 		go m.route(conn)
@@ -80,7 +80,7 @@ func (m *mux) serve() {
 }
 
 func (m *mux) route(conn net.Conn) {
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	head := make([]byte, 1+tokenLen)
 	if _, err := io.ReadFull(conn, head); err != nil {
 		conn.Close()
@@ -151,3 +151,28 @@ func (l *raftLayer) Addr() net.Addr { return l.addr }
 func (l *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return dialPeer(string(address), protoRaft, l.m.token, timeout)
 }
+
+// advertiseAddr is the address peers are told: kept as written (a host
+// name stays a name, as in --initial-cluster), with the listener's port
+// when none was given and loopback for an unspecified host.
+func advertiseAddr(advertise string, listener net.Addr) (net.Addr, error) {
+	host, port, err := net.SplitHostPort(advertise)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", advertise, err)
+	}
+	if port == "0" || port == "" {
+		_, port, _ = net.SplitHostPort(listener.String())
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		// Listening on every interface with nothing to advertise: a lone
+		// node is reached on loopback. Clustered nodes get --advertise or
+		// their --initial-cluster entry.
+		host = "127.0.0.1"
+	}
+	return peerAddr(net.JoinHostPort(host, port)), nil
+}
+
+type peerAddr string
+
+func (a peerAddr) Network() string { return "tcp" }
+func (a peerAddr) String() string  { return string(a) }

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/binary"
 	"sort"
 	"sync"
 	"time"
@@ -41,13 +40,13 @@ func (n *Node) Members(ctx context.Context) []Member {
 		wg.Add(1)
 		go func(m *Member) {
 			defer wg.Done()
-			resp, err := n.peer(m.PeerAddr).call(ctx, msgNodeInfo, nil)
-			if err != nil || len(resp) < 9 {
+			r, err := n.peer(m.PeerAddr).call(ctx, msgNodeInfo, nil)
+			if err != nil {
 				return
 			}
 			m.Reachable = true
-			m.Applied = binary.BigEndian.Uint64(resp[1:9])
-			m.ClientAddr = string(resp[9:])
+			m.Applied = r.index
+			m.ClientAddr = string(r.body)
 		}(&out[i])
 	}
 	wg.Wait()
@@ -72,7 +71,7 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
 	if want <= 0 {
 		// Nothing to wait for: count who has it now.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+		ctx, cancel = context.WithTimeout(ctx, countAppliedTimeout)
 		defer cancel()
 		want = len(others) + 1
 	}
@@ -82,10 +81,10 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
 	for _, addr := range others {
 		go func() {
 			for {
-				cctx, ccancel := context.WithTimeout(ctx, 200*time.Millisecond)
-				resp, err := n.peer(addr).call(cctx, msgNodeInfo, nil)
+				cctx, ccancel := context.WithTimeout(ctx, nodeInfoCallTimeout)
+				r, err := n.peer(addr).call(cctx, msgNodeInfo, nil)
 				ccancel()
-				if err == nil && len(resp) >= 9 && binary.BigEndian.Uint64(resp[1:9]) >= index {
+				if err == nil && r.index >= index {
 					results <- true
 					return
 				}
@@ -93,7 +92,7 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
 				case <-ctx.Done():
 					results <- false
 					return
-				case <-time.After(5 * time.Millisecond):
+				case <-time.After(nodeInfoPollInterval):
 				}
 			}
 		}()
@@ -133,9 +132,9 @@ func (n *Node) LeaderClientAddr(ctx context.Context) string {
 	if string(id) == n.cfg.NodeID {
 		return n.cfg.ClientAddr
 	}
-	resp, err := n.peer(string(addr)).call(ctx, msgNodeInfo, nil)
-	if err != nil || len(resp) < 9 {
+	r, err := n.peer(string(addr)).call(ctx, msgNodeInfo, nil)
+	if err != nil {
 		return ""
 	}
-	return string(resp[9:])
+	return string(r.body)
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -66,6 +65,37 @@ func errOf(st byte) error {
 		return ErrReadOnly
 	}
 	return ErrUnknownOutcome
+}
+
+// peerReply is the answer to every call: [status u8][index u64][body],
+// the index big-endian. A forward's index is the entry that carried the
+// write and its body the write's reply; a read index's index is the read
+// index, with no body; a node info's index is the node's applied index and
+// its body the node's client address.
+type peerReply struct {
+	status byte
+	index  uint64
+	body   []byte
+}
+
+const peerReplyHeader = 1 + 8
+
+// errShortReply: a reply too short to hold a status and an index.
+var errShortReply = errors.New("short reply")
+
+func (r peerReply) encode() []byte {
+	out := make([]byte, peerReplyHeader, peerReplyHeader+len(r.body))
+	out[0] = r.status
+	binary.BigEndian.PutUint64(out[1:], r.index)
+	return append(out, r.body...)
+}
+
+// decodePeerReply reads a reply; its body shares b.
+func decodePeerReply(b []byte) (peerReply, error) {
+	if len(b) < peerReplyHeader {
+		return peerReply{}, errShortReply
+	}
+	return peerReply{status: b[0], index: binary.BigEndian.Uint64(b[1:peerReplyHeader]), body: b[peerReplyHeader:]}, nil
 }
 
 func writeFrame(w io.Writer, typ byte, id uint64, parts ...[]byte) error {
@@ -129,22 +159,19 @@ func (n *Node) serveService(conn net.Conn) {
 }
 
 func (n *Node) handleCall(typ byte, payload []byte) []byte {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), serviceCallTimeout)
 	defer cancel()
 	switch typ {
 	case msgForward:
 		req, err := decodeRequest(payload)
 		if err != nil {
-			return append([]byte{stNotApplied}, make([]byte, 8)...)
+			return peerReply{status: stNotApplied}.encode()
 		}
 		reply, index, err := n.proposeLocal(ctx, req)
 		if err == nil {
 			n.nudge(index) // the asker waits to apply index itself
 		}
-		out := make([]byte, 9, 9+len(reply))
-		out[0] = statusOf(err)
-		binary.BigEndian.PutUint64(out[1:], index)
-		return append(out, reply...)
+		return peerReply{status: statusOf(err), index: index, body: reply}.encode()
 	case msgReadIndex:
 		var index uint64
 		var err error
@@ -153,16 +180,25 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 		} else if index, err = n.readIndex(ctx); err == nil {
 			n.nudge(index) // the asker waits to apply index itself
 		}
-		out := make([]byte, 9)
-		out[0] = statusOf(err)
-		binary.BigEndian.PutUint64(out[1:], index)
-		return out
+		return peerReply{status: statusOf(err), index: index}.encode()
 	case msgNodeInfo:
-		out := make([]byte, 9)
-		binary.BigEndian.PutUint64(out[1:], n.applied.index())
-		return append(out, n.cfg.ClientAddr...)
+		return peerReply{status: stOK, index: n.applied.index(), body: []byte(n.cfg.ClientAddr)}.encode()
 	}
+	// A bare status byte, as every version has answered a call it does not
+	// know: too short for a reply, so the asker fails the call.
 	return []byte{stUnknown}
+}
+
+// peer returns the client for a peer's cluster service, made on first use.
+func (n *Node) peer(addr string) *peerClient {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	c := n.peers[addr]
+	if c == nil {
+		c = &peerClient{addr: addr, token: n.mux.token}
+		n.peers[addr] = c
+	}
+	return c
 }
 
 // peerClient is one multiplexed connection to a peer's cluster service.
@@ -185,12 +221,31 @@ type callError struct {
 func (e *callError) Error() string { return e.err.Error() }
 func (e *callError) Unwrap() error { return e.err }
 
-// call sends one request and waits for its reply.
-func (c *peerClient) call(ctx context.Context, typ byte, payload []byte) ([]byte, error) {
+// call sends one request and decodes its reply. It fails with a
+// *callError if the call went wrong on the way (sent says whether the peer
+// may have got it), errShortReply if the reply is malformed, or the cluster
+// error the reply's status names.
+func (c *peerClient) call(ctx context.Context, typ byte, payload []byte) (peerReply, error) {
+	b, err := c.roundTrip(ctx, typ, payload)
+	if err != nil {
+		return peerReply{}, err
+	}
+	r, err := decodePeerReply(b)
+	if err != nil {
+		return peerReply{}, err
+	}
+	if err := errOf(r.status); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// roundTrip sends one request and waits for its reply's bytes.
+func (c *peerClient) roundTrip(ctx context.Context, typ byte, payload []byte) ([]byte, error) {
 	ch := make(chan []byte, 1)
 	c.mu.Lock()
 	if c.conn == nil {
-		conn, err := dialPeer(c.addr, protoService, c.token, 2*time.Second)
+		conn, err := dialPeer(c.addr, protoService, c.token, peerDialTimeout)
 		if err != nil {
 			c.mu.Unlock()
 			return nil, &callError{sent: false, err: err}

@@ -47,3 +47,30 @@ func (w *indexWaiter) wait(ctx context.Context, i uint64) error {
 		}
 	}
 }
+
+// broadcast wakes every waiter at once: wait returns a channel that the
+// next notify closes. Take the channel before checking the condition it
+// announces, and check again after it closes, so no change is missed.
+// The zero value is ready to use.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{} // nil until someone waits
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+	b.mu.Unlock()
+}

@@ -1,0 +1,185 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/statehouse/statehouse/fsm"
+)
+
+type proposal struct {
+	req  fsm.Request
+	size int
+	done chan result
+}
+
+type result struct {
+	reply []byte
+	index uint64
+	err   error
+}
+
+// Propose sends one request through the log and returns its reply once the
+// local fsm has applied it. On a follower the request is forwarded to the
+// leader, and the reply waits until this node has applied the entry too,
+// so a client reads its own writes on the node it talks to.
+//
+// The returned index is the log entry that carried the request (WAIT).
+func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, uint64, error) {
+	if n.cfg.DebugAckBeforeCommit {
+		return n.ackBeforeCommit(req)
+	}
+	// A write that certainly did not apply (leadership moved, the leader
+	// was unreachable) is retried for about an election, so clients see
+	// fewer TRYAGAINs during failover.
+	deadline := time.Now().Add(n.leaderWait())
+	for {
+		reply, index, err := n.proposeOnce(ctx, req)
+		if !errors.Is(err, ErrNotApplied) || time.Now().After(deadline) || ctx.Err() != nil {
+			return reply, index, err
+		}
+		select {
+		case <-time.After(retryInterval):
+		case <-n.stop:
+			return nil, 0, err
+		case <-ctx.Done():
+			return nil, 0, err
+		}
+	}
+}
+
+func (n *Node) proposeOnce(ctx context.Context, req fsm.Request) ([]byte, uint64, error) {
+	for {
+		if n.raft.State() == raft.Leader {
+			return n.proposeLocal(ctx, req)
+		}
+		leader, err := n.waitLeader(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		if leader == n.self() {
+			continue // just elected: propose locally
+		}
+		return n.forward(ctx, leader, req)
+	}
+}
+
+// proposeLocal runs a request through this node's proposer (the leader's).
+func (n *Node) proposeLocal(ctx context.Context, req fsm.Request) ([]byte, uint64, error) {
+	size := 0
+	for _, op := range req.Ops {
+		for _, a := range op.Args {
+			size += len(a) + 8
+		}
+	}
+	p := &proposal{req: req, size: size, done: make(chan result, 1)}
+	select {
+	case n.proposals <- p:
+	case <-n.stop:
+		return nil, 0, ErrShutdown
+	case <-ctx.Done():
+		return nil, 0, ErrNotApplied
+	}
+	select {
+	case r := <-p.done:
+		return r.reply, r.index, r.err
+	case <-n.stop:
+		return nil, 0, ErrUnknownOutcome
+	case <-ctx.Done():
+		return nil, 0, ErrUnknownOutcome
+	}
+}
+
+// runProposer is the group commit: while up to MaxInflight entries are in
+// flight, writes from every connection gather into the next entry.
+func (n *Node) runProposer() {
+	defer n.wg.Done()
+	inflight := make(chan struct{}, n.cfg.MaxInflight)
+	var buf []byte
+	for {
+		select {
+		case inflight <- struct{}{}:
+		case <-n.stop:
+			return
+		}
+		var first *proposal
+		select {
+		case first = <-n.proposals:
+		case <-n.stop:
+			return
+		}
+		batch := []*proposal{first}
+		size := first.size
+	gather:
+		for len(batch) < n.cfg.MaxBatch && size < n.cfg.MaxBatchBytes {
+			select {
+			case p := <-n.proposals:
+				batch = append(batch, p)
+				size += p.size
+			default:
+				break gather
+			}
+		}
+		if n.raft.State() != raft.Leader {
+			err := ErrNoLeader
+			if addr, _ := n.raft.LeaderWithID(); addr != "" {
+				err = ErrNotApplied
+			}
+			for _, p := range batch {
+				p.done <- result{err: err}
+			}
+			<-inflight
+			continue
+		}
+		e := fsm.Entry{Now: n.cfg.Clock(), Reqs: make([]fsm.Request, len(batch))}
+		for i, p := range batch {
+			e.Reqs[i] = p.req
+		}
+		buf = e.Encode(buf[:0])
+		data := make([]byte, len(buf))
+		copy(data, buf)
+		fut := n.raft.Apply(data, applyEnqueueTimeout)
+		go func() {
+			defer func() { <-inflight }()
+			n.finish(fut, batch)
+		}()
+	}
+}
+
+// finish hands each proposal of a batch its reply once the entry is
+// applied, or the batch's error.
+func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal) {
+	if err := fut.Error(); err != nil {
+		err = classify(err)
+		for _, p := range batch {
+			p.done <- result{err: err}
+		}
+		return
+	}
+	replies, _ := fut.Response().([][]byte)
+	if len(replies) != len(batch) {
+		for _, p := range batch {
+			p.done <- result{err: ErrUnknownOutcome}
+		}
+		return
+	}
+	index := fut.Index()
+	for i, p := range batch {
+		p.done <- result{reply: replies[i], index: index}
+	}
+}
+
+// classify maps a raft error to whether the write may have applied.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %v", ErrNotApplied, err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown),
+		errors.Is(err, raft.ErrAbortedByRestore):
+		return fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+	}
+	return fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+}

@@ -1,0 +1,41 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// The reply layout every version speaks: [status u8][index u64 BE][body].
+func TestPeerReplyWireFormat(t *testing.T) {
+	r := peerReply{status: stNotApplied, index: 0x0102030405060708, body: []byte("+OK\r\n")}
+	want := []byte{stNotApplied, 1, 2, 3, 4, 5, 6, 7, 8, '+', 'O', 'K', '\r', '\n'}
+	got := r.encode()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encoded %v, want %v", got, want)
+	}
+	back, err := decodePeerReply(got)
+	if err != nil || back.status != r.status || back.index != r.index || !bytes.Equal(back.body, r.body) {
+		t.Fatalf("decoded %+v, %v; want %+v", back, err, r)
+	}
+	if got := (peerReply{status: stOK, index: 9}).encode(); !bytes.Equal(got, []byte{0, 0, 0, 0, 0, 0, 0, 0, 9}) {
+		t.Fatalf("bodiless reply %v", got)
+	}
+	for _, short := range [][]byte{nil, {stUnknown}, make([]byte, 8)} {
+		if _, err := decodePeerReply(short); !errors.Is(err, errShortReply) {
+			t.Fatalf("decode %v: %v, want errShortReply", short, err)
+		}
+	}
+}
+
+// Every status maps to its cluster error and back.
+func TestPeerReplyStatus(t *testing.T) {
+	for _, err := range []error{nil, ErrNoLeader, ErrNotApplied, ErrUnknownOutcome, ErrLoading, ErrReadOnly} {
+		if got := errOf(statusOf(err)); got != err {
+			t.Errorf("errOf(statusOf(%v)) = %v", err, got)
+		}
+	}
+	if got := errOf(statusOf(ErrShutdown)); got != ErrUnknownOutcome {
+		t.Errorf("shutdown maps to %v, want ErrUnknownOutcome", got)
+	}
+}

@@ -1,0 +1,79 @@
+package cluster
+
+import "time"
+
+// Every timeout and interval the cluster package waits on. Raft's election
+// and heartbeat timing come from Config (zero keeps hashicorp/raft's).
+const (
+	// defaultCommitTimeout: an idle leader tells followers the commit index
+	// this soon (hashicorp/raft's 50ms made a follower read after a write
+	// wait up to 50ms).
+	defaultCommitTimeout = 5 * time.Millisecond
+	// defaultSnapshotInterval: how often Raft checks whether
+	// SnapshotThreshold entries have gathered since the last snapshot.
+	defaultSnapshotInterval = 30 * time.Second
+	// defaultLeaderWait: how long a write or read waits through an election
+	// when ElectionTimeout is unset (two of raft's default 1s elections).
+	defaultLeaderWait = 2 * time.Second
+	// retryInterval: the pause between attempts of a write that certainly
+	// did not apply, or of a read-index round, while leadership settles.
+	retryInterval = 20 * time.Millisecond
+
+	// transportTimeout: Raft's transport gives up on one RPC after this
+	// (an InstallSnapshot of a large keyspace needs the room).
+	transportTimeout = 10 * time.Second
+	// applyEnqueueTimeout bounds only handing an entry to raft.Apply, not
+	// its commit: a leader that cannot take it this long answers TRYAGAIN.
+	applyEnqueueTimeout = 10 * time.Second
+	// handshakeTimeout: an accepted peer connection names its protocol and
+	// proves the secret within this, or is closed (a silent dialer must not
+	// hold a goroutine).
+	handshakeTimeout = 5 * time.Second
+	// acceptRetryInterval: the pause after a failed Accept on the peer port
+	// (out of file descriptors), so the loop does not spin.
+	acceptRetryInterval = 10 * time.Millisecond
+	// peerDialTimeout: a peer that does not take a connection this soon is
+	// unreachable; a write not sent to it may be retried.
+	peerDialTimeout = 2 * time.Second
+	// serviceCallTimeout: how long the leader works on one call a peer made
+	// (a forwarded write, a read index) before giving up on it.
+	serviceCallTimeout = 10 * time.Second
+
+	// readIndexRoundTimeout: a read-index round, retries included, answers
+	// within this even when no leader does.
+	readIndexRoundTimeout = 5 * time.Second
+	// readIndexCallTimeout: a leader that takes longer than this to hand a
+	// follower its read index is treated as gone.
+	readIndexCallTimeout = 2 * time.Second
+	// nudgeTimeout: an empty entry telling followers of a commit is
+	// abandoned after this; the next nudge covers it.
+	nudgeTimeout = 2 * time.Second
+
+	// leadershipTick: how often the leader retries its barrier and reaps
+	// expired keys (memory of expired keys is reclaimed within about this).
+	leadershipTick = 100 * time.Millisecond
+	// barrierTimeout: a new leader's first entry of its term commits within
+	// this, or the leader tries again at the next tick.
+	barrierTimeout = 5 * time.Second
+	// reapTimeout: one batch of expiry deletes commits within this, or
+	// reaping waits for the next tick.
+	reapTimeout = 5 * time.Second
+
+	// nodeInfoCallTimeout: WAIT asks each replica how far it has applied
+	// with this bound per call, so one that hangs is simply asked again.
+	nodeInfoCallTimeout = 200 * time.Millisecond
+	// nodeInfoPollInterval: WAIT asks a replica that is behind again after
+	// this.
+	nodeInfoPollInterval = 5 * time.Millisecond
+	// countAppliedTimeout: WAIT with nothing to wait for counts the
+	// replicas that answer within this.
+	countAppliedTimeout = 300 * time.Millisecond
+
+	// boltOpenTimeout: opening an old data dir's raft.db waits this long for
+	// bbolt's file lock.
+	boltOpenTimeout = time.Second
+
+	// ackBeforeCommitTimeout: the DebugAckBeforeCommit fault gives the write
+	// it sends in the background this long.
+	ackBeforeCommitTimeout = 10 * time.Second
+)
