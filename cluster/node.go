@@ -24,6 +24,10 @@ var (
 	ErrLoading        = errors.New("node is loading its dataset") // -LOADING
 	ErrShutdown       = errors.New("node is shutting down")
 	ErrReadOnly       = errors.New("follower refuses writes") // -READONLY
+	// ErrRefused: the leader will not put the request in the log (it names
+	// a command its build cannot replicate); certainly not applied, and
+	// retrying does not help. The message says why (-ERR).
+	ErrRefused = errors.New("refused")
 )
 
 // Config configures a node.
@@ -152,6 +156,10 @@ type Node struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	shutOnce sync.Once
+
+	halted   chan struct{} // closed when the log holds an entry this node cannot apply
+	haltErr  *HaltError
+	haltOnce sync.Once
 }
 
 // Open starts a node on its data dir. If the dir holds no Raft state, the
@@ -172,6 +180,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		peers:     map[string]*peerClient{},
 		nudgeCh:   make(chan struct{}, 1),
 		stop:      make(chan struct{}),
+		halted:    make(chan struct{}),
 	}
 	hlog := newRaftLogger(n.log)
 	o := &opening{n: n, hlog: hlog, rc: raftConfig(cfg, hlog)}
@@ -332,7 +341,7 @@ func (o *opening) logCache() (err error) {
 
 func (o *opening) startRaft() error {
 	n := o.n
-	n.adapter = &adapter{f: n.fsm, applied: n.applied}
+	n.adapter = &adapter{f: n.fsm, applied: n.applied, halt: n.halt}
 	r, err := raft.NewRaft(o.rc, n.adapter, o.logs, n.store, o.snaps, n.trans)
 	if err != nil {
 		return err
@@ -446,8 +455,11 @@ func (n *Node) Shutdown() error {
 		close(n.stop)
 		n.wg.Wait()
 		if n.raft.State() != raft.Shutdown {
-			if serr := n.Snapshot(); serr != nil {
-				n.log.Warn("snapshot at shutdown failed", "err", serr)
+			// A halted node's keyspace stops short of its log: no snapshot.
+			if n.HaltErr() == nil {
+				if serr := n.Snapshot(); serr != nil {
+					n.log.Warn("snapshot at shutdown failed", "err", serr)
+				}
 			}
 			err = n.raft.Shutdown().Error()
 		}

@@ -106,15 +106,24 @@ func TestPipelineRequestReplies(t *testing.T) {
 	req := fsm.Request{Ops: []fsm.Op{
 		{Args: [][]byte{[]byte("SET"), []byte("a"), []byte("1")}},
 		{Args: [][]byte{[]byte("DEL"), []byte("a"), []byte("b")}},
-		{Args: [][]byte{[]byte("GET"), []byte("a")}}, // a read is not allowed outside MULTI
+		{Args: [][]byte{[]byte("SET"), []byte("c"), []byte("1")}},
 	}}
 	reply, _, err := n.Propose(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "+OK\r\n:1\r\n-ERR unknown command 'GET'\r\n"
-	if string(reply) != want {
+	if want := "+OK\r\n:1\r\n+OK\r\n"; string(reply) != want {
 		t.Fatalf("reply %q, want %q", reply, want)
+	}
+	// A read is not something the log replicates outside MULTI: the leader
+	// refuses the whole request, and none of it applies.
+	req.Ops = append(req.Ops, fsm.Op{Args: [][]byte{[]byte("GET"), []byte("a")}})
+	req.Ops[2].Args[1] = []byte("d")
+	if reply, _, err = n.Propose(context.Background(), req); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "unknown command 'GET'") {
+		t.Fatalf("a read outside MULTI: %q, %v", reply, err)
+	}
+	if got := get(n, "d"); got != "$-1\r\n" {
+		t.Fatalf("part of a refused request applied: d = %q", got)
 	}
 }
 

@@ -68,7 +68,12 @@ func (n *Node) proposeOnce(ctx context.Context, req fsm.Request) ([]byte, uint64
 }
 
 // proposeLocal runs a request through this node's proposer (the leader's).
+// Every request is stamped first (fsm.Stamp): the log takes only ops this
+// build can apply, each marked with its command's version.
 func (n *Node) proposeLocal(ctx context.Context, req fsm.Request) ([]byte, uint64, error) {
+	if err := fsm.Stamp(&req); err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrRefused, err)
+	}
 	size := 0
 	for _, op := range req.Ops {
 		for _, a := range op.Args {

@@ -33,6 +33,7 @@ const (
 	stUnknown
 	stLoading
 	stReadOnly
+	stRefused // the body says why
 )
 
 func statusOf(err error) byte {
@@ -47,6 +48,8 @@ func statusOf(err error) byte {
 		return stLoading
 	case errors.Is(err, ErrReadOnly):
 		return stReadOnly
+	case errors.Is(err, ErrRefused):
+		return stRefused
 	}
 	return stUnknown
 }
@@ -63,6 +66,8 @@ func errOf(st byte) error {
 		return ErrLoading
 	case stReadOnly:
 		return ErrReadOnly
+	case stRefused:
+		return ErrRefused
 	}
 	return ErrUnknownOutcome
 }
@@ -165,11 +170,16 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 	case msgForward:
 		req, err := decodeRequest(payload)
 		if err != nil {
-			return peerReply{status: stNotApplied}.encode()
+			// Not a request this build can read (a newer follower's, or
+			// garbage): it certainly does not apply, and never will here.
+			return peerReply{status: stRefused, body: []byte("the leader cannot read the forwarded request: " + err.Error())}.encode()
 		}
 		reply, index, err := n.proposeLocal(ctx, req)
-		if err == nil {
+		switch {
+		case err == nil:
 			n.nudge(index) // the asker waits to apply index itself
+		case errors.Is(err, ErrRefused):
+			reply = []byte(err.Error())
 		}
 		return peerReply{status: statusOf(err), index: index, body: reply}.encode()
 	case msgReadIndex:
@@ -235,6 +245,9 @@ func (c *peerClient) call(ctx context.Context, typ byte, payload []byte) (peerRe
 		return peerReply{}, err
 	}
 	if err := errOf(r.status); err != nil {
+		if r.status == stRefused {
+			err = fmt.Errorf("%w: %s", err, r.body)
+		}
 		return r, err
 	}
 	return r, nil

@@ -447,6 +447,8 @@ func errorReply(err error) []byte {
 		msg = "TRYAGAIN The write was not applied, retry it"
 	case errors.Is(err, cluster.ErrReadOnly):
 		msg = "READONLY You can't write against a read only replica."
+	case errors.Is(err, cluster.ErrRefused):
+		msg = "ERR " + strings.TrimPrefix(err.Error(), cluster.ErrRefused.Error()+": ")
 	case errors.Is(err, cluster.ErrLoading):
 		msg = "LOADING statehouse is loading the dataset in memory"
 	case errors.Is(err, cluster.ErrUnknownOutcome), errors.Is(err, cluster.ErrShutdown),

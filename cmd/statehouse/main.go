@@ -233,6 +233,12 @@ func run(o *options, log *slog.Logger) error {
 		if err != nil {
 			log.Error("client listener failed", "err", err)
 		}
+	case <-node.Halted():
+		// The log holds an entry this node cannot apply: stop serving and
+		// exit non-zero, saying why (main logs the error).
+		srv.Close()
+		node.Shutdown()
+		return node.HaltErr()
 	}
 	srv.Close()
 	return node.Shutdown()
