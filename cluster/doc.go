@@ -1,15 +1,20 @@
 // Package cluster is everything in statehouse that talks to other nodes:
 // the Raft group (hashicorp/raft with a raft-wal log and stable store, or
-// raft-boltdb in data dirs made before raft-wal, and file snapshots), the proposer that batches writes into log entries, the
-// read gate for linearizable reads, and leader-driven expiry.
+// raft-boltdb in data dirs made before raft-wal, and file snapshots), the
+// proposer that batches writes into log entries, the read gate for
+// linearizable reads, and leader-driven expiry.
 //
 // Rules:
 //   - Every write goes through raft.Apply, even on a single node, so the
 //     write path does not change when peers arrive.
 //   - The fsm's own applied index, not raft.AppliedIndex, decides when a
 //     write or read may be answered: AppliedIndex only means "queued".
-//   - Errors say whether a write certainly did not apply (ErrNotApplied) or
-//     may have (ErrUnknownOutcome); the server maps them to Redis errors.
+//   - Errors say whether a write certainly did not apply (ErrNotApplied,
+//     ErrRefused) or may have (ErrUnknownOutcome); the server maps them to
+//     Redis errors.
+//   - The log takes only what this build can apply: the leader stamps every
+//     request (fsm.Stamp). A node that meets a committed entry it cannot
+//     apply as its peers do applies none of it and stops (halt.go).
 //
 // Files, one job each:
 //   - node.go: Config and its defaults, Node, Open (a list of named steps),
@@ -27,6 +32,7 @@
 //   - mux.go: the peer port shared by Raft and the cluster service.
 //   - replicas.go: what other members have applied (ROLE, WAIT).
 //   - fsm_adapter.go: raft.FSM onto fsm.FSM.
+//   - halt.go: stopping at an entry this node cannot apply.
 //   - logstore.go: the Raft log on disk.
 //   - raftlog.go: hashicorp/raft's logger onto the node's slog logger.
 //   - waiter.go: waiting for an applied index or a change.

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Bad input never hurts a node (DESIGN.md, decision 8): malformed RESP gets
+// Bad input never hurts a node (ARCHITECTURE.md, rule 5): malformed RESP gets
 // "-ERR Protocol error: ..." and that connection alone is closed; limits
 // are enforced before the node buffers; nothing panics. A panic anywhere
 // in the node fails the whole test binary.
