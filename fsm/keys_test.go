@@ -2,16 +2,14 @@ package fsm
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/statehouse/statehouse/internal/testcluster"
 	"github.com/tidwall/btree"
 )
 
@@ -402,20 +400,11 @@ func TestRandomKey(t *testing.T) {
 
 // --- SCAN ---------------------------------------------------------------------------------
 
-var scanSeed = flag.Uint64("scanseed", 0, "seed for TestScanGuarantee (0: from the clock; env STATEHOUSE_SCAN_SEED too)")
-
 // TestScanGuarantee adds and removes keys between SCAN calls and checks that
 // every key present for the whole scan is returned, with COUNT bounding the
 // work of each call.
 func TestScanGuarantee(t *testing.T) {
-	seed := *scanSeed
-	if s := os.Getenv("STATEHOUSE_SCAN_SEED"); s != "" && seed == 0 {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -scanseed=%d or STATEHOUSE_SCAN_SEED=%d)", seed, seed, seed)
+	seed := testcluster.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	for round := range 20 {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // Property tests over random logs. Each test prints its seed; replay one
@@ -17,16 +17,7 @@ import (
 
 func propSeed(t testing.TB) int64 {
 	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("STATEHOUSE_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("STATEHOUSE_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with STATEHOUSE_SEED=%d)", seed, seed)
-	return seed
+	return int64(testcluster.Seed(t))
 }
 
 // propIters scales the work down under -short.

@@ -8,8 +8,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/statehouse/statehouse/internal/testcluster"
 	"github.com/tidwall/redcon"
 )
 
@@ -80,8 +80,7 @@ func splits(n int, rng *rand.Rand) map[string][]int {
 }
 
 func newRand(t *testing.T) *rand.Rand {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("random seed %d", seed)
+	seed := testcluster.Seed(t)
 	return rand.New(rand.NewPCG(seed, seed))
 }
 

@@ -9,7 +9,7 @@ package server
 // redis-server 7.0 is installed, differential tests that send the same
 // commands to it (a redis-server of their own, on a free port) and to
 // statehouse and compare the replies byte for byte (differential_test.go). Random tests log their seed;
-// KEYSPACE_SEED=n replays one.
+// STATEHOUSE_SEED=n replays one.
 //
 // This file holds what they share: the node, the checker, the error texts.
 
@@ -18,13 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"reflect"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 var kctx = context.Background()
@@ -246,13 +245,9 @@ func beforeExpiry(t *testing.T, what string, ttl time.Duration, round func(r ttl
 }
 
 // seededRand returns a random source and logs its seed, so a failure can
-// be replayed with KEYSPACE_SEED.
+// be replayed with STATEHOUSE_SEED.
 func seededRand(t *testing.T) *rand.Rand {
 	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("KEYSPACE_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	t.Logf("seed %d (KEYSPACE_SEED=%d replays it)", seed, seed)
+	seed := testcluster.Seed(t)
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }

@@ -2,6 +2,8 @@ package testcluster
 
 import (
 	"errors"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -89,4 +91,24 @@ func (s stopError) Unwrap() error { return s.err }
 // observed; to wait for a state, use Eventually.
 func SleepPast(t time.Time) {
 	time.Sleep(time.Until(t.Add(ClockSlack)))
+}
+
+// SeedEnv names the environment variable that replays a random test.
+const SeedEnv = "STATEHOUSE_SEED"
+
+// Seed returns the seed of a random test: STATEHOUSE_SEED if set, else the
+// clock. It logs the seed and how to replay it, so a failure can be run
+// again exactly.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(SeedEnv); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", SeedEnv, s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (replay with %s=%d go test -run '^%s$')", seed, SeedEnv, seed, t.Name())
+	return seed
 }
