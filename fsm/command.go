@@ -136,9 +136,9 @@ type Command struct {
 	// the server's per-pipeline state; the fsm only carries it.
 	Conn func(p any, args [][]byte)
 
-	parent *Command
-	acl    Category
-	subs   map[string]*Command
+	full string // FullName, set by the table
+	acl  Category
+	subs map[string]*Command
 }
 
 // version is Version with 0 read as 1.
@@ -150,10 +150,10 @@ func (c *Command) IsWrite() bool { return c.Flags&FlagWrite != 0 }
 // FullName is the name Redis reports: "get", or "client|list" for a
 // subcommand.
 func (c *Command) FullName() string {
-	if c.parent != nil {
-		return c.parent.Name + "|" + c.Name
+	if c.full == "" { // a row no table has taken yet
+		return c.Name
 	}
-	return c.Name
+	return c.full
 }
 
 // ArityOK reports whether argc (name included) fits the command's arity.
@@ -285,7 +285,7 @@ func complete(c *Command, parent *Command) {
 	case !front && (c.Flags&FlagWrite == 0) == (c.Flags&FlagReadOnly == 0):
 		panic("fsm: keyspace command must be either read or write: " + name)
 	}
-	c.parent = parent
+	c.full = name
 	c.acl = implicitCategories(c)
 	if len(c.Subcommands) > 0 {
 		c.subs = map[string]*Command{}
