@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // TestGolden runs the command scripts in testdata/. Verbs:
@@ -100,62 +101,12 @@ func lines(s string) []string {
 	return out
 }
 
-// splitArgs splits a line as redis-cli does: spaces separate, "double"
-// quotes allow spaces and \n \r \t \xHH escapes, 'single' quotes are literal.
+// splitArgs is a script line's arguments (testcluster.SplitArgs: as
+// redis-cli splits them); a malformed line fails the block.
 func splitArgs(t *testing.T, d *datadriven.TestData, line string) [][]byte {
-	var args [][]byte
-	i := 0
-	for i < len(line) {
-		for i < len(line) && line[i] == ' ' {
-			i++
-		}
-		if i >= len(line) {
-			break
-		}
-		var cur []byte
-		switch line[i] {
-		case '"':
-			i++
-			for ; i < len(line) && line[i] != '"'; i++ {
-				if line[i] == '\\' && i+1 < len(line) {
-					i++
-					switch line[i] {
-					case 'n':
-						cur = append(cur, '\n')
-					case 'r':
-						cur = append(cur, '\r')
-					case 't':
-						cur = append(cur, '\t')
-					case 'x':
-						v, err := strconv.ParseUint(line[i+1:i+3], 16, 8)
-						if err != nil {
-							d.Fatalf(t, "bad escape in %q", line)
-						}
-						cur = append(cur, byte(v))
-						i += 2
-					default:
-						cur = append(cur, line[i])
-					}
-					continue
-				}
-				cur = append(cur, line[i])
-			}
-			i++
-		case '\'':
-			i++
-			for ; i < len(line) && line[i] != '\''; i++ {
-				cur = append(cur, line[i])
-			}
-			i++
-		default:
-			for ; i < len(line) && line[i] != ' '; i++ {
-				cur = append(cur, line[i])
-			}
-		}
-		if cur == nil {
-			cur = []byte{}
-		}
-		args = append(args, cur)
+	args, err := testcluster.SplitArgs(line)
+	if err != nil {
+		d.Fatalf(t, "%v", err)
 	}
 	return args
 }

@@ -5,11 +5,11 @@ package server
 import (
 	"flag"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 // The fsm's golden scripts, replayed over a socket: what a client gets
@@ -143,72 +143,12 @@ func goldenLines(s string) []string {
 // goldenArgs is a line's arguments, as fsm's TestGolden splits them.
 func goldenArgs(t *testing.T, d *datadriven.TestData, line string) []string {
 	var args []string
-	for _, a := range splitArgs(t, d, line) {
-		args = append(args, string(a))
+	split, err := testcluster.SplitArgs(line)
+	if err != nil {
+		d.Fatalf(t, "%v", err)
 	}
-	return args
-}
-
-// splitArgs splits a line as redis-cli does: spaces separate, "double"
-// quotes allow spaces and \n \r \t \xHH escapes, 'single' quotes are literal.
-//
-// A copy of splitArgs in fsm/golden_test.go, which splits the same scripts
-// for the fsm's own run: keep the two the same (or move them to one shared
-// test helper).
-func splitArgs(t *testing.T, d *datadriven.TestData, line string) [][]byte {
-	var args [][]byte
-	i := 0
-	for i < len(line) {
-		for i < len(line) && line[i] == ' ' {
-			i++
-		}
-		if i >= len(line) {
-			break
-		}
-		var cur []byte
-		switch line[i] {
-		case '"':
-			i++
-			for ; i < len(line) && line[i] != '"'; i++ {
-				if line[i] == '\\' && i+1 < len(line) {
-					i++
-					switch line[i] {
-					case 'n':
-						cur = append(cur, '\n')
-					case 'r':
-						cur = append(cur, '\r')
-					case 't':
-						cur = append(cur, '\t')
-					case 'x':
-						v, err := strconv.ParseUint(line[i+1:i+3], 16, 8)
-						if err != nil {
-							d.Fatalf(t, "bad escape in %q", line)
-						}
-						cur = append(cur, byte(v))
-						i += 2
-					default:
-						cur = append(cur, line[i])
-					}
-					continue
-				}
-				cur = append(cur, line[i])
-			}
-			i++
-		case '\'':
-			i++
-			for ; i < len(line) && line[i] != '\''; i++ {
-				cur = append(cur, line[i])
-			}
-			i++
-		default:
-			for ; i < len(line) && line[i] != ' '; i++ {
-				cur = append(cur, line[i])
-			}
-		}
-		if cur == nil {
-			cur = []byte{}
-		}
-		args = append(args, cur)
+	for _, a := range split {
+		args = append(args, string(a))
 	}
 	return args
 }

@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -71,4 +72,20 @@ func TestRedisCLIRunners(t *testing.T) {
 	s.Expect("GET k", "QUEUED\n")
 	s.Expect("EXEC", "\n") // aborted: a null
 	s.Expect("GET k", "w\n")
+}
+
+func TestSplitArgs(t *testing.T) {
+	got, err := SplitArgs(`SET  "a b\x41\n" 'c\n' "" d`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"SET", "a bA\n", `c\n`, "", "d"}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for _, bad := range []string{`"\x4"`, `"\xzz"`} {
+		if _, err := SplitArgs(bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
 }
