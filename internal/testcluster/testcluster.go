@@ -1,17 +1,3 @@
-// Package testcluster runs real statehouse processes on loopback for
-// process-level tests: start a cluster or a single node, find its leader,
-// kill -9, pause and restart nodes, and wait on conditions rather than
-// sleep. Tests use it as a user would use statehouse: over RESP.
-//
-//	c := testcluster.Start(t, 3, testcluster.Options{})
-//	leader := c.Leader()
-//	leader.Kill()
-//	next := c.WaitForNewLeader(leader)
-//	leader.Start()
-//	leader.WaitWritable()
-//
-// Every package that starts processes calls Main from its TestMain. All
-// timeouts are named in wait.go.
 package testcluster
 
 import (
