@@ -14,6 +14,9 @@ func (n *Node) forward(ctx context.Context, leader string, req fsm.Request) ([]b
 	if n.cfg.RefuseFollowerWrites {
 		return nil, 0, ErrReadOnly
 	}
+	if _, err := checkSize(req); err != nil {
+		return nil, 0, err // the leader would refuse it: do not ship it there
+	}
 	// A forward to a leader that goes away ends at once: before it was
 	// sent it is retried, after it the outcome is unknown.
 	cctx, cancel := n.untilLeaderChanges(ctx)

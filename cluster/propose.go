@@ -67,6 +67,23 @@ func (n *Node) proposeOnce(ctx context.Context, req fsm.Request) ([]byte, uint64
 	}
 }
 
+// MaxEntryBytes is the largest log entry the proposer writes: half of the
+// 64 MiB record raft-wal reads back (it writes larger ones without
+// complaint, then refuses to read them, and the node never starts again).
+// A write larger than this, with its framing, is refused before it is
+// proposed; batches of smaller ones stop short of it.
+const MaxEntryBytes = 32 << 20
+
+// checkSize returns a bound on what req takes in an entry, or ErrRefused
+// if it could not fit in one.
+func checkSize(req fsm.Request) (int, error) {
+	size := req.SizeBound()
+	if size+fsm.EntryOverhead > MaxEntryBytes {
+		return 0, fmt.Errorf("%w: write of %d bytes is larger than a log entry may be (%d MiB)", ErrRefused, size, MaxEntryBytes>>20)
+	}
+	return size, nil
+}
+
 // proposeLocal runs a request through this node's proposer (the leader's).
 // Every request is stamped first (fsm.Stamp): the log takes only ops this
 // build can apply, each marked with its command's version.
@@ -74,11 +91,9 @@ func (n *Node) proposeLocal(ctx context.Context, req fsm.Request) ([]byte, uint6
 	if err := fsm.Stamp(&req); err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
-	size := 0
-	for _, op := range req.Ops {
-		for _, a := range op.Args {
-			size += len(a) + 8
-		}
+	size, err := checkSize(req)
+	if err != nil {
+		return nil, 0, err
 	}
 	p := &proposal{req: req, size: size, done: make(chan result, 1)}
 	select {
@@ -104,24 +119,32 @@ func (n *Node) runProposer() {
 	defer n.wg.Done()
 	inflight := make(chan struct{}, n.cfg.MaxInflight)
 	var buf []byte
+	var next *proposal // taken while gathering, too large for that entry
 	for {
 		select {
 		case inflight <- struct{}{}:
 		case <-n.stop:
 			return
 		}
-		var first *proposal
-		select {
-		case first = <-n.proposals:
-		case <-n.stop:
-			return
+		first := next
+		next = nil
+		if first == nil {
+			select {
+			case first = <-n.proposals:
+			case <-n.stop:
+				return
+			}
 		}
 		batch := []*proposal{first}
-		size := first.size
+		size := fsm.EntryOverhead + first.size
 	gather:
 		for len(batch) < n.cfg.MaxBatch && size < n.cfg.MaxBatchBytes {
 			select {
 			case p := <-n.proposals:
+				if size+p.size > MaxEntryBytes {
+					next = p // it opens the next entry
+					break gather
+				}
 				batch = append(batch, p)
 				size += p.size
 			default:

@@ -99,6 +99,30 @@ func (e *Entry) Encode(b []byte) []byte {
 	return b
 }
 
+// maxVarint is the most bytes a varint takes.
+const maxVarint = binary.MaxVarintLen64
+
+// EntryOverhead bounds what an entry adds to its requests' SizeBound: the
+// format byte, the clock and the request count.
+const EntryOverhead = 1 + 2*maxVarint
+
+// SizeBound is at least the bytes r takes in an encoded entry, computed
+// without encoding it: the proposer checks it against the largest entry
+// the log may hold before r is proposed.
+func (r *Request) SizeBound() int {
+	n := 1 + 2*maxVarint // flags, cond and op counts
+	for _, c := range r.Conds {
+		n += 4*maxVarint + len(c.Key)
+	}
+	for _, op := range r.Ops {
+		n += 1 + 3*maxVarint // flags, version, db, arg count
+		for _, a := range op.Args {
+			n += maxVarint + len(a)
+		}
+	}
+	return n
+}
+
 func appendBytes(b, v []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v)))
 	return append(b, v...)

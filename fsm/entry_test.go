@@ -129,3 +129,17 @@ func TestStamp(t *testing.T) {
 		t.Fatalf("a stamped entry does not pass Check: %v", err)
 	}
 }
+
+// SizeBound never undercounts what a request takes in an entry.
+func TestSizeBound(t *testing.T) {
+	for _, r := range []Request{
+		{},
+		{Ops: []Op{op(1, false, "SET", "k", strings.Repeat("v", 300))}},
+		{Atomic: true, Conds: []Cond{{DB: 15, Key: []byte("w"), Rev: 1 << 62, Since: 1 << 40}}, Ops: []Op{op(1 << 30, true, "x"), {DB: 15}}},
+	} {
+		e := Entry{Now: -1 << 62, Reqs: []Request{r}}
+		if got, bound := len(e.Encode(nil)), r.SizeBound()+EntryOverhead; got > bound {
+			t.Errorf("%+v: encoded %d bytes, bound %d", r, got, bound)
+		}
+	}
+}

@@ -526,14 +526,14 @@ func TestConfig(t *testing.T) {
 	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "max*")), " "); got != "max-args 1048576 maxclients 10000 maxmemory 0" {
 		t.Fatalf("CONFIG GET max*: %q", got)
 	}
-	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "port", "databases", "p*")), " "); got != "port "+port+" databases 16 proto-max-bulk-len 536870912" {
+	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "port", "databases", "p*")), " "); got != "port "+port+" databases 16 proto-max-bulk-len 16777216" {
 		t.Fatalf("CONFIG GET port databases p*: %q", got)
 	}
 	all := arrayOfBulks(t, r.do("CONFIG", "GET", "*"))
 	if len(all) != 2*len(configParams) {
 		t.Fatalf("CONFIG GET * has %d entries, want %d", len(all), 2*len(configParams))
 	}
-	if m, err := n.client().ConfigGet(ctx, "*max*").Result(); err != nil || m["maxclients"] != "10000" || m["proto-max-bulk-len"] != "536870912" {
+	if m, err := n.client().ConfigGet(ctx, "*max*").Result(); err != nil || m["maxclients"] != "10000" || m["proto-max-bulk-len"] != "16777216" {
 		t.Fatalf("go-redis CONFIG GET: %v, %v", m, err)
 	}
 

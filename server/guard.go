@@ -17,9 +17,13 @@ type Limits struct {
 	MaxInlineBytes int   // longest inline (non-RESP) command line
 }
 
-// DefaultLimits are Redis's defaults where Redis has one.
+// DefaultLimits are Redis's defaults where Redis has one, but for the
+// bulk length: Redis's 512 MiB is far more than one log entry may hold
+// (cluster.MaxEntryBytes, 32 MiB), so the default keeps any one value well
+// inside an entry. A write larger than an entry in all (an MSET of several
+// large values, or a larger proto-max-bulk-len) is refused with -ERR.
 var DefaultLimits = Limits{
-	MaxBulkLen:     512 << 20,
+	MaxBulkLen:     16 << 20,
 	MaxArgs:        1 << 20,
 	MaxRequest:     1 << 30,
 	MaxInlineBytes: 64 << 10,

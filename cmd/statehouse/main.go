@@ -68,7 +68,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.dataDir, "data-dir", "statehouse-data", "directory for the Raft log, stable store and snapshots")
 	fs.StringVar(&o.requirePass, "requirepass", "", "password clients must AUTH with")
 	fs.IntVar(&o.maxClients, "maxclients", 10000, "most client connections at once")
-	fs.StringVar(&o.maxBulk, "proto-max-bulk-len", "512mb", "largest bulk string a client may send")
+	fs.StringVar(&o.maxBulk, "proto-max-bulk-len", "16mb", "largest bulk string a client may send (a write must fit a 32 MiB log entry in all)")
 	fs.StringVar(&o.maxRequest, "client-query-buffer-limit", "1gb", "largest single command a client may send")
 	fs.Int64Var(&o.maxArgs, "max-args", server.DefaultLimits.MaxArgs, "most arguments in one command")
 	fs.BoolVar(&o.noFsync, "no-fsync", false, "do not fsync the Raft log (benchmarks only: a crash of the machine can lose acknowledged writes)")
