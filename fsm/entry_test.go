@@ -135,7 +135,7 @@ func TestSizeBound(t *testing.T) {
 	for _, r := range []Request{
 		{},
 		{Ops: []Op{op(1, false, "SET", "k", strings.Repeat("v", 300))}},
-		{Atomic: true, Conds: []Cond{{DB: 15, Key: []byte("w"), Rev: 1 << 62, Since: 1 << 40}}, Ops: []Op{op(1 << 30, true, "x"), {DB: 15}}},
+		{Atomic: true, Conds: []Cond{{DB: 15, Key: []byte("w"), Rev: 1 << 62, Since: 1 << 40}}, Ops: []Op{op(1<<30, true, "x"), {DB: 15}}},
 	} {
 		e := Entry{Now: -1 << 62, Reqs: []Request{r}}
 		if got, bound := len(e.Encode(nil)), r.SizeBound()+EntryOverhead; got > bound {
