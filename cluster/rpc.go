@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -22,7 +23,17 @@ const (
 	msgReadIndex byte = 2 // payload: empty
 	msgNodeInfo  byte = 3 // payload: empty
 
-	maxFrame = 1<<32 - 1
+	maxFrame = 1<<32 - 1 // what the length field can say
+
+	// maxCallFrame bounds a call: a forwarded write is at most one log
+	// entry.
+	maxCallFrame = MaxEntryBytes + 1<<16
+	// maxReplyFrame bounds a reply: a write's reply can hold a whole value
+	// (GETDEL of a string grown by APPEND, up to 512 MiB).
+	maxReplyFrame = 1 << 30
+	// maxCallsInFlight is how many calls of one peer connection the node
+	// works on at once; past it, the connection is not read until one ends.
+	maxCallsInFlight = 1024
 )
 
 // Status codes in replies, mapped to and from the cluster errors.
@@ -126,33 +137,60 @@ func writeFrame(w io.Writer, typ byte, id uint64, parts ...[]byte) error {
 	return nil
 }
 
-func readFrame(r io.Reader) (typ byte, id uint64, payload []byte, err error) {
+// readFrame reads one frame of at most limit bytes. The payload grows as
+// its bytes arrive, so a length a peer declares but does not send costs
+// no memory. started, if not nil, is called once the header is in.
+func readFrame(r io.Reader, limit int, started func()) (typ byte, id uint64, payload []byte, err error) {
 	var hdr [13]byte
 	if _, err = io.ReadFull(r, hdr[:]); err != nil {
 		return
 	}
-	n := binary.BigEndian.Uint32(hdr[:4])
+	if started != nil {
+		started()
+	}
+	n := int(binary.BigEndian.Uint32(hdr[:4]))
 	if n < 9 {
 		return 0, 0, nil, errors.New("short frame")
 	}
+	if n > limit {
+		return 0, 0, nil, fmt.Errorf("frame of %d bytes, at most %d taken", n, limit)
+	}
 	typ, id = hdr[4], binary.BigEndian.Uint64(hdr[5:])
-	payload = make([]byte, n-9)
-	_, err = io.ReadFull(r, payload)
-	return
+	size := n - 9
+	payload = make([]byte, 0, min(size, 64<<10))
+	for len(payload) < size {
+		have := len(payload)
+		payload = append(payload, make([]byte, min(size-have, max(have, 64<<10)))...)
+		if _, err = io.ReadFull(r, payload[have:]); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	return typ, id, payload, nil
 }
 
-// serveService answers one peer connection's calls concurrently.
+// serveService answers one peer connection's calls concurrently, at most
+// maxCallsInFlight at a time. A connection may sit idle between calls, but
+// a frame once begun must arrive whole within frameReadTimeout.
 func (n *Node) serveService(conn net.Conn) {
 	defer conn.Close()
 	var wmu sync.Mutex
 	bw := bufio.NewWriter(conn)
 	r := bufio.NewReader(conn)
+	inFlight := make(chan struct{}, maxCallsInFlight)
 	for {
-		typ, id, payload, err := readFrame(r)
+		conn.SetReadDeadline(time.Time{})
+		typ, id, payload, err := readFrame(r, maxCallFrame, func() {
+			conn.SetReadDeadline(time.Now().Add(frameReadTimeout))
+		})
 		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				n.log.Warn("peer connection closed", "peer", conn.RemoteAddr().String(), "err", err)
+			}
 			return
 		}
+		inFlight <- struct{}{}
 		go func() {
+			defer func() { <-inFlight }()
 			resp := n.handleCall(typ, payload)
 			wmu.Lock()
 			defer wmu.Unlock()
@@ -298,7 +336,7 @@ func (c *peerClient) roundTrip(ctx context.Context, typ byte, payload []byte) ([
 func (c *peerClient) readLoop(conn net.Conn, pending map[uint64]chan []byte) {
 	r := bufio.NewReader(conn)
 	for {
-		_, id, payload, err := readFrame(r)
+		_, id, payload, err := readFrame(r, maxReplyFrame, nil)
 		c.mu.Lock()
 		if err != nil {
 			if c.conn == conn {

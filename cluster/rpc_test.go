@@ -30,7 +30,7 @@ func TestPeerReplyWireFormat(t *testing.T) {
 
 // Every status maps to its cluster error and back.
 func TestPeerReplyStatus(t *testing.T) {
-	for _, err := range []error{nil, ErrNoLeader, ErrNotApplied, ErrUnknownOutcome, ErrLoading, ErrReadOnly} {
+	for _, err := range []error{nil, ErrNoLeader, ErrNotApplied, ErrUnknownOutcome, ErrLoading, ErrReadOnly, ErrRefused} {
 		if got := errOf(statusOf(err)); got != err {
 			t.Errorf("errOf(statusOf(%v)) = %v", err, got)
 		}

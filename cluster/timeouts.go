@@ -35,6 +35,9 @@ const (
 	// peerDialTimeout: a peer that does not take a connection this soon is
 	// unreachable; a write not sent to it may be retried.
 	peerDialTimeout = 2 * time.Second
+	// frameReadTimeout: a peer's frame, once its header is in, arrives whole
+	// within this (32 MiB at 1 MiB/s), or the connection is closed.
+	frameReadTimeout = 30 * time.Second
 	// serviceCallTimeout: how long the leader works on one call a peer made
 	// (a forwarded write, a read index) before giving up on it.
 	serviceCallTimeout = 10 * time.Second
