@@ -68,8 +68,11 @@ type Config struct {
 	MaxBatchBytes int
 	MaxInflight   int
 
-	Clock  func() int64 // unix ms; default time.Now
-	Logger *slog.Logger
+	Clock func() int64 // unix ms; default time.Now
+	// MaxClockSkew is how far this node's clock may be from the time a
+	// quorum of members agree on before it uses theirs (clock.go).
+	MaxClockSkew time.Duration
+	Logger       *slog.Logger
 
 	// Debug faults, off in production: they exist so the fault-injection
 	// harness can show that its checker catches what they break.
@@ -108,6 +111,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = func() int64 { return time.Now().UnixMilli() }
+	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = defaultMaxClockSkew
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -157,6 +163,8 @@ type Node struct {
 	wg       sync.WaitGroup
 	shutOnce sync.Once
 
+	clock clockState // the members' clocks (clock.go)
+
 	halted   chan struct{} // closed when the log holds an entry this node cannot apply
 	haltErr  *HaltError
 	haltOnce sync.Once
@@ -182,6 +190,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		stop:      make(chan struct{}),
 		halted:    make(chan struct{}),
 	}
+	n.clock.mono = time.Now()
 	hlog := newRaftLogger(n.log)
 	o := &opening{n: n, hlog: hlog, rc: raftConfig(cfg, hlog)}
 	steps := []struct {
@@ -367,7 +376,8 @@ func (n *Node) start(service chan net.Conn) {
 			}
 		}
 	}()
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.runClock()
 	go n.runProposer()
 	go n.runReads()
 	go n.runLeadership()
@@ -402,9 +412,6 @@ func sortedKeys(m map[string]string) []string {
 // FSM returns the node's keyspace.
 func (n *Node) FSM() *fsm.FSM { return n.fsm }
 
-// Now is the node's clock in unix ms.
-func (n *Node) Now() int64 { return n.cfg.Clock() }
-
 // PeerAddr is the address the Raft transport listens on.
 func (n *Node) PeerAddr() string { return string(n.trans.LocalAddr()) }
 
@@ -421,6 +428,11 @@ type Status struct {
 	CommitIndex uint64
 	Applied     uint64
 	LastIndex   uint64
+	// ClockSkew is this node's clock minus the time a quorum of members
+	// agree on; ClockOff says it is past MaxClockSkew, so the node uses
+	// theirs.
+	ClockSkew time.Duration
+	ClockOff  bool
 }
 
 // Status returns the node's view of the group.
@@ -435,6 +447,8 @@ func (n *Node) Status() Status {
 		CommitIndex: n.raft.CommitIndex(),
 		Applied:     n.applied.index(),
 		LastIndex:   n.raft.LastIndex(),
+		ClockSkew:   n.ClockSkew(),
+		ClockOff:    n.clock.skewed.Load(),
 	}
 }
 

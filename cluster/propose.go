@@ -120,6 +120,7 @@ func (n *Node) runProposer() {
 	inflight := make(chan struct{}, n.cfg.MaxInflight)
 	var buf []byte
 	var next *proposal // taken while gathering, too large for that entry
+	var stamped int64  // the time in the last entry
 	for {
 		select {
 		case inflight <- struct{}{}:
@@ -162,7 +163,16 @@ func (n *Node) runProposer() {
 			<-inflight
 			continue
 		}
-		e := fsm.Entry{Now: n.cfg.Clock(), Reqs: make([]fsm.Request, len(batch))}
+		now, err := n.stamp(stamped)
+		if err != nil {
+			for _, p := range batch {
+				p.done <- result{err: err}
+			}
+			<-inflight
+			continue
+		}
+		stamped = now
+		e := fsm.Entry{Now: stamped, Reqs: make([]fsm.Request, len(batch))}
 		for i, p := range batch {
 			e.Reqs[i] = p.req
 		}

@@ -17,7 +17,7 @@ const (
 // is reclaimed the same way on every replica. Only the leader calls it.
 func (n *Node) reap() {
 	for round := 0; round < reapRounds; round++ {
-		ops := n.fsm.Expired(n.cfg.Clock(), reapBatch)
+		ops := n.fsm.Expired(n.Now(), reapBatch)
 		if len(ops) == 0 {
 			return
 		}

@@ -22,6 +22,7 @@ const (
 	msgForward   byte = 1 // payload: an encoded fsm.Entry with one request
 	msgReadIndex byte = 2 // payload: empty
 	msgNodeInfo  byte = 3 // payload: empty
+	msgClock     byte = 4 // payload: empty; the reply's index is the node's clock (unix ms)
 
 	maxFrame = 1<<32 - 1 // what the length field can say
 
@@ -229,6 +230,8 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 			n.nudge(index) // the asker waits to apply index itself
 		}
 		return peerReply{status: statusOf(err), index: index}.encode()
+	case msgClock:
+		return peerReply{status: stOK, index: uint64(n.cfg.Clock())}.encode()
 	case msgNodeInfo:
 		return peerReply{status: stOK, index: n.applied.index(), body: []byte(n.cfg.ClientAddr)}.encode()
 	}

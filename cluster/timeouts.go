@@ -72,6 +72,18 @@ const (
 	// replicas that answer within this.
 	countAppliedTimeout = 300 * time.Millisecond
 
+	// defaultMaxClockSkew: a node whose clock is further than this from the
+	// time a quorum of members agree on uses theirs.
+	defaultMaxClockSkew = time.Second
+	// clockSampleInterval: how often a node asks the members their clocks.
+	clockSampleInterval = time.Second
+	// clockSampleMaxAge: a member's clock not heard for this long no longer
+	// counts towards the quorum time.
+	clockSampleMaxAge = 10 * time.Second
+	// clockCallTimeout: a member that does not tell its clock this soon is
+	// asked again next round.
+	clockCallTimeout = 500 * time.Millisecond
+
 	// boltOpenTimeout: opening an old data dir's raft.db waits this long for
 	// bbolt's file lock.
 	boltOpenTimeout = time.Second

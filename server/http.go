@@ -82,10 +82,12 @@ var (
 	descLeader    = prometheus.NewDesc("statehouse_raft_leader", "1 if this node is the Raft leader.", nil, nil)
 	descApplied   = prometheus.NewDesc("statehouse_raft_applied_index", "Last log index applied to the keyspace.", nil, nil)
 	descCommitted = prometheus.NewDesc("statehouse_raft_commit_index", "Last log index known committed.", nil, nil)
+	descSkew      = prometheus.NewDesc("statehouse_clock_skew_seconds", "This node's clock minus the time a quorum of members agree on.", nil, nil)
+	descClockOff  = prometheus.NewDesc("statehouse_clock_off", "1 while this node's clock is past --max-clock-skew from its members' and it uses theirs.", nil, nil)
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descClients, descConns, descCommands, descRejected, descProto, descKeys, descExpires, descLeader, descApplied, descCommitted} {
+	for _, d := range []*prometheus.Desc{descClients, descConns, descCommands, descRejected, descProto, descKeys, descExpires, descLeader, descApplied, descCommitted, descSkew, descClockOff} {
 		ch <- d
 	}
 }
@@ -113,4 +115,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLeader, prometheus.GaugeValue, leader)
 	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied))
 	ch <- prometheus.MustNewConstMetric(descCommitted, prometheus.GaugeValue, float64(st.CommitIndex))
+	ch <- prometheus.MustNewConstMetric(descSkew, prometheus.GaugeValue, st.ClockSkew.Seconds())
+	off := 0.0
+	if st.ClockOff {
+		off = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descClockOff, prometheus.GaugeValue, off)
 }

@@ -179,4 +179,10 @@ func (s *Server) writeReplicationInfo(b *strings.Builder) {
 	line("raft_leader_id", st.LeaderID)
 	line("raft_commit_index", st.CommitIndex)
 	line("raft_last_index", st.LastIndex)
+	line("clock_skew_ms", st.ClockSkew.Milliseconds())
+	clockOff := 0
+	if st.ClockOff {
+		clockOff = 1
+	}
+	line("clock_off", clockOff)
 }

@@ -43,6 +43,7 @@ type options struct {
 	clusterSecret    string
 	followerWrites   string
 	maxStaleness     time.Duration
+	maxClockSkew     time.Duration
 	heartbeatTimeout time.Duration
 	electionTimeout  time.Duration
 
@@ -77,6 +78,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port (default: --requirepass)")
 	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-READONLY)")
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
+	fs.DurationVar(&o.maxClockSkew, "max-clock-skew", time.Second, "a node whose clock is further than this from the time a quorum of members agree on uses theirs (entries, expiry, reads)")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout")
 	fs.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP admin listener: /healthz, /readyz, /metrics, /debug/pprof (off when empty)")
@@ -110,6 +112,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.peerPort == 0 {
 		o.peerPort = o.port + 10000
+	}
+	if o.maxClockSkew <= 0 {
+		return nil, fmt.Errorf("--max-clock-skew must be positive, not %v", o.maxClockSkew)
 	}
 	if o.followerWrites != "forward" && o.followerWrites != "refuse" {
 		return nil, fmt.Errorf("--follower-writes must be forward or refuse, not %q", o.followerWrites)
@@ -181,6 +186,7 @@ func run(o *options, log *slog.Logger) error {
 		RefuseFollowerWrites: o.followerWrites == "refuse",
 		HeartbeatTimeout:     o.heartbeatTimeout,
 		ElectionTimeout:      o.electionTimeout,
+		MaxClockSkew:         o.maxClockSkew,
 		NoSync:               o.noFsync,
 		Logger:               log,
 		Clock:                clock(o.debugClockOffset),
