@@ -19,12 +19,17 @@ import (
 // Every node asks each member of the Raft configuration for its clock
 // every clockSampleInterval (msgClock) and keeps the member's offset from
 // its own clock, corrected by half the round trip. The quorum time is the
-// latest time that a quorum of the members' clocks have reached: with
-// three members, the middle one. A node whose clock is within MaxClockSkew
-// of it uses its own clock; one further away uses the quorum time instead,
-// logs it, and reports the skew (INFO, metrics). The proposer never stamps
-// a time earlier than the last it stamped. With fewer members heard from
-// than make a quorum (a lone node), a node has only its own clock.
+// time a quorum of the members' clocks agree on: the middle of at least a
+// quorum of clocks that lie within MaxClockSkew of one another (with three
+// members, the middle clock when all agree; the other two when one jumps).
+// When no quorum agrees (one of three members unheard, and the other two a
+// year apart: which is right?) there is no quorum time. A node whose clock
+// is within MaxClockSkew of the quorum time uses its own clock; one further
+// away uses the quorum time, logs it, and reports the skew (INFO,
+// metrics). The proposer never stamps a time earlier than the last it
+// stamped, nor any time while there is no quorum time: an entry stamped
+// with a clock a year behind would give sessions written in it deadlines
+// that are already past.
 
 // clockSample is one member's clock as this node last measured it.
 type clockSample struct {
@@ -73,14 +78,11 @@ func (n *Node) ClockSkew() time.Duration {
 	return time.Duration(n.clock.skew.Load()) * time.Millisecond
 }
 
-// quorumTime is the latest time a quorum of voters' clocks have reached,
-// reading each from its last sample, and false when fewer than a quorum
-// have fresh samples.
+// quorumTime is the time a quorum of voters' clocks agree on, reading
+// each from its last sample, and false when no quorum agrees.
 func (n *Node) quorumTime(local int64) (int64, bool) {
 	c := &n.clock
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	quorum := c.voters/2 + 1
 	times := make([]int64, 0, len(c.samples)+1)
 	times = append(times, local)
 	for _, s := range c.samples {
@@ -88,11 +90,30 @@ func (n *Node) quorumTime(local int64) (int64, bool) {
 			times = append(times, local+s.offset)
 		}
 	}
-	if c.voters == 0 || len(times) < quorum {
+	voters := c.voters
+	c.mu.Unlock()
+	if voters == 0 {
 		return 0, false
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] > times[j] })
-	return times[quorum-1], true
+	return agreedTime(times, voters/2+1, n.cfg.MaxClockSkew.Milliseconds())
+}
+
+// agreedTime finds the largest group of times within skew of one of them
+// and, if it holds at least quorum times, returns its middle one.
+func agreedTime(times []int64, quorum int, skew int64) (int64, bool) {
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	var best []int64
+	for _, center := range times {
+		lo := sort.Search(len(times), func(i int) bool { return times[i] >= center-skew })
+		hi := sort.Search(len(times), func(i int) bool { return times[i] > center+skew })
+		if hi-lo > len(best) {
+			best = times[lo:hi]
+		}
+	}
+	if len(best) < quorum {
+		return 0, false
+	}
+	return best[len(best)/2], true
 }
 
 // runClock samples the members' clocks until the node stops.
@@ -180,6 +201,7 @@ func (n *Node) noteSkew() {
 	q, ok := n.quorumTime(local)
 	if !ok {
 		n.clock.skew.Store(0)
+		n.clock.validUntil.Store(0) // no quorum time: no entry is stamped
 		return
 	}
 	m := n.clock.monoMs()

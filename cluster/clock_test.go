@@ -93,3 +93,28 @@ func TestLeaderClockJump(t *testing.T) {
 		})
 	}
 }
+
+func TestAgreedTime(t *testing.T) {
+	const y = int64(year / time.Millisecond)
+	for _, c := range []struct {
+		times  []int64
+		voters int
+		want   int64
+		ok     bool
+	}{
+		{[]int64{1000, 1003, 998}, 3, 1000, true},
+		{[]int64{1000 + y, 1003, 998}, 3, 1003, true},       // one a year ahead: the other two
+		{[]int64{1000 - y, 1003, 998}, 3, 1003, true},       // one a year behind
+		{[]int64{1000 - y, 1003}, 3, 0, false},              // two heard, a year apart: who is right?
+		{[]int64{1000, 1003}, 3, 1003, true},                // two heard, agreeing: a quorum
+		{[]int64{5000}, 1, 5000, true},                      // a lone node
+		{[]int64{1000, 1000 + y, 1000 - y}, 3, 0, false},    // no two agree
+		{[]int64{1, 2, 3, 4, 5 + y}, 5, 3, true},            // five members, one off
+		{[]int64{1, 2, 3 + y, 4 + y, 5 + 2*y}, 5, 0, false}, // five members, no three agree
+	} {
+		got, ok := agreedTime(append([]int64(nil), c.times...), c.voters/2+1, 500)
+		if got != c.want || ok != c.ok {
+			t.Errorf("%v of %d voters: %d, %v; want %d, %v", c.times, c.voters, got, ok, c.want, c.ok)
+		}
+	}
+}
