@@ -73,8 +73,11 @@ const (
 	countAppliedTimeout = 300 * time.Millisecond
 
 	// defaultMaxClockSkew: a node whose clock is further than this from the
-	// time a quorum of members agree on uses theirs.
-	defaultMaxClockSkew = time.Second
+	// time a quorum of members agree on uses theirs. Loose enough that clocks
+	// merely out of NTP's reach for a while still agree (when one member is
+	// down, two that disagree stop writes); tight enough that no session
+	// expires more than this early.
+	defaultMaxClockSkew = 5 * time.Second
 	// clockSampleInterval: how often a node asks the members their clocks.
 	clockSampleInterval = time.Second
 	// clockSampleMaxAge: a member's clock not heard for this long no longer

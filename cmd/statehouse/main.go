@@ -78,7 +78,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port (default: --requirepass)")
 	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-READONLY)")
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
-	fs.DurationVar(&o.maxClockSkew, "max-clock-skew", time.Second, "a node whose clock is further than this from the time a quorum of members agree on uses theirs (entries, expiry, reads)")
+	fs.DurationVar(&o.maxClockSkew, "max-clock-skew", 5*time.Second, "a node whose clock is further than this from the time a quorum of members agree on uses theirs (entries, expiry, reads)")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout")
 	fs.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP admin listener: /healthz, /readyz, /metrics, /debug/pprof (off when empty)")
