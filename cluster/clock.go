@@ -58,13 +58,17 @@ func (c *clockState) monoMs() int64 { return time.Since(c.mono).Milliseconds() }
 // Now is the node's time in unix ms: its own clock, unless that is more
 // than MaxClockSkew from the time a quorum of members agree on. It is on
 // every read's path, so it reads atomics only: a clock that steps between
-// two samples is caught at once, by the monotonic clock.
+// two samples is caught at once, by the monotonic clock. Without a quorum
+// time (just started, or cut off) its clock is trusted only up to
+// MaxClockSkew past the time of the last entry applied: a clock that has
+// jumped ahead then makes expired keys linger, never live ones vanish.
 func (n *Node) Now() int64 {
 	local := n.cfg.Clock()
 	c := &n.clock
 	m := c.monoMs()
 	if m >= c.validUntil.Load() {
-		return local
+		last := n.fsm.Now()
+		return max(last, min(local, last+n.cfg.MaxClockSkew.Milliseconds()))
 	}
 	q := m + c.quorumOffset.Load()
 	if d := local - q; d > n.cfg.MaxClockSkew.Milliseconds() || -d > n.cfg.MaxClockSkew.Milliseconds() {

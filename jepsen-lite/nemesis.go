@@ -50,7 +50,7 @@ func (ne *NemEnv) SkewBound() time.Duration {
 }
 
 var nemesisNames = []string{"none", "kill", "kill-leader", "pause", "pause-leader", "partition", "partition-leader",
-	"partition-ring", "partition-oneway", "latency", "loss", "clock", "restart-all"}
+	"partition-ring", "partition-oneway", "latency", "loss", "clock", "clock-jump", "restart-all"}
 
 func newNemesis(name string) (Nemesis, error) {
 	switch name {
@@ -70,6 +70,8 @@ func newNemesis(name string) (Nemesis, error) {
 		return &shapeNem{name: name}, nil
 	case "clock":
 		return &clockNem{}, nil
+	case "clock-jump":
+		return &clockNem{jump: true}, nil
 	case "restart-all":
 		return &restartAllNem{}, nil
 	}
@@ -268,22 +270,43 @@ func (n *shapeNem) Heal(ctx context.Context, ne *NemEnv) error { return ne.B.Hea
 // ---- clock --------------------------------------------------------------------
 
 // clockNem restarts a node with its clock offset (--debug-clock-offset)
-// and, to heal, restarts it with the true clock.
-type clockNem struct{ node string }
+// and, to heal, restarts it with the true clock. clock skews it by up to
+// --clock-skew; clock-jump moves the leader's clock a year ahead or back,
+// which statehouse must not follow: a node further than --max-clock-skew
+// from its members uses their time, so the checkers allow that much skew.
+type clockNem struct {
+	jump bool
+	node string
+}
 
-func (n *clockNem) Name() string { return "clock" }
+// statehouseMaxClockSkew is statehouse's --max-clock-skew default: how far
+// from the members' time a node's time may be.
+const statehouseMaxClockSkew = 5 * time.Second
+
+func (n *clockNem) Name() string {
+	if n.jump {
+		return "clock-jump"
+	}
+	return "clock"
+}
 
 func (n *clockNem) Start(ctx context.Context, ne *NemEnv) (string, error) {
-	n.node = ne.pick(ctx, ne.Rng.IntN(2) == 0) // the leader's clock stamps deadlines: often pick it
+	n.node = ne.pick(ctx, n.jump || ne.Rng.IntN(2) == 0) // the leader's clock stamps deadlines: often pick it
 	if n.node == "" {
 		return "", errors.New("no running node")
 	}
-	off := ne.Skew/2 + time.Duration(ne.Rng.Int64N(int64(ne.Skew/2)+1))
+	var off time.Duration
+	if n.jump {
+		off = 365 * 24 * time.Hour
+		ne.noteSkew(statehouseMaxClockSkew)
+	} else {
+		off = ne.Skew/2 + time.Duration(ne.Rng.Int64N(int64(ne.Skew/2)+1))
+		off = off.Truncate(time.Millisecond)
+		ne.noteSkew(off)
+	}
 	if ne.Rng.IntN(2) == 0 {
 		off = -off
 	}
-	off = off.Truncate(time.Millisecond)
-	ne.noteSkew(off)
 	if err := ne.B.Kill(n.node); err != nil {
 		return "", err
 	}
