@@ -38,7 +38,7 @@ func resetCmd(p *pipeline, args [][]byte) {
 	st.db = 0
 	st.name = ""
 	st.mu.Unlock()
-	st.authed = *p.s.password.Load() == ""
+	st.setAuthed(*p.s.password.Load() == "")
 	p.reply(resp.AppendStatus(nil, "RESET"))
 }
 
@@ -96,7 +96,7 @@ func authCmd(p *pipeline, args [][]byte) {
 		p.reply(e)
 		return
 	}
-	p.st.authed = true
+	p.st.setAuthed(true)
 	p.reply(resp.AppendOK(nil))
 }
 
@@ -142,7 +142,7 @@ func helloCmd(p *pipeline, args [][]byte) {
 			p.reply(e)
 			return
 		}
-		st.authed = true
+		st.setAuthed(true)
 	}
 	if !st.authed {
 		p.reply(resp.AppendError(nil, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Limits bound what one client may send. redcon parses without limits (a
@@ -28,6 +29,14 @@ var DefaultLimits = Limits{
 	MaxRequest:     1 << 30,
 	MaxInlineBytes: 64 << 10,
 }
+
+// Redis 7's limits for a client that has not authenticated: a few
+// arguments and small bulks, so a stranger's command costs the node little
+// memory (Redis: "Protocol error: unauthenticated multibulk length").
+const (
+	unauthMaxArgs    = 10
+	unauthMaxBulkLen = 16 << 10
+)
 
 // Hard ceilings that hold whatever the limits are configured to: redcon
 // computes offset+length+2 in an int and loops over the argument count on
@@ -58,6 +67,10 @@ type guard struct {
 	quote quoteState
 	qch   byte // the quote character of an open quote
 	err   error
+	// unauth applies the limits for a client that has not authenticated,
+	// and makes feed stop after the first whole command, so that the
+	// command (AUTH, say) runs before the guard judges what follows it.
+	unauth bool
 }
 
 // quoteState follows redcon's inline parser through quoted arguments, so
@@ -175,6 +188,9 @@ func (g *guard) feed(p []byte) (int, error) {
 					g.fail("unbalanced quotes in request")
 					return i, g.err
 				}
+				if g.unauth {
+					return i + 1, nil
+				}
 			} else if g.line > g.lim.MaxInlineBytes {
 				g.fail("too big inline request")
 				return i, g.err
@@ -211,6 +227,10 @@ func (g *guard) feed(p []byte) (int, error) {
 				g.fail("invalid multibulk length")
 				return i, g.err
 			}
+			if g.unauth && g.num > unauthMaxArgs {
+				g.fail("unauthenticated multibulk length")
+				return i, g.err
+			}
 			g.args = g.num
 			g.state = gBulkStart
 		case gBulkStart:
@@ -222,6 +242,10 @@ func (g *guard) feed(p []byte) (int, error) {
 		case gBulkLenLF:
 			if c != '\n' || g.neg || g.digs == 0 || g.num > g.lim.MaxBulkLen || g.num > hardMaxLen {
 				g.fail("invalid bulk length")
+				return i, g.err
+			}
+			if g.unauth && g.num > unauthMaxBulkLen {
+				g.fail("unauthenticated bulk length")
 				return i, g.err
 			}
 			g.skip = g.num
@@ -256,6 +280,9 @@ func (g *guard) feed(p []byte) (int, error) {
 			g.args--
 			if g.args == 0 {
 				g.state = gStart
+				if g.unauth {
+					return i + 1, nil
+				}
 			} else {
 				g.state = gBulkStart
 			}
@@ -279,6 +306,11 @@ type guardConn struct {
 	g       guard
 	pending error
 	once    sync.Once
+	// authed is the connection's: until it is set, the unauthenticated
+	// limits apply, and commands are handed on one at a time.
+	authed atomic.Bool
+	held   []byte // read but not yet judged: what follows an unauthenticated command
+	rerr   error  // the read error that came with held bytes
 }
 
 func (c *guardConn) Read(p []byte) (int, error) {
@@ -286,19 +318,39 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		c.reject()
 		return 0, c.pending
 	}
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		ok, gerr := c.g.feed(p[:n])
-		if gerr != nil {
-			c.pending = gerr
-			if ok == 0 {
-				c.reject()
-				return 0, gerr
-			}
-			return ok, nil // hand on the good commands first
+	var n int
+	var err error
+	if len(c.held) > 0 {
+		n = copy(p, c.held)
+		c.held = c.held[n:]
+		if len(c.held) == 0 {
+			err, c.rerr = c.rerr, nil
+		}
+	} else {
+		n, err = c.Conn.Read(p)
+	}
+	if n == 0 {
+		return 0, err
+	}
+	c.g.unauth = !c.authed.Load()
+	ok, gerr := c.g.feed(p[:n])
+	if gerr != nil {
+		c.pending = gerr
+		if ok == 0 {
+			c.reject()
+			return 0, gerr
+		}
+		return ok, nil // hand on the good commands first
+	}
+	if ok < n {
+		// Stopped after an unauthenticated client's command: the rest is
+		// judged once that command has run.
+		c.held = append(append([]byte(nil), p[ok:n]...), c.held...)
+		if err != nil {
+			c.rerr, err = err, nil
 		}
 	}
-	return n, err
+	return ok, err
 }
 
 func (c *guardConn) reject() {
@@ -310,7 +362,8 @@ func (c *guardConn) reject() {
 // guardListener wraps every accepted connection in a guardConn.
 type guardListener struct {
 	net.Listener
-	lim func() Limits
+	lim  func() Limits
+	open func() bool // no password: every client is authenticated
 }
 
 func (l *guardListener) Accept() (net.Conn, error) {
@@ -318,5 +371,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &guardConn{Conn: conn, g: guard{lim: l.lim()}}, nil
+	gc := &guardConn{Conn: conn, g: guard{lim: l.lim()}}
+	gc.authed.Store(l.open())
+	return gc, nil
 }

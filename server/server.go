@@ -112,7 +112,8 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return err
 	}
-	s.ln = &guardListener{Listener: ln, lim: func() Limits { return *s.limits.Load() }}
+	s.ln = &guardListener{Listener: ln, lim: func() Limits { return *s.limits.Load() },
+		open: func() bool { return *s.password.Load() == "" }}
 	s.rs = redcon.NewServerNetwork("tcp", s.cfg.Addr, s.handle, s.accept, s.closed)
 	return nil
 }
@@ -162,12 +163,22 @@ type connState struct {
 	multiN   int // commands queued in MULTI, -1 outside: a copy for CLIENT LIST
 
 	authed bool
+	guard  *guardConn // the connection's input guard: it limits what an unauthenticated client sends
 	multi  *multiState
 	watch  []fsm.Cond
 	buf    []byte
 
 	readonly  bool   // READONLY: stale local reads
 	lastIndex uint64 // log index of this connection's last write (WAIT)
+}
+
+// setAuthed records whether the client has authenticated, for the
+// dispatcher and for the input guard's limits.
+func (st *connState) setAuthed(v bool) {
+	st.authed = v
+	if st.guard != nil {
+		st.guard.authed.Store(v)
+	}
 }
 
 // noteCommand records the command for CLIENT LIST on other connections.
@@ -211,6 +222,10 @@ func (s *Server) accept(conn redcon.Conn) bool {
 		lastUsed: time.Now(),
 		multiN:   -1,
 		authed:   *s.password.Load() == "",
+	}
+	st.guard, _ = conn.NetConn().(*guardConn)
+	if st.guard != nil {
+		st.guard.authed.Store(st.authed) // the password may have changed since accept
 	}
 	conn.SetContext(st)
 	s.mu.Lock()
