@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/internal/resp"
@@ -65,7 +66,19 @@ var configParams = map[string]configParam{
 	"save":       {get: func(s *Server) string { return "" }},
 	"appendonly": {get: func(s *Server) string { return "no" }},
 	"maxmemory":  {get: func(s *Server) string { return "0" }},
-	"timeout":    {get: func(s *Server) string { return "0" }},
+	"timeout": {
+		get: func(s *Server) string { return strconv.FormatInt(int64(time.Duration(s.idle.Load())/time.Second), 10) },
+		set: func(s *Server, v string) (func(), string) {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, "argument couldn't be parsed into an integer"
+			}
+			if n < 0 || n > math.MaxInt32 {
+				return nil, "argument must be between 0 and 2147483647 inclusive"
+			}
+			return func() { s.idle.Store(int64(time.Duration(n) * time.Second)) }, ""
+		},
+	},
 }
 
 // setLimit checks a new limit, from 1 to most; it applies to connections

@@ -38,6 +38,9 @@ type nodeOption func(*nodeConfig)
 
 func withPassword(p string) nodeOption { return func(c *nodeConfig) { c.srv.RequirePass = p } }
 func withLimits(l Limits) nodeOption   { return func(c *nodeConfig) { c.srv.Limits = l } }
+func withAuthTimeout(d time.Duration) nodeOption {
+	return func(c *nodeConfig) { c.srv.AuthTimeout = d }
+}
 
 // withNoSync skips fsync of the Raft log, for tests that write a lot
 // (fuzzing) and never restart the node.

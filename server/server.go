@@ -44,7 +44,20 @@ type Config struct {
 	// MaxStaleness bounds READONLY reads: a node that has not heard from a
 	// leader for longer refuses them.
 	MaxStaleness time.Duration
+	// IdleTimeout closes a client idle this long (Redis's timeout; 0: never).
+	IdleTimeout time.Duration
+	// AuthTimeout: with a password set, a client that has not
+	// authenticated this long after it connected is closed, so idle
+	// strangers cannot hold the maxclients slots real clients need.
+	AuthTimeout time.Duration
 }
+
+// defaultAuthTimeout is Config.AuthTimeout's default.
+const defaultAuthTimeout = 10 * time.Second
+
+// janitorInterval: how often idle and unauthenticated clients are looked
+// for.
+const janitorInterval = time.Second
 
 // Server serves RESP clients.
 type Server struct {
@@ -64,6 +77,9 @@ type Server struct {
 	password   atomic.Pointer[string]
 	maxClients atomic.Int64
 	limits     atomic.Pointer[Limits]
+	idle       atomic.Int64 // IdleTimeout, ns: CONFIG SET timeout changes it
+	stop       chan struct{}
+	closeOnce  sync.Once
 
 	nextID      atomic.Int64
 	totalConns  atomic.Int64
@@ -86,6 +102,9 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.AuthTimeout == 0 {
+		cfg.AuthTimeout = defaultAuthTimeout
+	}
 	if cfg.MaxStaleness == 0 {
 		cfg.MaxStaleness = 5 * time.Second
 	}
@@ -96,6 +115,8 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	s.exec = s.table.LookupFull("exec")
 	s.password.Store(&cfg.RequirePass)
 	s.maxClients.Store(int64(cfg.MaxClients))
+	s.idle.Store(int64(cfg.IdleTimeout))
+	s.stop = make(chan struct{})
 	lim := cfg.Limits
 	s.limits.Store(&lim)
 	var id [20]byte
@@ -123,6 +144,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts clients until Close.
 func (s *Server) Serve() error {
+	go s.janitor()
 	err := s.rs.Serve(s.ln)
 	if err != nil && strings.Contains(err.Error(), "use of closed network connection") {
 		return nil
@@ -137,12 +159,42 @@ func (s *Server) Close() error {
 	}
 	// redcon's Close fails when Serve has not started yet; closing the
 	// listener too makes a later Serve return at once instead of serving.
+	s.closeOnce.Do(func() { close(s.stop) })
 	err := s.rs.Close()
 	s.ln.Close()
 	if err != nil && err.Error() == "not serving" {
 		return nil
 	}
 	return err
+}
+
+// janitor closes, every janitorInterval, the clients that have been idle
+// longer than the idle timeout, and, with a password set, those that have
+// not authenticated within AuthTimeout of connecting.
+func (s *Server) janitor() {
+	tick := time.NewTicker(janitorInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		idle := time.Duration(s.idle.Load())
+		for _, c := range s.clients() {
+			c.mu.Lock()
+			quiet := now.Sub(c.lastUsed)
+			c.mu.Unlock()
+			switch {
+			case c.guard != nil && !c.guard.authed.Load() && now.Sub(c.created) > s.cfg.AuthTimeout:
+				s.log.Debug("closed a client that did not authenticate", "client", c.addr, "after", s.cfg.AuthTimeout)
+				c.conn.NetConn().Close()
+			case idle > 0 && quiet > idle:
+				c.conn.NetConn().Close()
+			}
+		}
+	}
 }
 
 // connState is one client connection's state.

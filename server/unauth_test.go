@@ -1,8 +1,11 @@
 package server
 
 import (
+	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A client that has not authenticated gets Redis 7's limits: ten
@@ -62,4 +65,49 @@ func TestNoPasswordFullLimits(t *testing.T) {
 	r := n.raw()
 	r.expect("+OK\r\n", "SET", "big", big)
 	r.expect(":1\r\n", "DEL", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "big") // 12 arguments
+}
+
+// With a password set, a client that does not authenticate in time is
+// closed: idle strangers cannot hold the slots real clients need. One that
+// authenticated stays.
+func TestAuthTimeout(t *testing.T) {
+	n := startNode(t, withPassword("s3cret"), withAuthTimeout(time.Second))
+	stranger := n.raw()
+	stranger.expect("-NOAUTH Authentication required.\r\n", "GET", "k")
+	client := n.raw()
+	client.expect("+OK\r\n", "AUTH", "s3cret")
+	stranger.expectClosed() // within hangGuard; the janitor looks every second
+	client.expect("+PONG\r\n", "PING")
+}
+
+// CONFIG SET timeout closes clients idle longer, as Redis's timeout does;
+// a client that keeps talking stays.
+func TestIdleTimeout(t *testing.T) {
+	n := startNode(t)
+	r := n.raw()
+	r.expect("*2\r\n$7\r\ntimeout\r\n$1\r\n0\r\n", "CONFIG", "GET", "timeout")
+	r.expect("-ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive\r\n", "CONFIG", "SET", "timeout", "-1")
+	r.expect("+OK\r\n", "CONFIG", "SET", "timeout", "2")
+	idle := n.raw()
+	idle.expect("+PONG\r\n", "PING")
+	// r keeps talking, past the time idle is closed.
+	closed := make(chan error, 1)
+	go func() {
+		idle.c.SetReadDeadline(time.Now().Add(hangGuard))
+		_, err := idle.c.Read(make([]byte, 1)) // returns when the node closes it
+		closed <- err
+	}()
+	for {
+		r.expect("+PONG\r\n", "PING")
+		select {
+		case err := <-closed:
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("the idle client was not closed: %v", err)
+			}
+			r.expect("+PONG\r\n", "PING")
+			r.expect("+OK\r\n", "CONFIG", "SET", "timeout", "0")
+			return
+		case <-time.After(300 * time.Millisecond): // a client's pace, not a wait on the node
+		}
+	}
 }

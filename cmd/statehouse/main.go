@@ -33,6 +33,7 @@ type options struct {
 	dataDir     string
 	requirePass string
 	maxClients  int
+	timeout     int
 	maxBulk     string
 	maxRequest  string
 	maxArgs     int64
@@ -69,6 +70,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.dataDir, "data-dir", "statehouse-data", "directory for the Raft log, stable store and snapshots")
 	fs.StringVar(&o.requirePass, "requirepass", "", "password clients must AUTH with")
 	fs.IntVar(&o.maxClients, "maxclients", 10000, "most client connections at once")
+	fs.IntVar(&o.timeout, "timeout", 0, "close a client idle this many seconds (0: never), as Redis's timeout")
 	fs.StringVar(&o.maxBulk, "proto-max-bulk-len", "16mb", "largest bulk string a client may send (a write must fit a 32 MiB log entry in all)")
 	fs.StringVar(&o.maxRequest, "client-query-buffer-limit", "1gb", "largest single command a client may send")
 	fs.Int64Var(&o.maxArgs, "max-args", server.DefaultLimits.MaxArgs, "most arguments in one command")
@@ -112,6 +114,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.peerPort == 0 {
 		o.peerPort = o.port + 10000
+	}
+	if o.timeout < 0 {
+		return nil, fmt.Errorf("--timeout must be 0 or more seconds, not %d", o.timeout)
 	}
 	if o.maxClockSkew <= 0 {
 		return nil, fmt.Errorf("--max-clock-skew must be positive, not %v", o.maxClockSkew)
@@ -204,6 +209,7 @@ func run(o *options, log *slog.Logger) error {
 		Version:      version,
 		Logger:       log,
 		MaxStaleness: o.maxStaleness,
+		IdleTimeout:  time.Duration(o.timeout) * time.Second,
 	}, f, node)
 	if err := srv.Listen(); err != nil {
 		node.Shutdown()
