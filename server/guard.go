@@ -1,11 +1,13 @@
 package server
 
 import (
+	"errors"
 	"math"
 	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Limits bound what one client may send. redcon parses without limits (a
@@ -362,12 +364,35 @@ func (c *guardConn) reject() {
 // guardListener wraps every accepted connection in a guardConn.
 type guardListener struct {
 	net.Listener
-	lim  func() Limits
-	open func() bool // no password: every client is authenticated
+	lim    func() Limits
+	open   func() bool                         // no password: every client is authenticated
+	failed func(err error, wait time.Duration) // told of each failed accept
 }
 
+// How long Accept waits after a failure: doubling from the least to the
+// most while failures last.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// Accept waits for the next client. When accepting fails (out of file
+// descriptors, most often) it backs off, up to acceptBackoffMax, instead
+// of returning the error: redcon would call Accept again at once, and the
+// loop would spin a core while the condition lasts.
 func (l *guardListener) Accept() (net.Conn, error) {
-	conn, err := l.Listener.Accept()
+	var conn net.Conn
+	var err error
+	for wait := acceptBackoffMin; ; wait = min(2*wait, acceptBackoffMax) {
+		conn, err = l.Listener.Accept()
+		if err == nil || errors.Is(err, net.ErrClosed) {
+			break
+		}
+		if l.failed != nil {
+			l.failed(err, wait)
+		}
+		time.Sleep(wait)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/statehouse/statehouse/internal/testcluster"
 	"github.com/tidwall/redcon"
@@ -296,4 +299,53 @@ func FuzzGuard(f *testing.F) {
 			}
 		}
 	})
+}
+
+// failingListener fails its first accepts as a process out of file
+// descriptors does, then hands out real connections.
+type failingListener struct {
+	net.Listener
+	fails int
+	calls int
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.calls++
+	if l.calls <= l.fails {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+// Accept backs off through failures instead of handing them to redcon,
+// whose loop would call it again at once and spin a core.
+func TestAcceptBacksOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fl := &failingListener{Listener: ln, fails: 6}
+	var waits []time.Duration
+	gl := &guardListener{Listener: fl, lim: func() Limits { return DefaultLimits }, open: func() bool { return true },
+		failed: func(err error, wait time.Duration) { waits = append(waits, wait) }}
+	go func() {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			defer c.Close()
+			time.Sleep(time.Second) // keep it open while Accept returns it
+		}
+	}()
+	conn, err := gl.Accept()
+	if err != nil {
+		t.Fatalf("Accept through failures: %v", err)
+	}
+	conn.Close()
+	want := []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond}
+	if fmt.Sprint(waits) != fmt.Sprint(want) {
+		t.Fatalf("waits %v, want %v", waits, want)
+	}
+	ln.Close()
+	if _, err := gl.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept on a closed listener: %v", err)
+	}
 }

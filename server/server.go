@@ -133,10 +133,21 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return err
 	}
+	s.maxClients.Store(int64(clientsWithinFDLimit(int(s.maxClients.Load()), s.log)))
 	s.ln = &guardListener{Listener: ln, lim: func() Limits { return *s.limits.Load() },
-		open: func() bool { return *s.password.Load() == "" }}
+		open:   func() bool { return *s.password.Load() == "" },
+		failed: s.acceptFailed}
 	s.rs = redcon.NewServerNetwork("tcp", s.cfg.Addr, s.handle, s.accept, s.closed)
 	return nil
+}
+
+// acceptFailed logs the first of a run of failed accepts: the listener
+// backs off while they last.
+func (s *Server) acceptFailed(err error, wait time.Duration) {
+	s.rejected.Add(1)
+	if wait == acceptBackoffMin {
+		s.log.Warn("accepting clients fails; backing off while it does", "err", err)
+	}
 }
 
 // Addr is the address the client port is bound to.

@@ -1,10 +1,13 @@
 package systest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
@@ -38,4 +41,51 @@ func TestLargeValuesNeverBrickANode(t *testing.T) {
 	if v, err := c.Exists(ctx, "huge").Result(); err != nil || v != 0 {
 		t.Fatalf("the refused value exists: %d, %v", v, err)
 	}
+}
+
+// With too few file descriptors for --maxclients, the node says so at
+// start and serves as many clients as it can: the rest are refused with
+// Redis's error, and the node goes on serving.
+func TestOpenFilesLimit(t *testing.T) {
+	skipShort(t)
+	n := testcluster.StartSingle(t, testcluster.Options{OpenFiles: 300})
+	if !strings.Contains(n.Log(), "maxclients reduced") || !strings.Contains(n.Log(), "reduced_to=172") {
+		t.Fatalf("no log line about maxclients:\n%s", n.Log())
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	refused := 0
+	for range 250 {
+		c, err := net.Dial("tcp", n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(testcluster.RequestTimeout))
+		c.Write([]byte("PING\r\n"))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		switch line {
+		case "+PONG\r\n":
+		case "-ERR max number of clients reached\r\n":
+			refused++
+		default:
+			t.Fatalf("client %d: %q", len(conns), line)
+		}
+	}
+	if refused < 250-172 {
+		t.Fatalf("%d of 250 clients refused, want at least %d", refused, 250-172)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	c := n.NewClient()
+	defer c.Close()
+	testcluster.Eventually(t, "a new client is served once others left", func() error {
+		return c.Ping(context.Background()).Err()
+	})
 }

@@ -12,6 +12,19 @@ import (
 // Options shape a cluster or a single node.
 type Options struct {
 	Args []string // extra flags for every node
+	// OpenFiles, if set, is the open-files limit (ulimit -n) the nodes run
+	// with.
+	OpenFiles int
+}
+
+// command is how a node is started: the binary and its flags, under a
+// shell that lowers the open-files limit when opts asks for it.
+func (o Options) command(bin string, flags ...string) []string {
+	args := append(append([]string{bin}, flags...), o.Args...)
+	if o.OpenFiles > 0 {
+		args = append([]string{"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, o.OpenFiles)}, args...)
+	}
+	return args
 }
 
 // Cluster is N statehouse processes formed with --initial-cluster.
@@ -33,12 +46,12 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		c.Nodes = append(c.Nodes, nd)
 	}
 	for _, nd := range c.Nodes {
-		nd.args = append([]string{bin,
+		nd.args = opts.command(bin,
 			"--node-id", nd.ID, "--bind", "127.0.0.1",
 			"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),
 			"--data-dir", nd.DataDir, "--initial-cluster", strings.Join(initial, ","),
 			"--heartbeat-timeout", "300ms", "--election-timeout", "300ms",
-		}, opts.Args...)
+		)
 	}
 	cleanupNodes(t, c.Nodes)
 	for _, nd := range c.Nodes {
@@ -57,11 +70,11 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 func StartSingle(t testing.TB, opts Options) *Node {
 	t.Helper()
 	nd := newNode(t, "n1")
-	nd.args = append([]string{Binary(t),
+	nd.args = opts.command(Binary(t),
 		"--node-id", nd.ID, "--bind", "127.0.0.1",
 		"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),
 		"--data-dir", nd.DataDir,
-	}, opts.Args...)
+	)
 	cleanupNodes(t, []*Node{nd})
 	nd.Start()
 	nd.WaitWritable()
