@@ -320,39 +320,51 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		c.reject()
 		return 0, c.pending
 	}
-	var n int
-	var err error
-	if len(c.held) > 0 {
-		n = copy(p, c.held)
-		c.held = c.held[n:]
-		if len(c.held) == 0 {
-			err, c.rerr = c.rerr, nil
+	n := 0
+	for {
+		var m int
+		var err error
+		if len(c.held) > 0 {
+			m = copy(p[n:], c.held)
+			c.held = c.held[m:]
+			if len(c.held) == 0 {
+				err, c.rerr = c.rerr, nil
+			}
+		} else {
+			m, err = c.Conn.Read(p[n:])
 		}
-	} else {
-		n, err = c.Conn.Read(p)
-	}
-	if n == 0 {
-		return 0, err
-	}
-	c.g.unauth = !c.authed.Load()
-	ok, gerr := c.g.feed(p[:n])
-	if gerr != nil {
-		c.pending = gerr
-		if ok == 0 {
-			c.reject()
-			return 0, gerr
+		if m > 0 {
+			c.g.unauth = !c.authed.Load()
+			ok, gerr := c.g.feed(p[n : n+m])
+			if gerr != nil {
+				c.pending = gerr
+				if n+ok == 0 {
+					c.reject()
+					return 0, gerr
+				}
+				return n + ok, nil // hand on the good commands first
+			}
+			if ok < m {
+				// Stopped after an unauthenticated client's command: the
+				// rest is judged once that command has run.
+				c.held = append(append([]byte(nil), p[n+ok:n+m]...), c.held...)
+				if err != nil {
+					c.rerr, err = err, nil
+				}
+				return n + ok, nil
+			}
+			n += m
 		}
-		return ok, nil // hand on the good commands first
-	}
-	if ok < n {
-		// Stopped after an unauthenticated client's command: the rest is
-		// judged once that command has run.
-		c.held = append(append([]byte(nil), p[ok:n]...), c.held...)
-		if err != nil {
-			c.rerr, err = err, nil
+		// Hand on at a command's end, with a full buffer, or with an error.
+		// A command still arriving is read on: redcon parses a partial
+		// command again on every read, so a client trickling one a few
+		// bytes at a time would cost the node time quadratic in its size;
+		// this way redcon sees it when its buffer fills (and doubles) or
+		// when it is whole.
+		if err != nil || m == 0 || n == len(p) || c.g.state == gStart {
+			return n, err
 		}
 	}
-	return ok, err
 }
 
 func (c *guardConn) reject() {

@@ -349,3 +349,53 @@ func TestAcceptBacksOff(t *testing.T) {
 		t.Fatalf("Accept on a closed listener: %v", err)
 	}
 }
+
+// countingReader counts the reads redcon's parser makes: it parses a
+// partial command again on each.
+type countingReader struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
+}
+
+// A command trickled a few bytes at a time reaches redcon's parser a few
+// times, not once per write: each parse of a partial command starts over,
+// so a trickle used to cost the node time quadratic in the command's size.
+func TestTrickledCommandParsedFewTimes(t *testing.T) {
+	server, client := net.Pipe()
+	defer server.Close()
+	gc := &guardConn{Conn: server, g: guard{lim: DefaultLimits}}
+	gc.authed.Store(true)
+	var cmd bytes.Buffer
+	const args = 20000
+	fmt.Fprintf(&cmd, "*%d\r\n$4\r\nMSET\r\n", args+1)
+	for i := range args {
+		k := fmt.Sprint("k", i)
+		fmt.Fprintf(&cmd, "$%d\r\n%s\r\n", len(k), k)
+	}
+	data := cmd.Bytes()
+	go func() {
+		for len(data) > 0 {
+			n := min(64, len(data))
+			if _, err := client.Write(data[:n]); err != nil {
+				return
+			}
+			data = data[n:]
+		}
+	}()
+	cr := &countingReader{r: gc}
+	rd := redcon.NewReader(cr)
+	got, err := rd.ReadCommand()
+	if err != nil || len(got.Args) != args+1 {
+		t.Fatalf("read %d args, %v", len(got.Args), err)
+	}
+	writes := (cmd.Len() + 63) / 64
+	t.Logf("%d bytes in %d writes reached the parser in %d reads", cmd.Len(), writes, cr.reads)
+	if cr.reads > 64 {
+		t.Fatalf("%d reads for one command of %d bytes", cr.reads, cmd.Len())
+	}
+}
