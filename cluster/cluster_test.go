@@ -108,8 +108,8 @@ func TestFollowerForwardsAndReadsItsWrites(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		k := fmt.Sprintf("k%d", i)
 		set(t, f, k, "v")
-		// Read-your-writes on the node that took the write, without a barrier.
-		if got := get(f, k); got != "$1\r\nv\r\n" {
+		// Read-your-writes on the node that took the write.
+		if got := readOwn(t, f, k); got != "$1\r\nv\r\n" {
 			t.Fatalf("follower does not see its own write %s: %q", k, got)
 		}
 	}
@@ -380,11 +380,19 @@ func TestForwardedWriteDoesNotWaitForCommitTimeout(t *testing.T) {
 	for i := range 5 {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		start := time.Now()
-		reply, _, err := f.Propose(ctx, fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprint("k", i)), []byte("v")}}}})
+		reply, index, err := f.Propose(ctx, fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(fmt.Sprint("k", i)), []byte("v")}}}})
 		cancel()
 		if err != nil || string(reply) != "+OK\r\n" {
 			t.Fatalf("forwarded SET %d: %q, %v after %v", i, reply, err, time.Since(start))
 		}
+		// The leader's nudge, not the minute-long idle broadcast, tells
+		// the follower the write committed.
+		testcluster.Eventually(t, "the follower applies its forwarded write", func() error {
+			if a := f.applied.index(); a < index {
+				return fmt.Errorf("applied %d of %d", a, index)
+			}
+			return nil
+		})
 		if got := get(f, fmt.Sprint("k", i)); got != "$1\r\nv\r\n" {
 			t.Fatalf("follower reads %q after its forwarded write", got)
 		}
@@ -403,13 +411,14 @@ func TestFollowerReadAfterLeaderWrite(t *testing.T) {
 	for i := range 5 {
 		key := fmt.Sprint("k", i)
 		set(t, l, key, "v")
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		start := time.Now()
-		err := f.ReadBarrier(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("read barrier on a follower after write %d: %v after %v", i, err, time.Since(start))
-		}
+		// Without the nudge the follower would hear of the commit only a
+		// minute later; a busy machine may make it read through the leader
+		// (ErrBehind) for a moment first.
+		testcluster.Eventually(t, fmt.Sprint("a read barrier on the follower after write ", i), func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), testcluster.RequestTimeout)
+			defer cancel()
+			return f.ReadBarrier(ctx)
+		})
 		if got := get(f, key); got != "$1\r\nv\r\n" {
 			t.Fatalf("follower reads %q after the leader's write", got)
 		}

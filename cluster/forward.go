@@ -25,10 +25,21 @@ func (n *Node) forward(ctx context.Context, leader string, req fsm.Request) ([]b
 	if err != nil {
 		return nil, 0, forwardError(leader, err)
 	}
-	if err := n.applied.wait(ctx, r.index); err != nil {
-		// Committed by the leader but not yet applied here: the write
-		// happened, yet this node cannot show it, so the outcome is unknown
-		// to this client.
+	// Answer once this node has applied the write too, so the client reads
+	// it here. A node too far behind to apply it soon (just restarted)
+	// answers at once instead, and its reads go through the leader until it
+	// has caught up: the client still reads its write.
+	wctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	err = n.applied.wait(wctx, r.index)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		n.noteBehind(r.index)
+		return r.body, r.index, nil
+	}
+	if err != nil {
+		// Committed by the leader but not applied here within the call's
+		// time: the write happened, yet the outcome is unknown to this
+		// client.
 		return nil, 0, fmt.Errorf("%w: applied by the leader at index %d, not yet on this node", ErrUnknownOutcome, r.index)
 	}
 	return r.body, r.index, nil

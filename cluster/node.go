@@ -28,6 +28,9 @@ var (
 	// a command its build cannot replicate); certainly not applied, and
 	// retrying does not help. The message says why (-ERR).
 	ErrRefused = errors.New("refused")
+	// ErrBehind: this node is too far behind the leader to serve a
+	// linearizable read soon; read through the leader (ReadThroughLeader).
+	ErrBehind = errors.New("node is catching up")
 )
 
 // Config configures a node.
@@ -164,6 +167,9 @@ type Node struct {
 	shutOnce sync.Once
 
 	clock clockState // the members' clocks (clock.go)
+
+	behind         atomic.Uint64 // a read index this node was too far behind to wait for; 0: none
+	readsViaLeader atomic.Uint64
 
 	halted   chan struct{} // closed when the log holds an entry this node cannot apply
 	haltErr  *HaltError
@@ -433,6 +439,9 @@ type Status struct {
 	// theirs.
 	ClockSkew time.Duration
 	ClockOff  bool
+	// ReadsViaLeader counts reads this node was too far behind to serve
+	// and ran on the leader.
+	ReadsViaLeader uint64
 }
 
 // Status returns the node's view of the group.
@@ -449,6 +458,8 @@ func (n *Node) Status() Status {
 		LastIndex:   n.raft.LastIndex(),
 		ClockSkew:   n.ClockSkew(),
 		ClockOff:    n.clock.skewed.Load(),
+
+		ReadsViaLeader: n.readsViaLeader.Load(),
 	}
 }
 

@@ -62,6 +62,24 @@ func get(n *Node, k string) string {
 	return string(n.FSM().Read(0, n.Now(), 0, [][]byte{[]byte("GET"), []byte(k)}, nil))
 }
 
+// readOwn is what a client of n reads for k: from n after its read
+// barrier, or through the leader while n is catching up.
+func readOwn(t testing.TB, n *Node, k string) string {
+	t.Helper()
+	err := n.ReadBarrier(context.Background())
+	if errors.Is(err, ErrBehind) {
+		b, err := n.ReadThroughLeader(context.Background(), 0, [][]byte{[]byte("GET"), []byte(k)})
+		if err != nil {
+			t.Fatalf("%s: read through the leader: %v", n.cfg.NodeID, err)
+		}
+		return string(b)
+	}
+	if err != nil {
+		t.Fatalf("%s: read barrier: %v", n.cfg.NodeID, err)
+	}
+	return get(n, k)
+}
+
 // Every concurrent proposal gets its own reply, and all of them are applied.
 func TestConcurrentProposalsShareEntries(t *testing.T) {
 	n := openNode(t, t.TempDir())

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/statehouse/statehouse/fsm"
 )
 
 type readIndexResult struct {
@@ -17,6 +19,12 @@ type readIndexResult struct {
 // ReadBarrier returns once a read of the local fsm is linearizable: the
 // read index protocol. The node gets the leader's commit index (the leader
 // confirms it still leads), then waits until its own fsm has applied it.
+//
+// A node far behind (a follower just restarted: hashicorp/raft resumes
+// replicating to it only after a backoff of seconds) does not make reads
+// wait for it: past catchUpWait it answers ErrBehind, and keeps answering
+// it at once until it has caught up, so the caller reads through the
+// leader (ReadThroughLeader) instead.
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	if n.unsafeReads() {
 		return nil
@@ -25,10 +33,75 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n.applied.index() >= index {
+		return nil
+	}
+	if n.raft.State() != raft.Leader {
+		if target := n.behind.Load(); target > 0 {
+			if n.applied.index() < target {
+				return fmt.Errorf("%w: applied %d, catching up to %d", ErrBehind, n.applied.index(), target)
+			}
+			n.behind.CompareAndSwap(target, 0)
+		}
+		wctx, cancel := context.WithTimeout(ctx, catchUpWait)
+		err := n.applied.wait(wctx, index)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() == nil {
+			n.noteBehind(index)
+			return fmt.Errorf("%w: applied %d, read index %d", ErrBehind, n.applied.index(), index)
+		}
+	}
 	if err := n.applied.wait(ctx, index); err != nil {
 		return fmt.Errorf("%w: waiting to apply index %d", ErrLoading, index)
 	}
 	return nil
+}
+
+// noteBehind records that this node has yet to apply index: until it has,
+// its linearizable reads go through the leader.
+func (n *Node) noteBehind(index uint64) {
+	for {
+		old := n.behind.Load()
+		if index <= old || n.behind.CompareAndSwap(old, index) {
+			return
+		}
+	}
+}
+
+// ReadThroughLeader runs a read command on the leader, which answers it
+// after its own read barrier: for a follower too far behind to serve it.
+func (n *Node) ReadThroughLeader(ctx context.Context, db int, args [][]byte) ([]byte, error) {
+	leader, err := n.waitLeader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.readsViaLeader.Add(1)
+	if leader == n.self() {
+		return n.readLocal(ctx, db, args)
+	}
+	r, err := n.peer(leader).call(ctx, msgRead, encodeRequest(fsm.Request{Ops: []fsm.Op{{DB: db, Args: args}}}))
+	if err != nil {
+		var ce *callError
+		if errors.As(err, &ce) || errors.Is(err, errShortReply) {
+			return nil, fmt.Errorf("%w: read through the leader %s: %v", ErrNoLeader, leader, err)
+		}
+		return nil, err
+	}
+	return r.body, nil
+}
+
+// readLocal is the leader's half of ReadThroughLeader.
+func (n *Node) readLocal(ctx context.Context, db int, args [][]byte) ([]byte, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNoLeader // never relay: the asker picks the leader itself
+	}
+	if err := n.ReadBarrier(ctx); err != nil {
+		return nil, err
+	}
+	return n.fsm.Read(db, n.Now(), rand.Uint64(), args, nil), nil
 }
 
 // readIndex returns an index that covers every write acknowledged before

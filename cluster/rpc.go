@@ -23,6 +23,7 @@ const (
 	msgReadIndex byte = 2 // payload: empty
 	msgNodeInfo  byte = 3 // payload: empty
 	msgClock     byte = 4 // payload: empty; the reply's index is the node's clock (unix ms)
+	msgRead      byte = 5 // payload: an encoded fsm.Entry with one read op; the reply's body is its reply
 
 	maxFrame = 1<<32 - 1 // what the length field can say
 
@@ -230,6 +231,13 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 			n.nudge(index) // the asker waits to apply index itself
 		}
 		return peerReply{status: statusOf(err), index: index}.encode()
+	case msgRead:
+		req, err := decodeRequest(payload)
+		if err != nil || len(req.Ops) != 1 {
+			return peerReply{status: stRefused, body: []byte("the leader cannot read the read request")}.encode()
+		}
+		reply, err := n.readLocal(ctx, req.Ops[0].DB, req.Ops[0].Args)
+		return peerReply{status: statusOf(err), body: reply}.encode()
 	case msgClock:
 		return peerReply{status: stOK, index: uint64(n.cfg.Clock())}.encode()
 	case msgNodeInfo:

@@ -45,6 +45,10 @@ const (
 	// readIndexRoundTimeout: a read-index round, retries included, answers
 	// within this even when no leader does.
 	readIndexRoundTimeout = 5 * time.Second
+	// catchUpWait: a follower waits this long to apply a read index before
+	// the read goes through the leader instead (a follower just restarted
+	// may not be replicated to for seconds).
+	catchUpWait = time.Second
 	// readIndexCallTimeout: a leader that takes longer than this to hand a
 	// follower its read index is treated as gone.
 	readIndexCallTimeout = 2 * time.Second

@@ -185,4 +185,5 @@ func (s *Server) writeReplicationInfo(b *strings.Builder) {
 		clockOff = 1
 	}
 	line("clock_off", clockOff)
+	line("reads_via_leader", st.ReadsViaLeader)
 }

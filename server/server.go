@@ -22,6 +22,7 @@ import (
 type Cluster interface {
 	Propose(ctx context.Context, req fsm.Request) (reply []byte, index uint64, err error)
 	ReadBarrier(ctx context.Context) error
+	ReadThroughLeader(ctx context.Context, db int, args [][]byte) ([]byte, error)
 	Members(ctx context.Context) []cluster.Member
 	WaitApplied(ctx context.Context, index uint64, want int) int
 	Staleness() time.Duration
@@ -342,7 +343,10 @@ type pipeline struct {
 	conn   redcon.Conn
 	writes []fsm.Op // consecutive writes not yet proposed
 	readOK bool     // a read barrier in this pipeline already covers later reads
-	closed bool
+	// viaLeader: this node is catching up; the pipeline's reads go to the
+	// leader.
+	viaLeader bool
+	closed    bool
 	// capture, while EXEC runs a transaction's front-door commands,
 	// collects their replies instead of writing them.
 	capture *[]byte
@@ -403,6 +407,7 @@ func (p *pipeline) command(args [][]byte) {
 	case cmd.IsWrite():
 		p.writes = append(p.writes, fsm.Op{DB: st.db, Args: cloneArgs(args)})
 		p.readOK = false
+		p.viaLeader = false
 	default:
 		p.read(args)
 	}
@@ -419,8 +424,19 @@ func (p *pipeline) read(args [][]byte) {
 			p.reply(e)
 			return
 		}
+	} else if p.viaLeader {
+		p.readThroughLeader(args)
+		return
 	} else if !p.readOK {
-		if err := p.barrier(); err != nil {
+		err := p.barrier()
+		if errors.Is(err, cluster.ErrBehind) {
+			// This node is catching up: the leader answers, for the rest
+			// of the pipeline too.
+			p.viaLeader = true
+			p.readThroughLeader(args)
+			return
+		}
+		if err != nil {
 			p.reply(errorReply(err))
 			return
 		}
@@ -428,6 +444,19 @@ func (p *pipeline) read(args [][]byte) {
 	}
 	st.buf = s.fsm.Read(st.db, s.cl.Now(), rand.Uint64(), args, st.buf[:0])
 	p.reply(st.buf)
+}
+
+// readThroughLeader has the leader answer a read this node is too far
+// behind to serve.
+func (p *pipeline) readThroughLeader(args [][]byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.Timeout)
+	defer cancel()
+	reply, err := p.s.cl.ReadThroughLeader(ctx, p.st.db, args)
+	if err != nil {
+		p.reply(errorReply(err))
+		return
+	}
+	p.reply(reply)
 }
 
 // reject answers a command refused before it ran. As in Redis, a refused
