@@ -30,6 +30,11 @@ func (h *HaltError) Error() string {
 		return fmt.Sprintf("log entry %d was written by a newer statehouse: %v; "+
 			"this node stopped without applying it, so as not to diverge from its peers: upgrade it", h.Index, h.Err)
 	}
+	if errors.Is(h.Err, fsm.ErrChecksum) {
+		return fmt.Sprintf("log entry %d is damaged on disk: %v; this node stopped without applying it. "+
+			"To recover, stop it, move its data dir aside and start it with an empty one and the same --node-id: "+
+			"it catches up from its peers", h.Index, h.Err)
+	}
 	return fmt.Sprintf("log entry %d cannot be applied: %v; "+
 		"this node stopped without applying it, so as not to diverge from its peers", h.Index, h.Err)
 }

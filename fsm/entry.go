@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 )
 
 // Entry is the payload of one Raft log entry: the leader's clock when it
@@ -47,14 +48,19 @@ type Cond struct {
 }
 
 // Entry format versions. 2 added Cond.Since; 3 gives each op a flags byte
-// (bit 0: ignorable) and the version of its command. Entries are written
-// as 3; 2 is read for the logs of earlier builds.
+// (bit 0: ignorable) and the version of its command, and ends the entry
+// with a CRC-32C of the rest. Entries are written as 3; 2 is read for the
+// logs of earlier builds.
 const (
 	entryVersion   = 3
 	entryVersionV2 = 2
 )
 
 var errCorrupt = errors.New("fsm: corrupt entry")
+
+// ErrChecksum means an entry's bytes are not those that were written: the
+// disk or the network changed them.
+var ErrChecksum = errors.New("fsm: entry checksum mismatch")
 
 // ErrNewerEntry means an entry was written by a newer statehouse in a
 // format this build cannot read.
@@ -64,6 +70,7 @@ const opIgnorable = 1 // op flags bit
 
 // Encode appends the binary form of e to b.
 func (e *Entry) Encode(b []byte) []byte {
+	start := len(b)
 	b = append(b, entryVersion)
 	b = binary.AppendVarint(b, e.Now)
 	b = binary.AppendUvarint(b, uint64(len(e.Reqs)))
@@ -96,7 +103,9 @@ func (e *Entry) Encode(b []byte) []byte {
 			}
 		}
 	}
-	return b
+	// The log's own checksums cover only its newest records on start; this
+	// one is checked whenever the entry is read, at apply and at replay.
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], crcTable))
 }
 
 // maxVarint is the most bytes a varint takes.
@@ -132,11 +141,23 @@ func appendBytes(b, v []byte) []byte {
 func DecodeEntry(data []byte) (*Entry, error) {
 	d := decoder{b: data}
 	v := d.byte()
+	if d.err != nil {
+		return nil, d.err
+	}
 	switch {
 	case v > entryVersion:
 		return nil, fmt.Errorf("%w: format version %d, this build reads up to %d", ErrNewerEntry, v, entryVersion)
 	case v < entryVersionV2:
 		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
+	case v > entryVersionV2:
+		if len(data) < 5 {
+			return nil, fmt.Errorf("%w: %d bytes", errCorrupt, len(data))
+		}
+		body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
+		if got := crc32.Checksum(body, crcTable); got != sum {
+			return nil, fmt.Errorf("%w: CRC-32C %08x, written %08x", ErrChecksum, got, sum)
+		}
+		d.b = body[1:]
 	}
 	e := &Entry{Now: d.varint()}
 	n := d.count()

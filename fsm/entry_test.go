@@ -2,7 +2,9 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -48,8 +50,8 @@ func TestEntryFormats(t *testing.T) {
 	// build's: refused as such, not as corruption.
 	for name, data := range map[string][]byte{
 		"format 4":          append([]byte{entryVersion + 1}, b[1:]...),
-		"unknown req flags": {entryVersion, 0, 1, 0x02, 0, 0},
-		"unknown op flags":  {entryVersion, 0, 1, 0, 0, 1, 0x02, 1, 0, 1, 1, 'x'},
+		"unknown req flags": withCRC([]byte{entryVersion, 0, 1, 0x02, 0, 0}),
+		"unknown op flags":  withCRC([]byte{entryVersion, 0, 1, 0, 0, 1, 0x02, 1, 0, 1, 1, 'x'}),
 	} {
 		if _, err := DecodeEntry(data); !errors.Is(err, ErrNewerEntry) {
 			t.Errorf("%s: %v, want ErrNewerEntry", name, err)
@@ -57,6 +59,34 @@ func TestEntryFormats(t *testing.T) {
 	}
 	if _, err := DecodeEntry([]byte{1, 0, 0}); err == nil || errors.Is(err, ErrNewerEntry) {
 		t.Errorf("format 1: %v, want corrupt", err)
+	}
+}
+
+// withCRC ends b with its CRC-32C, as Encode ends an entry.
+func withCRC(b []byte) []byte {
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// A byte changed anywhere in an entry (a value's "user" read back as
+// "root") is caught when the entry is read, not applied.
+func TestEntryChecksum(t *testing.T) {
+	e := Entry{Now: 1000, Reqs: []Request{{Ops: []Op{op(1, false, "SET", "session:1", "role=user")}}}}
+	b := e.Encode(nil)
+	if _, err := DecodeEntry(b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		bad := append([]byte(nil), b...)
+		bad[i] ^= 0x04
+		if _, err := DecodeEntry(bad); err == nil {
+			t.Fatalf("byte %d flipped: decoded", i)
+		} else if i > 0 && !errors.Is(err, ErrChecksum) {
+			t.Fatalf("byte %d flipped: %v, want ErrChecksum", i, err)
+		}
+	}
+	// Encode appends: an entry written after other bytes checks its own.
+	if _, err := DecodeEntry(e.Encode([]byte("prefix"))[6:]); err != nil {
+		t.Fatalf("an entry encoded after other bytes: %v", err)
 	}
 }
 
