@@ -70,11 +70,16 @@ func (n *Node) Now() int64 {
 		last := n.fsm.Now()
 		return max(last, min(local, last+n.cfg.MaxClockSkew.Milliseconds()))
 	}
-	q := m + c.quorumOffset.Load()
-	if d := local - q; d > n.cfg.MaxClockSkew.Milliseconds() || -d > n.cfg.MaxClockSkew.Milliseconds() {
+	if q := m + c.quorumOffset.Load(); n.tooFar(local - q) {
 		return q
 	}
 	return local
+}
+
+// tooFar reports whether a clock skew of d ms is past MaxClockSkew.
+func (n *Node) tooFar(d int64) bool {
+	limit := n.cfg.MaxClockSkew.Milliseconds()
+	return d > limit || -d > limit
 }
 
 // ClockSkew is this node's clock minus the quorum time, as last measured.
@@ -213,7 +218,7 @@ func (n *Node) noteSkew() {
 	n.clock.validUntil.Store(m + clockSampleMaxAge.Milliseconds())
 	skew := local - q
 	n.clock.skew.Store(skew)
-	far := skew > n.cfg.MaxClockSkew.Milliseconds() || -skew > n.cfg.MaxClockSkew.Milliseconds()
+	far := n.tooFar(skew)
 	if n.clock.skewed.Swap(far) != far {
 		if far {
 			n.log.Warn("this node's clock is off from the time a quorum of members agree on: using theirs",

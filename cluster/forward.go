@@ -85,12 +85,7 @@ func decodeRequest(b []byte) (fsm.Request, error) {
 // committed rides in the next entry, whose AppendEntries carries the
 // commit index: alone it costs one small entry, among other writes nothing.
 func (n *Node) nudge(index uint64) {
-	for {
-		old := n.nudgeWant.Load()
-		if index <= old || n.nudgeWant.CompareAndSwap(old, index) {
-			break
-		}
-	}
+	raiseTo(&n.nudgeWant, index)
 	select {
 	case n.nudgeCh <- struct{}{}:
 	default:

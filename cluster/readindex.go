@@ -62,14 +62,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 
 // noteBehind records that this node has yet to apply index: until it has,
 // its linearizable reads go through the leader.
-func (n *Node) noteBehind(index uint64) {
-	for {
-		old := n.behind.Load()
-		if index <= old || n.behind.CompareAndSwap(old, index) {
-			return
-		}
-	}
-}
+func (n *Node) noteBehind(index uint64) { raiseTo(&n.behind, index) }
 
 // ReadThroughLeader runs a read command on the leader, which answers it
 // after its own read barrier: for a follower too far behind to serve it.

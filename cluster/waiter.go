@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // indexWaiter lets goroutines wait until the fsm has applied an index.
@@ -73,4 +74,15 @@ func (b *broadcast) notify() {
 		b.ch = nil
 	}
 	b.mu.Unlock()
+}
+
+// raiseTo sets a to v unless it already holds as much: a maximum that
+// many goroutines raise at once.
+func raiseTo(a *atomic.Uint64, v uint64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
