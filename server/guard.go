@@ -377,7 +377,6 @@ func (c *guardConn) reject() {
 type guardListener struct {
 	net.Listener
 	lim    func() Limits
-	open   func() bool                         // no password: every client is authenticated
 	failed func(err error, wait time.Duration) // told of each failed accept
 }
 
@@ -408,7 +407,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	gc := &guardConn{Conn: conn, g: guard{lim: l.lim()}}
-	gc.authed.Store(l.open())
-	return gc, nil
+	// Not yet authenticated: the server's accept callback, which runs
+	// before the connection is first read, says otherwise.
+	return &guardConn{Conn: conn, g: guard{lim: l.lim()}}, nil
 }

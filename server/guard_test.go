@@ -327,7 +327,7 @@ func TestAcceptBacksOff(t *testing.T) {
 	defer ln.Close()
 	fl := &failingListener{Listener: ln, fails: 6}
 	var waits []time.Duration
-	gl := &guardListener{Listener: fl, lim: func() Limits { return DefaultLimits }, open: func() bool { return true },
+	gl := &guardListener{Listener: fl, lim: func() Limits { return DefaultLimits },
 		failed: func(err error, wait time.Duration) { waits = append(waits, wait) }}
 	go func() {
 		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {

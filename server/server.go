@@ -136,7 +136,6 @@ func (s *Server) Listen() error {
 	}
 	s.maxClients.Store(int64(clientsWithinFDLimit(int(s.maxClients.Load()), s.log)))
 	s.ln = &guardListener{Listener: ln, lim: func() Limits { return *s.limits.Load() },
-		open:   func() bool { return *s.password.Load() == "" },
 		failed: s.acceptFailed}
 	s.rs = redcon.NewServerNetwork("tcp", s.cfg.Addr, s.handle, s.accept, s.closed)
 	return nil
@@ -285,12 +284,9 @@ func (s *Server) accept(conn redcon.Conn) bool {
 		created:  time.Now(),
 		lastUsed: time.Now(),
 		multiN:   -1,
-		authed:   *s.password.Load() == "",
 	}
 	st.guard, _ = conn.NetConn().(*guardConn)
-	if st.guard != nil {
-		st.guard.authed.Store(st.authed) // the password may have changed since accept
-	}
+	st.setAuthed(*s.password.Load() == "") // before redcon first reads the connection
 	conn.SetContext(st)
 	s.mu.Lock()
 	s.conns[st.id] = st
