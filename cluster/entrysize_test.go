@@ -53,14 +53,16 @@ func TestNoEntryLargerThanTheCeiling(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			node := []*Node{leader, f}[i%2]
-			// SET is idempotent: if leadership moves mid-write, write again.
-			var err error
-			for range 5 {
-				if _, _, err = node.Propose(context.Background(), setReq(fmt.Sprint("big", i), sizes[i/2%2])); err == nil {
-					return
-				}
+			// SET is idempotent: if leadership moves mid-write (a busy
+			// machine appending 30 MiB entries may miss a heartbeat),
+			// write again once a leader is back.
+			err := testcluster.Poll(testcluster.ConditionTimeout, func() error {
+				_, _, err := node.Propose(context.Background(), setReq(fmt.Sprint("big", i), sizes[i/2%2]))
+				return err
+			})
+			if err != nil {
+				errs <- fmt.Errorf("%s big%d: %w", node.cfg.NodeID, i, err)
 			}
-			errs <- fmt.Errorf("%s big%d: %w", node.cfg.NodeID, i, err)
 		}()
 	}
 	wg.Wait()
