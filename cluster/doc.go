@@ -10,7 +10,7 @@
 //   - The fsm's own applied index, not raft.AppliedIndex, decides when a
 //     write or read may be answered: AppliedIndex only means "queued".
 //   - Errors say whether a write certainly did not apply (ErrNotApplied,
-//     ErrRefused) or may have (ErrUnknownOutcome); the server maps them to
+//     ErrRefused, ErrDiskFull) or may have (ErrUnknownOutcome); the server maps them to
 //     Redis errors.
 //   - The log takes only what this build can apply: the leader stamps every
 //     request (fsm.Stamp). A node that meets a committed entry it cannot
@@ -33,7 +33,10 @@
 //   - replicas.go: what other members have applied (ROLE, WAIT).
 //   - fsm_adapter.go: raft.FSM onto fsm.FSM.
 //   - halt.go: stopping at an entry this node cannot apply.
-//   - logstore.go: the Raft log on disk.
+//   - logstore.go: the Raft log on disk, reopened in place when a full
+//     disk left it unable to append.
+//   - disk.go: the data dir's free space: writes refused (ErrDiskFull)
+//     while it is short, unfinished snapshots removed.
 //   - raftlog.go: hashicorp/raft's logger onto the node's slog logger.
 //   - waiter.go: waiting for an applied index or a change.
 package cluster

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,7 +39,7 @@ const (
 // an append is one write and one fsync, where bbolt's commit costs two
 // (pages, then meta), and every write waits for the leader's append and then
 // a follower's. A data dir that already holds raft.db keeps it.
-func openLogStore(dir string, noSync bool, log hclog.Logger) (logStore, string, error) {
+func openLogStore(dir string, noSync bool, log hclog.Logger) (*dataLog, string, error) {
 	unlock, err := lockDataDir(dir)
 	if err != nil {
 		return nil, "", err
@@ -47,7 +49,14 @@ func openLogStore(dir string, noSync bool, log hclog.Logger) (logStore, string, 
 		unlock()
 		return nil, "", err
 	}
-	return lockedStore{s, unlock}, kind, nil
+	d := &dataLog{s: s, unlock: unlock, failed: func(error) {}}
+	if _, ok := s.(walStore); ok {
+		d.reopen = func() (logStore, error) {
+			s, _, err := openUnlocked(dir, noSync, log)
+			return s, err
+		}
+	}
+	return d, kind, nil
 }
 
 // lockDataDir takes an exclusive lock on DIR/LOCK, held until the store
@@ -68,14 +77,119 @@ func lockDataDir(dir string) (func(), error) {
 	return func() { f.Close() }, nil // closing the file drops the lock
 }
 
-type lockedStore struct {
-	logStore
+// dataLog is the node's log and stable store: the store openLogStore
+// opened, holding the data dir's lock until it closes, telling the node of
+// every failed write, and reopened in place when a full disk has left
+// raft-wal unable to append. raft-wal opens its next segment file after
+// an append fills the last; if that fails (no space for the new file), the
+// last segment stays sealed and every later append fails with ErrSealed
+// until the WAL is opened again, which recovers the rotation.
+type dataLog struct {
+	mu     sync.RWMutex // held for writing only to swap s
+	s      logStore
+	reopen func() (logStore, error) // nil: the store needs no reopening
 	unlock func()
+	failed func(error) // told of every failed write
+	stuck  atomic.Bool // an append failed for a segment left sealed
 }
 
-func (s lockedStore) Close() error {
-	defer s.unlock()
-	return s.logStore.Close()
+func (d *dataLog) store() (logStore, func()) {
+	d.mu.RLock()
+	return d.s, d.mu.RUnlock
+}
+
+func (d *dataLog) FirstIndex() (uint64, error) {
+	s, done := d.store()
+	defer done()
+	return s.FirstIndex()
+}
+
+func (d *dataLog) LastIndex() (uint64, error) {
+	s, done := d.store()
+	defer done()
+	return s.LastIndex()
+}
+
+func (d *dataLog) GetLog(index uint64, l *raft.Log) error {
+	s, done := d.store()
+	defer done()
+	return s.GetLog(index, l)
+}
+
+func (d *dataLog) StoreLog(l *raft.Log) error {
+	return d.StoreLogs([]*raft.Log{l})
+}
+
+func (d *dataLog) StoreLogs(ls []*raft.Log) error {
+	s, done := d.store()
+	defer done()
+	return d.check(s.StoreLogs(ls))
+}
+
+func (d *dataLog) DeleteRange(lo, hi uint64) error {
+	s, done := d.store()
+	defer done()
+	return d.check(s.DeleteRange(lo, hi))
+}
+
+func (d *dataLog) Set(k, v []byte) error {
+	s, done := d.store()
+	defer done()
+	return d.check(s.Set(k, v))
+}
+
+func (d *dataLog) Get(k []byte) ([]byte, error) {
+	s, done := d.store()
+	defer done()
+	return s.Get(k)
+}
+
+func (d *dataLog) SetUint64(k []byte, v uint64) error {
+	s, done := d.store()
+	defer done()
+	return d.check(s.SetUint64(k, v))
+}
+
+func (d *dataLog) GetUint64(k []byte) (uint64, error) {
+	s, done := d.store()
+	defer done()
+	return s.GetUint64(k)
+}
+
+func (d *dataLog) check(err error) error {
+	if err != nil {
+		if errors.Is(err, waltypes.ErrSealed) {
+			d.stuck.Store(true)
+		}
+		d.failed(err)
+	}
+	return err
+}
+
+// recover reopens a store left unable to append, once there may be space
+// for its next segment; it reports whether it did. A failed reopen leaves
+// the closed store in place (every call fails) to be tried again.
+func (d *dataLog) recover() (bool, error) {
+	if d.reopen == nil || !d.stuck.Load() {
+		return false, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.s.Close()
+	s, err := d.reopen()
+	if err != nil {
+		return false, err
+	}
+	d.s = s
+	d.stuck.Store(false)
+	return true, nil
+}
+
+func (d *dataLog) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	defer d.unlock()
+	return d.s.Close()
 }
 
 func openUnlocked(dir string, noSync bool, log hclog.Logger) (logStore, string, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
 	"github.com/statehouse/statehouse/fsm"
 )
 
@@ -71,6 +72,11 @@ type Config struct {
 	MaxBatchBytes int
 	MaxInflight   int
 
+	// MinFreeDisk is the free space the data dir's file system must have
+	// for this node to take writes as leader (disk.go); 0 means
+	// DefaultMinFreeDisk, negative turns the check off.
+	MinFreeDisk int64
+
 	Clock func() int64 // unix ms; default time.Now
 	// MaxClockSkew is how far this node's clock may be from the time a
 	// quorum of members agree on before it uses theirs (clock.go).
@@ -112,6 +118,9 @@ func (c *Config) setDefaults() {
 		// took 25% more SETs/s than 2 (8.8-9.0k against 6.7-7.5k).
 		c.MaxInflight = 1
 	}
+	if c.MinFreeDisk == 0 {
+		c.MinFreeDisk = DefaultMinFreeDisk
+	}
 	if c.Clock == nil {
 		c.Clock = func() int64 { return time.Now().UnixMilli() }
 	}
@@ -142,7 +151,7 @@ type Node struct {
 	log     *slog.Logger
 	fsm     *fsm.FSM
 	raft    *raft.Raft
-	store   logStore
+	store   *dataLog
 	adapter *adapter
 	trans   *raft.NetworkTransport
 	mux     *mux
@@ -167,6 +176,7 @@ type Node struct {
 	shutOnce sync.Once
 
 	clock clockState // the members' clocks (clock.go)
+	disk  diskState  // the data dir's free space (disk.go)
 
 	behind         atomic.Uint64 // a read index this node was too far behind to wait for; 0: none
 	readsViaLeader atomic.Uint64
@@ -197,6 +207,13 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		halted:    make(chan struct{}),
 	}
 	n.clock.mono = time.Now()
+	if cfg.MinFreeDisk > 0 && cfg.MinFreeDisk < int64(wal.DefaultSegmentSize+MaxEntryBytes) {
+		n.log.Warn("--min-free-disk is less than a log segment and the largest entry: a full disk can reach the log, "+
+			"which then stops taking writes until space returns", "min_free_disk", humanBytes(cfg.MinFreeDisk),
+			"advised", humanBytes(int64(wal.DefaultSegmentSize+MaxEntryBytes)))
+	}
+	n.disk.free.Store(-1)
+	n.disk.kick = make(chan struct{}, 1)
 	hlog := newRaftLogger(n.log)
 	o := &opening{n: n, hlog: hlog, rc: raftConfig(cfg, hlog)}
 	steps := []struct {
@@ -254,15 +271,20 @@ func (o *opening) logStore() error {
 	if err != nil {
 		return err
 	}
+	store.failed = o.n.writeFailed
 	o.n.store = store
 	o.onUndo(func() { store.Close() })
 	o.n.log.Info("raft log open", "store", kind, "dir", o.n.cfg.DataDir)
 	return nil
 }
 
-func (o *opening) snapshotStore() (err error) {
-	o.snaps, err = raft.NewFileSnapshotStoreWithLogger(o.n.cfg.DataDir, snapshotsRetained, o.hlog)
-	return err
+func (o *opening) snapshotStore() error {
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(o.n.cfg.DataDir, snapshotsRetained, o.hlog)
+	if err != nil {
+		return err
+	}
+	o.snaps = newTidySnapshots(snaps, o.n.cfg.DataDir, o.n.log.Warn)
+	return nil
 }
 
 func (o *opening) peerPort() error {
@@ -382,7 +404,9 @@ func (n *Node) start(service chan net.Conn) {
 			}
 		}
 	}()
-	n.wg.Add(5)
+	n.measureDisk()
+	n.wg.Add(6)
+	go n.runDisk()
 	go n.runClock()
 	go n.runProposer()
 	go n.runReads()
@@ -442,6 +466,8 @@ type Status struct {
 	// ReadsViaLeader counts reads this node was too far behind to serve
 	// and ran on the leader.
 	ReadsViaLeader uint64
+	// Disk is the data dir's space as last checked.
+	Disk DiskStatus
 }
 
 // Status returns the node's view of the group.
@@ -460,6 +486,7 @@ func (n *Node) Status() Status {
 		ClockOff:    n.clock.skewed.Load(),
 
 		ReadsViaLeader: n.readsViaLeader.Load(),
+		Disk:           n.Disk(),
 	}
 }
 

@@ -95,6 +95,11 @@ func (n *Node) proposeLocal(ctx context.Context, req fsm.Request) ([]byte, uint6
 	if err != nil {
 		return nil, 0, err
 	}
+	if len(req.Ops) > 0 { // empty entries (a leader's first, nudges) carry no data and let reads go on
+		if err := n.checkDisk(size); err != nil {
+			return nil, 0, err
+		}
+	}
 	p := &proposal{req: req, size: size, done: make(chan result, 1)}
 	select {
 	case n.proposals <- p:

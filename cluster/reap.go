@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 
 	"github.com/statehouse/statehouse/fsm"
 )
@@ -24,6 +25,9 @@ func (n *Node) reap() {
 		ctx, cancel := context.WithTimeout(context.Background(), reapTimeout)
 		_, _, err := n.proposeLocal(ctx, fsm.Request{Ops: ops})
 		cancel()
+		if errors.Is(err, ErrDiskFull) {
+			return // said once, by the disk check
+		}
 		if err != nil {
 			n.log.Warn("reaping expired keys failed", "err", err, "keys", len(ops))
 			return

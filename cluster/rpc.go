@@ -46,7 +46,8 @@ const (
 	stUnknown
 	stLoading
 	stReadOnly
-	stRefused // the body says why
+	stRefused  // the body says why
+	stDiskFull // the body says why
 )
 
 func statusOf(err error) byte {
@@ -63,6 +64,8 @@ func statusOf(err error) byte {
 		return stReadOnly
 	case errors.Is(err, ErrRefused):
 		return stRefused
+	case errors.Is(err, ErrDiskFull):
+		return stDiskFull
 	}
 	return stUnknown
 }
@@ -81,6 +84,8 @@ func errOf(st byte) error {
 		return ErrReadOnly
 	case stRefused:
 		return ErrRefused
+	case stDiskFull:
+		return ErrDiskFull
 	}
 	return ErrUnknownOutcome
 }
@@ -218,7 +223,7 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 		switch {
 		case err == nil:
 			n.nudge(index) // the asker waits to apply index itself
-		case errors.Is(err, ErrRefused):
+		case errors.Is(err, ErrRefused), errors.Is(err, ErrDiskFull):
 			reply = []byte(err.Error())
 		}
 		return peerReply{status: statusOf(err), index: index, body: reply}.encode()
@@ -294,7 +299,7 @@ func (c *peerClient) call(ctx context.Context, typ byte, payload []byte) (peerRe
 		return peerReply{}, err
 	}
 	if err := errOf(r.status); err != nil {
-		if r.status == stRefused {
+		if r.status == stRefused || r.status == stDiskFull {
 			err = fmt.Errorf("%w: %s", err, r.body)
 		}
 		return r, err

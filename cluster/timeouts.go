@@ -95,6 +95,11 @@ const (
 	// bbolt's file lock.
 	boltOpenTimeout = time.Second
 
+	// diskCheckInterval is how often the data dir's free space is read.
+	diskCheckInterval = time.Second
+	// snapshotReleaseDelay: by then Raft has dropped a failed snapshot.
+	snapshotReleaseDelay = time.Second
+
 	// ackBeforeCommitTimeout: the DebugAckBeforeCommit fault gives the write
 	// it sends in the background this long.
 	ackBeforeCommitTimeout = 10 * time.Second

@@ -84,10 +84,14 @@ var (
 	descCommitted = prometheus.NewDesc("statehouse_raft_commit_index", "Last log index known committed.", nil, nil)
 	descSkew      = prometheus.NewDesc("statehouse_clock_skew_seconds", "This node's clock minus the time a quorum of members agree on.", nil, nil)
 	descClockOff  = prometheus.NewDesc("statehouse_clock_off", "1 while this node's clock is past --max-clock-skew from its members' and it uses theirs.", nil, nil)
+	descDiskFree  = prometheus.NewDesc("statehouse_disk_free_bytes", "Bytes free on the data dir's file system.", nil, nil)
+	descDiskSize  = prometheus.NewDesc("statehouse_disk_size_bytes", "Size of the data dir's file system.", nil, nil)
+	descDataDir   = prometheus.NewDesc("statehouse_data_dir_bytes", "Bytes the data dir holds (Raft log segments, snapshots, metadata).", nil, nil)
+	descDiskFull  = prometheus.NewDesc("statehouse_disk_full", "1 while writes are refused (MISCONF) because the data dir is short of space.", nil, nil)
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descClients, descConns, descCommands, descRejected, descProto, descKeys, descExpires, descLeader, descApplied, descCommitted, descSkew, descClockOff} {
+	for _, d := range []*prometheus.Desc{descClients, descConns, descCommands, descRejected, descProto, descKeys, descExpires, descLeader, descApplied, descCommitted, descSkew, descClockOff, descDiskFree, descDiskSize, descDataDir, descDiskFull} {
 		ch <- d
 	}
 }
@@ -121,4 +125,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		off = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descClockOff, prometheus.GaugeValue, off)
+	ch <- prometheus.MustNewConstMetric(descDiskFree, prometheus.GaugeValue, float64(st.Disk.Free))
+	ch <- prometheus.MustNewConstMetric(descDiskSize, prometheus.GaugeValue, float64(st.Disk.Total))
+	ch <- prometheus.MustNewConstMetric(descDataDir, prometheus.GaugeValue, float64(st.Disk.Used))
+	full := 0.0
+	if st.Disk.Full {
+		full = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descDiskFull, prometheus.GaugeValue, full)
 }

@@ -79,6 +79,15 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("raft_last_index", st.LastIndex)
 		line("raft_commit_index", st.CommitIndex)
 		line("raft_applied_index", st.Applied)
+		line("disk_free_bytes", st.Disk.Free)
+		line("disk_total_bytes", st.Disk.Total)
+		line("data_dir_bytes", st.Disk.Used)
+		line("min_free_disk", st.Disk.MinFree)
+		full := 0
+		if st.Disk.Full {
+			full = 1
+		}
+		line("disk_full", full) // 1: writes are refused (MISCONF) until space is freed
 	case "stats":
 		b.WriteString("# Stats\r\n")
 		line("total_connections_received", s.totalConns.Load())

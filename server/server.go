@@ -550,6 +550,10 @@ func errorReply(err error) []byte {
 		msg = "TRYAGAIN The write was not applied, retry it"
 	case errors.Is(err, cluster.ErrReadOnly):
 		msg = "READONLY You can't write against a read only replica."
+	case errors.Is(err, cluster.ErrDiskFull):
+		// Redis answers MISCONF when it cannot persist: clients and
+		// operators know it as "the disk, not the command".
+		msg = "MISCONF " + strings.TrimPrefix(err.Error(), cluster.ErrDiskFull.Error()+": ")
 	case errors.Is(err, cluster.ErrRefused):
 		msg = "ERR " + strings.TrimPrefix(err.Error(), cluster.ErrRefused.Error()+": ")
 	case errors.Is(err, cluster.ErrLoading):

@@ -36,6 +36,7 @@ type options struct {
 	timeout     int
 	maxBulk     string
 	maxRequest  string
+	minFreeDisk string
 	maxArgs     int64
 	noFsync     bool
 	logLevel    string
@@ -74,6 +75,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.maxBulk, "proto-max-bulk-len", "16mb", "largest bulk string a client may send (a write must fit a 32 MiB log entry in all)")
 	fs.StringVar(&o.maxRequest, "client-query-buffer-limit", "1gb", "largest single command a client may send")
 	fs.Int64Var(&o.maxArgs, "max-args", server.DefaultLimits.MaxArgs, "most arguments in one command")
+	fs.StringVar(&o.minFreeDisk, "min-free-disk", "256mb", "a leader refuses writes (-MISCONF) while its data dir's file system has less free; 0: no check")
 	fs.BoolVar(&o.noFsync, "no-fsync", false, "do not fsync the Raft log (benchmarks only: a crash of the machine can lose acknowledged writes)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.initialCluster, "initial-cluster", "", "first members of a new cluster: id=host:peerport,... (the same on every first member)")
@@ -162,6 +164,13 @@ func run(o *options, log *slog.Logger) error {
 		return fmt.Errorf("--client-query-buffer-limit %q is not a size", o.maxRequest)
 	}
 	lim.MaxArgs = o.maxArgs
+	minFree, ok := parseSize(o.minFreeDisk)
+	if !ok {
+		return fmt.Errorf("--min-free-disk %q is not a size", o.minFreeDisk)
+	}
+	if minFree == 0 {
+		minFree = -1 // the cluster's "off"; its 0 is "the default"
+	}
 
 	initial, err := parseInitialCluster(o.initialCluster)
 	if err != nil {
@@ -193,6 +202,7 @@ func run(o *options, log *slog.Logger) error {
 		ElectionTimeout:      o.electionTimeout,
 		MaxClockSkew:         o.maxClockSkew,
 		NoSync:               o.noFsync,
+		MinFreeDisk:          minFree,
 		Logger:               log,
 		Clock:                clock(o.debugClockOffset),
 		DebugUnsafeReads:     o.debugUnsafeReads,

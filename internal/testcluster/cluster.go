@@ -15,6 +15,9 @@ type Options struct {
 	// OpenFiles, if set, is the open-files limit (ulimit -n) the nodes run
 	// with.
 	OpenFiles int
+	// DataRoot, if set, holds the nodes' data dirs (DataRoot/n1...), as
+	// a small disk a test fills; else each gets a temporary dir.
+	DataRoot string
 }
 
 // command is how a node is started: the binary and its flags, under a
@@ -41,7 +44,7 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 	c := &Cluster{t: t}
 	var initial []string
 	for i := 0; i < n; i++ {
-		nd := newNode(t, fmt.Sprintf("n%d", i+1))
+		nd := newNode(t, fmt.Sprintf("n%d", i+1), opts)
 		initial = append(initial, fmt.Sprintf("%s=127.0.0.1:%d", nd.ID, nd.PeerPort))
 		c.Nodes = append(c.Nodes, nd)
 	}
@@ -69,7 +72,7 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 // writes. Term or Kill it and Start it again on the same data dir.
 func StartSingle(t testing.TB, opts Options) *Node {
 	t.Helper()
-	nd := newNode(t, "n1")
+	nd := newNode(t, "n1", opts)
 	nd.args = opts.command(Binary(t),
 		"--node-id", nd.ID, "--bind", "127.0.0.1",
 		"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,8 +57,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newNode(t testing.TB, id string) *Node {
-	return &Node{t: t, ID: id, Port: FreePort(t), PeerPort: FreePort(t), DataDir: t.TempDir(), log: &syncBuffer{}}
+func newNode(t testing.TB, id string, opts Options) *Node {
+	dir := filepath.Join(opts.DataRoot, id)
+	if opts.DataRoot == "" {
+		dir = t.TempDir()
+	}
+	return &Node{t: t, ID: id, Port: FreePort(t), PeerPort: FreePort(t), DataDir: dir, log: &syncBuffer{}}
 }
 
 // Start (re)starts the node's process on its data dir and returns at once;
