@@ -31,10 +31,12 @@ import (
 // with a clock a year behind would give sessions written in it deadlines
 // that are already past.
 
-// clockSample is one member's clock as this node last measured it.
+// clockSample is one member's clock as this node last measured it, and
+// what the member said of its disk.
 type clockSample struct {
-	offset int64 // the member's clock minus this node's, ms
-	at     int64 // this node's clock when it was measured, ms
+	offset   int64 // the member's clock minus this node's, ms
+	at       int64 // this node's clock when it was measured, ms
+	diskRoom bool  // the member's disk is not full (false from older builds, which do not say)
 }
 
 type clockState struct {
@@ -171,7 +173,8 @@ func (n *Node) sampleClocks() {
 			}
 			got := n.cfg.Clock()
 			mu.Lock()
-			samples[s.ID] = clockSample{offset: int64(r.index) - (sent+got)/2, at: got}
+			samples[s.ID] = clockSample{offset: int64(r.index) - (sent+got)/2, at: got,
+				diskRoom: len(r.body) == 1 && r.body[0] == 0}
 			mu.Unlock()
 		}()
 	}

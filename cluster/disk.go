@@ -27,6 +27,9 @@ import (
 // Reads need no disk and go on. A follower whose disk fills is not
 // refused anything: it cannot append what the leader sends, falls behind,
 // and its reads go through the leader (ErrBehind) until space returns.
+// A leader whose disk stays full hands leadership to a member that says
+// (in its clock replies) it has room, so writes go on; when every
+// member's disk is full (nodes sharing one), leadership stays put.
 
 // ErrDiskFull: the leader's data dir is short of space; the write was
 // certainly not applied. The message says how much is free (-MISCONF).
@@ -49,10 +52,12 @@ type diskState struct {
 	used  atomic.Int64 // bytes the data dir holds
 	// written is what the leader has taken since the last check: at
 	// thousands of writes a second, a second-old figure is far off.
-	written  atomic.Int64
-	failed   atomic.Bool // a write to the log failed since space was last enough
-	reported atomic.Bool // the state last logged: full or not
-	kick     chan struct{}
+	written   atomic.Int64
+	failed    atomic.Bool  // a write to the log failed since space was last enough
+	reported  atomic.Bool  // the state last logged: full or not
+	fullSince atomic.Int64 // monotonic ms when it was last found full; 0: not full
+	handedOff atomic.Int64 // monotonic ms of the last hand-off of leadership
+	kick      chan struct{}
 }
 
 // DiskStatus is what INFO and the metrics report of the data dir.
@@ -105,6 +110,7 @@ func (n *Node) runDisk() {
 	defer t.Stop()
 	for {
 		n.measureDisk()
+		n.handOffIfFull()
 		select {
 		case <-t.C:
 		case <-n.disk.kick:
@@ -135,11 +141,63 @@ func (n *Node) measureDisk() {
 		return
 	}
 	if full {
+		n.disk.fullSince.Store(max(n.clock.monoMs(), 1))
+	} else {
+		n.disk.fullSince.Store(0)
+	}
+	if full {
 		n.log.Error("data dir short of space: refusing writes while this node leads until space is freed",
 			"dir", n.cfg.DataDir, "free", humanBytes(free), "min_free_disk", humanBytes(n.cfg.MinFreeDisk))
 	} else {
 		n.log.Info("data dir has space again: taking writes", "dir", n.cfg.DataDir, "free", humanBytes(free))
 	}
+}
+
+// handOffIfFull passes leadership on from a leader whose disk has been
+// full for diskHandOffAfter (long enough for every member to have checked
+// its own and said so) to a member with room, at most once every
+// diskHandOffInterval.
+func (n *Node) handOffIfFull() {
+	since := n.disk.fullSince.Load()
+	m := n.clock.monoMs()
+	last := n.disk.handedOff.Load()
+	if since == 0 || n.raft.State() != raft.Leader || m-since < diskHandOffAfter.Milliseconds() ||
+		last != 0 && m-last < diskHandOffInterval.Milliseconds() {
+		return
+	}
+	// A member's word counts if it was given a check interval after this
+	// node found its disk full: one sharing the disk has seen it too.
+	after := n.cfg.Clock() - (m - since) + diskCheckInterval.Milliseconds()
+	to, ok := n.memberWithRoom(after)
+	if !ok {
+		return
+	}
+	n.disk.handedOff.Store(m)
+	n.log.Warn("data dir short of space: handing leadership to a member with room", "to", to.ID)
+	go func() {
+		if err := n.raft.LeadershipTransferToServer(to.ID, to.Address).Error(); err != nil {
+			n.log.Warn("handing leadership on failed", "to", to.ID, "err", err)
+		}
+	}()
+}
+
+// memberWithRoom is a voter other than this node that said, in a clock
+// reply since after (this node's clock, ms), that its disk is not full.
+func (n *Node) memberWithRoom(after int64) (raft.Server, bool) {
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return raft.Server{}, false
+	}
+	c := &n.clock
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range fut.Configuration().Servers {
+		smp, ok := c.samples[s.ID]
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID && ok && smp.diskRoom && smp.at >= after {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
 }
 
 // recoverLog reopens a log left unable to append once there is room for

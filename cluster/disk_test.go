@@ -122,8 +122,9 @@ func TestFullDiskRefusesWritesAndResumes(t *testing.T) {
 	if !strings.Contains(logs.String(), "data dir short of space") {
 		t.Error("no log line says the disk is short of space")
 	}
-	// Reads go on everywhere, linearizable, for as long as the disk is full.
-	for range 3 {
+	// Reads go on everywhere, linearizable, for as long as the disk is
+	// full; past diskHandOffAfter, and no member has room to lead instead.
+	for range 2 * int(diskHandOffAfter/time.Second) {
 		for _, n := range tc.nodes {
 			if got := readOwn(t, n, "session:7"); !strings.Contains(got, "user7") {
 				t.Errorf("%s: session:7 read %q while the disk is full", n.cfg.NodeID, got)
@@ -296,4 +297,63 @@ func TestNoUnfinishedSnapshotLeftBehind(t *testing.T) {
 	if left := tmps(); len(left) > 0 {
 		t.Errorf("opening left %v", left)
 	}
+}
+
+// A leader whose own disk fills, while its followers have room, hands
+// leadership to one of them: writes go on (through every node, the full
+// one too), reads go on everywhere, and once the space is freed the old
+// leader catches up with everything written meanwhile.
+func TestLeaderWithAFullDiskHandsOff(t *testing.T) {
+	dirs := make([]string, 3)
+	for i := range dirs {
+		dirs[i] = tmpfsDir(t, "200m")
+	}
+	logs := &syncLog{}
+	tc := newTestCluster(t, 3, func(c *Config) {
+		i := int(c.NodeID[1] - '1')
+		c.DataDir = dirs[i]
+		c.MinFreeDisk = 64 << 20
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	old := tc.leader()
+	set(t, old, "before", "1")
+	var oldDir string
+	for i, n := range tc.nodes {
+		if n == old {
+			oldDir = dirs[i]
+		}
+	}
+	filler := fillDisk(t, oldDir)
+	var leader *Node
+	testcluster.Eventually(t, "writes through the full node go on under another leader", func() error {
+		if err := trySetErr(old, "during", "x"); err != nil {
+			return err
+		}
+		leader = tc.leader()
+		if leader == old {
+			return errors.New("the node with the full disk still leads")
+		}
+		return nil
+	})
+	if !strings.Contains(logs.String(), "handing leadership to a member with room") {
+		t.Error("no log line says why leadership moved")
+	}
+	for i := range 20 {
+		set(t, []*Node{leader, old}[i%2], fmt.Sprint("k", i), "v")
+	}
+	for _, n := range tc.nodes {
+		if got := readOwn(t, n, "k19"); got != "$1\r\nv\r\n" {
+			t.Errorf("%s: k19 = %q while a disk is full", n.cfg.NodeID, got)
+		}
+	}
+	os.Remove(filler)
+	testcluster.Eventually(t, "the old leader catches up once its disk has room", func() error {
+		if err := old.ReadBarrier(context.Background()); err != nil {
+			return err
+		}
+		if got := get(old, "k19"); got != "$1\r\nv\r\n" {
+			return fmt.Errorf("k19 = %q", got)
+		}
+		return nil
+	})
 }

@@ -22,7 +22,7 @@ const (
 	msgForward   byte = 1 // payload: an encoded fsm.Entry with one request
 	msgReadIndex byte = 2 // payload: empty
 	msgNodeInfo  byte = 3 // payload: empty
-	msgClock     byte = 4 // payload: empty; the reply's index is the node's clock (unix ms)
+	msgClock     byte = 4 // payload: empty; the reply's index is the node's clock (unix ms), its body one byte: 1 if its disk is full
 	msgRead      byte = 5 // payload: an encoded fsm.Entry with one read op; the reply's body is its reply
 
 	maxFrame = 1<<32 - 1 // what the length field can say
@@ -244,7 +244,11 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 		reply, err := n.readLocal(ctx, req.Ops[0].DB, req.Ops[0].Args)
 		return peerReply{status: statusOf(err), body: reply}.encode()
 	case msgClock:
-		return peerReply{status: stOK, index: uint64(n.cfg.Clock())}.encode()
+		full := byte(0)
+		if n.diskFull() {
+			full = 1
+		}
+		return peerReply{status: stOK, index: uint64(n.cfg.Clock()), body: []byte{full}}.encode()
 	case msgNodeInfo:
 		return peerReply{status: stOK, index: n.applied.index(), body: []byte(n.cfg.ClientAddr)}.encode()
 	}

@@ -97,6 +97,11 @@ const (
 
 	// diskCheckInterval is how often the data dir's free space is read.
 	diskCheckInterval = time.Second
+	// diskHandOffAfter: a leader whose disk has been full this long hands
+	// leadership to a member with room; diskHandOffInterval: at most once
+	// in this long.
+	diskHandOffAfter    = 3 * time.Second
+	diskHandOffInterval = 10 * time.Second
 	// snapshotReleaseDelay: by then Raft has dropped a failed snapshot.
 	snapshotReleaseDelay = time.Second
 
