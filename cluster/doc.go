@@ -34,6 +34,7 @@
 //   - fsm_adapter.go: raft.FSM onto fsm.FSM.
 //   - halt.go: stopping at an entry this node cannot apply.
 //   - logstore.go: the Raft log on disk.
+//   - torntail.go: saying so when raft-wal drops a torn tail at open.
 //   - raftlog.go: hashicorp/raft's logger onto the node's slog logger.
 //   - waiter.go: waiting for an applied index or a change.
 package cluster
