@@ -35,6 +35,7 @@
 //   - halt.go: stopping at an entry this node cannot apply.
 //   - logstore.go: the Raft log on disk, reopened in place when a full
 //     disk left it unable to append.
+//   - torntail.go: saying so when raft-wal drops a torn tail at open.
 //   - disk.go: the data dir's free space: writes refused (ErrDiskFull)
 //     while it is short, unfinished snapshots removed.
 //   - raftlog.go: hashicorp/raft's logger onto the node's slog logger.

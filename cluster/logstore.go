@@ -225,6 +225,7 @@ func openUnlocked(dir string, noSync bool, log hclog.Logger) (logStore, string, 
 		meta.Close()
 		return nil, "", fmt.Errorf("open raft log %s: %w", walDir, err)
 	}
+	reportTornTail(walDir, w, meta, log.Named("wal"))
 	return walStore{w, meta}, "raft-wal", nil
 }
 
