@@ -85,6 +85,7 @@ func TestClassify(t *testing.T) {
 		{srvErr("CLUSTERDOWN The cluster is down: no leader"), Fail},
 		{srvErr("TRYAGAIN The write was not applied, retry it"), Fail},
 		{srvErr("LOADING statehouse is loading the dataset in memory"), Fail},
+		{srvErr("MISCONF Disk is full: writes are refused until space is freed"), Fail},
 		{srvErr("UNCERTAIN The write may or may not have been applied"), Info},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}, Fail},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("i/o timeout")}, Fail},
