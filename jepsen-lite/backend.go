@@ -17,7 +17,8 @@ import (
 // `docker compose start`, `docker kill -s KILL`, `docker pause`;
 // Partition and Shape run iptables/tc inside the containers (cap NET_ADMIN);
 // extra flags for one start (the clock nemesis) go in through the
-// STATEHOUSE_* environment twins.
+// STATEHOUSE_* environment twins; FillDisk/FreeDisk give each service a
+// `tmpfs` volume of DiskSize and fill it with `docker exec fallocate`.
 type Backend interface {
 	Name() string
 	// Setup creates the network and starts every node. The nodes may not
@@ -50,6 +51,13 @@ type Backend interface {
 	Shape(s Shape) (mechanism string, err error)
 	// HealNetwork removes every partition and every shaping.
 	HealNetwork() error
+
+	// FillDisk fills the filesystem holding the node's data dir until no
+	// space is left and says what it did; FreeDisk removes what FillDisk
+	// wrote (nothing to do when it wrote nothing). FillDisk needs every
+	// node to have a filesystem of its own (BackendConfig.DiskSize).
+	FillDisk(node string) (string, error)
+	FreeDisk(node string) error
 }
 
 // Shape is a network fault: delay (with jitter) and random loss.
@@ -97,7 +105,10 @@ type BackendConfig struct {
 	NodeArgs    []string // extra flags for every node, every start
 	RaftTimeout time.Duration
 	Dir         string // where nodes keep data and logs
-	Logf        func(format string, a ...any)
+	// DiskSize > 0 gives each node's data dir a filesystem of its own of
+	// that many bytes, for the disk-full fault.
+	DiskSize int64
+	Logf     func(format string, a ...any)
 	// OnCrash is called when a node's process exits without the harness
 	// having killed it: a crash, which the run reports as an anomaly.
 	OnCrash func(node, status string)

@@ -48,7 +48,9 @@ func newRedis(addr string) *redis.Client {
 
 // classify maps an error to an op type, as systest does: errors that
 // say the command was certainly not applied are fail, everything else
-// (UNCERTAIN, timeouts, a connection cut mid-command) is info.
+// (UNCERTAIN, timeouts, a connection cut mid-command) is info. MISCONF is
+// a leader refusing writes while its disk is (nearly) full: refused
+// before it reached the log, as Redis refuses them when it cannot persist.
 func classify(err error) string {
 	if err == nil {
 		return OK
@@ -56,7 +58,7 @@ func classify(err error) string {
 	msg := err.Error()
 	switch {
 	case strings.HasPrefix(msg, "CLUSTERDOWN"), strings.HasPrefix(msg, "TRYAGAIN"), strings.HasPrefix(msg, "LOADING"),
-		strings.Contains(msg, "connection refused"):
+		strings.HasPrefix(msg, "MISCONF"), strings.Contains(msg, "connection refused"):
 		return Fail
 	}
 	var op *net.OpError

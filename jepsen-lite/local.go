@@ -30,6 +30,7 @@ import (
 //	bridge      jl<pid>-<seq>b, veths jl<pid>-<seq>n1 ...
 //	host rule   iptables FORWARD accept for the bridge, comment "jepsen-lite jl<pid>-<seq>"
 //	addresses   10.77.X.1 (bridge), 10.77.X.11.. (nodes); X chosen free on this host
+//	data dirs   with DiskSize, a tmpfs each, named like its node's namespace
 //
 // Only the namespaces created here and the bridge's subnet ever see traffic.
 
@@ -93,6 +94,7 @@ type localBackend struct {
 	madeBr   bool
 	madeRule bool
 	madeNS   []string
+	mounted  []*localNode // data dirs on a tmpfs of their own
 	delayers []*nfqDelayer
 }
 
@@ -245,9 +247,22 @@ func (b *localBackend) Setup(ctx context.Context) error {
 		b.netem = true
 		b.nodes[0].inNS("tc", "qdisc", "del", "dev", "lo", "root")
 	}
-	for _, n := range b.nodes {
+	for i, n := range b.nodes {
 		if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
 			return err
+		}
+		if b.cfg.DiskSize > 0 {
+			// Mounted before the node starts: ip netns exec gives it a
+			// mount namespace copied from ours at that moment.
+			if err := mountDisk(n.dataDir, n.ns, b.cfg.DiskSize); err != nil {
+				if i == 0 && errors.Is(err, syscall.EPERM) {
+					return unsupported("%v", err)
+				}
+				return err
+			}
+			b.mu.Lock()
+			b.mounted = append(b.mounted, n)
+			b.mu.Unlock()
 		}
 		if err := b.Start(n.id, nil); err != nil {
 			return err
@@ -534,6 +549,45 @@ func (b *localBackend) HealNetwork() error {
 	return err
 }
 
+// hasDisk reports whether node n's data dir is a tmpfs of its own.
+func (b *localBackend) hasDisk(n *localNode) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.mounted {
+		if m == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *localBackend) FillDisk(id string) (string, error) {
+	n, err := b.node(id)
+	if err != nil {
+		return "", err
+	}
+	if !b.hasDisk(n) {
+		return "", fmt.Errorf("%s's data dir is not a filesystem of its own (DiskSize 0)", id)
+	}
+	size, err := fillDisk(n.dataDir)
+	if err != nil {
+		return "", fmt.Errorf("fill %s: %w", n.dataDir, err)
+	}
+	free, _ := freeBytes(n.dataDir)
+	return fmt.Sprintf("%s: %d MiB filler, %d KiB free", id, size>>20, free>>10), nil
+}
+
+func (b *localBackend) FreeDisk(id string) error {
+	n, err := b.node(id)
+	if err != nil {
+		return err
+	}
+	if !b.hasDisk(n) {
+		return nil
+	}
+	return freeDisk(n.dataDir)
+}
+
 func (b *localBackend) Teardown() error {
 	b.mu.Lock()
 	if b.torn {
@@ -567,6 +621,16 @@ func (b *localBackend) Teardown() error {
 			n.logf = nil
 		}
 		n.mu.Unlock()
+	}
+	// Every node is dead: nothing holds the mounts.
+	b.mu.Lock()
+	mounted := b.mounted
+	b.mounted = nil
+	b.mu.Unlock()
+	for _, n := range mounted {
+		if err := unmountDisk(n.dataDir); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if b.madeRule {
 		if err := run("iptables", "-D", "FORWARD", "-i", b.bridge, "-o", b.bridge, "-j", "ACCEPT",
@@ -602,10 +666,11 @@ var (
 	staleRule = regexp.MustCompile(`^-A FORWARD .*--comment "?jepsen-lite jl(\d+)-\d+"?`)
 )
 
-// cleanupStale removes namespaces, links and host rules left by runs whose
-// process is gone (a harness killed with -9). With own, leftovers that
-// carry this process's pid are stale too (a dead run that had our pid):
-// only at the first Setup of a process, before it created anything.
+// cleanupStale removes namespaces, links, host rules and data dir mounts
+// left by runs whose process is gone (a harness killed with -9). With own,
+// leftovers that carry this process's pid are stale too (a dead run that
+// had our pid): only at the first Setup of a process, before it created
+// anything.
 func cleanupStale(logf func(string, ...any), own bool) {
 	dead := func(pidStr string) bool {
 		pid, _ := strconv.Atoi(pidStr)
@@ -638,6 +703,18 @@ func cleanupStale(logf func(string, ...any), own bool) {
 			if m := staleLink.FindStringSubmatch(line); m != nil && dead(m[2]) {
 				logf("removing stale link %s", m[1])
 				run("ip", "link", "del", m[1])
+			}
+		}
+	}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		points, pids := mountsTagged(f, staleNS)
+		f.Close()
+		for i, p := range points {
+			if dead(pids[i]) {
+				logf("unmounting stale data dir %s", p)
+				if err := unmountDisk(p); err != nil {
+					logf("unmounting %s: %v", p, err)
+				}
 			}
 		}
 	}

@@ -1,9 +1,9 @@
 // Command jepsen-lite tests statehouse the way Jepsen tests databases: it
 // starts a cluster, runs concurrent clients that record every operation,
-// injects faults (kills, pauses, partitions, latency, loss, clock skew),
-// heals them, and checks the history: linearizability with porcupine,
-// lost and phantom writes, session expiry. It exits 0 only when it found
-// no anomaly.
+// injects faults (kills, pauses, partitions, latency, loss, clock skew,
+// full disks), heals them, and checks the history: linearizability with
+// porcupine, lost and phantom writes, session expiry. It exits 0 only when
+// it found no anomaly.
 //
 //	go run ./jepsen-lite --workload register,set --nemesis kill,partition,pause --time-limit 90s
 //
@@ -43,7 +43,7 @@ func realMain(args []string) int {
 	nemeses := fs.String("nemesis", "none", "faults, comma separated, one at a time in a seeded random order: "+strings.Join(nemesisNames, ", "))
 	nodeArgs := fs.String("node-args", "", "extra flags for every statehouse node, space separated (e.g. \"--debug-unsafe-reads\")")
 	check := fs.String("check", "", "check a saved history.json again instead of running (no cluster)")
-	cleanup := fs.Bool("cleanup", false, "remove namespaces, links and host rules left by killed runs, then exit")
+	cleanup := fs.Bool("cleanup", false, "remove namespaces, links, host rules and data dir mounts left by killed runs, then exit")
 	fs.StringVar(&cfg.Backend, "backend", cfg.Backend, "where the cluster runs: local (network namespaces on this machine)")
 	fs.DurationVar(&cfg.TimeLimit, "time-limit", cfg.TimeLimit, "how long the workloads run under faults")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "length of each quiet phase and each fault")

@@ -50,7 +50,7 @@ func (ne *NemEnv) SkewBound() time.Duration {
 }
 
 var nemesisNames = []string{"none", "kill", "kill-leader", "pause", "pause-leader", "partition", "partition-leader",
-	"partition-ring", "partition-oneway", "latency", "loss", "clock", "clock-jump", "restart-all"}
+	"partition-ring", "partition-oneway", "latency", "loss", "clock", "clock-jump", "restart-all", "disk-full"}
 
 func newNemesis(name string) (Nemesis, error) {
 	switch name {
@@ -74,6 +74,8 @@ func newNemesis(name string) (Nemesis, error) {
 		return &clockNem{jump: true}, nil
 	case "restart-all":
 		return &restartAllNem{}, nil
+	case "disk-full":
+		return &diskFullNem{}, nil
 	}
 	return nil, fmt.Errorf("unknown nemesis %q (%s)", name, strings.Join(nemesisNames, ", "))
 }
@@ -347,6 +349,93 @@ func (n *restartAllNem) Heal(ctx context.Context, ne *NemEnv) error {
 	return errors.Join(errs...)
 }
 
+// ---- disk-full ------------------------------------------------------------------
+
+// diskFullNem fills the data dir's filesystem of the leader, of a random
+// follower or of every node, and deletes the filler to heal. The run gives
+// every node a small filesystem of its own when disk-full is among the
+// nemeses (diskSize).
+type diskFullNem struct{ nodes []string }
+
+func (n *diskFullNem) Name() string { return "disk-full" }
+
+// Which nodes a disk-full fault fills.
+const (
+	diskLeader = iota
+	diskFollower
+	diskAll
+	diskModes
+)
+
+// diskTargets chooses the nodes to fill for mode among nodes (sorted),
+// given the leader ("" when none answered): a leader mode without a
+// leader, or a follower mode without a follower, fills a random node.
+func diskTargets(mode int, nodes []string, leader string, rng *rand.Rand) ([]string, string) {
+	switch mode {
+	case diskAll:
+		return nodes, "every node"
+	case diskLeader:
+		if leader != "" {
+			return []string{leader}, "the leader " + leader
+		}
+	case diskFollower:
+		var followers []string
+		for _, x := range nodes {
+			if x != leader {
+				followers = append(followers, x)
+			}
+		}
+		if leader != "" && len(followers) > 0 {
+			x := followers[rng.IntN(len(followers))]
+			return []string{x}, "follower " + x
+		}
+	}
+	x := nodes[rng.IntN(len(nodes))]
+	return []string{x}, x + ternary(leader == "", " (no leader answered)", " (no follower)")
+}
+
+func (n *diskFullNem) Start(ctx context.Context, ne *NemEnv) (string, error) {
+	nodes := append([]string(nil), ne.B.Nodes()...)
+	sort.Strings(nodes)
+	mode := ne.Rng.IntN(diskModes)
+	leader := ""
+	if mode != diskAll {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		leader = ne.Topo.FindLeader(c)
+		cancel()
+	}
+	var who string
+	n.nodes, who = diskTargets(mode, nodes, leader, ne.Rng)
+	var done []string
+	var errs []error
+	for _, x := range n.nodes {
+		d, err := ne.B.FillDisk(x)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, d)
+	}
+	return fmt.Sprintf("fill the disk of %s (%s)", who, strings.Join(done, "; ")), errors.Join(errs...)
+}
+
+// Heal deletes the fillers and starts a target that died under its full
+// disk (the crash is in the history already), so the run goes on with
+// every node.
+func (n *diskFullNem) Heal(ctx context.Context, ne *NemEnv) error {
+	var errs []error
+	for _, x := range n.nodes {
+		errs = append(errs, ne.B.FreeDisk(x))
+	}
+	for _, x := range n.nodes {
+		if !ne.B.Running(x) {
+			errs = append(errs, ne.B.Start(x, nil))
+		}
+	}
+	n.nodes = nil
+	return errors.Join(errs...)
+}
+
 // ---- the scheduler ------------------------------------------------------------------
 
 // runNemeses alternates quiet and fault intervals until ctx ends, picking
@@ -396,10 +485,14 @@ func runNemeses(ctx context.Context, ne *NemEnv, h *History, nems []Nemesis, int
 }
 
 // healAll is the belt and braces at the end of a run: the network whole,
-// every process resumed and running with its true clock.
+// every disk emptied of fillers, every process resumed and running with
+// its true clock.
 func healAll(ne *NemEnv) error {
 	var errs []error
 	errs = append(errs, ne.B.HealNetwork())
+	for _, x := range ne.B.Nodes() {
+		errs = append(errs, ne.B.FreeDisk(x)) // before starting a node that died on a full disk
+	}
 	for _, x := range ne.B.Nodes() {
 		if ne.B.Running(x) {
 			ne.B.Resume(x)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -101,9 +102,16 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 			return nil, harness("%v", err)
 		}
 	}
+	nodeArgs, disk := cfg.NodeArgs, int64(0)
+	if slices.Contains(cfg.Nemeses, "disk-full") {
+		var note string
+		disk = diskSize
+		nodeArgs, note = minFreeDiskArgs(bin, nodeArgs)
+		logf("disk-full: each node's data dir is a %d MiB tmpfs; %s", disk>>20, note)
+	}
 	h := NewHistory()
-	b, err := newBackend(cfg.Backend, BackendConfig{Nodes: cfg.Nodes, Binary: bin, NodeArgs: cfg.NodeArgs,
-		RaftTimeout: cfg.RaftTimeout, Dir: out, Logf: logf,
+	b, err := newBackend(cfg.Backend, BackendConfig{Nodes: cfg.Nodes, Binary: bin, NodeArgs: nodeArgs,
+		RaftTimeout: cfg.RaftTimeout, Dir: out, DiskSize: disk, Logf: logf,
 		OnCrash: func(node, status string) {
 			logf("[%7.2fs] %s EXITED ON ITS OWN: %s", float64(h.Now())/1e9, node, status)
 			h.AddCrash(node, status)
