@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/statehouse/statehouse/fsm"
 )
@@ -48,6 +49,27 @@ type Config struct {
 	InitialCluster map[string]string
 	// Secret authenticates peers on the peer port (empty: no check).
 	Secret string
+
+	// Gossip (gossip.go, membership.go). GossipAddr is host:port memberlist
+	// listens on; empty turns gossip, and with it joining, autopilot and
+	// --bootstrap-expect, off. GossipAdvertise is where others reach it.
+	GossipAddr      string
+	GossipAdvertise string
+	// Join lists gossip addresses of nodes to join (DNS names allowed).
+	Join []string
+	// BootstrapExpect: a node with no Raft state forms a new cluster once
+	// gossip shows this many such nodes (0: it only joins one).
+	BootstrapExpect int
+	// GossipKey encrypts gossip (16, 24 or 32 bytes); empty: derived from
+	// Secret, or none without one.
+	GossipKey []byte
+	// DeadServerGrace is how long a server may be failed or gone before
+	// it is removed (default 10m); ServerStabilization how long a new one
+	// must be healthy before it votes (default 10s).
+	DeadServerGrace     time.Duration
+	ServerStabilization time.Duration
+	// GossipFast uses memberlist's loopback timings (tests).
+	GossipFast bool
 	// ClientAddr is the RESP address of this node, told to peers (ROLE).
 	ClientAddr string
 	// RefuseFollowerWrites makes a follower answer writes with ErrReadOnly
@@ -118,6 +140,12 @@ func (c *Config) setDefaults() {
 		// took 25% more SETs/s than 2 (8.8-9.0k against 6.7-7.5k).
 		c.MaxInflight = 1
 	}
+	if c.DeadServerGrace == 0 {
+		c.DeadServerGrace = 10 * time.Minute
+	}
+	if c.ServerStabilization == 0 {
+		c.ServerStabilization = 10 * time.Second
+	}
 	if c.MinFreeDisk == 0 {
 		c.MinFreeDisk = DefaultMinFreeDisk
 	}
@@ -175,8 +203,9 @@ type Node struct {
 	wg       sync.WaitGroup
 	shutOnce sync.Once
 
-	clock clockState // the members' clocks (clock.go)
-	disk  diskState  // the data dir's free space (disk.go)
+	clock clockState  // the members' clocks (clock.go)
+	disk  diskState   // the data dir's free space (disk.go)
+	memb  *membership // gossip and autopilot; nil with gossip off
 
 	behind         atomic.Uint64 // a read index this node was too far behind to wait for; 0: none
 	readsViaLeader atomic.Uint64
@@ -230,6 +259,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		{"bootstrap", o.bootstrap},
 		{"log cache", o.logCache},
 		{"start raft", o.startRaft},
+		{"gossip", o.gossip},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {
@@ -352,6 +382,11 @@ func (o *opening) bootstrap() error {
 		n.log.Info("restarting from data dir", "dir", cfg.DataDir)
 		return nil
 	}
+	if len(cfg.InitialCluster) == 0 && (len(cfg.Join) > 0 || cfg.BootstrapExpect > 0) {
+		n.log.Info("no cluster yet: waiting to form one or be added to one through gossip",
+			"join", cfg.Join, "bootstrap_expect", cfg.BootstrapExpect)
+		return nil
+	}
 	boot := raft.Configuration{Servers: []raft.Server{{ID: o.rc.LocalID, Address: n.trans.LocalAddr()}}}
 	if len(cfg.InitialCluster) > 0 {
 		if _, ok := cfg.InitialCluster[cfg.NodeID]; !ok {
@@ -374,6 +409,25 @@ func (o *opening) bootstrap() error {
 func (o *opening) logCache() (err error) {
 	o.logs, err = raft.NewLogCache(logCacheSize, o.n.store)
 	return err
+}
+
+// gossip starts memberlist and the membership loop's state, with gossip on.
+func (o *opening) gossip() error {
+	n := o.n
+	if n.cfg.GossipAddr == "" {
+		if len(n.cfg.Join) > 0 || n.cfg.BootstrapExpect > 0 {
+			return errors.New("joining and --bootstrap-expect need a gossip address")
+		}
+		return nil
+	}
+	g, err := n.startGossip(o.existing)
+	if err != nil {
+		return err
+	}
+	o.onUndo(g.stop)
+	n.memb = &membership{n: n, g: g}
+	n.memb.ap = autopilot.New(n.raft, n.memb, autopilot.WithLogger(o.hlog.Named("autopilot")))
+	return nil
 }
 
 func (o *opening) startRaft() error {
@@ -405,6 +459,13 @@ func (n *Node) start(service chan net.Conn) {
 		}
 	}()
 	n.measureDisk()
+	if n.memb != nil {
+		n.wg.Add(1)
+		go n.runMembership()
+		if len(n.cfg.Join) > 0 {
+			go n.memb.g.join(n.cfg.Join, n.stop)
+		}
+	}
 	n.wg.Add(6)
 	go n.runDisk()
 	go n.runClock()
@@ -506,6 +567,9 @@ func (n *Node) Shutdown() error {
 	n.shutOnce.Do(func() {
 		close(n.stop)
 		n.wg.Wait()
+		if n.memb != nil {
+			n.memb.g.stop() // a no-op after Leave
+		}
 		if n.raft.State() != raft.Shutdown {
 			// A halted node's keyspace stops short of its log: no snapshot.
 			if n.HaltErr() == nil {

@@ -24,6 +24,8 @@ const (
 	msgNodeInfo  byte = 3 // payload: empty
 	msgClock     byte = 4 // payload: empty; the reply's index is the node's clock (unix ms), its body one byte: 1 if its disk is full
 	msgRead      byte = 5 // payload: an encoded fsm.Entry with one read op; the reply's body is its reply
+	msgStats     byte = 6 // payload: empty; the reply's index is the last log index, its body the last log term and ms since the leader was heard (u64 each)
+	msgRemove    byte = 7 // payload: a node id the leader removes from Raft (a node leaving)
 
 	maxFrame = 1<<32 - 1 // what the length field can say
 
@@ -249,6 +251,16 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 			full = 1
 		}
 		return peerReply{status: stOK, index: uint64(n.cfg.Clock()), body: []byte{full}}.encode()
+	case msgStats:
+		return encodeStats(n.serverStats()).encode()
+	case msgRemove:
+		err := n.RemoveServer(string(payload))
+		if err != nil {
+			n.log.Warn("a member's request to leave failed", "node", string(payload), "err", err)
+		} else {
+			n.log.Info("a member left the cluster", "node", string(payload))
+		}
+		return peerReply{status: statusOf(err)}.encode()
 	case msgNodeInfo:
 		return peerReply{status: stOK, index: n.applied.index(), body: []byte(n.cfg.ClientAddr)}.encode()
 	}

@@ -105,6 +105,22 @@ const (
 	// snapshotReleaseDelay: by then Raft has dropped a failed snapshot.
 	snapshotReleaseDelay = time.Second
 
+	// membershipTick: how often gossip and Raft are brought in step (and
+	// at once on any gossip change).
+	membershipTick = time.Second
+	// membershipChangeTimeout bounds one Raft configuration change.
+	membershipChangeTimeout = 10 * time.Second
+	// joinRetryMin/Max: --join tries again after these, doubling.
+	joinRetryMin = 500 * time.Millisecond
+	joinRetryMax = 30 * time.Second
+	// gossipUpdateTimeout, gossipLeaveTimeout bound telling the others of
+	// a change of this node, or of its leaving.
+	gossipUpdateTimeout = 5 * time.Second
+	gossipLeaveTimeout  = 5 * time.Second
+	// autopilotLastContact: a server that has not heard from the leader
+	// for this long is not healthy (not promoted, counted as failing).
+	autopilotLastContact = 2 * time.Second
+
 	// ackBeforeCommitTimeout: the DebugAckBeforeCommit fault gives the write
 	// it sends in the background this long.
 	ackBeforeCommitTimeout = 10 * time.Second

@@ -1,0 +1,391 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
+)
+
+// Membership, with gossip on (gossip.go):
+//
+//   - Forming: a node with no Raft state started with --bootstrap-expect N
+//     waits until gossip shows N nodes, none of them in a cluster yet and
+//     all expecting N, then bootstraps with exactly those N as voters.
+//     Every one of them sees the same N and writes the same configuration,
+//     so the start order does not matter (Consul's and Nomad's way).
+//   - Growing: the leader adds a node gossip shows alive and not yet in
+//     Raft as a non-voter; autopilot promotes it to voter once it has
+//     caught up and stayed healthy for ServerStabilization. A node that
+//     gossip says belongs to another cluster (it has Raft state, but is
+//     not in this configuration) is never added: its log would be
+//     overwritten.
+//   - Moving: a member restarted under a new address is re-added there.
+//   - Shrinking: autopilot removes servers gossip has seen failed or left
+//     for DeadServerGrace, never below MinQuorum voters nor a majority at
+//     once. Leave (SIGTERM) hands leadership on first and, with remove,
+//     takes the node out of Raft itself.
+type membership struct {
+	n      *Node
+	g      *gossip
+	ap     *autopilot.Autopilot
+	state  atomic.Pointer[autopilot.State]
+	warned sync.Map // warnings already given, by node and message
+
+	mu     sync.Mutex
+	missed map[raft.ServerID]time.Time // servers gossip never heard of, since when
+}
+
+// autopilotMaxTrailingLogs: a server this many entries behind the leader
+// is not healthy (entries are batches of writes).
+const autopilotMaxTrailingLogs = 1024
+
+// runMembership keeps gossip and Raft in step until the node stops:
+// bootstraps when the expected nodes are there, and while leading adds
+// new nodes and runs autopilot.
+func (n *Node) runMembership() {
+	defer n.wg.Done()
+	m := n.memb
+	tick := time.NewTicker(membershipTick)
+	defer tick.Stop()
+	var stopAutopilot context.CancelFunc
+	defer func() {
+		if stopAutopilot != nil {
+			stopAutopilot()
+			<-m.ap.Stop()
+		}
+	}()
+	for {
+		if n.hasRaftState() {
+			m.g.setMember()
+		} else if n.cfg.BootstrapExpect > 0 {
+			m.bootstrapIfExpected()
+		}
+		leading := n.raft.State() == raft.Leader
+		switch {
+		case leading && stopAutopilot == nil:
+			ctx, cancel := context.WithCancel(context.Background())
+			m.ap.Start(ctx)
+			stopAutopilot = cancel // called when leadership ends, or at stop
+		case !leading && stopAutopilot != nil:
+			stopAutopilot()
+			<-m.ap.Stop()
+			stopAutopilot = nil
+		}
+		if leading {
+			m.addNewMembers()
+		}
+		select {
+		case <-tick.C:
+		case <-m.g.changed:
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+func (n *Node) hasRaftState() bool {
+	fut := n.raft.GetConfiguration()
+	return fut.Error() == nil && len(fut.Configuration().Servers) > 0
+}
+
+// bootstrapIfExpected bootstraps once gossip shows BootstrapExpect nodes
+// with no Raft state that all expect as many.
+func (m *membership) bootstrapIfExpected() {
+	expect := m.n.cfg.BootstrapExpect
+	var voters []raft.Server
+	for _, gm := range m.g.Members() {
+		if gm.Status != autopilot.NodeAlive {
+			continue
+		}
+		if gm.Meta.Member {
+			return // a cluster exists: its leader adds this node
+		}
+		if gm.Meta.Expect != expect {
+			m.warnOnce(gm.ID, "a node expects another cluster size: not bootstrapping with it",
+				"node", gm.ID, "its_bootstrap_expect", gm.Meta.Expect, "bootstrap_expect", expect)
+			continue
+		}
+		voters = append(voters, raft.Server{ID: raft.ServerID(gm.ID), Address: raft.ServerAddress(gm.Meta.Peer)})
+	}
+	if len(voters) < expect {
+		return
+	}
+	if len(voters) > expect {
+		// More nodes than expected started at once: each would pick a
+		// different set. Wait for a human rather than risk two clusters.
+		m.warnOnce("", "more nodes than --bootstrap-expect see each other with no cluster yet; not bootstrapping",
+			"seen", len(voters), "bootstrap_expect", expect)
+		return
+	}
+	if err := m.n.raft.BootstrapCluster(raft.Configuration{Servers: voters}).Error(); err != nil {
+		if !errors.Is(err, raft.ErrCantBootstrap) {
+			m.n.log.Warn("bootstrap failed", "err", err)
+		}
+		return
+	}
+	ids := make([]string, len(voters))
+	for i, v := range voters {
+		ids[i] = string(v.ID)
+	}
+	m.n.log.Info("bootstrapped a new cluster from gossip", "members", ids)
+}
+
+// addNewMembers, on the leader, adds nodes gossip shows alive and Raft
+// does not have, and moves members gossip shows at a new address.
+func (m *membership) addNewMembers() {
+	fut := m.n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return
+	}
+	servers := map[raft.ServerID]raft.Server{}
+	for _, s := range fut.Configuration().Servers {
+		servers[s.ID] = s
+	}
+	for _, gm := range m.g.Members() {
+		id := raft.ServerID(gm.ID)
+		if gm.Status != autopilot.NodeAlive || gm.ID == m.n.cfg.NodeID {
+			continue
+		}
+		s, known := servers[id]
+		addr := raft.ServerAddress(gm.Meta.Peer)
+		switch {
+		case !known && gm.Meta.Member:
+			m.warnOnce(gm.ID, "a node of another cluster is in gossip: not adding it",
+				"node", gm.ID, "peer", gm.Meta.Peer)
+		case !known:
+			m.n.log.Info("adding a new node as a non-voter", "node", gm.ID, "peer", addr)
+			if err := m.n.raft.AddNonvoter(id, addr, 0, membershipChangeTimeout).Error(); err != nil {
+				m.n.log.Warn("adding a node failed", "node", gm.ID, "err", err)
+			}
+		case s.Address != addr:
+			m.n.log.Info("a member is at a new address", "node", gm.ID, "from", s.Address, "to", addr)
+			var f raft.IndexFuture
+			if s.Suffrage == raft.Voter {
+				f = m.n.raft.AddVoter(id, addr, 0, membershipChangeTimeout)
+			} else {
+				f = m.n.raft.AddNonvoter(id, addr, 0, membershipChangeTimeout)
+			}
+			if err := f.Error(); err != nil {
+				m.n.log.Warn("moving a member failed", "node", gm.ID, "err", err)
+			}
+		}
+	}
+}
+
+func (m *membership) warnOnce(key, msg string, args ...any) {
+	if _, seen := m.warned.LoadOrStore(key+"\x00"+msg, true); !seen {
+		m.n.log.Warn(msg, args...)
+	}
+}
+
+// autopilot.ApplicationIntegration
+
+func (m *membership) AutopilotConfig() *autopilot.Config {
+	return &autopilot.Config{
+		CleanupDeadServers:      true,
+		LastContactThreshold:    autopilotLastContact,
+		MaxTrailingLogs:         autopilotMaxTrailingLogs,
+		MinQuorum:               uint(m.minQuorum()),
+		ServerStabilizationTime: m.n.cfg.ServerStabilization,
+	}
+}
+
+// minQuorum is the fewest voters autopilot leaves: the size the cluster
+// was formed with.
+func (m *membership) minQuorum() int {
+	return max(m.n.cfg.BootstrapExpect, len(m.n.cfg.InitialCluster), 1)
+}
+
+func (m *membership) NotifyState(s *autopilot.State) { m.state.Store(s) }
+
+// KnownServers is every server of the Raft configuration with what
+// gossip says of it. One gossip has not heard of counts as failed, so it
+// is removed only after the grace period, like any other.
+func (m *membership) KnownServers() map[raft.ServerID]*autopilot.Server {
+	fut := m.n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return nil
+	}
+	seen := map[string]gossipMember{}
+	for _, gm := range m.g.Members() {
+		seen[gm.ID] = gm
+	}
+	leader := m.n.raft.State() == raft.Leader
+	out := map[raft.ServerID]*autopilot.Server{}
+	for _, s := range fut.Configuration().Servers {
+		status := autopilot.NodeFailed
+		if gm, ok := seen[string(s.ID)]; ok {
+			status = gm.Status
+		}
+		self := string(s.ID) == m.n.cfg.NodeID
+		if self {
+			status = autopilot.NodeAlive
+		}
+		out[s.ID] = &autopilot.Server{ID: s.ID, Name: string(s.ID), Address: s.Address, NodeStatus: status,
+			IsLeader: self && leader, NodeType: autopilot.NodeVoter}
+	}
+	return out
+}
+
+// FetchServerStats asks each server for its last log index and term and
+// how long since it heard from the leader.
+func (m *membership) FetchServerStats(ctx context.Context, servers map[raft.ServerID]*autopilot.Server) map[raft.ServerID]*autopilot.ServerStats {
+	out := map[raft.ServerID]*autopilot.ServerStats{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id, s := range servers {
+		if s.NodeStatus != autopilot.NodeAlive {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var st *autopilot.ServerStats
+			if string(id) == m.n.cfg.NodeID {
+				st = m.n.serverStats()
+			} else {
+				r, err := m.n.peer(string(s.Address)).call(ctx, msgStats, nil)
+				if err != nil || len(r.body) != 16 {
+					return
+				}
+				st = &autopilot.ServerStats{LastIndex: r.index, LastTerm: binary.BigEndian.Uint64(r.body),
+					LastContact: time.Duration(binary.BigEndian.Uint64(r.body[8:])) * time.Millisecond}
+			}
+			mu.Lock()
+			out[id] = st
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// serverStats is this node's answer to msgStats.
+func (n *Node) serverStats() *autopilot.ServerStats {
+	stats := n.raft.Stats()
+	term, _ := strconv.ParseUint(stats["last_log_term"], 10, 64)
+	contact := time.Duration(0)
+	if n.raft.State() != raft.Leader {
+		contact = time.Since(n.raft.LastContact())
+	}
+	return &autopilot.ServerStats{LastIndex: n.raft.LastIndex(), LastTerm: term, LastContact: contact}
+}
+
+func encodeStats(st *autopilot.ServerStats) peerReply {
+	body := make([]byte, 16)
+	binary.BigEndian.PutUint64(body, st.LastTerm)
+	binary.BigEndian.PutUint64(body[8:], uint64(max(st.LastContact.Milliseconds(), 0)))
+	return peerReply{status: stOK, index: st.LastIndex, body: body}
+}
+
+// RemoveFailedServer removes a server gossip has seen failed or gone for
+// DeadServerGrace; autopilot has checked the quorum.
+func (m *membership) RemoveFailedServer(s *autopilot.Server) {
+	since := time.Time{}
+	for _, gm := range m.g.Members() {
+		if gm.ID == string(s.ID) {
+			since = gm.Since
+		}
+	}
+	if since.IsZero() {
+		since = m.firstMissed(s.ID)
+	}
+	if time.Since(since) < m.n.cfg.DeadServerGrace {
+		return
+	}
+	m.n.log.Warn("removing a dead server", "node", s.ID, "status", s.NodeStatus, "since", since.Format(time.RFC3339),
+		"dead_server_grace", m.n.cfg.DeadServerGrace)
+	go func() {
+		if err := m.n.raft.RemoveServer(s.ID, 0, membershipChangeTimeout).Error(); err != nil {
+			m.n.log.Warn("removing a dead server failed", "node", s.ID, "err", err)
+		}
+	}()
+}
+
+func (m *membership) firstMissed(id raft.ServerID) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.missed == nil {
+		m.missed = map[raft.ServerID]time.Time{}
+	}
+	if _, ok := m.missed[id]; !ok {
+		m.missed[id] = time.Now()
+	}
+	return m.missed[id]
+}
+
+// Leave is a graceful stop: a leader hands leadership to another voter
+// first (writes pause for an election, none fails); with remove, the node
+// then asks the leader to take it out of Raft; last it leaves gossip.
+func (n *Node) Leave(ctx context.Context, remove bool) error {
+	if n.raft.State() == raft.Leader && n.otherVoters() > 0 {
+		n.log.Info("handing leadership on before stopping")
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.log.Warn("handing leadership on failed", "err", err)
+		}
+	}
+	var err error
+	if remove {
+		err = n.removeSelf(ctx)
+	}
+	if n.memb != nil {
+		n.memb.g.leave()
+	}
+	return err
+}
+
+func (n *Node) otherVoters() int {
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return 0
+	}
+	others := 0
+	for _, s := range fut.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
+			others++
+		}
+	}
+	return others
+}
+
+// removeSelf asks the leader to remove this node from Raft.
+func (n *Node) removeSelf(ctx context.Context) error {
+	for {
+		leader, err := n.waitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		if leader == n.self() {
+			return n.raft.RemoveServer(raft.ServerID(n.cfg.NodeID), 0, membershipChangeTimeout).Error()
+		}
+		_, err = n.peer(leader).call(ctx, msgRemove, []byte(n.cfg.NodeID))
+		if err == nil {
+			n.log.Info("removed from the cluster")
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("leaving the cluster: %w", err)
+		}
+		time.Sleep(retryInterval)
+	}
+}
+
+// RemoveServer takes a member out of Raft (the operator's remove); it
+// must be called on the leader.
+func (n *Node) RemoveServer(id string) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNoLeader
+	}
+	if id == n.cfg.NodeID && n.otherVoters() == 0 {
+		return fmt.Errorf("%w: %s is the only voter", ErrRefused, id)
+	}
+	return n.raft.RemoveServer(raft.ServerID(id), 0, membershipChangeTimeout).Error()
+}

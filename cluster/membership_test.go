@@ -1,0 +1,297 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/testcluster"
+)
+
+// gossipConfig is a node with gossip on loopback that joins the nodes at
+// join.
+func gossipConfig(t testing.TB, id, secret string, expect int, join []string, logs io.Writer) Config {
+	if logs == nil {
+		logs = io.Discard
+	}
+	return Config{
+		NodeID:              id,
+		DataDir:             t.TempDir(),
+		PeerAddr:            freeAddr(t),
+		GossipAddr:          freeAddr(t),
+		Join:                join,
+		BootstrapExpect:     expect,
+		Secret:              secret,
+		Logger:              slog.New(slog.NewTextHandler(logs, nil)),
+		HeartbeatTimeout:    400 * time.Millisecond,
+		ElectionTimeout:     400 * time.Millisecond,
+		GossipFast:          true,
+		ServerStabilization: time.Second,
+		DeadServerGrace:     2 * time.Second,
+	}
+}
+
+func openGossip(t testing.TB, cfg Config) *Node {
+	t.Helper()
+	n, err := Open(cfg, fsm.New())
+	if err != nil {
+		t.Fatalf("open %s: %v", cfg.NodeID, err)
+	}
+	t.Cleanup(func() { n.Shutdown() })
+	return n
+}
+
+// voters is a node's Raft configuration: ids of voters and of non-voters.
+func voters(n *Node) (vs, nonvoters []string) {
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return nil, nil
+	}
+	for _, s := range fut.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			vs = append(vs, string(s.ID))
+		} else {
+			nonvoters = append(nonvoters, string(s.ID))
+		}
+	}
+	slices.Sort(vs)
+	slices.Sort(nonvoters)
+	return vs, nonvoters
+}
+
+// oneCluster waits until every node sees the same leader, one of them,
+// and a configuration of want voters.
+func oneCluster(t testing.TB, nodes []*Node, want []string) *Node {
+	t.Helper()
+	var leader *Node
+	testcluster.Eventually(t, fmt.Sprint("one cluster of ", want), func() error {
+		leader = nil
+		for _, n := range nodes {
+			if n.raft.State() == raft.Leader && n.ready.Load() {
+				if leader != nil {
+					return errors.New("two leaders")
+				}
+				leader = n
+			}
+		}
+		if leader == nil {
+			return errors.New("no ready leader")
+		}
+		for _, n := range nodes {
+			if _, id := n.raft.LeaderWithID(); string(id) != leader.cfg.NodeID {
+				return fmt.Errorf("%s follows %q, not %s", n.cfg.NodeID, id, leader.cfg.NodeID)
+			}
+			if vs, _ := voters(n); !slices.Equal(vs, want) {
+				return fmt.Errorf("%s: voters %v", n.cfg.NodeID, vs)
+			}
+		}
+		return nil
+	})
+	return leader
+}
+
+// Nodes started with --bootstrap-expect 3, in any order and joining any
+// one of them, form exactly one cluster of the three, every time.
+func TestBootstrapExpectFormsOneCluster(t *testing.T) {
+	rng := rand.New(rand.NewSource(int64(testcluster.Seed(t))))
+	for run := range 4 {
+		t.Run(fmt.Sprint(run), func(t *testing.T) {
+			var cfgs []Config
+			var gossipAddrs []string
+			for i := range 3 {
+				cfgs = append(cfgs, gossipConfig(t, fmt.Sprint("n", i+1), "s3cret", 3, nil, nil))
+				gossipAddrs = append(gossipAddrs, cfgs[i].GossipAddr)
+			}
+			for i := range cfgs { // each joins one other, chosen at random
+				cfgs[i].Join = []string{gossipAddrs[(i+1+rng.Intn(2))%3]}
+			}
+			order := rng.Perm(3)
+			nodes := make([]*Node, 3)
+			var wg sync.WaitGroup
+			for _, i := range order {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					time.Sleep(time.Duration(rng.Intn(300)) * time.Millisecond)
+					nodes[i] = openGossip(t, cfgs[i])
+				}()
+				time.Sleep(time.Duration(rng.Intn(200)) * time.Millisecond)
+			}
+			wg.Wait()
+			leader := oneCluster(t, nodes, []string{"n1", "n2", "n3"})
+			for _, n := range nodes {
+				set(t, n, "k", n.cfg.NodeID)
+			}
+			if got := readOwn(t, leader, "k"); !strings.Contains(got, "n") {
+				t.Fatalf("k = %q", got)
+			}
+		})
+	}
+}
+
+// threeByGossip forms a three-node cluster by gossip.
+func threeByGossip(t testing.TB, logs io.Writer) ([]*Node, *Node) {
+	first := gossipConfig(t, "n1", "s3cret", 3, nil, logs)
+	cfgs := []Config{first,
+		gossipConfig(t, "n2", "s3cret", 3, []string{first.GossipAddr}, logs),
+		gossipConfig(t, "n3", "s3cret", 3, []string{first.GossipAddr}, logs)}
+	var nodes []*Node
+	for _, c := range cfgs {
+		nodes = append(nodes, openGossip(t, c))
+	}
+	return nodes, oneCluster(t, nodes, []string{"n1", "n2", "n3"})
+}
+
+// A fourth node started with --join only is added by the leader as a
+// non-voter, promoted to voter once it has caught up and stayed healthy,
+// and serves what was written before it came.
+func TestNewNodeJoinsAsNonVoterThenVotes(t *testing.T) {
+	nodes, leader := threeByGossip(t, nil)
+	set(t, leader, "before", "1")
+	n4 := openGossip(t, gossipConfig(t, "n4", "s3cret", 0, []string{nodes[1].cfg.GossipAddr}, nil))
+	testcluster.Eventually(t, "n4 in the configuration", func() error {
+		vs, nv := voters(leader)
+		if !slices.Contains(vs, "n4") && !slices.Contains(nv, "n4") {
+			return fmt.Errorf("voters %v, non-voters %v", vs, nv)
+		}
+		return nil
+	})
+	testcluster.Eventually(t, "n4 promoted to voter", func() error {
+		if vs, nv := voters(leader); !slices.Contains(vs, "n4") {
+			return fmt.Errorf("voters %v, non-voters %v", vs, nv)
+		}
+		return nil
+	})
+	if got := readOwn(t, n4, "before"); got != "$1\r\n1\r\n" {
+		t.Fatalf("n4 reads before = %q", got)
+	}
+	set(t, n4, "after", "4")
+}
+
+// A server dead for longer than the grace period is removed, and the
+// cluster keeps its quorum; autopilot never removes below the size it was
+// formed with.
+func TestDeadServerRemovedAfterGrace(t *testing.T) {
+	nodes, leader := threeByGossip(t, nil)
+	n4 := openGossip(t, gossipConfig(t, "n4", "s3cret", 0, []string{nodes[0].cfg.GossipAddr}, nil))
+	oneCluster(t, append(slices.Clone(nodes), n4), []string{"n1", "n2", "n3", "n4"})
+	n4.Shutdown() // as a crash: no word to the others
+	testcluster.Eventually(t, "n4 removed", func() error {
+		if vs, nv := voters(leader); slices.Contains(vs, "n4") || slices.Contains(nv, "n4") {
+			return fmt.Errorf("voters %v, non-voters %v", vs, nv)
+		}
+		return nil
+	})
+	set(t, leader, "after", "1")
+
+	var dead *Node
+	for _, n := range nodes {
+		if n != leader {
+			dead = n
+			break
+		}
+	}
+	dead.Shutdown()
+	deadline := time.Now().Add(3 * (2 * time.Second)) // well past the grace
+	for time.Now().Before(deadline) {
+		if vs, _ := voters(leader); len(vs) != 3 {
+			t.Fatalf("voters %v: removed below the size the cluster formed with", vs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	set(t, leader, "still", "1")
+}
+
+// A leader that leaves (SIGTERM, --leave-on-terminate) hands leadership on
+// first: writes through the other nodes go on without a failure, and it
+// is out of the configuration afterwards.
+func TestLeaderLeavesWithoutFailingWrites(t *testing.T) {
+	nodes, leader := threeByGossip(t, nil)
+	var others []*Node
+	for _, n := range nodes {
+		if n != leader {
+			others = append(others, n)
+		}
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 100)
+	var wg sync.WaitGroup
+	for i, n := range others {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := trySet(n, fmt.Sprintf("w%d-%d", i, j), "v"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // writes under way
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := leader.Leave(ctx, true); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	leader.Shutdown()
+	time.Sleep(500 * time.Millisecond) // writes go on under the new leader
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a write failed while the leader left: %v", err)
+	}
+	var want []string
+	for _, n := range others {
+		want = append(want, n.cfg.NodeID)
+	}
+	oneCluster(t, others, want)
+}
+
+// Nodes with different cluster secrets cannot read each other's gossip
+// and never merge; a node of another cluster is never added.
+func TestOtherClustersNeverMerge(t *testing.T) {
+	var logs syncLog
+	a := openGossip(t, gossipConfig(t, "a1", "secret-a", 1, nil, &logs))
+	oneCluster(t, []*Node{a}, []string{"a1"})
+	b := openGossip(t, gossipConfig(t, "b1", "secret-b", 1, []string{a.cfg.GossipAddr}, nil))
+	oneCluster(t, []*Node{b}, []string{"b1"})
+	// Same secret, another cluster: gossip meets, Raft does not.
+	c := openGossip(t, gossipConfig(t, "c1", "secret-a", 1, nil, nil))
+	oneCluster(t, []*Node{c}, []string{"c1"})
+	if _, err := c.memb.g.ml.Join([]string{a.cfg.GossipAddr}); err != nil {
+		t.Fatalf("gossip join with the same secret: %v", err)
+	}
+	testcluster.Eventually(t, "a's leader notices c1 belongs to another cluster", func() error {
+		if !strings.Contains(logs.String(), "a node of another cluster is in gossip") {
+			return errors.New("no log line")
+		}
+		return nil
+	})
+	for _, n := range []*Node{a, b, c} {
+		if vs, nv := voters(n); len(vs) != 1 || len(nv) != 0 {
+			t.Errorf("%s: voters %v, non-voters %v", n.cfg.NodeID, vs, nv)
+		}
+	}
+	for _, m := range a.memb.g.Members() {
+		if m.ID == "b1" {
+			t.Error("a node with another secret is in a's gossip")
+		}
+	}
+}
