@@ -41,6 +41,9 @@ var configParams = map[string]configParam{
 			if n < 1 || n > math.MaxUint32 {
 				return nil, "argument must be between 1 and 4294967295 inclusive"
 			}
+			if why := maxClientsRefusal(int(n)); why != "" {
+				return nil, why
+			}
 			return func() { s.maxClients.Store(n) }, ""
 		},
 	},

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -568,6 +570,53 @@ func TestConfig(t *testing.T) {
 	r.expect(errReply("ERR unknown subcommand 'foo'. Try CONFIG HELP."), "CONFIG", "foo")
 	if h := r.do("CONFIG", "HELP"); !strings.HasPrefix(h, "*") || !strings.Contains(h, "+CONFIG <subcommand>") {
 		t.Fatalf("CONFIG HELP: %q", h)
+	}
+}
+
+// CONFIG SET maxclients meets the open-files limit as the start does,
+// and as Redis does: the soft limit is raised toward the hard one when the
+// value needs it, and a value the hard limit cannot serve is refused in
+// Redis's words, naming the most the process can take, and changes nothing.
+// Not parallel: it lowers the process's soft limit for a while.
+func TestConfigSetMaxclientsOpenFiles(t *testing.T) {
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Skipf("getrlimit: %v", err)
+	}
+	if orig.Max >= math.MaxUint32 || orig.Max < 1024 {
+		t.Skipf("open-files hard limit %d: every maxclients (or none) fits it", orig.Max)
+	}
+	n := startNode(t)
+	r := n.raw()
+	most := strconv.FormatUint(orig.Max-reservedFDs, 10)
+
+	// A soft limit below what the value needs is raised, as at start.
+	low := orig
+	low.Cur = 2 * reservedFDs
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatalf("lower the soft limit: %v", err)
+	}
+	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig) })
+	r.expect("+OK\r\n", "CONFIG", "SET", "maxclients", most)
+	r.expect("*2\r\n"+bulk("maxclients")+bulk(most), "CONFIG", "GET", "maxclients")
+	var now syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &now); err != nil || now.Cur != orig.Max {
+		t.Fatalf("soft limit after CONFIG SET maxclients %s: %d (%v), want the hard limit %d", most, now.Cur, err, orig.Max)
+	}
+
+	// Well within it still works; one more than the hard limit leaves
+	// room for is refused.
+	r.expect("+OK\r\n", "CONFIG", "SET", "maxclients", "500")
+	refused := errReply("ERR CONFIG SET failed (possibly related to argument 'maxclients') - " +
+		"The operating system is not able to handle the specified number of clients, try with " + most)
+	tooMany := strconv.FormatUint(orig.Max-reservedFDs+1, 10)
+	r.expect(refused, "CONFIG", "SET", "maxclients", tooMany)
+	r.expect(refused, "CONFIG", "SET", "maxclients", "4294967295")
+	// All or nothing: the timeout set beside it is not applied either.
+	r.expect(refused, "CONFIG", "SET", "timeout", "7", "maxclients", tooMany)
+	r.expect("*4\r\n"+bulk("maxclients")+bulk("500")+bulk("timeout")+bulk("0"), "CONFIG", "GET", "maxclients", "timeout")
+	if info := r.do("INFO", "clients"); !strings.Contains(info, "maxclients:500\r\n") {
+		t.Fatalf("INFO clients after the refused CONFIG SET: %q", info)
 	}
 }
 
