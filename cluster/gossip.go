@@ -89,7 +89,7 @@ func (n *Node) startGossip(member bool) (*gossip, error) {
 		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitHostPort(n.cfg.GossipAdvertise); err != nil {
 			return nil, fmt.Errorf("gossip advertise address: %w", err)
 		}
-	} else if adv, _, err := net.SplitHostPort(n.self()); err == nil && host == "0.0.0.0" {
+	} else if adv, _, err := net.SplitHostPort(n.self()); err == nil && net.ParseIP(host).IsUnspecified() {
 		mc.AdvertiseAddr, mc.AdvertisePort = adv, port // peers reach us where Raft does
 	}
 	mc.SecretKey = gossipKey(n.cfg)

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,6 +44,12 @@ type options struct {
 
 	initialCluster   string
 	clusterSecret    string
+	gossipPort       int
+	join             string
+	bootstrapExpect  int
+	gossipKey        string
+	deadServerGrace  time.Duration
+	leaveOnTerminate bool
 	followerWrites   string
 	maxStaleness     time.Duration
 	maxClockSkew     time.Duration
@@ -80,6 +87,12 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.initialCluster, "initial-cluster", "", "first members of a new cluster: id=host:peerport,... (the same on every first member)")
 	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port (default: --requirepass)")
+	fs.IntVar(&o.gossipPort, "gossip-port", 0, "gossip (memberlist) port; default 7946 when --join or --bootstrap-expect is given, else gossip is off")
+	fs.StringVar(&o.join, "join", "", "gossip addresses of nodes to join: host[:port],... (DNS names are resolved again on every try)")
+	fs.IntVar(&o.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes with no cluster see each other (the same on each)")
+	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting gossip (default: derived from the cluster secret)")
+	fs.DurationVar(&o.deadServerGrace, "dead-server-grace", 10*time.Minute, "a server failed or gone this long is removed from the cluster (never below the size it formed with)")
+	fs.BoolVar(&o.leaveOnTerminate, "leave-on-terminate", false, "on SIGTERM also remove this node from the cluster (a node going for good)")
 	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-READONLY)")
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
 	fs.DurationVar(&o.maxClockSkew, "max-clock-skew", 5*time.Second, "a node whose clock is further than this from the time a quorum of members agree on uses theirs (entries, expiry, reads)")
@@ -129,6 +142,12 @@ func parseFlags(args []string) (*options, error) {
 	if o.clusterSecret == "" {
 		o.clusterSecret = o.requirePass
 	}
+	if o.bootstrapExpect < 0 {
+		return nil, fmt.Errorf("--bootstrap-expect must be 0 or more, not %d", o.bootstrapExpect)
+	}
+	if o.gossipPort == 0 && (o.join != "" || o.bootstrapExpect > 0) {
+		o.gossipPort = defaultGossipPort
+	}
 	return o, nil
 }
 
@@ -176,6 +195,10 @@ func run(o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	gossipKey, err := parseGossipKey(o.gossipKey)
+	if err != nil {
+		return err
+	}
 	advertise := o.advertise
 	if advertise == "" {
 		advertise = o.bind
@@ -197,6 +220,12 @@ func run(o *options, log *slog.Logger) error {
 		ClientAddr:           net.JoinHostPort(advertise, strconv.Itoa(o.port)),
 		InitialCluster:       initial,
 		Secret:               o.clusterSecret,
+		GossipAddr:           hostPortOrEmpty(o.bind, o.gossipPort),
+		GossipAdvertise:      gossipAdvertise(advertise, o.gossipPort),
+		Join:                 parseJoin(o.join),
+		BootstrapExpect:      o.bootstrapExpect,
+		GossipKey:            gossipKey,
+		DeadServerGrace:      o.deadServerGrace,
 		RefuseFollowerWrites: o.followerWrites == "refuse",
 		HeartbeatTimeout:     o.heartbeatTimeout,
 		ElectionTimeout:      o.electionTimeout,
@@ -262,8 +291,68 @@ func run(o *options, log *slog.Logger) error {
 		node.Shutdown()
 		return node.HaltErr()
 	}
+	// A graceful stop: a leader hands leadership on while this node still
+	// forwards writes, so none fails; then clients are closed.
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	if err := node.Leave(ctx, o.leaveOnTerminate); err != nil {
+		log.Warn("leaving the cluster", "err", err)
+	}
+	cancel()
 	srv.Close()
 	return node.Shutdown()
+}
+
+// defaultGossipPort is memberlist's (and Consul's) port.
+const defaultGossipPort = 7946
+
+// leaveTimeout bounds a graceful stop's hand-off and leave.
+const leaveTimeout = 15 * time.Second
+
+// gossipAdvertise is where other nodes reach this one's gossip: the
+// advertised host, unless that is a wildcard, in which case the node
+// advertises where its peer port is reached.
+func gossipAdvertise(host string, port int) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return hostPortOrEmpty(host, port)
+}
+
+func hostPortOrEmpty(host string, port int) string {
+	if port == 0 {
+		return ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// parseJoin splits --join; an address without a port gets the default
+// gossip port.
+func parseJoin(v string) []string {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			a = net.JoinHostPort(a, strconv.Itoa(defaultGossipPort))
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func parseGossipKey(v string) ([]byte, error) {
+	if v == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("--gossip-key is not base64: %w", err)
+	}
+	if n := len(k); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("--gossip-key must be 16, 24 or 32 bytes, not %d", n)
+	}
+	return k, nil
 }
 
 func keyCount(f *fsm.FSM) int {

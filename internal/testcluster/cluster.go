@@ -18,6 +18,10 @@ type Options struct {
 	// DataRoot, if set, holds the nodes' data dirs (DataRoot/n1...), as
 	// a small disk a test fills; else each gets a temporary dir.
 	DataRoot string
+	// Gossip forms the cluster as an operator does with gossip: every
+	// node gets --bootstrap-expect N and --join with the others' gossip
+	// addresses, instead of --initial-cluster.
+	Gossip bool
 }
 
 // command is how a node is started: the binary and its flags, under a
@@ -49,12 +53,11 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		c.Nodes = append(c.Nodes, nd)
 	}
 	for _, nd := range c.Nodes {
-		nd.args = opts.command(bin,
-			"--node-id", nd.ID, "--bind", "127.0.0.1",
-			"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),
-			"--data-dir", nd.DataDir, "--initial-cluster", strings.Join(initial, ","),
-			"--heartbeat-timeout", "300ms", "--election-timeout", "300ms",
-		)
+		form := []string{"--initial-cluster", strings.Join(initial, ",")}
+		if opts.Gossip {
+			form = []string{"--bootstrap-expect", strconv.Itoa(n), "--join", c.gossipAddrs(nd)}
+		}
+		nd.args = opts.command(bin, append(nodeFlags(nd), form...)...)
 	}
 	cleanupNodes(t, c.Nodes)
 	for _, nd := range c.Nodes {
@@ -65,6 +68,41 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		nd.WaitWritable()
 	}
 	return c
+}
+
+func nodeFlags(nd *Node) []string {
+	flags := []string{"--node-id", nd.ID, "--bind", "127.0.0.1",
+		"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),
+		"--data-dir", nd.DataDir, "--heartbeat-timeout", "300ms", "--election-timeout", "300ms"}
+	if nd.GossipPort != 0 {
+		flags = append(flags, "--gossip-port", strconv.Itoa(nd.GossipPort))
+	}
+	return flags
+}
+
+// gossipAddrs lists the gossip addresses of the cluster's nodes but not.
+func (c *Cluster) gossipAddrs(not *Node) string {
+	var addrs []string
+	for _, nd := range c.Nodes {
+		if nd != not && nd.GossipPort != 0 {
+			addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", nd.GossipPort))
+		}
+	}
+	return strings.Join(addrs, ",")
+}
+
+// Join starts one more node that joins the cluster through gossip (the
+// cluster was started with Options.Gossip) and returns at once: the
+// leader adds it.
+func (c *Cluster) Join(opts Options) *Node {
+	c.t.Helper()
+	opts.Gossip = true
+	nd := newNode(c.t, fmt.Sprintf("n%d", len(c.Nodes)+1), opts)
+	nd.args = opts.command(Binary(c.t), append(nodeFlags(nd), "--join", c.gossipAddrs(nd))...)
+	c.Nodes = append(c.Nodes, nd)
+	cleanupNodes(c.t, []*Node{nd})
+	nd.Start()
+	return nd
 }
 
 // StartSingle runs one node as a user starts statehouse alone (no

@@ -24,7 +24,9 @@ type Node struct {
 	ID       string
 	Port     int
 	PeerPort int
-	DataDir  string
+	// GossipPort is the node's gossip port (Options.Gossip), else 0.
+	GossipPort int
+	DataDir    string
 	args     []string
 
 	mu     sync.Mutex
@@ -62,7 +64,11 @@ func newNode(t testing.TB, id string, opts Options) *Node {
 	if opts.DataRoot == "" {
 		dir = t.TempDir()
 	}
-	return &Node{t: t, ID: id, Port: FreePort(t), PeerPort: FreePort(t), DataDir: dir, log: &syncBuffer{}}
+	n := &Node{t: t, ID: id, Port: FreePort(t), PeerPort: FreePort(t), DataDir: dir, log: &syncBuffer{}}
+	if opts.Gossip {
+		n.GossipPort = FreePort(t)
+	}
+	return n
 }
 
 // Start (re)starts the node's process on its data dir and returns at once;
