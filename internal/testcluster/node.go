@@ -27,7 +27,7 @@ type Node struct {
 	// GossipPort is the node's gossip port (Options.Gossip), else 0.
 	GossipPort int
 	DataDir    string
-	args     []string
+	args       []string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
