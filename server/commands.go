@@ -81,6 +81,11 @@ func frontDoorCommands() []*fsm.Command {
 		{Name: "info", Arity: -1, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatDangerous, Group: "server", Conn: conn(infoCmd)},
 		{Name: "time", Arity: 1, Flags: fd | anytime | fsm.FlagFast | fsm.FlagNoMulti, Group: "server", Conn: conn(timeCmd)},
 		{Name: "save", Arity: 1, Flags: fd | fsm.FlagAdmin | fsm.FlagNoScript | fsm.FlagNoMulti, Group: "server", Conn: conn(saveCmd)},
+		{Name: "raft", Arity: -2, Flags: fd, Group: "cluster", Subcommands: []*fsm.Command{
+			{Name: "status", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "cluster", Conn: conn(raftStatusCmd)},
+			{Name: "transfer-leader", Arity: -2, Flags: adminSub, Categories: fsm.CatDangerous, Group: "cluster", Conn: conn(raftTransferLeaderCmd)},
+			{Name: "remove", Arity: 3, Flags: adminSub, Categories: fsm.CatDangerous, Group: "cluster", Conn: conn(raftRemoveCmd)},
+		}},
 		{Name: "bgsave", Arity: -1, Flags: fd | fsm.FlagAdmin | fsm.FlagNoScript | fsm.FlagNoMulti, Group: "server", Conn: conn(bgsaveCmd)},
 	}
 }

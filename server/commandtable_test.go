@@ -18,7 +18,9 @@ var (
 	ignoredRedisFlags = map[string]bool{"skip_slowlog": true, "allow_busy": true, "no_async_loading": true, "may_replicate": true, "skip_monitor": true}
 	// no_multi: statehouse refuses these front-door commands inside MULTI
 	// where Redis queues them. setinfo: Redis 7.2's, not in 7.0.
-	tableDifferences = map[string]string{"no_multi": "refused inside MULTI", "client|setinfo": "Redis 7.2"}
+	tableDifferences = map[string]string{"no_multi": "refused inside MULTI", "client|setinfo": "Redis 7.2",
+		"raft": "statehouse's own", "raft|status": "statehouse's own", "raft|transfer-leader": "statehouse's own",
+		"raft|remove": "statehouse's own"}
 )
 
 // Every row of the command table matches what redis-server 7.0 says of

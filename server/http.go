@@ -87,11 +87,14 @@ var (
 	descDiskFree  = prometheus.NewDesc("statehouse_disk_free_bytes", "Bytes free on the data dir's file system.", nil, nil)
 	descDiskSize  = prometheus.NewDesc("statehouse_disk_size_bytes", "Size of the data dir's file system.", nil, nil)
 	descDataDir   = prometheus.NewDesc("statehouse_data_dir_bytes", "Bytes the data dir holds (Raft log segments, snapshots, metadata).", nil, nil)
+	descTolerance = prometheus.NewDesc("statehouse_raft_failure_tolerance", "Voters that may fail with a quorum left (on the leader).", nil, nil)
+	descHealthy   = prometheus.NewDesc("statehouse_raft_server_healthy", "1 if the leader's autopilot finds the server healthy (on the leader).", []string{"server"}, nil)
+	descContact   = prometheus.NewDesc("statehouse_raft_server_last_contact_seconds", "Since the server last heard from the leader (on the leader).", []string{"server"}, nil)
 	descDiskFull  = prometheus.NewDesc("statehouse_disk_full", "1 while writes are refused (MISCONF) because the data dir is short of space.", nil, nil)
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descClients, descConns, descCommands, descRejected, descProto, descKeys, descExpires, descLeader, descApplied, descCommitted, descSkew, descClockOff, descDiskFree, descDiskSize, descDataDir, descDiskFull} {
+	for _, d := range []*prometheus.Desc{descClients, descConns, descCommands, descRejected, descProto, descKeys, descExpires, descLeader, descApplied, descCommitted, descSkew, descClockOff, descDiskFree, descDiskSize, descDataDir, descDiskFull, descTolerance, descHealthy, descContact} {
 		ch <- d
 	}
 }
@@ -133,4 +136,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		full = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descDiskFull, prometheus.GaugeValue, full)
+	if servers, tolerance, ok := s.cl.Health(); ok {
+		ch <- prometheus.MustNewConstMetric(descTolerance, prometheus.GaugeValue, float64(tolerance))
+		for _, h := range servers {
+			ch <- prometheus.MustNewConstMetric(descHealthy, prometheus.GaugeValue, float64(b2i(h.Healthy)), h.ID)
+			ch <- prometheus.MustNewConstMetric(descContact, prometheus.GaugeValue, h.LastContact.Seconds(), h.ID)
+		}
+	}
 }

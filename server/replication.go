@@ -186,4 +186,19 @@ func (s *Server) writeReplicationInfo(b *strings.Builder) {
 	}
 	line("clock_off", clockOff)
 	line("reads_via_leader", st.ReadsViaLeader)
+	// The leader's autopilot view of every server (none on a follower).
+	if servers, tolerance, ok := s.cl.Health(); ok {
+		line("raft_failure_tolerance", tolerance)
+		for i, h := range servers {
+			fmt.Fprintf(b, "raft_server%d:id=%s,voter=%d,healthy=%d,gossip=%s,last_contact_ms=%d,last_index=%d\r\n",
+				i, h.ID, b2i(h.Voter), b2i(h.Healthy), h.Gossip, h.LastContact.Milliseconds(), h.LastIndex)
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

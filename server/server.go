@@ -30,6 +30,9 @@ type Cluster interface {
 	Now() int64
 	Status() cluster.Status
 	Snapshot() error
+	Health() (servers []cluster.ServerHealth, failureTolerance int, ok bool)
+	TransferLeadership(id string) error
+	RemoveServer(id string) error
 }
 
 // Config configures the RESP listener.

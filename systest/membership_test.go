@@ -3,6 +3,7 @@ package systest
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,4 +102,66 @@ func TestGossipClusterGrowsAndItsLeaderLeaves(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d writes acknowledged through %s while %s stopped", acked, writer.ID, leader.ID)
+}
+
+// The operator's commands on the binary: members lists the servers with
+// their roles and health, transfer-leader moves leadership where asked,
+// remove takes a server out, health's exit status says whether the node
+// knows a leader.
+func TestOperatorCommands(t *testing.T) {
+	skipShort(t)
+	c := testcluster.Start(t, 3, testcluster.Options{Gossip: true})
+	leader := c.Leader()
+	bin := testcluster.Binary(t)
+	op := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		return string(out), err
+	}
+	var follower *testcluster.Node
+	for _, n := range c.Nodes {
+		if n != leader {
+			follower = n
+		}
+	}
+	testcluster.Eventually(t, "members lists every server, healthy, through a follower", func() error {
+		out, err := op("members", "--addr", follower.Addr())
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		for _, n := range c.Nodes {
+			if !strings.Contains(out, n.ID) {
+				return fmt.Errorf("no %s in:\n%s", n.ID, out)
+			}
+		}
+		if strings.Count(out, " yes ") < 3 || !strings.Contains(out, "leader") {
+			return fmt.Errorf("not all reachable and healthy:\n%s", out)
+		}
+		return nil
+	})
+	if out, err := op("health", "--addr", follower.Addr()); err != nil {
+		t.Fatalf("health: %v: %s", err, out)
+	}
+	if out, err := op("transfer-leader", "--addr", leader.Addr(), follower.ID); err != nil ||
+		!strings.Contains(out, "leader: "+follower.ID) {
+		t.Fatalf("transfer-leader %s: %v: %s", follower.ID, err, out)
+	}
+	if out, err := op("remove", "--addr", follower.Addr(), leader.ID); err != nil {
+		t.Fatalf("remove %s: %v: %s", leader.ID, err, out)
+	}
+	out, err := op("members", "--addr", follower.Addr())
+	if err != nil || strings.Contains(out, leader.ID+" ") {
+		t.Fatalf("members after remove: %v:\n%s", err, out)
+	}
+	leader.Kill()
+	for _, n := range c.Nodes {
+		if n != leader && n != follower {
+			n.Kill()
+		}
+	}
+	testcluster.Eventually(t, "health fails on a node left without a quorum", func() error {
+		if out, err := op("health", "--addr", follower.Addr(), "--timeout", "3s"); err == nil {
+			return fmt.Errorf("exit 0: %s", out)
+		}
+		return nil
+	})
 }

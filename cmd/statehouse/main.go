@@ -103,7 +103,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: statehouse [flags]\n\nEvery flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: statehouse [flags]\n       statehouse members|status|transfer-leader|remove|health [--addr host:port] (see statehouse members --help)\n\nEvery flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -152,6 +152,9 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && isOperatorCommand(os.Args[1]) {
+		os.Exit(runOperator(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	o, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
