@@ -14,5 +14,5 @@ FROM scratch
 COPY --from=build /out/statehouse /statehouse
 WORKDIR /data
 ENV STATEHOUSE_DATA_DIR=/data
-EXPOSE 6379 16379
+EXPOSE 6379 16379 7946 7946/udp
 ENTRYPOINT ["/statehouse"]

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	sockaddr "github.com/hashicorp/go-sockaddr"
 	"github.com/statehouse/statehouse/cluster"
 	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/server"
@@ -208,6 +209,12 @@ func run(o *options, log *slog.Logger) error {
 		if addr, ok := initial[o.nodeID]; ok && (o.bind == "0.0.0.0" || o.bind == "::") {
 			// Listening everywhere: peers know this node by its own entry.
 			advertise, _, _ = net.SplitHostPort(addr)
+		} else if o.gossipPort != 0 && (o.bind == "0.0.0.0" || o.bind == "::") {
+			// Found through gossip: peers reach this node at its private
+			// address, as Consul's agents advertise (a container's IP).
+			if ip, err := sockaddr.GetPrivateIP(); err == nil && ip != "" {
+				advertise = ip
+			}
 		}
 	}
 	if o.debugClockOffset != 0 || o.debugUnsafeReads || o.debugAckBeforeCommit {
