@@ -426,7 +426,10 @@ func (o *opening) gossip() error {
 	}
 	o.onUndo(g.stop)
 	n.memb = &membership{n: n, g: g}
-	n.memb.ap = autopilot.New(n.raft, n.memb, autopilot.WithLogger(o.hlog.Named("autopilot")))
+	// Autopilot's defaults look every 2 s and act every 10 s: a new node
+	// would wait 20 s past its stabilization time to vote.
+	n.memb.ap = autopilot.New(n.raft, n.memb, autopilot.WithLogger(o.hlog.Named("autopilot")),
+		autopilot.WithUpdateInterval(autopilotInterval), autopilot.WithReconcileInterval(autopilotInterval))
 	return nil
 }
 

@@ -117,6 +117,9 @@ const (
 	// a change of this node, or of its leaving.
 	gossipUpdateTimeout = 5 * time.Second
 	gossipLeaveTimeout  = 5 * time.Second
+	// autopilotInterval: how often autopilot gathers the servers' health
+	// and acts on it (promotions, removals).
+	autopilotInterval = time.Second
 	// autopilotLastContact: a server that has not heard from the leader
 	// for this long is not healthy (not promoted, counted as failing).
 	autopilotLastContact = 2 * time.Second

@@ -159,7 +159,7 @@ func (o *operator) members(ctx context.Context, addr string, self bool) error {
 	}
 	if self {
 		for _, k := range []string{"node", "state", "leader", "leader_addr", "term", "commit_index", "applied_index", "last_index"} {
-			fmt.Fprintf(o.out, "%-14s %s\n", k+":", st.fields[k])
+			fmt.Fprintf(o.out, "%-19s %s\n", k+":", st.fields[k])
 		}
 	}
 	if st.fields["state"] != "Leader" && st.fields["leader_addr"] != "" {
@@ -169,7 +169,7 @@ func (o *operator) members(ctx context.Context, addr string, self bool) error {
 		}
 	}
 	if self {
-		fmt.Fprintf(o.out, "%-14s %s\n\n", "failure_tolerance:", st.fields["failure_tolerance"])
+		fmt.Fprintf(o.out, "%-19s %s\n\n", "failure_tolerance:", st.fields["failure_tolerance"])
 	}
 	sort.Slice(st.servers, func(i, j int) bool { return st.servers[i]["id"] < st.servers[j]["id"] })
 	w := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
