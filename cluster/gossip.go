@@ -59,17 +59,18 @@ type gossip struct {
 	leaveOnce sync.Once
 }
 
-// gossipKey is the key gossip is encrypted with: --gossip-key, else one
-// derived from the cluster secret, else none.
-func gossipKey(cfg Config) []byte {
-	if len(cfg.GossipKey) > 0 {
-		return cfg.GossipKey
+// gossipKeys are the keys gossip is encrypted with, the first used to
+// send: --gossip-key's, else one derived from the cluster secret, else
+// none.
+func gossipKeys(cfg Config) [][]byte {
+	if len(cfg.GossipKeys) > 0 {
+		return cfg.GossipKeys
 	}
 	if cfg.Secret == "" {
 		return nil
 	}
 	k := sha256.Sum256([]byte("statehouse gossip key\x00" + cfg.Secret))
-	return k[:]
+	return [][]byte{k[:]}
 }
 
 // startGossip creates this node's memberlist on cfg.GossipAddr.
@@ -92,7 +93,17 @@ func (n *Node) startGossip(member bool) (*gossip, error) {
 	} else if adv, _, err := net.SplitHostPort(n.self()); err == nil && net.ParseIP(host).IsUnspecified() {
 		mc.AdvertiseAddr, mc.AdvertisePort = adv, port // peers reach us where Raft does
 	}
-	mc.SecretKey = gossipKey(n.cfg)
+	// A node back under its name at a new address (a container's new IP)
+	// takes the name over at once if it left, or once it has been dead
+	// this long if it crashed; memberlist's default never lets it.
+	mc.DeadNodeReclaimTime = gossipReclaimTime
+	if keys := gossipKeys(n.cfg); len(keys) > 0 {
+		// Every key decrypts; the first encrypts. Rotation: add the new
+		// key second on every node, then first, then drop the old one.
+		if mc.Keyring, err = memberlist.NewKeyring(keys, keys[0]); err != nil {
+			return nil, fmt.Errorf("gossip key: %w", err)
+		}
+	}
 	mc.Delegate = g
 	mc.Events = g
 	mc.Alive = g
@@ -105,7 +116,7 @@ func (n *Node) startGossip(member bool) (*gossip, error) {
 		return nil, err
 	}
 	g.ml = ml
-	n.log.Info("gossip listening", "addr", n.cfg.GossipAddr, "encrypted", mc.SecretKey != nil)
+	n.log.Info("gossip listening", "addr", n.cfg.GossipAddr, "encrypted", mc.Keyring != nil)
 	return g, nil
 }
 

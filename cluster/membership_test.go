@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -292,6 +293,78 @@ func TestOtherClustersNeverMerge(t *testing.T) {
 	for _, m := range a.memb.g.Members() {
 		if m.ID == "b1" {
 			t.Error("a node with another secret is in a's gossip")
+		}
+	}
+}
+
+// A member stopped (SIGTERM) and restarted on its data dir at a new
+// address (another peer and gossip port, as a container rescheduled with
+// another IP) rejoins: the leader moves it to the new address and it
+// serves again.
+func TestMemberRejoinsAtANewAddress(t *testing.T) {
+	nodes, leader := threeByGossip(t, nil)
+	var moved *Node
+	for _, n := range nodes {
+		if n != leader {
+			moved = n
+			break
+		}
+	}
+	cfg := moved.cfg
+	moved.Leave(context.Background(), false) // SIGTERM: leaves gossip, stays in Raft
+	moved.Shutdown()
+	set(t, leader, "while-away", "1")
+	cfg.PeerAddr, cfg.Advertise, cfg.GossipAddr = freeAddr(t), "", freeAddr(t)
+	cfg.Join = []string{leader.cfg.GossipAddr}
+	back := openGossip(t, cfg)
+	testcluster.Eventually(t, "the leader has the member at its new address", func() error {
+		fut := leader.raft.GetConfiguration()
+		if err := fut.Error(); err != nil {
+			return err
+		}
+		for _, s := range fut.Configuration().Servers {
+			if string(s.ID) == cfg.NodeID && string(s.Address) != back.self() {
+				return fmt.Errorf("%s still at %s", s.ID, s.Address)
+			}
+		}
+		return nil
+	})
+	testcluster.Eventually(t, "the moved member reads what was written while it was away", func() error {
+		if err := back.ReadBarrier(context.Background()); err != nil {
+			return err
+		}
+		if got := get(back, "while-away"); got != "$1\r\n1\r\n" {
+			return fmt.Errorf("while-away = %q", got)
+		}
+		return nil
+	})
+	set(t, back, "from-new-address", "1")
+}
+
+// Gossip keys rotate: nodes that send with different keys but hold each
+// other's merge; a node with none of them never does.
+func TestGossipKeyRotation(t *testing.T) {
+	k1, k2, k3 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
+	ac := gossipConfig(t, "a1", "s", 1, nil, nil)
+	ac.GossipKeys = [][]byte{k1, k2}
+	a := openGossip(t, ac)
+	oneCluster(t, []*Node{a}, []string{"a1"})
+	bc := gossipConfig(t, "a2", "s", 0, []string{ac.GossipAddr}, nil)
+	bc.GossipKeys = [][]byte{k2, k1}
+	b := openGossip(t, bc)
+	cc := gossipConfig(t, "a3", "s", 0, []string{ac.GossipAddr}, nil)
+	cc.GossipKeys = [][]byte{k3}
+	openGossip(t, cc)
+	testcluster.Eventually(t, "a2, sending with the second key, is added", func() error {
+		if vs, nv := voters(a); !slices.Contains(append(vs, nv...), "a2") {
+			return fmt.Errorf("voters %v, non-voters %v", vs, nv)
+		}
+		return nil
+	})
+	set(t, b, "k", "v")
+	for _, m := range a.memb.g.Members() {
+		if m.ID == "a3" {
+			t.Error("a node with none of the keys is in gossip")
 		}
 	}
 }

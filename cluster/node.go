@@ -60,9 +60,10 @@ type Config struct {
 	// BootstrapExpect: a node with no Raft state forms a new cluster once
 	// gossip shows this many such nodes (0: it only joins one).
 	BootstrapExpect int
-	// GossipKey encrypts gossip (16, 24 or 32 bytes); empty: derived from
-	// Secret, or none without one.
-	GossipKey []byte
+	// GossipKeys encrypt gossip (16, 24 or 32 bytes each): every one
+	// decrypts, the first encrypts. Empty: one derived from Secret, or
+	// none without one.
+	GossipKeys [][]byte
 	// DeadServerGrace is how long a server may be failed or gone before
 	// it is removed (default 10m); ServerStabilization how long a new one
 	// must be healthy before it votes (default 10s).

@@ -91,7 +91,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.gossipPort, "gossip-port", 0, "gossip (memberlist) port; default 7946 when --join or --bootstrap-expect is given, else gossip is off")
 	fs.StringVar(&o.join, "join", "", "gossip addresses of nodes to join: host[:port],... (DNS names are resolved again on every try)")
 	fs.IntVar(&o.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes with no cluster see each other (the same on each)")
-	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting gossip (default: derived from the cluster secret)")
+	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 keys (16, 24 or 32 bytes) encrypting gossip, comma-separated: the first encrypts, all decrypt (rotation); default: derived from the cluster secret")
 	fs.DurationVar(&o.deadServerGrace, "dead-server-grace", 10*time.Minute, "a server failed or gone this long is removed from the cluster (never below the size it formed with)")
 	fs.BoolVar(&o.leaveOnTerminate, "leave-on-terminate", false, "on SIGTERM also remove this node from the cluster (a node going for good)")
 	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-READONLY)")
@@ -234,7 +234,7 @@ func run(o *options, log *slog.Logger) error {
 		GossipAdvertise:      gossipAdvertise(advertise, o.gossipPort),
 		Join:                 parseJoin(o.join),
 		BootstrapExpect:      o.bootstrapExpect,
-		GossipKey:            gossipKey,
+		GossipKeys:           gossipKey,
 		DeadServerGrace:      o.deadServerGrace,
 		RefuseFollowerWrites: o.followerWrites == "refuse",
 		HeartbeatTimeout:     o.heartbeatTimeout,
@@ -351,18 +351,22 @@ func parseJoin(v string) []string {
 	return out
 }
 
-func parseGossipKey(v string) ([]byte, error) {
-	if v == "" {
-		return nil, nil
+func parseGossipKey(v string) ([][]byte, error) {
+	var keys [][]byte
+	for i, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("--gossip-key %d is not base64: %w", i+1, err)
+		}
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return nil, fmt.Errorf("--gossip-key %d must be 16, 24 or 32 bytes, not %d", i+1, n)
+		}
+		keys = append(keys, k)
 	}
-	k, err := base64.StdEncoding.DecodeString(v)
-	if err != nil {
-		return nil, fmt.Errorf("--gossip-key is not base64: %w", err)
-	}
-	if n := len(k); n != 16 && n != 24 && n != 32 {
-		return nil, fmt.Errorf("--gossip-key must be 16, 24 or 32 bytes, not %d", n)
-	}
-	return k, nil
+	return keys, nil
 }
 
 func keyCount(f *fsm.FSM) int {
