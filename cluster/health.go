@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -48,11 +49,11 @@ func (n *Node) Health() (servers []ServerHealth, failureTolerance int, ok bool) 
 }
 
 // TransferLeadership hands leadership to the server id, or to the most
-// up-to-date voter when id is empty. It must run on the leader and
+// up-to-date voter when id is empty; a follower asks the leader. It
 // returns once the transfer is done or failed.
-func (n *Node) TransferLeadership(id string) error {
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	if n.raft.State() != raft.Leader {
-		return ErrNoLeader
+		return n.askLeader(ctx, msgTransfer, id)
 	}
 	if id == "" {
 		return n.raft.LeadershipTransfer().Error()

@@ -356,6 +356,19 @@ func (n *Node) otherVoters() int {
 	return others
 }
 
+// askLeader sends a membership call naming a server to the leader.
+func (n *Node) askLeader(ctx context.Context, typ byte, id string) error {
+	leader, err := n.waitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	if leader == n.self() {
+		return ErrNotApplied // leadership is moving here: try again
+	}
+	_, err = n.peer(leader).call(ctx, typ, []byte(id))
+	return err
+}
+
 // removeSelf asks the leader to remove this node from Raft.
 func (n *Node) removeSelf(ctx context.Context) error {
 	for {
@@ -378,11 +391,11 @@ func (n *Node) removeSelf(ctx context.Context) error {
 	}
 }
 
-// RemoveServer takes a member out of Raft (the operator's remove); it
-// must be called on the leader.
-func (n *Node) RemoveServer(id string) error {
+// RemoveServer takes a member out of Raft (the operator's remove); a
+// follower asks the leader.
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	if n.raft.State() != raft.Leader {
-		return ErrNoLeader
+		return n.askLeader(ctx, msgRemove, id)
 	}
 	if id == n.cfg.NodeID && n.otherVoters() == 0 {
 		return fmt.Errorf("%w: %s is the only voter", ErrRefused, id)

@@ -25,7 +25,8 @@ const (
 	msgClock     byte = 4 // payload: empty; the reply's index is the node's clock (unix ms), its body one byte: 1 if its disk is full
 	msgRead      byte = 5 // payload: an encoded fsm.Entry with one read op; the reply's body is its reply
 	msgStats     byte = 6 // payload: empty; the reply's index is the last log index, its body the last log term and ms since the leader was heard (u64 each)
-	msgRemove    byte = 7 // payload: a node id the leader removes from Raft (a node leaving)
+	msgRemove    byte = 7 // payload: a node id the leader removes from Raft (a node leaving, an operator)
+	msgTransfer  byte = 8 // payload: a node id (or none) the leader hands leadership to
 
 	maxFrame = 1<<32 - 1 // what the length field can say
 
@@ -253,12 +254,27 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 		return peerReply{status: stOK, index: uint64(n.cfg.Clock()), body: []byte{full}}.encode()
 	case msgStats:
 		return encodeStats(n.serverStats()).encode()
+	case msgTransfer:
+		if n.raft.State() != raft.Leader {
+			return peerReply{status: stNoLeader}.encode() // never relay
+		}
+		err := n.TransferLeadership(ctx, string(payload))
+		if errors.Is(err, ErrRefused) {
+			return peerReply{status: stRefused, body: []byte(err.Error())}.encode()
+		}
+		return peerReply{status: statusOf(err)}.encode()
 	case msgRemove:
-		err := n.RemoveServer(string(payload))
+		if n.raft.State() != raft.Leader {
+			return peerReply{status: stNoLeader}.encode() // never relay
+		}
+		err := n.RemoveServer(ctx, string(payload))
 		if err != nil {
-			n.log.Warn("a member's request to leave failed", "node", string(payload), "err", err)
+			n.log.Warn("removing a server failed", "node", string(payload), "err", err)
 		} else {
-			n.log.Info("a member left the cluster", "node", string(payload))
+			n.log.Info("removed a server", "node", string(payload))
+		}
+		if errors.Is(err, ErrRefused) {
+			return peerReply{status: stRefused, body: []byte(err.Error())}.encode()
 		}
 		return peerReply{status: statusOf(err)}.encode()
 	case msgNodeInfo:

@@ -14,8 +14,8 @@ import (
 //
 //	RAFT STATUS                  this node's view: state, leader, indexes,
 //	                             and every server (with health on the leader)
-//	RAFT TRANSFER-LEADER [id]    on the leader: hand leadership on
-//	RAFT REMOVE id               on the leader: take a server out of Raft
+//	RAFT TRANSFER-LEADER [id]    hand leadership on (a follower asks the leader)
+//	RAFT REMOVE id               take a server out of Raft (likewise)
 //
 // Replies are flat field/value arrays, as Redis's CLUSTER SHARDS, so
 // redis-cli shows them readably. The last two change the cluster: @admin
@@ -103,32 +103,21 @@ func raftTransferLeaderCmd(p *pipeline, args [][]byte) {
 	} else if len(args) == 3 {
 		id = string(args[2])
 	}
-	if err := p.s.cl.TransferLeadership(id); err != nil {
-		p.reply(p.s.leaderOnlyError("RAFT TRANSFER-LEADER", err))
+	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.Timeout)
+	defer cancel()
+	if err := p.s.cl.TransferLeadership(ctx, id); err != nil {
+		p.reply(errorReply(err))
 		return
 	}
 	p.reply(resp.AppendOK(nil))
 }
 
 func raftRemoveCmd(p *pipeline, args [][]byte) {
-	if err := p.s.cl.RemoveServer(string(args[2])); err != nil {
-		p.reply(p.s.leaderOnlyError("RAFT REMOVE", err))
+	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.Timeout)
+	defer cancel()
+	if err := p.s.cl.RemoveServer(ctx, string(args[2])); err != nil {
+		p.reply(errorReply(err))
 		return
 	}
 	p.reply(resp.AppendOK(nil))
-}
-
-// leaderOnlyError words a failed leader-only command: off the leader it
-// names where the leader is, so a tool (or a person) can ask there.
-func (s *Server) leaderOnlyError(cmd string, err error) []byte {
-	if s.cl.Status().State != "Leader" {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		addr := s.cl.LeaderClientAddr(ctx)
-		if addr == "" {
-			return errorReply(cluster.ErrNoLeader)
-		}
-		return resp.AppendError(nil, "ERR "+cmd+" must be sent to the leader, at "+addr)
-	}
-	return errorReply(err)
 }

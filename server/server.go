@@ -31,8 +31,8 @@ type Cluster interface {
 	Status() cluster.Status
 	Snapshot() error
 	Health() (servers []cluster.ServerHealth, failureTolerance int, ok bool)
-	TransferLeadership(id string) error
-	RemoveServer(id string) error
+	TransferLeadership(ctx context.Context, id string) error
+	RemoveServer(ctx context.Context, id string) error
 }
 
 // Config configures the RESP listener.

@@ -45,6 +45,7 @@ type options struct {
 
 	initialCluster   string
 	clusterSecret    string
+	announceAddr     string
 	gossipPort       int
 	join             string
 	bootstrapExpect  int
@@ -88,6 +89,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.initialCluster, "initial-cluster", "", "first members of a new cluster: id=host:peerport,... (the same on every first member)")
 	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port (default: --requirepass)")
+	fs.StringVar(&o.announceAddr, "announce-addr", "", "host:port clients are told to reach this node at (ROLE, CLUSTER, redirects), e.g. a published port; default: the advertised address and --port")
 	fs.IntVar(&o.gossipPort, "gossip-port", 0, "gossip (memberlist) port; default 7946 when --join or --bootstrap-expect is given, else gossip is off")
 	fs.StringVar(&o.join, "join", "", "gossip addresses of nodes to join: host[:port],... (DNS names are resolved again on every try)")
 	fs.IntVar(&o.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes with no cluster see each other (the same on each)")
@@ -142,6 +144,11 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.clusterSecret == "" {
 		o.clusterSecret = o.requirePass
+	}
+	if o.announceAddr != "" {
+		if _, _, err := net.SplitHostPort(o.announceAddr); err != nil {
+			return nil, fmt.Errorf("--announce-addr %q: %w", o.announceAddr, err)
+		}
 	}
 	if o.bootstrapExpect < 0 {
 		return nil, fmt.Errorf("--bootstrap-expect must be 0 or more, not %d", o.bootstrapExpect)
@@ -227,7 +234,7 @@ func run(o *options, log *slog.Logger) error {
 		DataDir:              o.dataDir,
 		PeerAddr:             net.JoinHostPort(o.bind, strconv.Itoa(o.peerPort)),
 		Advertise:            net.JoinHostPort(advertise, strconv.Itoa(o.peerPort)),
-		ClientAddr:           net.JoinHostPort(advertise, strconv.Itoa(o.port)),
+		ClientAddr:           clientAddr(o.announceAddr, advertise, o.port),
 		InitialCluster:       initial,
 		Secret:               o.clusterSecret,
 		GossipAddr:           hostPortOrEmpty(o.bind, o.gossipPort),
@@ -310,6 +317,14 @@ func run(o *options, log *slog.Logger) error {
 	cancel()
 	srv.Close()
 	return node.Shutdown()
+}
+
+// clientAddr is where clients are told to reach this node.
+func clientAddr(announce, advertise string, port int) string {
+	if announce != "" {
+		return announce
+	}
+	return net.JoinHostPort(advertise, strconv.Itoa(port))
 }
 
 // defaultGossipPort is memberlist's (and Consul's) port.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,7 +61,8 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	op := &operator{password: *password, out: stdout}
+	redis.SetLogger(quiet{}) // errors are reported once, below, not by the pool
+	op := &operator{password: *password, out: stdout, errs: stderr}
 	var err error
 	switch name {
 	case "members":
@@ -70,12 +70,12 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = op.members(ctx, *addr, true)
 	case "transfer-leader":
-		err = op.toLeader(ctx, *addr, append([]any{"RAFT", "TRANSFER-LEADER"}, anys(rest)...))
+		err = op.do(ctx, *addr, append([]any{"RAFT", "TRANSFER-LEADER"}, anys(rest)...))
 		if err == nil {
 			err = op.waitNewLeader(ctx, *addr)
 		}
 	case "remove":
-		err = op.toLeader(ctx, *addr, []any{"RAFT", "REMOVE", rest[0]})
+		err = op.do(ctx, *addr, []any{"RAFT", "REMOVE", rest[0]})
 		if err == nil {
 			fmt.Fprintf(stdout, "removed %s\n", rest[0])
 		}
@@ -110,7 +110,12 @@ func anys(ss []string) []any {
 type operator struct {
 	password string
 	out      io.Writer
+	errs     io.Writer
 }
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 func (o *operator) client(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr, Password: o.password, Protocol: 2,
@@ -166,6 +171,9 @@ func (o *operator) members(ctx context.Context, addr string, self bool) error {
 		if ls, err := o.status(ctx, st.fields["leader_addr"]); err == nil {
 			st.servers = ls.servers
 			st.fields["failure_tolerance"] = ls.fields["failure_tolerance"]
+		} else {
+			fmt.Fprintf(o.errs, "(health is known to the leader, at %s, which does not answer from here: %v)\n",
+				st.fields["leader_addr"], err)
 		}
 	}
 	if self {
@@ -198,19 +206,10 @@ func yesNo(v string) string {
 	return "no"
 }
 
-// toLeader sends a leader-only command to the leader, found through addr.
-func (o *operator) toLeader(ctx context.Context, addr string, cmd []any) error {
-	st, err := o.status(ctx, addr)
-	if err != nil {
-		return err
-	}
-	leader := addr
-	if st.fields["state"] != "Leader" {
-		if leader = st.fields["leader_addr"]; leader == "" {
-			return errors.New("the cluster has no leader now")
-		}
-	}
-	c := o.client(leader)
+// do sends one command to the node at addr (which asks the leader if it
+// is not the leader itself).
+func (o *operator) do(ctx context.Context, addr string, cmd []any) error {
+	c := o.client(addr)
 	defer c.Close()
 	return c.Do(ctx, cmd...).Err()
 }
