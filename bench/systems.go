@@ -314,7 +314,7 @@ func (d *shDeploy) start(ctx context.Context) error {
 			"--port", strconv.Itoa(nd.port), "--peer-port", strconv.Itoa(peerPorts[i]),
 			"--data-dir", nd.dataDir, "--log-level", cmp.Or(d.logLevel, "warn")}
 		if d.n > 1 {
-			args = append(args, "--initial-cluster", strings.Join(initial, ","))
+			args = append(args, "--initial-cluster", strings.Join(initial, ","), "--cluster-secret", "statehouse-bench")
 		}
 		if d.noFsync {
 			args = append(args, "--no-fsync")

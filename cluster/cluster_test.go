@@ -156,13 +156,13 @@ func TestLeaderLossElectsAnother(t *testing.T) {
 func TestWrongSecretIsRefused(t *testing.T) {
 	tc := newTestCluster(t, 1)
 	n := tc.nodes[0]
-	bad := &peerClient{addr: n.PeerAddr(), token: peerToken("wrong")}
+	bad := &peerClient{addr: n.PeerAddr(), token: peerKey("wrong")}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, err := bad.call(ctx, msgNodeInfo, nil); err == nil {
 		t.Fatal("a peer with the wrong secret got an answer")
 	}
-	good := &peerClient{addr: n.PeerAddr(), token: peerToken("s3cret")}
+	good := &peerClient{addr: n.PeerAddr(), token: peerKey("s3cret")}
 	defer good.close()
 	r, err := good.call(ctx, msgNodeInfo, nil)
 	if err != nil {
@@ -331,7 +331,7 @@ func TestPeerCallsDuringRestart(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &peerClient{addr: addr, token: peerToken("s3cret")}
+			c := &peerClient{addr: addr, token: peerKey("s3cret")}
 			defer c.close()
 			set := encodeRequest(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}}}})
 			for {

@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -15,23 +17,51 @@ import (
 )
 
 // The peer port carries Raft and the cluster service on one listener, as
-// Redis Cluster's bus does. A connection opens with one byte naming its
-// protocol, then a 32-byte token proving the dialer knows the cluster
-// secret (an HMAC of a fixed label; all zeros when no secret is set).
+// Redis Cluster's bus does. A connection opens with a challenge-response
+// over the cluster secret, both ways, so nothing a listener on the wire
+// captures can be replayed and a dialer knows it reached a peer:
+//
+//	dialer:   magic "SHP2", protocol byte, 32-byte nonce Nd
+//	acceptor: 32-byte nonce Na, HMAC(K, "acceptor" proto Nd Na)
+//	dialer:   HMAC(K, "dialer" proto Nd Na)
+//
+// K is an HMAC of a fixed label keyed by the secret (all zeros with no
+// secret, which only --insecure-peers allows in a cluster).
 const (
 	protoRaft    byte = 'R'
 	protoService byte = 'S'
 
-	tokenLen = sha256.Size
+	nonceLen = 32
+	proofLen = sha256.Size
 )
 
-func peerToken(secret string) []byte {
+var handshakeMagic = []byte("SHP2")
+
+// peerKey is the key peers prove they hold.
+func peerKey(secret string) []byte {
 	if secret == "" {
-		return make([]byte, tokenLen)
+		return make([]byte, sha256.Size)
 	}
 	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("statehouse peer v1"))
+	m.Write([]byte("statehouse peer v2"))
 	return m.Sum(nil)
+}
+
+func proof(key []byte, role string, proto byte, nd, na []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(role))
+	m.Write([]byte{proto})
+	m.Write(nd)
+	m.Write(na)
+	return m.Sum(nil)
+}
+
+func nonce() []byte {
+	b := make([]byte, nonceLen)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return b
 }
 
 // mux accepts peer connections and hands each to the protocol it names.
@@ -47,7 +77,7 @@ type mux struct {
 }
 
 func newMux(ln net.Listener, secret string, log *slog.Logger) *mux {
-	return &mux{ln: ln, token: peerToken(secret), log: log, handlers: map[byte]chan net.Conn{}, closed: make(chan struct{})}
+	return &mux{ln: ln, token: peerKey(secret), log: log, handlers: map[byte]chan net.Conn{}, closed: make(chan struct{})}
 }
 
 // listen registers a protocol and returns its stream of connections.
@@ -80,26 +110,41 @@ func (m *mux) serve() {
 }
 
 func (m *mux) route(conn net.Conn) {
-	conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	head := make([]byte, 1+tokenLen)
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	head := make([]byte, len(handshakeMagic)+1+nonceLen)
 	if _, err := io.ReadFull(conn, head); err != nil {
 		conn.Close()
 		return
 	}
-	conn.SetReadDeadline(time.Time{})
-	if !hmac.Equal(head[1:], m.token) {
-		m.log.Warn("peer connection refused: wrong cluster secret", "peer", conn.RemoteAddr().String())
+	if !bytes.Equal(head[:len(handshakeMagic)], handshakeMagic) {
+		m.log.Warn("peer connection refused: not a statehouse peer handshake (a node of an older version?)",
+			"peer", conn.RemoteAddr().String())
 		conn.Close()
 		return
 	}
+	proto, nd := head[len(handshakeMagic)], head[len(handshakeMagic)+1:]
 	m.mu.Lock()
-	ch := m.handlers[head[0]]
+	ch := m.handlers[proto]
 	m.mu.Unlock()
 	if ch == nil {
-		m.log.Warn("peer connection refused: unknown protocol", "peer", conn.RemoteAddr().String(), "proto", head[0])
+		m.log.Warn("peer connection refused: unknown protocol", "peer", conn.RemoteAddr().String(), "proto", proto)
 		conn.Close()
 		return
 	}
+	na := nonce()
+	if _, err := conn.Write(append(na, proof(m.token, "acceptor", proto, nd, na)...)); err != nil {
+		conn.Close()
+		return
+	}
+	got := make([]byte, proofLen)
+	if _, err := io.ReadFull(conn, got); err != nil || !hmac.Equal(got, proof(m.token, "dialer", proto, nd, na)) {
+		if err == nil {
+			m.log.Warn("peer connection refused: wrong cluster secret", "peer", conn.RemoteAddr().String())
+		}
+		conn.Close()
+		return
+	}
+	conn.SetDeadline(time.Time{})
 	select {
 	case ch <- conn:
 	case <-m.closed:
@@ -112,19 +157,34 @@ func (m *mux) close() error {
 	return m.ln.Close()
 }
 
-// dialPeer opens a connection to a peer's port for proto.
-func dialPeer(addr string, proto byte, token []byte, timeout time.Duration) (net.Conn, error) {
+// dialPeer opens a connection to a peer's port for proto, proving this
+// node holds key and checking that the peer does too.
+func dialPeer(addr string, proto byte, key []byte, timeout time.Duration) (net.Conn, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	head := append([]byte{proto}, token...)
-	conn.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write(head); err != nil {
+	conn.SetDeadline(time.Now().Add(timeout))
+	nd := nonce()
+	if _, err := conn.Write(append(append(append([]byte{}, handshakeMagic...), proto), nd...)); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("peer handshake: %w", err)
 	}
-	conn.SetWriteDeadline(time.Time{})
+	reply := make([]byte, nonceLen+proofLen)
+	if _, err := io.ReadFull(conn, reply); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("peer handshake: %w (a wrong cluster secret, or not a statehouse peer)", err)
+	}
+	na := reply[:nonceLen]
+	if !hmac.Equal(reply[nonceLen:], proof(key, "acceptor", proto, nd, na)) {
+		conn.Close()
+		return nil, errors.New("peer handshake: the peer does not hold this cluster's secret")
+	}
+	if _, err := conn.Write(proof(key, "dialer", proto, nd, na)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("peer handshake: %w", err)
+	}
+	conn.SetDeadline(time.Time{})
 	return conn, nil
 }
 

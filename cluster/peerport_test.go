@@ -21,7 +21,7 @@ import (
 // handshake, as a peer that knows the secret would.
 func dialService(t *testing.T, n *Node) net.Conn {
 	t.Helper()
-	conn, err := dialPeer(n.PeerAddr(), protoService, peerToken("s3cret"), peerDialTimeout)
+	conn, err := dialPeer(n.PeerAddr(), protoService, peerKey("s3cret"), peerDialTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestPeerFrameSizeBounded(t *testing.T) {
 	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("a 4 GiB frame: the connection stays open (%v)", err)
 	}
-	good := &peerClient{addr: n.PeerAddr(), token: peerToken("s3cret")}
+	good := &peerClient{addr: n.PeerAddr(), token: peerKey("s3cret")}
 	defer good.close()
 	ctx, cancel := context.WithTimeout(context.Background(), testcluster.RequestTimeout)
 	defer cancel()
@@ -155,4 +155,69 @@ func FuzzPeerFrame(f *testing.F) {
 			checkSize(req)
 		}
 	})
+}
+
+// recordingConn keeps every byte a dialer sends.
+type recordingConn struct {
+	net.Conn
+	sent bytes.Buffer
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.sent.Write(p)
+	return c.Conn.Write(p)
+}
+
+// A handshake captured on the wire and replayed is refused: the acceptor
+// asks a fresh nonce of every connection. A dialer with the client
+// password but not the cluster secret is refused, and so is a dialer
+// that sends nothing a peer would (a Redis client on the wrong port).
+func TestPeerHandshakeCannotBeReplayed(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	n := tc.nodes[0]
+	// Capture a good handshake and the call after it.
+	raw, err := net.Dial("tcp", n.PeerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingConn{Conn: raw}
+	nd := nonce()
+	rec.Write(append(append(append([]byte{}, handshakeMagic...), protoService), nd...))
+	reply := make([]byte, nonceLen+proofLen)
+	if _, err := io.ReadFull(rec, reply); err != nil {
+		t.Fatal(err)
+	}
+	rec.Write(proof(peerKey("s3cret"), "dialer", protoService, nd, reply[:nonceLen]))
+	rec.Write(frameHeader(9, msgNodeInfo, 1))
+	if _, err := io.ReadFull(rec, make([]byte, 13)); err != nil {
+		t.Fatalf("the genuine handshake and call: %v", err)
+	}
+	rec.Close()
+
+	// Replay every byte on a new connection: the node never answers.
+	replay, err := net.Dial("tcp", n.PeerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replay.Close()
+	replay.Write(rec.sent.Bytes())
+	replay.SetReadDeadline(time.Now().Add(testcluster.ConditionTimeout))
+	got, _ := io.ReadAll(replay)
+	if len(got) > nonceLen+proofLen {
+		t.Fatalf("a replayed handshake got %d bytes back: past the handshake", len(got))
+	}
+
+	for _, secret := range []string{"", "the-client-password"} {
+		if _, err := dialPeer(n.PeerAddr(), protoService, peerKey(secret), peerDialTimeout); err != nil {
+			continue // refused at once: the acceptor's proof did not check out
+		}
+		c := &peerClient{addr: n.PeerAddr(), token: peerKey(secret)}
+		ctx, cancel := context.WithTimeout(context.Background(), testcluster.RequestTimeout)
+		_, err := c.call(ctx, msgNodeInfo, nil)
+		cancel()
+		c.close()
+		if err == nil {
+			t.Fatalf("secret %q: a call went through", secret)
+		}
+	}
 }

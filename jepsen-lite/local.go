@@ -306,7 +306,7 @@ func (b *localBackend) args(n *localNode, extra []string) []string {
 	rt := b.cfg.RaftTimeout.String()
 	args := []string{
 		"--node-id", n.id, "--bind", n.ip, "--port", strconv.Itoa(clientPort), "--peer-port", strconv.Itoa(peerPort),
-		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","),
+		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","), "--cluster-secret", "jepsen-lite",
 		"--heartbeat-timeout", rt, "--election-timeout", rt,
 	}
 	args = append(args, b.cfg.NodeArgs...)

@@ -36,9 +36,9 @@ func TestFullDiskAsAClientSeesIt(t *testing.T) {
 		}
 	}
 
+	leader := c.Leader() // before the disk fills: finding it takes a write
 	filler := filepath.Join(root, "filler")
 	exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=1M").Run() // stops at ENOSPC
-	leader := c.Leader()
 	for _, n := range c.Nodes {
 		testcluster.Eventually(t, n.ID+" answers MISCONF", func() error {
 			err := n.Client().Set(ctx, "during", "x", 0).Err()

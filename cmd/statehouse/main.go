@@ -45,6 +45,7 @@ type options struct {
 
 	initialCluster   string
 	clusterSecret    string
+	insecurePeers    bool
 	announceAddr     string
 	gossipPort       int
 	join             string
@@ -88,7 +89,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.noFsync, "no-fsync", false, "do not fsync the Raft log (benchmarks only: a crash of the machine can lose acknowledged writes)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.initialCluster, "initial-cluster", "", "first members of a new cluster: id=host:peerport,... (the same on every first member)")
-	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port (default: --requirepass)")
+	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port and gossip is encrypted with; a cluster needs one (never the client password)")
+	fs.BoolVar(&o.insecurePeers, "insecure-peers", false, "let a cluster run without --cluster-secret: anyone who reaches the peer port can act as a node")
 	fs.StringVar(&o.announceAddr, "announce-addr", "", "host:port clients are told to reach this node at (ROLE, CLUSTER, redirects), e.g. a published port; default: the advertised address and --port")
 	fs.IntVar(&o.gossipPort, "gossip-port", 0, "gossip (memberlist) port; default 7946 when --join or --bootstrap-expect is given, else gossip is off")
 	fs.StringVar(&o.join, "join", "", "gossip addresses of nodes to join: host[:port],... (DNS names are resolved again on every try)")
@@ -142,8 +144,9 @@ func parseFlags(args []string) (*options, error) {
 	if o.followerWrites != "forward" && o.followerWrites != "refuse" {
 		return nil, fmt.Errorf("--follower-writes must be forward or refuse, not %q", o.followerWrites)
 	}
-	if o.clusterSecret == "" {
-		o.clusterSecret = o.requirePass
+	if o.clusterSecret == "" && !o.insecurePeers && (strings.Contains(o.initialCluster, ",") || o.join != "" || o.bootstrapExpect > 1) {
+		return nil, errors.New("a cluster needs --cluster-secret: peers prove it to each other on the peer port and gossip is encrypted with it " +
+			"(use its own value, not the client password); --insecure-peers runs without one")
 	}
 	if o.announceAddr != "" {
 		if _, _, err := net.SplitHostPort(o.announceAddr); err != nil {
@@ -223,6 +226,9 @@ func run(o *options, log *slog.Logger) error {
 				advertise = ip
 			}
 		}
+	}
+	if o.clusterSecret == "" && o.insecurePeers {
+		log.Warn("INSECURE: no --cluster-secret: anyone who can reach the peer port can join this cluster, write to it and read it")
 	}
 	if o.debugClockOffset != 0 || o.debugUnsafeReads || o.debugAckBeforeCommit {
 		log.Warn("DEBUG fault injection is on: this node is not safe for real data",

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +122,29 @@ func TestRestartKeepsSessions(t *testing.T) {
 		t.Fatalf("DBSIZE %d after two restarts, want %d", got, want)
 	}
 	node.Term()
+}
+
+// A cluster never runs on the client password or on no secret at all
+// unless told to: peers prove the cluster secret, its own setting.
+func TestClusterNeedsItsOwnSecret(t *testing.T) {
+	for _, args := range [][]string{
+		{"--join", "10.0.0.2"},
+		{"--bootstrap-expect", "3"},
+		{"--initial-cluster", "a=10.0.0.1:16379,b=10.0.0.2:16379"},
+		{"--requirepass", "pw", "--join", "10.0.0.2"},
+	} {
+		if _, err := parseFlags(args); err == nil || !strings.Contains(err.Error(), "--cluster-secret") {
+			t.Errorf("%v: %v, want the cluster-secret error", args, err)
+		}
+		o, err := parseFlags(append(args, "--insecure-peers"))
+		if err != nil || o.clusterSecret != "" {
+			t.Errorf("%v --insecure-peers: %v, secret %q", args, err, o.clusterSecret)
+		}
+		if o, err := parseFlags(append(args, "--cluster-secret", "s")); err != nil || o.clusterSecret != "s" {
+			t.Errorf("%v with a secret: %v", args, err)
+		}
+	}
+	if o, err := parseFlags([]string{"--requirepass", "pw"}); err != nil || o.clusterSecret != "" {
+		t.Errorf("a lone node: %v, secret %q (the client password must not become the cluster secret)", err, o.clusterSecret)
+	}
 }

@@ -73,7 +73,8 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 func nodeFlags(nd *Node) []string {
 	flags := []string{"--node-id", nd.ID, "--bind", "127.0.0.1",
 		"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),
-		"--data-dir", nd.DataDir, "--heartbeat-timeout", "300ms", "--election-timeout", "300ms"}
+		"--data-dir", nd.DataDir, "--heartbeat-timeout", "300ms", "--election-timeout", "300ms",
+		"--cluster-secret", "testcluster"}
 	if nd.GossipPort != 0 {
 		flags = append(flags, "--gossip-port", strconv.Itoa(nd.GossipPort))
 	}
