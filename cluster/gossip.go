@@ -90,7 +90,7 @@ func (n *Node) startGossip(member bool) (*gossip, error) {
 		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitHostPort(n.cfg.GossipAdvertise); err != nil {
 			return nil, fmt.Errorf("gossip advertise address: %w", err)
 		}
-	} else if adv, _, err := net.SplitHostPort(n.self()); err == nil && net.ParseIP(host).IsUnspecified() {
+	} else if adv, _, err := net.SplitHostPort(n.self()); err == nil && net.ParseIP(host).IsUnspecified() && net.ParseIP(adv) != nil {
 		mc.AdvertiseAddr, mc.AdvertisePort = adv, port // peers reach us where Raft does
 	}
 	// A node back under its name at a new address (a container's new IP)
@@ -192,7 +192,7 @@ func (g *gossip) Members() []gossipMember {
 func (g *gossip) leave() {
 	g.leaveOnce.Do(func() {
 		if err := g.ml.Leave(gossipLeaveTimeout); err != nil {
-			g.n.log.Warn("leaving gossip", "err", err)
+			g.n.log.Info("left gossip without word from the others (none may be left to hear)", "err", err)
 		}
 		g.ml.Shutdown()
 	})

@@ -340,10 +340,11 @@ const defaultGossipPort = 7946
 const leaveTimeout = 15 * time.Second
 
 // gossipAdvertise is where other nodes reach this one's gossip: the
-// advertised host, unless that is a wildcard, in which case the node
-// advertises where its peer port is reached.
+// advertised host if it is an address. memberlist takes only addresses:
+// for a wildcard or a DNS name (a pod's stable name, which Raft keeps as
+// the peer address) the node advertises its private address instead.
 func gossipAdvertise(host string, port int) string {
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		return ""
 	}
 	return hostPortOrEmpty(host, port)

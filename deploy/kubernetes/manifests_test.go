@@ -851,15 +851,19 @@ func TestClusterFormation(t *testing.T) {
 		}
 	}
 
-	fields := map[string]string{}
+	fields, values := map[string]string{}, map[string]string{}
 	for _, e := range c.Env {
 		fields[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		values[e.Name] = e.Value
 	}
 	if fields["STATEHOUSE_NODE_ID"] != "metadata.name" {
 		t.Errorf("STATEHOUSE_NODE_ID from %q, want the pod's name (metadata.name): stable across restarts", fields["STATEHOUSE_NODE_ID"])
 	}
-	if fields["STATEHOUSE_ADVERTISE"] != "status.podIP" {
-		t.Errorf("STATEHOUSE_ADVERTISE from %q, want the pod's IP (status.podIP): gossip needs an IP", fields["STATEHOUSE_ADVERTISE"])
+	// Raft keeps the advertised name as the peer address: the pod's stable
+	// DNS name under the headless Service survives every pod coming back
+	// at a new IP at once (gossip advertises the pod's IP by itself).
+	if want := "$(STATEHOUSE_NODE_ID)." + headless.Metadata.Name; values["STATEHOUSE_ADVERTISE"] != want {
+		t.Errorf("STATEHOUSE_ADVERTISE is %q, want %q: the pod's stable DNS name", values["STATEHOUSE_ADVERTISE"], want)
 	}
 	if v, ok := flagValue(c, "leave-on-terminate"); ok && v != "false" {
 		t.Errorf("--leave-on-terminate: every rolling update would take the pods out of the cluster for good")
