@@ -156,12 +156,12 @@ func (g *gossip) setMember() {
 
 // join asks the nodes at addrs (host:port; names are resolved again on
 // every try, so a DNS name that lists nodes as they start works) until
-// one answers, backing off between rounds.
+// one other than this node answers, backing off between rounds.
 func (g *gossip) join(addrs []string, stop <-chan struct{}) {
 	wait := joinRetryMin
 	for {
 		n, err := g.ml.Join(addrs)
-		if n > 0 {
+		if n > 0 && g.ml.NumMembers() > 1 {
 			g.n.log.Info("joined gossip", "contacted", n, "members", g.ml.NumMembers())
 			return
 		}
