@@ -37,7 +37,8 @@ type gossipMeta struct {
 	Peer   string `json:"p"`           // Raft peer address
 	Client string `json:"c,omitempty"` // RESP address for clients
 	Expect int    `json:"e,omitempty"` // --bootstrap-expect
-	Member bool   `json:"m,omitempty"` // has Raft state: belongs to a cluster
+	Member  bool   `json:"m,omitempty"` // has Raft state: belongs to a cluster
+	Cluster string `json:"k,omitempty"` // the cluster's id (clusterid.go)
 }
 
 // gossipMember is one node as gossip last told of it.
@@ -55,6 +56,7 @@ type gossip struct {
 	members map[string]*gossipMember // by node id, this node too
 	changed chan struct{}            // a member joined, left or changed
 	member  bool                     // this node has Raft state
+	cluster string                   // the id of its cluster
 
 	leaveOnce sync.Once
 }
@@ -137,19 +139,20 @@ func splitHostPort(addr string) (string, int, error) {
 
 func (g *gossip) meta() []byte {
 	g.mu.Lock()
-	m := gossipMeta{Peer: g.n.self(), Client: g.n.cfg.ClientAddr, Expect: g.n.cfg.BootstrapExpect, Member: g.member}
+	m := gossipMeta{Peer: g.n.self(), Client: g.n.cfg.ClientAddr, Expect: g.n.cfg.BootstrapExpect, Member: g.member,
+		Cluster: g.cluster}
 	g.mu.Unlock()
 	b, _ := json.Marshal(m)
 	return b
 }
 
-// setMember tells the others this node now belongs to a cluster.
-func (g *gossip) setMember() {
+// setMember tells the others this node now belongs to cluster id.
+func (g *gossip) setMember(id string) {
 	g.mu.Lock()
-	was := g.member
-	g.member = true
+	changed := !g.member || g.cluster != id
+	g.member, g.cluster = true, id
 	g.mu.Unlock()
-	if !was {
+	if changed {
 		g.ml.UpdateNode(gossipUpdateTimeout)
 	}
 }

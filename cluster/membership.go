@@ -23,10 +23,10 @@ import (
 //     so the start order does not matter (Consul's and Nomad's way).
 //   - Growing: the leader adds a node gossip shows alive and not yet in
 //     Raft as a non-voter; autopilot promotes it to voter once it has
-//     caught up and stayed healthy for ServerStabilization. A node that
-//     gossip says belongs to another cluster (it has Raft state, but is
-//     not in this configuration) is never added: its log would be
-//     overwritten.
+//     caught up and stayed healthy for ServerStabilization. A node with
+//     Raft state that is not in this configuration is added again if its
+//     cluster id is this cluster's (a former member), and never if not:
+//     its log would be overwritten.
 //   - Moving: a member restarted under a new address is re-added there.
 //   - Shrinking: autopilot removes servers gossip has seen failed or left
 //     for DeadServerGrace, never below MinQuorum voters nor a majority at
@@ -64,7 +64,8 @@ func (n *Node) runMembership() {
 	}()
 	for {
 		if n.hasRaftState() {
-			m.g.setMember()
+			m.learnClusterID()
+			m.g.setMember(n.ClusterID())
 		} else if n.cfg.BootstrapExpect > 0 {
 			m.bootstrapIfExpected()
 		}
@@ -131,6 +132,7 @@ func (m *membership) bootstrapIfExpected() {
 		}
 		return
 	}
+	m.n.setClusterID(bootstrapID(voters))
 	ids := make([]string, len(voters))
 	for i, v := range voters {
 		ids[i] = string(v.ID)
@@ -157,9 +159,14 @@ func (m *membership) addNewMembers() {
 		s, known := servers[id]
 		addr := raft.ServerAddress(gm.Meta.Peer)
 		switch {
-		case !known && gm.Meta.Member:
+		case !known && gm.Meta.Member && (gm.Meta.Cluster == "" || gm.Meta.Cluster != m.n.ClusterID()):
 			m.warnOnce(gm.ID, "a node of another cluster is in gossip: not adding it",
-				"node", gm.ID, "peer", gm.Meta.Peer)
+				"node", gm.ID, "peer", gm.Meta.Peer, "its_cluster", gm.Meta.Cluster, "cluster", m.n.ClusterID())
+		case !known && gm.Meta.Member:
+			m.n.log.Info("a former member is back with its data: adding it again as a non-voter", "node", gm.ID, "peer", addr)
+			if err := m.n.raft.AddNonvoter(id, addr, 0, membershipChangeTimeout).Error(); err != nil {
+				m.n.log.Warn("adding a node failed", "node", gm.ID, "err", err)
+			}
 		case !known:
 			m.n.log.Info("adding a new node as a non-voter", "node", gm.ID, "peer", addr)
 			if err := m.n.raft.AddNonvoter(id, addr, 0, membershipChangeTimeout).Error(); err != nil {

@@ -368,3 +368,46 @@ func TestGossipKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// A member that left (--leave-on-terminate) and comes back with its data
+// dir is added again: its cluster id says it is a former member, not a
+// node of another cluster.
+func TestFormerMemberIsAddedAgain(t *testing.T) {
+	nodes, leader := threeByGossip(t, nil)
+	if leader.ClusterID() == "" || leader.ClusterID() != nodes[0].ClusterID() || nodes[1].ClusterID() != nodes[2].ClusterID() {
+		t.Fatalf("cluster ids: %q %q %q", nodes[0].ClusterID(), nodes[1].ClusterID(), nodes[2].ClusterID())
+	}
+	cfg := gossipConfig(t, "n4", "s3cret", 0, []string{leader.cfg.GossipAddr}, nil)
+	n4 := openGossip(t, cfg)
+	testcluster.Eventually(t, "n4 added and told the cluster id", func() error {
+		if n4.ClusterID() != leader.ClusterID() {
+			return fmt.Errorf("n4's cluster id %q, the leader's %q", n4.ClusterID(), leader.ClusterID())
+		}
+		return nil
+	})
+	set(t, n4, "by-n4", "1")
+	if err := n4.Leave(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	n4.Shutdown()
+	testcluster.Eventually(t, "n4 out of the configuration", func() error {
+		if vs, nv := voters(leader); slices.Contains(append(vs, nv...), "n4") {
+			return fmt.Errorf("voters %v, non-voters %v", vs, nv)
+		}
+		return nil
+	})
+	set(t, leader, "while-n4-away", "1")
+	back := openGossip(t, cfg)
+	testcluster.Eventually(t, "n4 added again and caught up", func() error {
+		if vs, nv := voters(leader); !slices.Contains(append(vs, nv...), "n4") {
+			return fmt.Errorf("voters %v, non-voters %v", vs, nv)
+		}
+		if err := back.ReadBarrier(context.Background()); err != nil {
+			return err
+		}
+		if got := get(back, "while-n4-away"); got != "$1\r\n1\r\n" {
+			return fmt.Errorf("while-n4-away = %q", got)
+		}
+		return nil
+	})
+}

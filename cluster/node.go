@@ -401,6 +401,13 @@ func (o *opening) bootstrap() error {
 	if err := raft.BootstrapCluster(o.rc, n.store, n.store, o.snaps, n.trans, boot); err != nil {
 		return err
 	}
+	id := randomID() // a group of one
+	if len(cfg.InitialCluster) > 0 {
+		id = bootstrapID(boot.Servers)
+	}
+	if err := n.setClusterID(id); err != nil {
+		return err
+	}
 	n.log.Info("bootstrapped a new cluster", "peer", n.trans.LocalAddr(), "members", len(boot.Servers))
 	return nil
 }
