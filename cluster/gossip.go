@@ -34,9 +34,9 @@ import (
 // gossipMeta is what a node tells the others about itself; memberlist
 // carries at most 512 bytes of it.
 type gossipMeta struct {
-	Peer   string `json:"p"`           // Raft peer address
-	Client string `json:"c,omitempty"` // RESP address for clients
-	Expect int    `json:"e,omitempty"` // --bootstrap-expect
+	Peer    string `json:"p"`           // Raft peer address
+	Client  string `json:"c,omitempty"` // RESP address for clients
+	Expect  int    `json:"e,omitempty"` // --bootstrap-expect
 	Member  bool   `json:"m,omitempty"` // has Raft state: belongs to a cluster
 	Cluster string `json:"k,omitempty"` // the cluster's id (clusterid.go)
 }
