@@ -11,7 +11,7 @@ import (
 )
 
 // infoSections in the order INFO prints them.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "keyspace"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cluster", "keyspace"}
 
 func infoCmd(p *pipeline, args [][]byte) {
 	want := map[string]bool{}
@@ -96,6 +96,13 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("total_error_replies_protocol", s.protoErrors.Load())
 	case "replication":
 		s.writeReplicationInfo(b)
+	case "cluster":
+		// Cluster-aware clients that check it (redis-py's RedisCluster,
+		// redis-cli --cluster) find a cluster node: statehouse answers the
+		// CLUSTER commands (clusterface.go). redis_mode stays standalone:
+		// it is one too (16 databases, multi-key commands across slots).
+		b.WriteString("# Cluster\r\n")
+		line("cluster_enabled", 1)
 	case "keyspace":
 		b.WriteString("# Keyspace\r\n")
 		for _, d := range s.fsm.Stats() {

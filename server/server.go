@@ -27,6 +27,7 @@ type Cluster interface {
 	WaitApplied(ctx context.Context, index uint64, want int) int
 	Staleness() time.Duration
 	LeaderClientAddr(ctx context.Context) string
+	IsLeader() bool
 	Now() int64
 	Status() cluster.Status
 	Snapshot() error
@@ -75,6 +76,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	conns      map[int64]*connState
+	addrs      addrBook // members' client addresses, for the cluster face
 	password   atomic.Pointer[string]
 	maxClients atomic.Int64
 	limits     atomic.Pointer[Limits]
@@ -392,6 +394,12 @@ func (p *pipeline) command(args [][]byte) {
 		p.reject(cmd, resp.AppendError(nil, "NOAUTH Authentication required."))
 		return
 	}
+	// Before MULTI queues it, as Redis Cluster redirects a queued write.
+	if r := p.redirect(cmd, args); r != nil {
+		p.flushWrites()
+		p.reject(cmd, r)
+		return
+	}
 	if st.multi != nil && cmd.Flags&fsm.FlagTxControl == 0 {
 		p.reply(p.queue(cmd, args))
 		return
@@ -497,6 +505,10 @@ func (p *pipeline) flushWrites() {
 	reply, index, err := p.s.propose(req)
 	if index > p.st.lastIndex {
 		p.st.lastIndex = index
+	}
+	if errors.Is(err, cluster.ErrReadOnly) {
+		p.conn.WriteRaw(p.s.refused(req.Ops))
+		return
 	}
 	if err != nil {
 		e := errorReply(err)
