@@ -193,23 +193,14 @@ func (p *pipeline) redirect(cmd *fsm.Command, args [][]byte) []byte {
 func (s *Server) refused(ops []fsm.Op) []byte {
 	var out []byte
 	for _, op := range ops {
-		out = append(out, s.refusedOp(op.Args)...)
+		out = append(out, s.refusedOps([]fsm.Op{op})...)
 	}
 	return out
 }
 
-func (s *Server) refusedOp(args [][]byte) []byte {
-	if c := s.table.Lookup(args[0]); c != nil {
-		if keys := c.Keys(args); len(keys) > 0 {
-			return s.moved(keys[0])
-		}
-	}
-	return errorReply(cluster.ErrReadOnly)
-}
-
-// refusedTx answers a transaction a refusing follower would not take: one
-// MOVED, named after its first keyed op.
-func (s *Server) refusedTx(ops []fsm.Op) []byte {
+// refusedOps answers ops refused as one (a transaction): MOVED named
+// after the first key among them, or -READONLY if they have none.
+func (s *Server) refusedOps(ops []fsm.Op) []byte {
 	for _, op := range ops {
 		if c := s.table.Lookup(op.Args[0]); c != nil {
 			if keys := c.Keys(op.Args); len(keys) > 0 {

@@ -121,7 +121,7 @@ func execCmd(p *pipeline, args [][]byte) {
 	if err != nil {
 		setDB(st, db)
 		if errors.Is(err, cluster.ErrReadOnly) {
-			p.reply(p.s.refusedTx(req.Ops))
+			p.reply(p.s.refusedOps(req.Ops))
 			return
 		}
 		p.reply(errorReply(err))
