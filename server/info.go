@@ -97,10 +97,12 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 	case "replication":
 		s.writeReplicationInfo(b)
 	case "cluster":
-		// Cluster-aware clients that check it (redis-py's RedisCluster,
-		// redis-cli --cluster) find a cluster node: statehouse answers the
-		// CLUSTER commands (clusterface.go). redis_mode stays standalone:
-		// it is one too (16 databases, multi-key commands across slots).
+		// Tools and clients that check it before speaking Redis Cluster
+		// (redis-cli --cluster; redis-py's cluster client has) find a
+		// cluster node: statehouse answers the CLUSTER commands
+		// (clusterface.go). redis_mode stays standalone, which it is too
+		// (16 databases, multi-key commands across slots), so a client
+		// that picks its mode from it keeps treating a node as one server.
 		b.WriteString("# Cluster\r\n")
 		line("cluster_enabled", 1)
 	case "keyspace":

@@ -351,9 +351,9 @@ type pipeline struct {
 }
 
 // command runs one command, checked in Redis's order (processCommand):
-// lookup, arity, subcommand, authentication, cluster redirection, MULTI; then it is dispatched
-// by its row alone: the front door answers it, or it is a write for the
-// log, or a read of the fsm.
+// lookup, arity, subcommand, authentication, cluster redirection, MULTI;
+// then it is dispatched by its row alone: the front door answers it, or it
+// is a write for the log, or a read of the fsm.
 func (p *pipeline) command(args [][]byte) {
 	s, st := p.s, p.st
 	s.totalCmds.Add(1)
