@@ -69,7 +69,8 @@ func commandsProcessed(t *testing.T, n *testcluster.Node) int {
 }
 
 // Every node shows the same shard: the leader masters slots 0-16383, the
-// followers are its replicas, each named by the SHA-1 of its node id.
+// followers are its replicas, each named by the SHA-1 of its node id;
+// redis-cli --cluster check finds every slot covered.
 // After the leader is killed, the survivors name the new one, and the
 // dead node as a failed replica.
 func TestClusterFaceOfThreeNodes(t *testing.T) {
@@ -121,6 +122,18 @@ func TestClusterFaceOfThreeNodes(t *testing.T) {
 		if err != nil || len(shards) != 1 || len(shards[0].Nodes) != 3 || shards[0].Nodes[0].ID != nodeID(leader) ||
 			shards[0].Nodes[0].Role != "master" || shards[0].Nodes[1].Role != "replica" {
 			t.Fatalf("CLUSTER SHARDS on %s: %+v, %v", n.ID, shards, err)
+		}
+	}
+
+	// redis-cli's own cluster checker, asked on a follower, agrees.
+	if _, err := exec.LookPath("redis-cli"); err == nil {
+		f := c.Followers(leader)[0]
+		r := testcluster.RunRedisCLI(t, f.Addr(), "", "--cluster", "check", f.Addr())
+		for _, want := range []string{"M: " + nodeID(leader) + " " + leader.Addr(), "2 additional replica(s)",
+			"[OK] All nodes agree about slots configuration.", "[OK] All 16384 slots covered."} {
+			if r.ExitCode != 0 || !strings.Contains(r.Stdout, want) {
+				t.Fatalf("redis-cli --cluster check: exit %d, no %q in:\n%s%s", r.ExitCode, want, r.Stdout, r.Stderr)
+			}
 		}
 	}
 
