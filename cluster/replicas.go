@@ -109,6 +109,11 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64, want int) int {
 	return got
 }
 
+// IsLeader reports whether this node leads the group now. It asks no
+// peer: the server checks it before each write a cluster-mode client
+// sends, to answer MOVED on a follower.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
 // Staleness is how long this node has gone without hearing from a leader:
 // zero on the leader, the time since the last contact on a follower.
 func (n *Node) Staleness() time.Duration {

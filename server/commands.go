@@ -27,6 +27,9 @@ const (
 	adminSub  = connSub | fsm.FlagAdmin                           // CLIENT KILL, CONFIG GET...
 	txControl = fd | fsm.FlagNoScript | anytime | fsm.FlagTxControl
 	noAuth    = fd | fsm.FlagNoScript | anytime | fsm.FlagFast | fsm.FlagNoAuth
+	// CLUSTER subcommands: answered by a replica cut off from its master
+	// too (stale), as in Redis.
+	clusterSub = fd | fsm.FlagStale | fsm.FlagNoMulti
 )
 
 func frontDoorCommands() []*fsm.Command {
@@ -62,6 +65,17 @@ func frontDoorCommands() []*fsm.Command {
 		{Name: "readonly", Arity: 1, Flags: fd | anytime | fsm.FlagFast | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "cluster", Conn: conn(readonlyCmd)},
 		{Name: "readwrite", Arity: 1, Flags: fd | anytime | fsm.FlagFast | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "cluster", Conn: conn(readwriteCmd)},
 		{Name: "role", Arity: 1, Flags: fd | fsm.FlagNoScript | anytime | fsm.FlagFast | fsm.FlagNoMulti, Categories: fsm.CatAdmin | fsm.CatDangerous, Group: "server", Conn: conn(roleCmd)},
+		{Name: "cluster", Arity: -2, Flags: fd, Group: "cluster", Subcommands: []*fsm.Command{
+			{Name: "slots", Arity: 2, Flags: clusterSub, Group: "cluster", Conn: conn(clusterSlotsCmd)},
+			{Name: "shards", Arity: 2, Flags: clusterSub, Group: "cluster", Conn: conn(clusterShardsCmd)},
+			{Name: "nodes", Arity: 2, Flags: clusterSub, Group: "cluster", Conn: conn(clusterNodesCmd)},
+			{Name: "info", Arity: 2, Flags: clusterSub, Group: "cluster", Conn: conn(clusterInfoCmd)},
+			{Name: "myid", Arity: 2, Flags: clusterSub, Group: "cluster", Conn: conn(clusterMyidCmd)},
+			{Name: "keyslot", Arity: 3, Flags: clusterSub, Group: "cluster", Conn: conn(clusterKeyslotCmd)},
+			{Name: "countkeysinslot", Arity: 3, Flags: clusterSub, Group: "cluster", Conn: conn(clusterCountkeysinslotCmd)},
+			{Name: "getkeysinslot", Arity: 4, Flags: clusterSub, Group: "cluster", Conn: conn(clusterGetkeysinslotCmd)},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "cluster", Conn: conn(clusterHelpCmd)},
+		}},
 		{Name: "wait", Arity: 3, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatConnection, Group: "generic", Conn: conn(waitCmd)},
 
 		// server

@@ -649,6 +649,7 @@ func TestInfo(t *testing.T) {
 		{"persistence", "# Persistence", []string{"loading:0", "aof_enabled:1", "raft_applied_index:"}},
 		{"stats", "# Stats", []string{"total_connections_received:", "total_commands_processed:", "rejected_connections:0"}},
 		{"replication", "# Replication", []string{"role:master", "connected_slaves:0", "raft_state:leader"}},
+		{"cluster", "# Cluster", []string{"cluster_enabled:1\r\n"}},
 		{"keyspace", "# Keyspace", []string{"db0:keys=3,expires=0,avg_ttl=0\r\n", "db5:keys=2,expires=0,avg_ttl=0\r\n"}},
 	}
 	all, err := c.Info(ctx).Result()

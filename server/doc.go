@@ -1,21 +1,22 @@
 // Package server is statehouse's front door: the RESP listener (on
 // tidwall/redcon, behind an input guard), per-connection state (AUTH,
 // SELECT, MULTI/WATCH, pipelines), the front-door commands (PING, HELLO,
-// CLIENT, INFO, CONFIG, COMMAND, ROLE, WAIT...), and the routing of every
-// other command: reads to the fsm after the cluster's read gate, writes to
-// the cluster's proposer.
+// CLIENT, INFO, CONFIG, COMMAND, ROLE, WAIT, CLUSTER...), and the routing
+// of every other command: reads to the fsm after the cluster's read gate,
+// writes to the cluster's proposer.
 //
 // Rules:
 //   - One command table (fsm.Table, built by New from the fsm's keyspace
 //     rows and the front-door rows in commands.go). The dispatcher checks
 //     each command in Redis's order (lookup, arity, subcommand,
-//     authentication, MULTI) and routes it by its row alone: no command is
-//     special-cased by name.
+//     authentication, cluster redirection, MULTI) and routes it by its
+//     row alone: no command is special-cased by name.
 //   - Replies to keyspace commands are the bytes the fsm produced; this
 //     package never re-words them. Replies are built with internal/resp.
 //   - A pipeline's consecutive writes become one request (one log entry);
 //     a read in the middle waits for the writes before it.
 //   - Errors from the cluster become Redis errors a client can act on:
 //     CLUSTERDOWN, TRYAGAIN, LOADING, and UNCERTAIN when a write's outcome
-//     is unknown.
+//     is unknown; a follower answers a cluster client's keyed write with
+//     MOVED to the leader (clusterface.go).
 package server

@@ -11,7 +11,7 @@ import (
 )
 
 // infoSections in the order INFO prints them.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "keyspace"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cluster", "keyspace"}
 
 func infoCmd(p *pipeline, args [][]byte) {
 	want := map[string]bool{}
@@ -96,6 +96,15 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("total_error_replies_protocol", s.protoErrors.Load())
 	case "replication":
 		s.writeReplicationInfo(b)
+	case "cluster":
+		// Tools and clients that check it before speaking Redis Cluster
+		// (redis-cli --cluster; redis-py's cluster client has) find a
+		// cluster node: statehouse answers the CLUSTER commands
+		// (clusterface.go). redis_mode stays standalone, which it is too
+		// (16 databases, multi-key commands across slots), so a client
+		// that picks its mode from it keeps treating a node as one server.
+		b.WriteString("# Cluster\r\n")
+		line("cluster_enabled", 1)
 	case "keyspace":
 		b.WriteString("# Keyspace\r\n")
 		for _, d := range s.fsm.Stats() {

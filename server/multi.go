@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"errors"
 
+	"github.com/statehouse/statehouse/cluster"
 	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/internal/resp"
 )
@@ -118,6 +120,10 @@ func execCmd(p *pipeline, args [][]byte) {
 	}
 	if err != nil {
 		setDB(st, db)
+		if errors.Is(err, cluster.ErrReadOnly) {
+			p.reply(p.s.refusedOps(req.Ops))
+			return
+		}
 		p.reply(errorReply(err))
 		return
 	}

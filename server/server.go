@@ -27,6 +27,7 @@ type Cluster interface {
 	WaitApplied(ctx context.Context, index uint64, want int) int
 	Staleness() time.Duration
 	LeaderClientAddr(ctx context.Context) string
+	IsLeader() bool
 	Now() int64
 	Status() cluster.Status
 	Snapshot() error
@@ -78,6 +79,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	conns      map[int64]*connState
+	addrs      addrBook // members' client addresses, for the cluster face
 	password   atomic.Pointer[string]
 	maxClients atomic.Int64
 	limits     atomic.Pointer[Limits]
@@ -352,9 +354,9 @@ type pipeline struct {
 }
 
 // command runs one command, checked in Redis's order (processCommand):
-// lookup, arity, subcommand, authentication, MULTI; then it is dispatched
-// by its row alone: the front door answers it, or it is a write for the
-// log, or a read of the fsm.
+// lookup, arity, subcommand, authentication, cluster redirection, MULTI;
+// then it is dispatched by its row alone: the front door answers it, or it
+// is a write for the log, or a read of the fsm.
 func (p *pipeline) command(args [][]byte) {
 	s, st := p.s, p.st
 	s.totalCmds.Add(1)
@@ -393,6 +395,12 @@ func (p *pipeline) command(args [][]byte) {
 	if !st.authed && cmd.Flags&fsm.FlagNoAuth == 0 {
 		p.flushWrites()
 		p.reject(cmd, resp.AppendError(nil, "NOAUTH Authentication required."))
+		return
+	}
+	// Before MULTI queues it, as Redis Cluster redirects a queued write.
+	if r := p.redirect(cmd, args); r != nil {
+		p.flushWrites()
+		p.reject(cmd, r)
 		return
 	}
 	if st.multi != nil && cmd.Flags&fsm.FlagTxControl == 0 {
@@ -500,6 +508,10 @@ func (p *pipeline) flushWrites() {
 	reply, index, err := p.s.propose(req)
 	if index > p.st.lastIndex {
 		p.st.lastIndex = index
+	}
+	if errors.Is(err, cluster.ErrReadOnly) {
+		p.conn.WriteRaw(p.s.refused(req.Ops))
+		return
 	}
 	if err != nil {
 		e := errorReply(err)

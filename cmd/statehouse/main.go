@@ -98,7 +98,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 keys (16, 24 or 32 bytes) encrypting gossip, comma-separated: the first encrypts, all decrypt (rotation); default: derived from the cluster secret")
 	fs.DurationVar(&o.deadServerGrace, "dead-server-grace", 10*time.Minute, "a server failed or gone this long is removed from the cluster (never below the size it formed with)")
 	fs.BoolVar(&o.leaveOnTerminate, "leave-on-terminate", false, "on SIGTERM also remove this node from the cluster (a node going for good)")
-	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-READONLY)")
+	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-MOVED to the leader)")
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
 	fs.DurationVar(&o.maxClockSkew, "max-clock-skew", 5*time.Second, "a node whose clock is further than this from the time a quorum of members agree on uses theirs (entries, expiry, reads)")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")

@@ -250,11 +250,20 @@ func infoField(info, name string) string {
 	return ""
 }
 
-// probe writes ProbeKey in ProbeDB: nil once the node takes writes.
+// probe writes ProbeKey in ProbeDB: nil once the node takes writes. A
+// follower started with --follower-writes refuse takes none: it is ready
+// once it sends writes to a leader (MOVED) and serves a linearizable read.
 func (n *Node) probe(ctx context.Context) error {
 	c := n.newClient(ProbeDB)
 	defer c.Close()
-	return c.Set(ctx, ProbeKey, n.ID, 0).Err()
+	err := c.Set(ctx, ProbeKey, n.ID, 0).Err()
+	if err != nil && strings.HasPrefix(err.Error(), "MOVED ") {
+		if err := c.Get(ctx, ProbeKey).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		return nil
+	}
+	return err
 }
 
 // WaitWritable waits until the node, (re)started, has replayed its log and

@@ -203,6 +203,45 @@ const redisTries = 5
 // not installed or is not release RedisVersion.
 func StartRedis(t testing.TB) string {
 	t.Helper()
+	return startRedisTries(t, func(int) []string { return nil })
+}
+
+// StartRedisCluster starts a scratch redis-server as StartRedis does, but
+// in cluster mode and as the one master of a cluster of one: it is given
+// every slot (CLUSTER ADDSLOTSRANGE 0 16383), and StartRedisCluster
+// returns once it reports cluster_state:ok. Tests compare statehouse's
+// cluster face with it.
+func StartRedisCluster(t testing.TB) string {
+	t.Helper()
+	addr := startRedisTries(t, func(port int) []string {
+		// The bus port is given, not the default port+10000, which may
+		// be taken or out of range.
+		return []string{"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(FreePort(t)),
+			"--cluster-config-file", "nodes-" + strconv.Itoa(port) + ".conf"}
+	})
+	c := redis.NewClient(ClientOptions(addr))
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		t.Fatalf("redis-server %s: CLUSTER ADDSLOTSRANGE: %v", addr, err)
+	}
+	EventuallyWithin(t, StartTimeout, "redis-server in cluster mode reports cluster_state:ok", func() error {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err != nil {
+			return err
+		}
+		if st := infoField(info, "cluster_state"); st != "ok" {
+			return fmt.Errorf("cluster_state:%s", st)
+		}
+		return nil
+	})
+	return addr
+}
+
+// startRedisTries starts redis-server on a free port, with the flags
+// extra gives for that port, trying other ports if it is taken.
+func startRedisTries(t testing.TB, extra func(port int) []string) string {
+	t.Helper()
 	bin := NeedTool(t, "redis-server")
 	if v, err := exec.Command(bin, "--version").Output(); err != nil || !bytes.Contains(v, []byte(" v="+RedisVersion+".")) {
 		t.Skipf("want redis-server %s, have %q (%v)", RedisVersion, bytes.TrimSpace(v), err)
@@ -211,7 +250,8 @@ func StartRedis(t testing.TB) string {
 	var err error
 	for range redisTries {
 		var addr string
-		if addr, err = startRedis(t, bin, dir, FreePort(t)); err == nil {
+		port := FreePort(t)
+		if addr, err = startRedis(t, bin, dir, port, extra(port)); err == nil {
 			return addr
 		}
 		t.Logf("redis-server: %v; trying another port", err)
@@ -224,12 +264,13 @@ func StartRedis(t testing.TB) string {
 // answers there as itself (INFO server names its process id). If it exits
 // first, most likely because the port was taken, it returns the error; if
 // it never answers, it fails the test.
-func startRedis(t testing.TB, bin, dir string, port int) (string, error) {
+func startRedis(t testing.TB, bin, dir string, port int, extra []string) (string, error) {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	log := &syncBuffer{}
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "")
+	args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout = log
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {

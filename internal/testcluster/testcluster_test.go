@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // FreePort never hands out a port twice: a node once got the same port as
@@ -47,7 +50,7 @@ func TestStartRedisWantsItsOwnServer(t *testing.T) {
 	other := StartRedis(t)
 	_, port, _ := net.SplitHostPort(other)
 	p, _ := strconv.Atoi(port)
-	if addr, err := startRedis(t, NeedTool(t, "redis-server"), t.TempDir(), p); err == nil {
+	if addr, err := startRedis(t, NeedTool(t, "redis-server"), t.TempDir(), p, nil); err == nil {
 		t.Fatalf("redis-server started on the port of another: returned %s, which the other answers", addr)
 	}
 }
@@ -72,6 +75,20 @@ func TestRedisCLIRunners(t *testing.T) {
 	s.Expect("GET k", "QUEUED\n")
 	s.Expect("EXEC", "\n") // aborted: a null
 	s.Expect("GET k", "w\n")
+}
+
+// A scratch redis-server in cluster mode serves every slot.
+func TestStartRedisCluster(t *testing.T) {
+	addr := StartRedisCluster(t)
+	c := redis.NewClient(ClientOptions(addr))
+	defer c.Close()
+	slots, err := c.ClusterSlots(context.Background()).Result()
+	if err != nil || len(slots) != 1 || slots[0].Start != 0 || slots[0].End != 16383 {
+		t.Fatalf("CLUSTER SLOTS = %+v, %v", slots, err)
+	}
+	if err := c.Set(context.Background(), "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET on the cluster's one master: %v", err)
+	}
 }
 
 func TestSplitArgs(t *testing.T) {
