@@ -39,5 +39,7 @@
 //   - disk.go: the data dir's free space: writes refused (ErrDiskFull)
 //     while it is short, unfinished snapshots removed.
 //   - raftlog.go: hashicorp/raft's logger onto the node's slog logger.
+//   - identity.go: the node's id, kept in its data dir; a start under
+//     another id refused.
 //   - waiter.go: waiting for an applied index or a change.
 package cluster
