@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -40,6 +41,7 @@ type options struct {
 	maxArgs     int64
 	noFsync     bool
 	logLevel    string
+	logFormat   string
 
 	initialCluster   string
 	clusterSecret    string
@@ -54,16 +56,26 @@ type options struct {
 	debugClockOffset     time.Duration
 	debugUnsafeReads     bool
 	debugAckBeforeCommit bool
+
+	level  slog.Level        // logLevel, parsed
+	origin map[string]string // where a setting not from its flag came from (where)
 }
 
-func parseFlags(args []string) (*options, error) {
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "statehouse"
+// where names a setting as an error about its value should: its flag or
+// its environment twin.
+func (o *options) where(name string) string {
+	if w, ok := o.origin[name]; ok {
+		return w
 	}
-	o := &options{}
+	return "--" + name
+}
+
+// newFlagSet defines every setting on o, at its default. The same names
+// are the environment twins'.
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("statehouse", flag.ContinueOnError)
-	fs.StringVar(&o.nodeID, "node-id", host, "stable name of this node")
+	fs.SetOutput(io.Discard) // parseFlags prints help and errors itself
+	fs.StringVar(&o.nodeID, "node-id", "", "stable name of this node (default: the one its data dir keeps; a new data dir takes the hostname, or a random id)")
 	fs.StringVar(&o.bind, "bind", "0.0.0.0", "address to listen on")
 	fs.StringVar(&o.advertise, "advertise", "", "address peers and clients are told (default: the bind address)")
 	fs.IntVar(&o.port, "port", 6379, "client RESP port")
@@ -78,6 +90,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.minFreeDisk, "min-free-disk", "256mb", "a leader refuses writes (-MISCONF) while its data dir's file system has less free; 0: no check")
 	fs.BoolVar(&o.noFsync, "no-fsync", false, "do not fsync the Raft log (benchmarks only: a crash of the machine can lose acknowledged writes)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json, one record a line")
 	fs.StringVar(&o.initialCluster, "initial-cluster", "", "first members of a new cluster: id=host:peerport,... (the same on every first member)")
 	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port (default: --requirepass)")
 	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-READONLY)")
@@ -89,15 +102,32 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: statehouse [flags]\n\nEvery flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
-		fs.PrintDefaults()
-	}
+	return fs
+}
+
+// parseFlags reads the settings: the command line's flags, then their
+// environment twins, then the defaults; the first that sets a value wins.
+func parseFlags(args []string, stdout io.Writer) (*options, error) {
+	o := &options{origin: map[string]string{}}
+	fs := newFlagSet(o)
+	showVersion, helpDebug := commandFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, false)
+			return nil, errDone
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "statehouse", version)
+		return nil, errDone
+	}
+	if *helpDebug {
+		usage(stdout, true)
+		return nil, errDone
 	}
 	// Environment twins fill in what the command line did not set.
 	set := map[string]bool{}
@@ -105,10 +135,11 @@ func parseFlags(args []string) (*options, error) {
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "STATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] && !commandOnly(f.Name) {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
 			}
+			set[f.Name], o.origin[f.Name] = true, env
 		}
 	})
 	if envErr != nil {
@@ -118,13 +149,19 @@ func parseFlags(args []string) (*options, error) {
 		o.peerPort = o.port + 10000
 	}
 	if o.timeout < 0 {
-		return nil, fmt.Errorf("--timeout must be 0 or more seconds, not %d", o.timeout)
+		return nil, fmt.Errorf("%s must be 0 or more seconds, not %d", o.where("timeout"), o.timeout)
 	}
 	if o.maxClockSkew <= 0 {
-		return nil, fmt.Errorf("--max-clock-skew must be positive, not %v", o.maxClockSkew)
+		return nil, fmt.Errorf("%s must be positive, not %v", o.where("max-clock-skew"), o.maxClockSkew)
 	}
 	if o.followerWrites != "forward" && o.followerWrites != "refuse" {
-		return nil, fmt.Errorf("--follower-writes must be forward or refuse, not %q", o.followerWrites)
+		return nil, fmt.Errorf("%s must be forward or refuse, not %q", o.where("follower-writes"), o.followerWrites)
+	}
+	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("%s: %w", o.where("log-level"), err)
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("%s must be text or json, not %q", o.where("log-format"), o.logFormat)
 	}
 	if o.clusterSecret == "" {
 		o.clusterSecret = o.requirePass
@@ -133,20 +170,18 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func main() {
-	o, err := parseFlags(os.Args[1:])
+	o, err := parseFlags(os.Args[1:], os.Stdout)
+	if errors.Is(err, errDone) {
+		os.Exit(0)
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "statehouse:", err)
+		// No logger yet: the settings that shape it may be what is wrong.
+		fmt.Fprintf(os.Stderr, "statehouse: %v\n(statehouse --help lists the flags)\n", err)
 		os.Exit(2)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "statehouse: --log-level:", err)
-		os.Exit(2)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(os.Stderr, o)
+	// Whatever logs through the standard library's log package (net/http's
+	// server errors) goes through it too.
 	slog.SetDefault(log)
 	if err := run(o, log); err != nil {
 		log.Error("statehouse stopped", "err", err)
@@ -158,15 +193,15 @@ func run(o *options, log *slog.Logger) error {
 	lim := server.DefaultLimits
 	var ok bool
 	if lim.MaxBulkLen, ok = parseSize(o.maxBulk); !ok {
-		return fmt.Errorf("--proto-max-bulk-len %q is not a size", o.maxBulk)
+		return fmt.Errorf("%s %q is not a size", o.where("proto-max-bulk-len"), o.maxBulk)
 	}
 	if lim.MaxRequest, ok = parseSize(o.maxRequest); !ok {
-		return fmt.Errorf("--client-query-buffer-limit %q is not a size", o.maxRequest)
+		return fmt.Errorf("%s %q is not a size", o.where("client-query-buffer-limit"), o.maxRequest)
 	}
 	lim.MaxArgs = o.maxArgs
 	minFree, ok := parseSize(o.minFreeDisk)
 	if !ok {
-		return fmt.Errorf("--min-free-disk %q is not a size", o.minFreeDisk)
+		return fmt.Errorf("%s %q is not a size", o.where("min-free-disk"), o.minFreeDisk)
 	}
 	if minFree == 0 {
 		minFree = -1 // the cluster's "off"; its 0 is "the default"
@@ -174,6 +209,11 @@ func run(o *options, log *slog.Logger) error {
 
 	initial, err := parseInitialCluster(o.initialCluster)
 	if err != nil {
+		return err
+	}
+	// The data dir keeps the node's id: resolved before Open, since the
+	// advertise address below depends on it.
+	if o.nodeID, err = cluster.NodeID(o.dataDir, o.nodeID); err != nil {
 		return err
 	}
 	advertise := o.advertise
@@ -264,6 +304,16 @@ func run(o *options, log *slog.Logger) error {
 	}
 	srv.Close()
 	return node.Shutdown()
+}
+
+// newLogger is the node's logger: every record, statehouse's and the
+// libraries' it carries (hashicorp/raft's), one line on w.
+func newLogger(w io.Writer, o *options) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: o.level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func keyCount(f *fsm.FSM) int {

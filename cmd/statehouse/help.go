@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// errDone: parseFlags printed what was asked (--help, --version); exit 0.
+var errDone = errors.New("done")
+
+// commandFlags are the flags of the command line alone: no environment
+// twin.
+func commandFlags(fs *flag.FlagSet) (version, helpDebug *bool) {
+	return fs.Bool("version", false, "print the version and exit"),
+		fs.Bool("help-debug", false, "list the DEBUG fault-injection flags and exit")
+}
+
+// commandOnly reports whether a flag belongs to the command line alone
+// (commandFlags).
+func commandOnly(name string) bool {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	commandFlags(fs)
+	return fs.Lookup(name) != nil
+}
+
+// usage prints the flags, or with debug only the DEBUG fault-injection
+// flags, which the ordinary help leaves out: they break what statehouse
+// promises and exist for the fault-injection harness.
+func usage(w io.Writer, debug bool) {
+	all := newFlagSet(&options{})
+	show := flag.NewFlagSet("statehouse", flag.ContinueOnError)
+	show.SetOutput(w)
+	all.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "debug-") == debug {
+			show.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	if debug {
+		fmt.Fprint(w, "DEBUG fault-injection flags: each breaks what statehouse promises, to show that\n"+
+			"the fault-injection harness (jepsen-lite) catches it. Never on real data.\n\n")
+	} else {
+		commandFlags(show)
+		fmt.Fprint(w, "Usage: statehouse [flags]\n\n"+
+			"Every flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
+	}
+	show.PrintDefaults()
+}
