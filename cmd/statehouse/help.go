@@ -12,7 +12,7 @@ import (
 var errDone = errors.New("done")
 
 // commandFlags are the flags of the command line alone: no environment
-// twin.
+// twin, no config file setting.
 func commandFlags(fs *flag.FlagSet) (version, helpDebug *bool) {
 	return fs.Bool("version", false, "print the version and exit"),
 		fs.Bool("help-debug", false, "list the DEBUG fault-injection flags and exit")
@@ -43,8 +43,11 @@ func usage(w io.Writer, debug bool) {
 			"the fault-injection harness (jepsen-lite) catches it. Never on real data.\n\n")
 	} else {
 		commandFlags(show)
-		fmt.Fprint(w, "Usage: statehouse [flags]\n\n"+
-			"Every flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
+		fmt.Fprint(w, "Usage: statehouse [flags] [config-file]\n\n"+
+			"Every flag has an environment twin (--peer-port is STATEHOUSE_PEER_PORT) and a\n"+
+			"config file setting of the same name (\"peer-port 16379\", one a line, as in\n"+
+			"redis.conf). The command line wins over the environment, which wins over the\n"+
+			"config file.\n\n")
 	}
 	show.PrintDefaults()
 }

@@ -61,8 +61,8 @@ type options struct {
 	origin map[string]string // where a setting not from its flag came from (where)
 }
 
-// where names a setting as an error about its value should: its flag or
-// its environment twin.
+// where names a setting as an error about its value should: its flag, its
+// environment twin, or the config file's line that set it.
 func (o *options) where(name string) string {
 	if w, ok := o.origin[name]; ok {
 		return w
@@ -71,7 +71,7 @@ func (o *options) where(name string) string {
 }
 
 // newFlagSet defines every setting on o, at its default. The same names
-// are the environment twins'.
+// are the environment twins' and the config file's.
 func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("statehouse", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // parseFlags prints help and errors itself
@@ -106,11 +106,16 @@ func newFlagSet(o *options) *flag.FlagSet {
 }
 
 // parseFlags reads the settings: the command line's flags, then their
-// environment twins, then the defaults; the first that sets a value wins.
+// environment twins, then the config file (the one argument, before or
+// after the flags), then the defaults; the first that sets a value wins.
 func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	o := &options{origin: map[string]string{}}
 	fs := newFlagSet(o)
 	showVersion, helpDebug := commandFlags(fs)
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout, false)
@@ -118,8 +123,11 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 		}
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	switch {
+	case fs.NArg() == 1 && file == "":
+		file = fs.Arg(0)
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q: statehouse takes one config file at most", fs.Arg(0))
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, "statehouse", version)
@@ -129,7 +137,8 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 		usage(stdout, true)
 		return nil, errDone
 	}
-	// Environment twins fill in what the command line did not set.
+	// Environment twins and then the config file fill in what the command
+	// line did not set.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var envErr error
@@ -144,6 +153,11 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	})
 	if envErr != nil {
 		return nil, envErr
+	}
+	if file != "" {
+		if err := applyConfig(fs, file, set, o.origin); err != nil {
+			return nil, err
+		}
 	}
 	if o.peerPort == 0 {
 		o.peerPort = o.port + 10000

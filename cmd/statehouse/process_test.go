@@ -101,7 +101,7 @@ func TestHelpLeavesOutDebugFlags(t *testing.T) {
 	debug := []string{"-debug-clock-offset", "-debug-unsafe-reads", "-debug-ack-before-commit"}
 	out, _, code := runBinary(t, "--help")
 	if code != 0 || !strings.Contains(out, "-port int") || !strings.Contains(out, "-log-format") ||
-		!strings.Contains(out, "-version") || !strings.Contains(out, "-help-debug") {
+		!strings.Contains(out, "-version") || !strings.Contains(out, "-help-debug") || !strings.Contains(out, "config-file") {
 		t.Fatalf("--help: exit %d:\n%s", code, out)
 	}
 	for _, f := range debug {
