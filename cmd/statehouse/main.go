@@ -213,12 +213,9 @@ func run(o *options, log *slog.Logger) error {
 		return fmt.Errorf("%s %q is not a size", o.where("client-query-buffer-limit"), o.maxRequest)
 	}
 	lim.MaxArgs = o.maxArgs
-	minFree, ok := parseSize(o.minFreeDisk)
-	if !ok {
-		return fmt.Errorf("%s %q is not a size", o.where("min-free-disk"), o.minFreeDisk)
-	}
-	if minFree == 0 {
-		minFree = -1 // the cluster's "off"; its 0 is "the default"
+	minFree, err := minFreeDisk(o)
+	if err != nil {
+		return err
 	}
 
 	initial, err := parseInitialCluster(o.initialCluster)
@@ -366,6 +363,19 @@ func parseInitialCluster(v string) (map[string]string, error) {
 		out[id] = addr
 	}
 	return out, nil
+}
+
+// minFreeDisk is --min-free-disk as the cluster takes it: "0" turns the
+// check off, which is the cluster's -1 (its 0 is "the default").
+func minFreeDisk(o *options) (int64, error) {
+	if strings.TrimSpace(o.minFreeDisk) == "0" {
+		return -1, nil
+	}
+	n, ok := parseSize(o.minFreeDisk)
+	if !ok {
+		return 0, fmt.Errorf("%s %q is not a size", o.where("min-free-disk"), o.minFreeDisk)
+	}
+	return n, nil
 }
 
 // parseSize reads "512mb", "1gb", "65536" as Redis's config does.

@@ -122,3 +122,20 @@ func TestRestartKeepsSessions(t *testing.T) {
 	}
 	node.Term()
 }
+
+// --min-free-disk 0 turns the free-space check off, as documented; it was
+// refused as "not a size".
+func TestMinFreeDiskZeroTurnsTheCheckOff(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want int64
+	}{{"0", -1}, {"256mb", 256 << 20}, {"1", 1}} {
+		got, err := minFreeDisk(&options{minFreeDisk: c.v})
+		if err != nil || got != c.want {
+			t.Errorf("--min-free-disk %s: %d, %v; want %d", c.v, got, err, c.want)
+		}
+	}
+	if _, err := minFreeDisk(&options{minFreeDisk: "-1"}); err == nil {
+		t.Error("--min-free-disk -1 taken")
+	}
+}
