@@ -38,6 +38,9 @@
 //   - torntail.go: saying so when raft-wal drops a torn tail at open.
 //   - disk.go: the data dir's free space: writes refused (ErrDiskFull)
 //     while it is short, unfinished snapshots removed.
-//   - raftlog.go: hashicorp/raft's logger onto the node's slog logger.
+//   - raftlog.go: hashicorp/raft's logger onto the node's slog logger,
+//     its routine warnings logged as Info.
+//   - identity.go: the node's id, kept in its data dir; a start under
+//     another id refused.
 //   - waiter.go: waiting for an applied index or a change.
 package cluster

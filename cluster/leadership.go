@@ -42,7 +42,14 @@ func (n *Node) becomeReady() {
 	ctx, cancel := context.WithTimeout(context.Background(), barrierTimeout)
 	defer cancel()
 	if _, _, err := n.proposeLocal(ctx, fsm.Request{}); err != nil {
-		n.log.Warn("leader barrier failed", "err", err)
+		select {
+		case <-n.stop:
+			// Stopped right after winning an election: the barrier was cut
+			// short, nothing went wrong.
+			n.log.Debug("leader barrier cut short by shutdown", "err", err)
+		default:
+			n.log.Warn("leader barrier failed", "err", err)
+		}
 		return
 	}
 	n.setReady(true)

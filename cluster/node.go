@@ -37,6 +37,8 @@ var (
 
 // Config configures a node.
 type Config struct {
+	// NodeID names this node to Raft. Its data dir keeps it from the first
+	// start on (identity.go); empty means the one it keeps (NodeID).
 	NodeID    string
 	DataDir   string
 	PeerAddr  string // host:port the Raft transport listens on
@@ -224,6 +226,13 @@ type Node struct {
 // closed in reverse order and the error names the step.
 func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 	cfg.setDefaults()
+	if cfg.NodeID == "" {
+		id, err := NodeID(cfg.DataDir, "")
+		if err != nil {
+			return nil, fmt.Errorf("node identity: %w", err)
+		}
+		cfg.NodeID = id
+	}
 	n := &Node{
 		cfg:       cfg,
 		log:       cfg.Logger.With("node", cfg.NodeID),
@@ -253,10 +262,11 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		{"data dir", o.dataDir},
 		{"raft log", o.logStore},
 		{"snapshot store", o.snapshotStore},
+		{"read raft state", o.readState},
+		{"node identity", o.identity},
 		{"peer port", o.peerPort},
 		{"advertise address", o.advertise},
 		{"raft transport", o.transport},
-		{"read raft state", o.readState},
 		{"bootstrap", o.bootstrap},
 		{"log cache", o.logCache},
 		{"start raft", o.startRaft},

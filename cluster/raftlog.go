@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // raftLogger is the hclog.Logger that hashicorp/raft, its transport, the
@@ -16,7 +19,8 @@ import (
 // logger: their records carry the node's attributes and go where the
 // node's go. The hclog name becomes the "component" attribute ("raft",
 // "raft.wal"). Raft is chatty below Warn (every election step, every
-// snapshot), so those records pass only when the node logs at Debug.
+// snapshot), so those records pass only when the node logs at Debug. The
+// few it logs at Warn or Error in normal operation are Info (routine).
 type raftLogger struct {
 	base  *slog.Logger // the node's logger, without name or implied args
 	log   *slog.Logger // base with the component and the implied args
@@ -79,6 +83,7 @@ func (l *raftLogger) enabled(level hclog.Level) bool {
 }
 
 func (l *raftLogger) Log(level hclog.Level, msg string, args ...any) {
+	level = routineLevel(level, msg, args)
 	if !l.enabled(level) {
 		return
 	}
@@ -175,4 +180,52 @@ func levelPrefix(line string) (hclog.Level, string) {
 		}
 	}
 	return hclog.Info, line
+}
+
+// routine lists what hashicorp/raft logs at WARN or ERROR although a
+// healthy node logs it in normal operation. Each is logged at Info (so,
+// like raft's other Info lines, only when the node logs at Debug), and
+// only in the case that is routine: WARN and ERROR stay for what needs a
+// look.
+var routine = []struct {
+	msg string
+	is  func(args []any) bool
+}{
+	// The first election after a node starts: no leader was known yet
+	// (last-leader-id empty). A node that knew a leader and lost it still
+	// warns.
+	{"heartbeat timeout reached, starting election", func(args []any) bool {
+		id, ok := argValue(args, "last-leader-id")
+		return ok && fmt.Sprint(id) == ""
+	}},
+	// A peer's connection cut by this node closing its own transport at
+	// shutdown.
+	{"failed to decode incoming command", func(args []any) bool {
+		err, _ := argValue(args, "error")
+		e, ok := err.(error)
+		return ok && errors.Is(e, raft.ErrTransportShutdown)
+	}},
+}
+
+// routineLevel is level, or Info for a record routine lists.
+func routineLevel(level hclog.Level, msg string, args []any) hclog.Level {
+	if level < hclog.Warn {
+		return level
+	}
+	for _, r := range routine {
+		if msg == r.msg && r.is(args) {
+			return hclog.Info
+		}
+	}
+	return level
+}
+
+// argValue is the value of key in hclog's key-value pairs.
+func argValue(args []any, key string) (any, bool) {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); ok && k == key {
+			return args[i+1], true
+		}
+	}
+	return nil, false
 }

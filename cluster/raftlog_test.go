@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
@@ -140,4 +142,33 @@ func TestRaftLogsThroughNodeLogger(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// What raft logs at WARN or ERROR in normal operation arrives at Info
+// (so not at all at slog Info), and only in its routine case.
+func TestRoutineRaftRecordsAreNotWarnings(t *testing.T) {
+	h := newCapture(slog.LevelInfo)
+	l := newRaftLogger(slog.New(h))
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-addr", raft.ServerAddress(""), "last-leader-id", raft.ServerID(""))
+	l.Error("failed to decode incoming command", "error", raft.ErrTransportShutdown)
+	if h.count() != 0 {
+		t.Fatalf("routine records logged at slog Info: %v", *h.recs)
+	}
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-addr", raft.ServerAddress("127.0.0.1:1"), "last-leader-id", raft.ServerID("n2"))
+	l.Error("failed to decode incoming command", "error", io.ErrUnexpectedEOF)
+	if _, ok := h.find(func(c captured) bool { return c.level == slog.LevelWarn && c.attrs["last-leader-id"] == "n2" }); !ok {
+		t.Error("a node that lost its leader did not warn")
+	}
+	if _, ok := h.find(func(c captured) bool { return c.level == slog.LevelError && strings.Contains(c.msg, "decode") }); !ok {
+		t.Error("a peer's connection failing for another reason is no longer an error")
+	}
+
+	h = newCapture(slog.LevelDebug)
+	l = newRaftLogger(slog.New(h))
+	l.Warn("heartbeat timeout reached, starting election", "last-leader-addr", raft.ServerAddress(""), "last-leader-id", raft.ServerID(""))
+	if _, ok := h.find(func(c captured) bool {
+		return c.level == slog.LevelInfo && strings.HasPrefix(c.msg, "heartbeat timeout")
+	}); !ok {
+		t.Error("a first election is not logged at Info when the node logs at Debug")
+	}
 }

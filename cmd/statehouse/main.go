@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -42,6 +43,7 @@ type options struct {
 	maxArgs     int64
 	noFsync     bool
 	logLevel    string
+	logFormat   string
 
 	initialCluster   string
 	clusterSecret    string
@@ -64,16 +66,26 @@ type options struct {
 	debugClockOffset     time.Duration
 	debugUnsafeReads     bool
 	debugAckBeforeCommit bool
+
+	level  slog.Level        // logLevel, parsed
+	origin map[string]string // where a setting not from its flag came from (where)
 }
 
-func parseFlags(args []string) (*options, error) {
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "statehouse"
+// where names a setting as an error about its value should: its flag, its
+// environment twin, or the config file's line that set it.
+func (o *options) where(name string) string {
+	if w, ok := o.origin[name]; ok {
+		return w
 	}
-	o := &options{}
+	return "--" + name
+}
+
+// newFlagSet defines every setting on o, at its default. The same names
+// are the environment twins' and the config file's.
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("statehouse", flag.ContinueOnError)
-	fs.StringVar(&o.nodeID, "node-id", host, "stable name of this node")
+	fs.SetOutput(io.Discard) // parseFlags prints help and errors itself
+	fs.StringVar(&o.nodeID, "node-id", "", "stable name of this node (default: the one its data dir keeps; a new data dir takes the hostname, or a random id)")
 	fs.StringVar(&o.bind, "bind", "0.0.0.0", "address to listen on")
 	fs.StringVar(&o.advertise, "advertise", "", "address peers and clients are told (default: the bind address)")
 	fs.IntVar(&o.port, "port", 6379, "client RESP port")
@@ -88,6 +100,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.minFreeDisk, "min-free-disk", "256mb", "a leader refuses writes (-MISCONF) while its data dir's file system has less free; 0: no check")
 	fs.BoolVar(&o.noFsync, "no-fsync", false, "do not fsync the Raft log (benchmarks only: a crash of the machine can lose acknowledged writes)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json, one record a line")
 	fs.StringVar(&o.initialCluster, "initial-cluster", "", "first members of a new cluster: id=host:peerport,... (the same on every first member)")
 	fs.StringVar(&o.clusterSecret, "cluster-secret", "", "secret peers prove on the peer port and gossip is encrypted with; a cluster needs one (never the client password)")
 	fs.BoolVar(&o.insecurePeers, "insecure-peers", false, "let a cluster run without --cluster-secret: anyone who reaches the peer port can act as a node")
@@ -107,42 +120,80 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: statehouse [flags]\n       statehouse members|status|transfer-leader|remove|health [--addr host:port] (see statehouse members --help)\n\nEvery flag has an environment twin: --peer-port is STATEHOUSE_PEER_PORT.\n\n")
-		fs.PrintDefaults()
+	return fs
+}
+
+// parseFlags reads the settings: the command line's flags, then their
+// environment twins, then the config file (the one argument, before or
+// after the flags), then the defaults; the first that sets a value wins.
+func parseFlags(args []string, stdout io.Writer) (*options, error) {
+	o := &options{origin: map[string]string{}}
+	fs := newFlagSet(o)
+	showVersion, helpDebug := commandFlags(fs)
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, false)
+			return nil, errDone
+		}
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	switch {
+	case fs.NArg() == 1 && file == "":
+		file = fs.Arg(0)
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q: statehouse takes one config file at most", fs.Arg(0))
 	}
-	// Environment twins fill in what the command line did not set.
+	if *showVersion {
+		fmt.Fprintln(stdout, "statehouse", version)
+		return nil, errDone
+	}
+	if *helpDebug {
+		usage(stdout, true)
+		return nil, errDone
+	}
+	// Environment twins and then the config file fill in what the command
+	// line did not set.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "STATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] && !commandOnly(f.Name) {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
 			}
+			set[f.Name], o.origin[f.Name] = true, env
 		}
 	})
 	if envErr != nil {
 		return nil, envErr
 	}
+	if file != "" {
+		if err := applyConfig(fs, file, set, o.origin); err != nil {
+			return nil, err
+		}
+	}
 	if o.peerPort == 0 {
 		o.peerPort = o.port + 10000
 	}
 	if o.timeout < 0 {
-		return nil, fmt.Errorf("--timeout must be 0 or more seconds, not %d", o.timeout)
+		return nil, fmt.Errorf("%s must be 0 or more seconds, not %d", o.where("timeout"), o.timeout)
 	}
 	if o.maxClockSkew <= 0 {
-		return nil, fmt.Errorf("--max-clock-skew must be positive, not %v", o.maxClockSkew)
+		return nil, fmt.Errorf("%s must be positive, not %v", o.where("max-clock-skew"), o.maxClockSkew)
 	}
 	if o.followerWrites != "forward" && o.followerWrites != "refuse" {
-		return nil, fmt.Errorf("--follower-writes must be forward or refuse, not %q", o.followerWrites)
+		return nil, fmt.Errorf("%s must be forward or refuse, not %q", o.where("follower-writes"), o.followerWrites)
+	}
+	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("%s: %w", o.where("log-level"), err)
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("%s must be text or json, not %q", o.where("log-format"), o.logFormat)
 	}
 	if o.clusterSecret == "" && !o.insecurePeers && (strings.Contains(o.initialCluster, ",") || o.join != "" || o.bootstrapExpect > 1) {
 		return nil, errors.New("a cluster needs --cluster-secret: peers prove it to each other on the peer port and gossip is encrypted with it " +
@@ -166,20 +217,18 @@ func main() {
 	if len(os.Args) > 1 && isOperatorCommand(os.Args[1]) {
 		os.Exit(runOperator(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	o, err := parseFlags(os.Args[1:])
+	o, err := parseFlags(os.Args[1:], os.Stdout)
+	if errors.Is(err, errDone) {
+		os.Exit(0)
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "statehouse:", err)
+		// No logger yet: the settings that shape it may be what is wrong.
+		fmt.Fprintf(os.Stderr, "statehouse: %v\n(statehouse --help lists the flags)\n", err)
 		os.Exit(2)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "statehouse: --log-level:", err)
-		os.Exit(2)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(os.Stderr, o)
+	// Whatever logs through the standard library's log package (net/http's
+	// server errors) goes through it too.
 	slog.SetDefault(log)
 	if err := run(o, log); err != nil {
 		log.Error("statehouse stopped", "err", err)
@@ -191,22 +240,24 @@ func run(o *options, log *slog.Logger) error {
 	lim := server.DefaultLimits
 	var ok bool
 	if lim.MaxBulkLen, ok = parseSize(o.maxBulk); !ok {
-		return fmt.Errorf("--proto-max-bulk-len %q is not a size", o.maxBulk)
+		return fmt.Errorf("%s %q is not a size", o.where("proto-max-bulk-len"), o.maxBulk)
 	}
 	if lim.MaxRequest, ok = parseSize(o.maxRequest); !ok {
-		return fmt.Errorf("--client-query-buffer-limit %q is not a size", o.maxRequest)
+		return fmt.Errorf("%s %q is not a size", o.where("client-query-buffer-limit"), o.maxRequest)
 	}
 	lim.MaxArgs = o.maxArgs
-	minFree, ok := parseSize(o.minFreeDisk)
-	if !ok {
-		return fmt.Errorf("--min-free-disk %q is not a size", o.minFreeDisk)
-	}
-	if minFree == 0 {
-		minFree = -1 // the cluster's "off"; its 0 is "the default"
+	minFree, err := minFreeDisk(o)
+	if err != nil {
+		return err
 	}
 
 	initial, err := parseInitialCluster(o.initialCluster)
 	if err != nil {
+		return err
+	}
+	// The data dir keeps the node's id: resolved before Open, since the
+	// advertise address below depends on it.
+	if o.nodeID, err = cluster.NodeID(o.dataDir, o.nodeID); err != nil {
 		return err
 	}
 	gossipKey, err := parseGossipKey(o.gossipKey)
@@ -391,6 +442,16 @@ func parseGossipKey(v string) ([][]byte, error) {
 	return keys, nil
 }
 
+// newLogger is the node's logger: every record, statehouse's and the
+// libraries' it carries (hashicorp/raft's), one line on w.
+func newLogger(w io.Writer, o *options) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: o.level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 func keyCount(f *fsm.FSM) int {
 	n := 0
 	for _, d := range f.Stats() {
@@ -427,6 +488,19 @@ func parseInitialCluster(v string) (map[string]string, error) {
 		out[id] = addr
 	}
 	return out, nil
+}
+
+// minFreeDisk is --min-free-disk as the cluster takes it: "0" turns the
+// check off, which is the cluster's -1 (its 0 is "the default").
+func minFreeDisk(o *options) (int64, error) {
+	if strings.TrimSpace(o.minFreeDisk) == "0" {
+		return -1, nil
+	}
+	n, ok := parseSize(o.minFreeDisk)
+	if !ok {
+		return 0, fmt.Errorf("%s %q is not a size", o.where("min-free-disk"), o.minFreeDisk)
+	}
+	return n, nil
 }
 
 // parseSize reads "512mb", "1gb", "65536" as Redis's config does.

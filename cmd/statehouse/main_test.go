@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -133,18 +134,35 @@ func TestClusterNeedsItsOwnSecret(t *testing.T) {
 		{"--initial-cluster", "a=10.0.0.1:16379,b=10.0.0.2:16379"},
 		{"--requirepass", "pw", "--join", "10.0.0.2"},
 	} {
-		if _, err := parseFlags(args); err == nil || !strings.Contains(err.Error(), "--cluster-secret") {
+		if _, err := parseFlags(args, io.Discard); err == nil || !strings.Contains(err.Error(), "--cluster-secret") {
 			t.Errorf("%v: %v, want the cluster-secret error", args, err)
 		}
-		o, err := parseFlags(append(args, "--insecure-peers"))
+		o, err := parseFlags(append(args, "--insecure-peers"), io.Discard)
 		if err != nil || o.clusterSecret != "" {
 			t.Errorf("%v --insecure-peers: %v, secret %q", args, err, o.clusterSecret)
 		}
-		if o, err := parseFlags(append(args, "--cluster-secret", "s")); err != nil || o.clusterSecret != "s" {
+		if o, err := parseFlags(append(args, "--cluster-secret", "s"), io.Discard); err != nil || o.clusterSecret != "s" {
 			t.Errorf("%v with a secret: %v", args, err)
 		}
 	}
-	if o, err := parseFlags([]string{"--requirepass", "pw"}); err != nil || o.clusterSecret != "" {
+	if o, err := parseFlags([]string{"--requirepass", "pw"}, io.Discard); err != nil || o.clusterSecret != "" {
 		t.Errorf("a lone node: %v, secret %q (the client password must not become the cluster secret)", err, o.clusterSecret)
+	}
+}
+
+// --min-free-disk 0 turns the free-space check off, as documented; it was
+// refused as "not a size".
+func TestMinFreeDiskZeroTurnsTheCheckOff(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want int64
+	}{{"0", -1}, {"256mb", 256 << 20}, {"1", 1}} {
+		got, err := minFreeDisk(&options{minFreeDisk: c.v})
+		if err != nil || got != c.want {
+			t.Errorf("--min-free-disk %s: %d, %v; want %d", c.v, got, err, c.want)
+		}
+	}
+	if _, err := minFreeDisk(&options{minFreeDisk: "-1"}); err == nil {
+		t.Error("--min-free-disk -1 taken")
 	}
 }

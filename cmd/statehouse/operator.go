@@ -61,7 +61,7 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	redis.SetLogger(quiet{}) // errors are reported once, below, not by the pool
+	redis.SetLogger(silentLog{}) // errors are reported once, below, not by the pool
 	op := &operator{password: *password, out: stdout, errs: stderr}
 	var err error
 	switch name {
@@ -113,9 +113,9 @@ type operator struct {
 	errs     io.Writer
 }
 
-type quiet struct{}
+type silentLog struct{}
 
-func (quiet) Printf(context.Context, string, ...any) {}
+func (silentLog) Printf(context.Context, string, ...any) {}
 
 func (o *operator) client(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr, Password: o.password, Protocol: 2,
