@@ -205,6 +205,15 @@ var routine = []struct {
 		e, ok := err.(error)
 		return ok && errors.Is(e, raft.ErrTransportShutdown)
 	}},
+	// A follower behind the leader (a node just added, one restarted):
+	// Raft's log matching walks back to where their logs agree and sends
+	// from there. Both sides log each step.
+	{"appendEntries rejected, sending older logs", func([]any) bool { return true }},
+	{"failed to get previous log", func(args []any) bool {
+		err, _ := argValue(args, "error")
+		e, ok := err.(error)
+		return ok && errors.Is(e, raft.ErrLogNotFound)
+	}},
 }
 
 // routineLevel is level, or Info for a record routine lists.
