@@ -323,7 +323,7 @@ func (d *shDeploy) start(ctx context.Context) error {
 			if nd.httpPort, err = d.m.freePort(); err != nil {
 				return err
 			}
-			args = append(args, "--http-addr", "127.0.0.1:"+strconv.Itoa(nd.httpPort))
+			args = append(args, "--http-addr", "127.0.0.1:"+strconv.Itoa(nd.httpPort), "--http-pprof")
 		}
 		nd.p = d.m.newProc(d.name+"/"+nd.id, filepath.Join(dir, nd.id+".log"), d.env, args...)
 		if err := d.m.start(nd.p); err != nil {

@@ -2,12 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
-
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,15 +17,39 @@ import (
 )
 
 // Admin is the HTTP admin listener: liveness, readiness, Prometheus
-// metrics and pprof.
+// metrics and, when asked for, pprof.
 type Admin struct {
 	srv *http.Server
 	ln  net.Listener
 }
 
-// ServeAdmin starts the admin listener on addr.
-func (s *Server) ServeAdmin(addr string) (*Admin, error) {
-	ln, err := net.Listen("tcp", addr)
+// AdminConfig configures the admin listener.
+type AdminConfig struct {
+	// Addr is host:port; a bare port (":8080", "8080") listens on
+	// loopback only: exposing it takes an explicit host.
+	Addr string
+	// Pprof serves /debug/pprof (never /debug/pprof/cmdline, which would
+	// show the command line and its passwords).
+	Pprof bool
+	// Token, if set, is the bearer token pprof asks for. Health and
+	// metrics answer anyone: they are what probes and scrapers read.
+	Token string
+}
+
+// AdminAddr is the address an admin listener on addr binds.
+func AdminAddr(addr string) string {
+	if !strings.Contains(addr, ":") {
+		addr = ":" + addr
+	}
+	if strings.HasPrefix(addr, ":") {
+		return "127.0.0.1" + addr
+	}
+	return addr
+}
+
+// ServeAdmin starts the admin listener.
+func (s *Server) ServeAdmin(cfg AdminConfig) (*Admin, error) {
+	ln, err := net.Listen("tcp", AdminAddr(cfg.Addr))
 	if err != nil {
 		return nil, err
 	}
@@ -36,11 +61,28 @@ func (s *Server) ServeAdmin(addr string) (*Admin, error) {
 	})
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if cfg.Pprof {
+		guard := func(h http.HandlerFunc) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				if cfg.Token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+cfg.Token)) != 1 {
+					w.Header().Set("WWW-Authenticate", "Bearer")
+					http.Error(w, "a bearer token is needed", http.StatusUnauthorized)
+					return
+				}
+				h(w, r)
+			}
+		}
+		mux.HandleFunc("/debug/pprof/", guard(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/debug/pprof/cmdline") {
+				http.NotFound(w, r) // the command line carries passwords
+				return
+			}
+			pprof.Index(w, r)
+		}))
+		mux.HandleFunc("/debug/pprof/profile", guard(pprof.Profile))
+		mux.HandleFunc("/debug/pprof/symbol", guard(pprof.Symbol))
+		mux.HandleFunc("/debug/pprof/trace", guard(pprof.Trace))
+	}
 	a := &Admin{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go a.srv.Serve(ln)
 	return a, nil

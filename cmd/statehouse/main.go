@@ -61,7 +61,9 @@ type options struct {
 	heartbeatTimeout time.Duration
 	electionTimeout  time.Duration
 
-	httpAddr string
+	httpAddr  string
+	httpPprof bool
+	httpToken string
 
 	debugClockOffset     time.Duration
 	debugUnsafeReads     bool
@@ -116,7 +118,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.maxClockSkew, "max-clock-skew", 5*time.Second, "a node whose clock is further than this from the time a quorum of members agree on uses theirs (entries, expiry, reads)")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout")
-	fs.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP admin listener: /healthz, /readyz, /metrics, /debug/pprof (off when empty)")
+	fs.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP admin listener: /healthz, /readyz, /metrics (off when empty; a bare port listens on loopback only)")
+	fs.BoolVar(&o.httpPprof, "http-pprof", false, "also serve /debug/pprof on the admin listener")
+	fs.StringVar(&o.httpToken, "http-token", "", "bearer token /debug/pprof asks for (health and metrics answer anyone)")
 	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
@@ -329,7 +333,7 @@ func run(o *options, log *slog.Logger) error {
 		return fmt.Errorf("client port: %w", err)
 	}
 	if o.httpAddr != "" {
-		admin, err := srv.ServeAdmin(o.httpAddr)
+		admin, err := srv.ServeAdmin(server.AdminConfig{Addr: o.httpAddr, Pprof: o.httpPprof, Token: o.httpToken})
 		if err != nil {
 			srv.Close()
 			node.Shutdown()
