@@ -307,6 +307,7 @@ func (b *localBackend) args(n *localNode, extra []string) []string {
 	args := []string{
 		"--node-id", n.id, "--bind", n.ip, "--port", strconv.Itoa(clientPort), "--peer-port", strconv.Itoa(peerPort),
 		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","), "--cluster-secret", "jepsen-lite",
+		"--protected-mode", "no", // clients reach the nodes from another network namespace, without a password
 		"--heartbeat-timeout", rt, "--election-timeout", rt,
 	}
 	args = append(args, b.cfg.NodeArgs...)

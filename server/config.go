@@ -29,8 +29,20 @@ var configParams = map[string]configParam{
 	"databases": {get: func(s *Server) string { return strconv.Itoa(fsm.NumDBs) }},
 	"requirepass": {
 		get: func(s *Server) string { return *s.password.Load() },
-		set: func(s *Server, v string) (func(), string) { return func() { s.password.Store(&v) }, "" },
+		set: func(s *Server, v string) (func(), string) {
+			// Who is let in must not differ from node to node.
+			if len(s.members()) > 1 {
+				return nil, "a cluster's nodes must agree on the password: set --requirepass on every node and restart them one at a time"
+			}
+			return func() { s.password.Store(&v) }, ""
+		},
 	},
+	"protected-mode": {get: func(s *Server) string {
+		if s.cfg.ProtectedMode {
+			return "yes"
+		}
+		return "no"
+	}},
 	"maxclients": {
 		get: func(s *Server) string { return strconv.FormatInt(s.maxClients.Load(), 10) },
 		set: func(s *Server, v string) (func(), string) {

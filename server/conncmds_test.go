@@ -528,7 +528,7 @@ func TestConfig(t *testing.T) {
 	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "max*")), " "); got != "max-args 1048576 maxclients 10000 maxmemory 0" {
 		t.Fatalf("CONFIG GET max*: %q", got)
 	}
-	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "port", "databases", "p*")), " "); got != "port "+port+" databases 16 proto-max-bulk-len 16777216" {
+	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "port", "databases", "p*")), " "); got != "port "+port+" databases 16 protected-mode no proto-max-bulk-len 16777216" {
 		t.Fatalf("CONFIG GET port databases p*: %q", got)
 	}
 	all := arrayOfBulks(t, r.do("CONFIG", "GET", "*"))

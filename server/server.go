@@ -49,6 +49,9 @@ type Config struct {
 	// MaxStaleness bounds READONLY reads: a node that has not heard from a
 	// leader for longer refuses them.
 	MaxStaleness time.Duration
+	// ProtectedMode: with no password, only loopback clients are served
+	// (protected.go).
+	ProtectedMode bool
 	// IdleTimeout closes a client idle this long (Redis's timeout; 0: never).
 	IdleTimeout time.Duration
 	// AuthTimeout: with a password set, a client that has not
@@ -86,6 +89,7 @@ type Server struct {
 	idle       atomic.Int64 // IdleTimeout, ns: CONFIG SET timeout changes it
 	stop       chan struct{}
 	closeOnce  sync.Once
+	deniedOnce sync.Once // protected mode is logged once
 
 	nextID      atomic.Int64
 	totalConns  atomic.Int64
@@ -279,6 +283,14 @@ func (s *Server) accept(conn redcon.Conn) bool {
 	if int64(n) >= s.maxClients.Load() {
 		s.rejected.Add(1)
 		conn.NetConn().Write([]byte("-ERR max number of clients reached\r\n"))
+		return false
+	}
+	if s.denied(conn.RemoteAddr()) {
+		s.rejected.Add(1)
+		conn.NetConn().Write([]byte(deniedReply))
+		s.deniedOnce.Do(func() {
+			s.log.Warn("protected mode: refusing clients from beyond loopback until a password is set", "client", conn.RemoteAddr())
+		})
 		return false
 	}
 	st := &connState{

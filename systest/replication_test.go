@@ -344,3 +344,17 @@ func TestExpiryEverywhereAndRacingReset(t *testing.T) {
 		})
 	}
 }
+
+// Nodes of a cluster never disagree about who is let in: CONFIG SET
+// requirepass on one of them is refused, naming the way that works.
+func TestPasswordChangeRefusedOnACluster(t *testing.T) {
+	skipShort(t)
+	c := testcluster.Start(t, 3, testcluster.Options{})
+	err := c.Nodes[0].Client().ConfigSet(context.Background(), "requirepass", "new").Err()
+	if err == nil || !strings.Contains(err.Error(), "must agree on the password") {
+		t.Fatalf("CONFIG SET requirepass on a cluster: %v", err)
+	}
+	if err := c.Nodes[1].Client().Set(context.Background(), "k", "v", 0).Err(); err != nil {
+		t.Fatalf("a client without a password after the refused change: %v", err)
+	}
+}

@@ -28,22 +28,23 @@ import (
 var version = "0.1.0"
 
 type options struct {
-	nodeID      string
-	bind        string
-	advertise   string
-	port        int
-	peerPort    int
-	dataDir     string
-	requirePass string
-	maxClients  int
-	timeout     int
-	maxBulk     string
-	maxRequest  string
-	minFreeDisk string
-	maxArgs     int64
-	noFsync     bool
-	logLevel    string
-	logFormat   string
+	nodeID        string
+	bind          string
+	advertise     string
+	port          int
+	peerPort      int
+	dataDir       string
+	requirePass   string
+	protectedMode string
+	maxClients    int
+	timeout       int
+	maxBulk       string
+	maxRequest    string
+	minFreeDisk   string
+	maxArgs       int64
+	noFsync       bool
+	logLevel      string
+	logFormat     string
 
 	initialCluster   string
 	clusterSecret    string
@@ -94,6 +95,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.peerPort, "peer-port", 0, "peer port for Raft (default: port+10000)")
 	fs.StringVar(&o.dataDir, "data-dir", "statehouse-data", "directory for the Raft log, stable store and snapshots")
 	fs.StringVar(&o.requirePass, "requirepass", "", "password clients must AUTH with")
+	fs.StringVar(&o.protectedMode, "protected-mode", "yes", "yes: with no --requirepass, only loopback clients are served (others get -DENIED), as Redis")
 	fs.IntVar(&o.maxClients, "maxclients", 10000, "most client connections at once")
 	fs.IntVar(&o.timeout, "timeout", 0, "close a client idle this many seconds (0: never), as Redis's timeout")
 	fs.StringVar(&o.maxBulk, "proto-max-bulk-len", "16mb", "largest bulk string a client may send (a write must fit a 32 MiB log entry in all)")
@@ -189,6 +191,9 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	}
 	if o.maxClockSkew <= 0 {
 		return nil, fmt.Errorf("%s must be positive, not %v", o.where("max-clock-skew"), o.maxClockSkew)
+	}
+	if o.protectedMode != "yes" && o.protectedMode != "no" {
+		return nil, fmt.Errorf("%s must be yes or no, not %q", o.where("protected-mode"), o.protectedMode)
 	}
 	if o.followerWrites != "forward" && o.followerWrites != "refuse" {
 		return nil, fmt.Errorf("%s must be forward or refuse, not %q", o.where("follower-writes"), o.followerWrites)
@@ -319,14 +324,15 @@ func run(o *options, log *slog.Logger) error {
 		return err
 	}
 	srv := server.New(server.Config{
-		Addr:         net.JoinHostPort(o.bind, strconv.Itoa(o.port)),
-		RequirePass:  o.requirePass,
-		MaxClients:   o.maxClients,
-		Limits:       lim,
-		Version:      version,
-		Logger:       log,
-		MaxStaleness: o.maxStaleness,
-		IdleTimeout:  time.Duration(o.timeout) * time.Second,
+		Addr:          net.JoinHostPort(o.bind, strconv.Itoa(o.port)),
+		RequirePass:   o.requirePass,
+		MaxClients:    o.maxClients,
+		Limits:        lim,
+		Version:       version,
+		Logger:        log,
+		MaxStaleness:  o.maxStaleness,
+		IdleTimeout:   time.Duration(o.timeout) * time.Second,
+		ProtectedMode: o.protectedMode == "yes",
 	}, f, node)
 	if err := srv.Listen(); err != nil {
 		node.Shutdown()
