@@ -29,7 +29,15 @@
 //   - faults.go: the Debug* fault injections.
 //   - timeouts.go: every timeout and interval, named.
 //   - rpc.go: the cluster service on the peer port and its wire format.
-//   - mux.go: the peer port shared by Raft and the cluster service.
+//   - mux.go: the peer port shared by Raft and the cluster service, and
+//     its challenge-response handshake over the cluster secret.
+//   - gossip.go: memberlist: discovery, --join, node meta, gossip keys.
+//   - membership.go: --bootstrap-expect, the leader adding gossip members
+//     as non-voters, raft-autopilot (promotion, dead-server removal),
+//     Leave, RemoveServer.
+//   - clusterid.go: the cluster's id, telling former members from nodes
+//     of another cluster.
+//   - health.go: autopilot's view of every server; leadership transfer.
 //   - replicas.go: what other members have applied (ROLE, WAIT).
 //   - fsm_adapter.go: raft.FSM onto fsm.FSM.
 //   - halt.go: stopping at an entry this node cannot apply.
