@@ -205,6 +205,10 @@ var routine = []struct {
 		e, ok := err.(error)
 		return ok && errors.Is(e, raft.ErrTransportShutdown)
 	}},
+	// A leader that learns a peer has a newer term steps down: a member it
+	// handed leadership to (a SIGTERM, an operator's transfer) has won an
+	// election; so has one elected while this node was cut off.
+	{"peer has newer term, stopping replication", func([]any) bool { return true }},
 	// A follower behind the leader (a node just added, one restarted):
 	// Raft's log matching walks back to where their logs agree and sends
 	// from there. Both sides log each step.
