@@ -37,7 +37,8 @@ type membership struct {
 	g      *gossip
 	ap     *autopilot.Autopilot
 	state  atomic.Pointer[autopilot.State]
-	warned sync.Map // warnings already given, by node and message
+	warned   sync.Map // warnings already given, by node and message
+	removing sync.Map // servers being removed, so autopilot's next round does not ask again
 
 	mu     sync.Mutex
 	missed map[raft.ServerID]time.Time // servers gossip never heard of, since when
@@ -308,9 +309,13 @@ func (m *membership) RemoveFailedServer(s *autopilot.Server) {
 	if time.Since(since) < m.n.cfg.DeadServerGrace {
 		return
 	}
+	if _, busy := m.removing.LoadOrStore(s.ID, true); busy {
+		return
+	}
 	m.n.log.Warn("removing a dead server", "node", s.ID, "status", s.NodeStatus, "since", since.Format(time.RFC3339),
 		"dead_server_grace", m.n.cfg.DeadServerGrace)
 	go func() {
+		defer m.removing.Delete(s.ID)
 		if err := m.n.raft.RemoveServer(s.ID, 0, membershipChangeTimeout).Error(); err != nil {
 			m.n.log.Warn("removing a dead server failed", "node", s.ID, "err", err)
 		}
