@@ -33,10 +33,10 @@ import (
 //     once. Leave (SIGTERM) hands leadership on first and, with remove,
 //     takes the node out of Raft itself.
 type membership struct {
-	n      *Node
-	g      *gossip
-	ap     *autopilot.Autopilot
-	state  atomic.Pointer[autopilot.State]
+	n        *Node
+	g        *gossip
+	ap       *autopilot.Autopilot
+	state    atomic.Pointer[autopilot.State]
 	warned   sync.Map // warnings already given, by node and message
 	removing sync.Map // servers being removed, so autopilot's next round does not ask again
 
