@@ -121,9 +121,10 @@ func TestBootstrapExpectFormsOneCluster(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, i := range order {
 				wg.Add(1)
+				delay := time.Duration(rng.Intn(300)) * time.Millisecond // drawn here: rng is not safe across goroutines
 				go func() {
 					defer wg.Done()
-					time.Sleep(time.Duration(rng.Intn(300)) * time.Millisecond)
+					time.Sleep(delay)
 					nodes[i] = openGossip(t, cfgs[i])
 				}()
 				time.Sleep(time.Duration(rng.Intn(200)) * time.Millisecond)
@@ -141,13 +142,16 @@ func TestBootstrapExpectFormsOneCluster(t *testing.T) {
 }
 
 // threeByGossip forms a three-node cluster by gossip.
-func threeByGossip(t testing.TB, logs io.Writer) ([]*Node, *Node) {
+func threeByGossip(t testing.TB, logs io.Writer, mut ...func(*Config)) ([]*Node, *Node) {
 	first := gossipConfig(t, "n1", "s3cret", 3, nil, logs)
 	cfgs := []Config{first,
 		gossipConfig(t, "n2", "s3cret", 3, []string{first.GossipAddr}, logs),
 		gossipConfig(t, "n3", "s3cret", 3, []string{first.GossipAddr}, logs)}
 	var nodes []*Node
 	for _, c := range cfgs {
+		for _, m := range mut {
+			m(&c)
+		}
 		nodes = append(nodes, openGossip(t, c))
 	}
 	return nodes, oneCluster(t, nodes, []string{"n1", "n2", "n3"})
@@ -217,7 +221,10 @@ func TestDeadServerRemovedAfterGrace(t *testing.T) {
 // first: writes through the other nodes go on without a failure, and it
 // is out of the configuration afterwards.
 func TestLeaderLeavesWithoutFailingWrites(t *testing.T) {
-	nodes, leader := threeByGossip(t, nil)
+	// Raft's default timing (1 s), under which a write waits up to two
+	// election timeouts for a leader: the race detector on a busy machine
+	// has taken longer than 800 ms to elect the new one.
+	nodes, leader := threeByGossip(t, nil, func(c *Config) { c.HeartbeatTimeout, c.ElectionTimeout = time.Second, time.Second })
 	var others []*Node
 	for _, n := range nodes {
 		if n != leader {
