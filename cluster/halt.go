@@ -32,8 +32,8 @@ func (h *HaltError) Error() string {
 	}
 	if errors.Is(h.Err, fsm.ErrChecksum) {
 		return fmt.Sprintf("log entry %d is damaged on disk: %v; this node stopped without applying it. "+
-			"To recover, stop it, move its data dir aside and start it with an empty one and the same --node-id: "+
-			"it catches up from its peers", h.Index, h.Err)
+			"To recover, stop it, move its data dir aside and start it with an empty one, the same --node-id and --join "+
+			"to its peers: it takes no vote until it has caught up from them", h.Index, h.Err)
 	}
 	return fmt.Sprintf("log entry %d cannot be applied: %v; "+
 		"this node stopped without applying it, so as not to diverge from its peers", h.Index, h.Err)

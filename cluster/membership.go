@@ -37,8 +37,10 @@ type membership struct {
 	g        *gossip
 	ap       *autopilot.Autopilot
 	state    atomic.Pointer[autopilot.State]
-	warned   sync.Map // warnings already given, by node and message
-	removing sync.Map // servers being removed, so autopilot's next round does not ask again
+	forming  atomic.Bool // this node was one of --bootstrap-expect's, before any had Raft state
+	decided  atomic.Bool // forming is settled
+	warned   sync.Map    // warnings already given, by node and message
+	removing sync.Map    // servers being removed, so autopilot's next round does not ask again
 
 	mu     sync.Mutex
 	missed map[raft.ServerID]time.Time // servers gossip never heard of, since when
@@ -64,7 +66,12 @@ func (n *Node) runMembership() {
 		}
 	}()
 	for {
+		m.noteForming()
+		n.votes.observe()
 		if n.hasRaftState() {
+			if m.forming.Load() {
+				n.votes.fresh.Store(false)
+			}
 			m.learnClusterID()
 			m.g.setMember(n.ClusterID())
 		} else if n.cfg.BootstrapExpect > 0 {
@@ -98,6 +105,30 @@ func (n *Node) hasRaftState() bool {
 	return fut.Error() == nil && len(fut.Configuration().Servers) > 0
 }
 
+// noteForming settles, the first time gossip shows this node another,
+// whether it is forming a new cluster (--bootstrap-expect, and no node it
+// sees belongs to a cluster) or coming to one that exists. A founding node
+// that first sees the others after they bootstrapped cannot be told from
+// one back with an empty data dir: it loses its vote until it has caught
+// up, seconds in a new cluster.
+func (m *membership) noteForming() {
+	if m.decided.Load() || m.n.cfg.BootstrapExpect == 0 || m.n.votes == nil || !m.n.votes.fresh.Load() {
+		return
+	}
+	members := m.g.Members()
+	if len(members) < 2 {
+		return
+	}
+	forming := true
+	for _, gm := range members {
+		if gm.Meta.Member {
+			forming = false
+		}
+	}
+	m.forming.Store(forming)
+	m.decided.Store(true)
+}
+
 // bootstrapIfExpected bootstraps once gossip shows BootstrapExpect nodes
 // with no Raft state that all expect as many.
 func (m *membership) bootstrapIfExpected() {
@@ -120,6 +151,9 @@ func (m *membership) bootstrapIfExpected() {
 	if len(voters) < expect {
 		return
 	}
+	// One of the expected nodes forming the cluster, not a node coming
+	// back empty to a cluster that exists: its vote is whole once it has
+	// the first configuration, from its own bootstrap or a peer's.
 	if len(voters) > expect {
 		// More nodes than expected started at once: each would pick a
 		// different set. Wait for a human rather than risk two clusters.
@@ -127,6 +161,8 @@ func (m *membership) bootstrapIfExpected() {
 			"seen", len(voters), "bootstrap_expect", expect)
 		return
 	}
+	m.forming.Store(true)
+	m.decided.Store(true)
 	if err := m.n.raft.BootstrapCluster(raft.Configuration{Servers: voters}).Error(); err != nil {
 		if !errors.Is(err, raft.ErrCantBootstrap) {
 			m.n.log.Warn("bootstrap failed", "err", err)
@@ -261,11 +297,14 @@ func (m *membership) FetchServerStats(ctx context.Context, servers map[raft.Serv
 				st = m.n.serverStats()
 			} else {
 				r, err := m.n.peer(string(s.Address)).call(ctx, msgStats, nil)
-				if err != nil || len(r.body) != 16 {
+				if err != nil || len(r.body) < 16 {
 					return
 				}
 				st = &autopilot.ServerStats{LastIndex: r.index, LastTerm: binary.BigEndian.Uint64(r.body),
 					LastContact: time.Duration(binary.BigEndian.Uint64(r.body[8:])) * time.Millisecond}
+				if len(r.body) > 16 && r.body[16] == 1 && m.isVoter(id) {
+					m.demoteFresh(id)
+				}
 			}
 			mu.Lock()
 			out[id] = st
@@ -274,6 +313,19 @@ func (m *membership) FetchServerStats(ctx context.Context, servers map[raft.Serv
 	}
 	wg.Wait()
 	return out
+}
+
+func (m *membership) isVoter(id raft.ServerID) bool {
+	fut := m.n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return false
+	}
+	for _, s := range fut.Configuration().Servers {
+		if s.ID == id {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
 }
 
 // serverStats is this node's answer to msgStats.
@@ -287,11 +339,32 @@ func (n *Node) serverStats() *autopilot.ServerStats {
 	return &autopilot.ServerStats{LastIndex: n.raft.LastIndex(), LastTerm: term, LastContact: contact}
 }
 
-func encodeStats(st *autopilot.ServerStats) peerReply {
-	body := make([]byte, 16)
+// encodeStats is msgStats' reply: last term, ms since the leader was
+// heard, and whether this node started empty and has not been taken back
+// as a non-voter since (votegate.go).
+func encodeStats(st *autopilot.ServerStats, fresh bool) peerReply {
+	body := make([]byte, 17)
 	binary.BigEndian.PutUint64(body, st.LastTerm)
 	binary.BigEndian.PutUint64(body[8:], uint64(max(st.LastContact.Milliseconds(), 0)))
+	if fresh {
+		body[16] = 1
+	}
 	return peerReply{status: stOK, index: st.LastIndex, body: body}
+}
+
+// demoteFresh, on the leader, takes the vote from a voter that came back
+// with an empty data dir: autopilot gives it back once it has caught up.
+func (m *membership) demoteFresh(id raft.ServerID) {
+	if _, busy := m.removing.LoadOrStore(id, true); busy {
+		return
+	}
+	m.n.log.Warn("a voter came back without its data: it votes again once caught up", "node", id)
+	go func() {
+		defer m.removing.Delete(id)
+		if err := m.n.raft.DemoteVoter(id, 0, membershipChangeTimeout).Error(); err != nil {
+			m.n.log.Warn("taking the vote from a member that lost its data failed", "node", id, "err", err)
+		}
+	}()
 }
 
 // RemoveFailedServer removes a server gossip has seen failed or gone for

@@ -137,6 +137,17 @@ func TestBootstrapExpectFormsOneCluster(t *testing.T) {
 			if got := readOwn(t, leader, "k"); !strings.Contains(got, "n") {
 				t.Fatalf("k = %q", got)
 			}
+			// A founding node that got its configuration from a peer before
+			// it saw every other looks like a node back empty, and may lose
+			// its vote until it has caught up: the cluster ends whole.
+			testcluster.Eventually(t, "three voters, each voting", func() error {
+				for _, n := range nodes {
+					if vs, _ := voters(n); len(vs) != 3 || !n.votes.mayVote() {
+						return fmt.Errorf("%s: voters %v, may vote %v", n.cfg.NodeID, vs, n.votes.mayVote())
+					}
+				}
+				return nil
+			})
 		})
 	}
 }
@@ -417,4 +428,49 @@ func TestFormerMemberIsAddedAgain(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A voter that comes back with an empty data dir (a replaced disk, the
+// recovery for a damaged log) grants no vote until it is whole again: the
+// leader takes its vote, it catches up as a non-voter, and autopilot gives
+// the vote back. Until then a candidate whose log lacks committed entries
+// cannot win with its vote.
+func TestVoterBackEmptyVotesOnlyOnceCaughtUp(t *testing.T) {
+	var logs syncLog
+	nodes, leader := threeByGossip(t, &logs)
+	for i := range 50 {
+		set(t, leader, fmt.Sprint("k", i), "v")
+	}
+	var wiped *Node
+	for _, n := range nodes {
+		if n != leader {
+			wiped = n
+			break
+		}
+	}
+	cfg := wiped.cfg
+	wiped.Shutdown()
+	cfg.DataDir = t.TempDir() // the disk is gone
+	back := openGossip(t, cfg)
+	if !back.votes.fresh.Load() || back.votes.mayVote() {
+		t.Fatal("a voter back with an empty data dir may vote")
+	}
+	testcluster.Eventually(t, "the leader takes its vote", func() error {
+		if !strings.Contains(logs.String(), "a voter came back without its data") {
+			return errors.New("no log line")
+		}
+		return nil
+	})
+	testcluster.Eventually(t, "caught up and a voter again", func() error {
+		if vs, _ := voters(leader); !slices.Contains(vs, cfg.NodeID) {
+			return fmt.Errorf("voters %v", vs)
+		}
+		if !back.votes.mayVote() {
+			return errors.New("a voter again, but it may not vote")
+		}
+		return nil
+	})
+	if got := readOwn(t, back, "k49"); got != "$1\r\nv\r\n" {
+		t.Fatalf("k49 on the node back = %q", got)
+	}
 }

@@ -190,6 +190,7 @@ type Node struct {
 
 	peersMu sync.Mutex
 	peers   map[string]*peerClient // by peer address
+	served  map[net.Conn]bool      // peers' connections to this node's cluster service
 
 	leaderChanged broadcast // notified whenever Raft's known leader changes
 
@@ -209,6 +210,7 @@ type Node struct {
 	clock clockState  // the members' clocks (clock.go)
 	disk  diskState   // the data dir's free space (disk.go)
 	memb  *membership // gossip and autopilot; nil with gossip off
+	votes *voteGate   // the transport Raft reads, refusing untrustworthy votes
 
 	behind         atomic.Uint64 // a read index this node was too far behind to wait for; 0: none
 	readsViaLeader atomic.Uint64
@@ -293,6 +295,7 @@ type opening struct {
 	service  chan net.Conn
 	rc       *raft.Config
 	existing bool
+	formed   bool // this node bootstrapped a cluster as it opened
 	logs     raft.LogStore
 	closers  []func()
 }
@@ -418,6 +421,7 @@ func (o *opening) bootstrap() error {
 	if err := n.setClusterID(id); err != nil {
 		return err
 	}
+	o.formed = true
 	n.log.Info("bootstrapped a new cluster", "peer", n.trans.LocalAddr(), "members", len(boot.Servers))
 	return nil
 }
@@ -454,7 +458,12 @@ func (o *opening) gossip() error {
 func (o *opening) startRaft() error {
 	n := o.n
 	n.adapter = &adapter{f: n.fsm, applied: n.applied, halt: n.halt}
-	r, err := raft.NewRaft(o.rc, n.adapter, o.logs, n.store, o.snaps, n.trans)
+	n.votes = newVoteGate(n.trans, n)
+	// A node that starts empty and does not form a cluster as it opens was
+	// either never a voter or has lost what it voted on (votegate.go);
+	// one that forms a cluster through gossip later says so then.
+	n.votes.fresh.Store(!o.existing && !o.formed && n.cfg.GossipAddr != "")
+	r, err := raft.NewRaft(o.rc, n.adapter, o.logs, n.store, o.snaps, n.votes)
 	if err != nil {
 		return err
 	}
@@ -507,6 +516,9 @@ func (n *Node) closeStores() {
 	n.peersMu.Lock()
 	for _, c := range n.peers {
 		c.close()
+	}
+	for c := range n.served {
+		c.Close()
 	}
 	n.peersMu.Unlock()
 	n.store.Close()

@@ -24,7 +24,7 @@ const (
 	msgNodeInfo  byte = 3 // payload: empty
 	msgClock     byte = 4 // payload: empty; the reply's index is the node's clock (unix ms), its body one byte: 1 if its disk is full
 	msgRead      byte = 5 // payload: an encoded fsm.Entry with one read op; the reply's body is its reply
-	msgStats     byte = 6 // payload: empty; the reply's index is the last log index, its body the last log term and ms since the leader was heard (u64 each)
+	msgStats     byte = 6 // payload: empty; the reply's index is the last log index, its body the last log term and ms since the leader was heard (u64 each), then 1 if the node started empty and may not vote yet
 	msgRemove    byte = 7 // payload: a node id the leader removes from Raft (a node leaving, an operator)
 	msgTransfer  byte = 8 // payload: a node id (or none) the leader hands leadership to
 
@@ -183,6 +183,19 @@ func readFrame(r io.Reader, limit int, started func()) (typ byte, id uint64, pay
 // a frame once begun must arrive whole within frameReadTimeout.
 func (n *Node) serveService(conn net.Conn) {
 	defer conn.Close()
+	// A node that stops closes its peers' connections: they must not go
+	// on answering for it (as a node opened again on the same address).
+	n.peersMu.Lock()
+	if n.served == nil {
+		n.served = map[net.Conn]bool{}
+	}
+	n.served[conn] = true
+	n.peersMu.Unlock()
+	defer func() {
+		n.peersMu.Lock()
+		delete(n.served, conn)
+		n.peersMu.Unlock()
+	}()
 	var wmu sync.Mutex
 	bw := bufio.NewWriter(conn)
 	r := bufio.NewReader(conn)
@@ -253,7 +266,7 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 		}
 		return peerReply{status: stOK, index: uint64(n.cfg.Clock()), body: []byte{full}}.encode()
 	case msgStats:
-		return encodeStats(n.serverStats()).encode()
+		return encodeStats(n.serverStats(), n.votes.fresh.Load()).encode()
 	case msgTransfer:
 		if n.raft.State() != raft.Leader {
 			return peerReply{status: stNoLeader}.encode() // never relay

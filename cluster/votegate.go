@@ -1,0 +1,91 @@
+package cluster
+
+import (
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+)
+
+// A node grants votes only while its log holds what it held when it last
+// voted. A voter started on an empty data dir (its disk replaced, or the
+// recovery for a damaged log) has lost that: hashicorp/raft would grant a
+// candidate with a log missing committed entries its vote (an empty log
+// is behind every other), and that candidate, elected with it, would throw
+// the entries away. So, with gossip, a node that starts empty without
+// bootstrapping grants no vote until the cluster has taken it back as a
+// non-voter (the leader demotes a voter that comes back empty, see
+// membership.go) and promoted it once caught up; and no node ever grants a
+// vote while its own configuration lists it as a non-voter or not at all.
+//
+// voteGate is the Raft transport with that rule applied to the requests it
+// hands to Raft.
+type voteGate struct {
+	*raft.NetworkTransport
+	n        *Node
+	consumer chan raft.RPC
+	fresh    atomic.Bool // started empty, not yet seen as a non-voter
+}
+
+func newVoteGate(t *raft.NetworkTransport, n *Node) *voteGate {
+	g := &voteGate{NetworkTransport: t, n: n, consumer: make(chan raft.RPC)}
+	go g.run(t.Consumer())
+	return g
+}
+
+func (g *voteGate) Consumer() <-chan raft.RPC { return g.consumer }
+
+func (g *voteGate) run(in <-chan raft.RPC) {
+	for rpc := range in {
+		switch req := rpc.Command.(type) {
+		case *raft.RequestVoteRequest:
+			if !g.mayVote() {
+				rpc.Respond(&raft.RequestVoteResponse{RPCHeader: g.header(), Term: req.Term, Granted: false}, nil)
+				continue
+			}
+		case *raft.RequestPreVoteRequest:
+			if !g.mayVote() {
+				rpc.Respond(&raft.RequestPreVoteResponse{RPCHeader: g.header(), Term: req.Term, Granted: false}, nil)
+				continue
+			}
+		}
+		select {
+		case g.consumer <- rpc:
+		case <-g.n.stop:
+			return
+		}
+	}
+}
+
+func (g *voteGate) header() raft.RPCHeader {
+	return raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(g.n.cfg.NodeID), Addr: []byte(g.n.self())}
+}
+
+// mayVote reports whether this node's vote can be trusted to protect what
+// the cluster committed.
+func (g *voteGate) mayVote() bool {
+	return g.observe() == raft.Voter && !g.fresh.Load()
+}
+
+// observe returns this node's suffrage in its own configuration (Nonvoter
+// when it is not in one), and ends freshness once it is a non-voter: a
+// promotion from there, once caught up, makes its vote whole. The
+// membership loop calls it every tick, so a quick demotion and promotion
+// between two vote requests is not missed.
+func (g *voteGate) observe() raft.ServerSuffrage {
+	if g.n.raft == nil {
+		return raft.Nonvoter
+	}
+	fut := g.n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return raft.Nonvoter
+	}
+	for _, s := range fut.Configuration().Servers {
+		if string(s.ID) == g.n.cfg.NodeID {
+			if s.Suffrage != raft.Voter {
+				g.fresh.Store(false)
+			}
+			return s.Suffrage
+		}
+	}
+	return raft.Nonvoter // not in its own configuration, or no configuration at all
+}
