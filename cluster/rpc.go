@@ -357,7 +357,17 @@ func (c *peerClient) roundTrip(ctx context.Context, typ byte, payload []byte) ([
 	ch := make(chan []byte, 1)
 	c.mu.Lock()
 	if c.conn == nil {
-		conn, err := dialPeer(c.addr, protoService, c.token, peerDialTimeout)
+		// A peer that is gone (its host unreachable) costs a caller no
+		// more than its own deadline (ROLE, RAFT STATUS ask every member).
+		timeout := peerDialTimeout
+		if d, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(d))
+		}
+		if timeout <= 0 {
+			c.mu.Unlock()
+			return nil, &callError{sent: false, err: context.DeadlineExceeded}
+		}
+		conn, err := dialPeer(c.addr, protoService, c.token, timeout)
 		if err != nil {
 			c.mu.Unlock()
 			return nil, &callError{sent: false, err: err}

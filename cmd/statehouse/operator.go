@@ -62,7 +62,7 @@ func runOperator(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	redis.SetLogger(silentLog{}) // errors are reported once, below, not by the pool
-	op := &operator{password: *password, out: stdout, errs: stderr}
+	op := &operator{password: *password, out: stdout, errs: stderr, timeout: *timeout}
 	var err error
 	switch name {
 	case "members":
@@ -108,6 +108,7 @@ func anys(ss []string) []any {
 }
 
 type operator struct {
+	timeout  time.Duration
 	password string
 	out      io.Writer
 	errs     io.Writer
@@ -119,7 +120,7 @@ func (silentLog) Printf(context.Context, string, ...any) {}
 
 func (o *operator) client(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr, Password: o.password, Protocol: 2,
-		MaxRetries: -1, DisableIdentity: true})
+		MaxRetries: -1, DisableIdentity: true, ReadTimeout: o.timeout, WriteTimeout: o.timeout})
 }
 
 // raftStatus is RAFT STATUS's reply: its fields and its servers.
