@@ -109,6 +109,9 @@ type BackendConfig struct {
 	// that many bytes, for the disk-full fault.
 	DiskSize int64
 	Logf     func(format string, a ...any)
+	// Gossip forms the cluster by gossip (--gossip-port, --join,
+	// --bootstrap-expect) instead of --initial-cluster.
+	Gossip bool
 	// OnCrash is called when a node's process exits without the harness
 	// having killed it: a crash, which the run reports as an anomaly.
 	OnCrash func(node, status string)

@@ -37,6 +37,7 @@ import (
 const (
 	clientPort = 6379
 	peerPort   = 16379
+	gossipPort = 7946       // TCP and UDP; partitions drop by address, so they cut gossip too
 	chainPart  = "JL_PART"  // partition drops
 	chainShape = "JL_SHAPE" // loss, and the NFQUEUE for latency
 )
@@ -298,16 +299,36 @@ func (b *localBackend) node(id string) (*localNode, error) {
 	return n, nil
 }
 
+// args are a node's flags. With gossip every start of a node gets the
+// same flags, as an operator's unit file or compose service would: --join
+// to the other nodes and --bootstrap-expect (rather than
+// --initial-cluster, which a node started again on an empty data dir would
+// bootstrap a cluster of its own from), so that a node on an empty data
+// dir never forms a cluster but waits to be added. Without gossip (a
+// binary that predates it), --initial-cluster.
 func (b *localBackend) args(n *localNode, extra []string) []string {
-	var initial []string
-	for _, m := range b.nodes {
-		initial = append(initial, fmt.Sprintf("%s=%s:%d", m.id, m.ip, peerPort))
-	}
 	rt := b.cfg.RaftTimeout.String()
 	args := []string{
 		"--node-id", n.id, "--bind", n.ip, "--port", strconv.Itoa(clientPort), "--peer-port", strconv.Itoa(peerPort),
-		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","),
-		"--heartbeat-timeout", rt, "--election-timeout", rt,
+		"--data-dir", n.dataDir, "--heartbeat-timeout", rt, "--election-timeout", rt,
+	}
+	if b.cfg.Gossip {
+		var join []string
+		for _, m := range b.nodes {
+			if m != n {
+				join = append(join, fmt.Sprintf("%s:%d", m.ip, gossipPort))
+			}
+		}
+		args = append(args, "--gossip-port", strconv.Itoa(gossipPort), "--bootstrap-expect", strconv.Itoa(b.cfg.Nodes))
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+	} else {
+		var initial []string
+		for _, m := range b.nodes {
+			initial = append(initial, fmt.Sprintf("%s=%s:%d", m.id, m.ip, peerPort))
+		}
+		args = append(args, "--initial-cluster", strings.Join(initial, ","))
 	}
 	args = append(args, b.cfg.NodeArgs...)
 	return append(args, extra...)

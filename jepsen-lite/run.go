@@ -109,9 +109,15 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 		nodeArgs, note = minFreeDiskArgs(bin, nodeArgs)
 		logf("disk-full: each node's data dir is a %d MiB tmpfs; %s", disk>>20, note)
 	}
+	// Gossip whenever the binary has it: the cluster forms as operators
+	// form it. Older binaries get --initial-cluster.
+	gossip := supportsFlag(bin, "gossip-port")
+	if !gossip {
+		logf("this statehouse has no --gossip-port: the cluster forms with --initial-cluster")
+	}
 	h := NewHistory()
 	b, err := newBackend(cfg.Backend, BackendConfig{Nodes: cfg.Nodes, Binary: bin, NodeArgs: nodeArgs,
-		RaftTimeout: cfg.RaftTimeout, Dir: out, DiskSize: disk, Logf: logf,
+		RaftTimeout: cfg.RaftTimeout, Dir: out, DiskSize: disk, Gossip: gossip, Logf: logf,
 		OnCrash: func(node, status string) {
 			logf("[%7.2fs] %s EXITED ON ITS OWN: %s", float64(h.Now())/1e9, node, status)
 			h.AddCrash(node, status)
