@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 		logf("disk-full: each node's data dir is a %d MiB tmpfs; %s", disk>>20, note)
 	}
 	// Gossip whenever the binary has it: the cluster forms as operators
-	// form it. Older binaries get --initial-cluster.
+	// form it, and nodes can join. Older binaries get --initial-cluster.
 	gossip := supportsFlag(bin, "gossip-port")
 	if !gossip {
 		logf("this statehouse has no --gossip-port: the cluster forms with --initial-cluster")
@@ -217,8 +217,12 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	cancel()
 	logf("[%7.2fs] final reads done; checking", float64(h.Now())/1e9)
 
+	all := b.Nodes()
+	if m, ok := b.(Membership); ok {
+		all = m.AllNodes()
+	}
 	saved := &Saved{Seed: cfg.Seed, Command: cfg.Command, Workloads: cfg.Workloads, Nemeses: cfg.Nemeses,
-		Nodes: b.Nodes(), SkewBound: int64(ne.SkewBound()), Started: h.base, Ops: h.Ops(), Nemesis: h.Nemesis(),
+		Nodes: all, SkewBound: int64(ne.SkewBound()), Started: h.base, Ops: h.Ops(), Nemesis: h.Nemesis(),
 		Unhealthy: unhealthy, Crashes: h.Crashes()}
 	if err := saved.WriteJSON(filepath.Join(out, "history.json")); err != nil {
 		return nil, harness("writing history: %v", err)
@@ -230,7 +234,7 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 		return nil, harness("writing summary: %v", err)
 	}
 	if len(check.Anomalies) == 0 && !cfg.KeepData {
-		for _, n := range b.Nodes() {
+		for _, n := range all {
 			os.RemoveAll(filepath.Join(out, n, "data"))
 		}
 	}
