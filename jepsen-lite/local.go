@@ -408,7 +408,9 @@ func (b *localBackend) args(n *localNode, extra []string) []string {
 				join = append(join, fmt.Sprintf("%s:%d", m.ip, gossipPort))
 			}
 		}
-		args = append(args, "--gossip-port", strconv.Itoa(gossipPort))
+		// The harness stops nodes with SIGTERM only to take them out for
+		// good (remove-node, leave); every other stop is a kill -9.
+		args = append(args, "--gossip-port", strconv.Itoa(gossipPort), "--leave-on-terminate")
 		if len(join) > 0 {
 			args = append(args, "--join", strings.Join(join, ","))
 		}

@@ -113,6 +113,11 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	// form it, and nodes can join. Older binaries get --initial-cluster.
 	gossip := supportsFlag(bin, "gossip-port")
 	if !gossip {
+		for _, n := range cfg.Nemeses {
+			if isMembershipNemesis(n) {
+				return nil, harness("nemesis %s: this statehouse has no --gossip-port, so no node can join", n)
+			}
+		}
 		logf("this statehouse has no --gossip-port: the cluster forms with --initial-cluster")
 	}
 	h := NewHistory()
@@ -155,7 +160,8 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	env := &Env{H: h, Topo: topo, Prefix: fmt.Sprintf("jl:%d:", cfg.Seed), Clients: cfg.Clients, Seed: cfg.Seed,
 		OpDelay: cfg.OpDelay, Keys: cfg.Keys, KeyLimit: cfg.KeyLimit}
 	ne := &NemEnv{B: b, Topo: topo, Rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6e656d)), Latency: cfg.Latency,
-		Loss: cfg.Loss, Skew: cfg.ClockSkew, Logf: func(format string, a ...any) {
+		Loss: cfg.Loss, Skew: cfg.ClockSkew, Raft: respRaft{topo}, MaxNodes: cfg.Nodes + 2,
+		Logf: func(format string, a ...any) {
 			logf("[%7.2fs] "+format, append([]any{float64(h.Now()) / 1e9}, a...)...)
 		}}
 
@@ -224,6 +230,17 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	saved := &Saved{Seed: cfg.Seed, Command: cfg.Command, Workloads: cfg.Workloads, Nemeses: cfg.Nemeses,
 		Nodes: all, SkewBound: int64(ne.SkewBound()), Started: h.base, Ops: h.Ops(), Nemesis: h.Nemesis(),
 		Unhealthy: unhealthy, Crashes: h.Crashes()}
+	if slices.ContainsFunc(cfg.Nemeses, isMembershipNemesis) {
+		// Say what membership the run and the leader ended with.
+		saved.Members = b.Nodes()
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if rc, err := ne.Raft.Config(c); err == nil {
+			saved.RaftConfig = rc.String()
+		} else {
+			saved.RaftConfig = "unknown: " + err.Error()
+		}
+		cancel()
+	}
 	if err := saved.WriteJSON(filepath.Join(out, "history.json")); err != nil {
 		return nil, harness("writing history: %v", err)
 	}
