@@ -28,7 +28,7 @@ type Backend interface {
 	// It is safe after a failed Setup and safe to call twice.
 	Teardown() error
 
-	Nodes() []string               // node ids, n1..nN
+	Nodes() []string               // node ids of the members, n1..nN at first
 	ClientAddr(node string) string // host:port of the node's RESP port, as the harness reaches it
 	LogPath(node string) string    // the node's stdout/stderr, if the backend keeps one
 
@@ -67,18 +67,30 @@ type Shape struct {
 	Loss   float64 // 0..1
 }
 
-// Membership is for backends that can change the cluster's membership:
-// the faults "join" (a fresh node joins through --join / --bootstrap-expect
-// gossip) and "leave" (a node is stopped for good and the leader removes
-// it after autopilot's grace period, never below a safe quorum). No
-// backend implements it yet; the nemesis scheduler will type-assert it.
+// Membership is for backends that can change which nodes exist; the
+// membership nemeses (membership.go) need it. Nodes() lists the members:
+// nodes started by Setup or AddNode and not retired. The harness decides
+// what Raft does with them through the nodes themselves (gossip, the
+// statehouse binary's operator commands), never through the backend.
 type Membership interface {
-	// AddNode starts a fresh node that joins the running cluster and
-	// returns its id once it is a voter.
-	AddNode(ctx context.Context) (string, error)
-	// RemoveNode stops a node for good and returns once the cluster's
-	// configuration no longer lists it.
-	RemoveNode(ctx context.Context, node string) error
+	// AddNode creates a brand-new node (the next id: n4, n5, ...), starts
+	// it with an empty data dir and --join to the members, and returns its
+	// id; the cluster's leader adds it through gossip.
+	AddNode() (string, error)
+	// Wipe deletes a stopped node's data: its next Start is an empty node
+	// with the same id and address.
+	Wipe(node string) error
+	// Stop sends SIGTERM and waits up to timeout for the process to exit,
+	// then kills it; it says how the process ended.
+	Stop(node string, timeout time.Duration) (string, error)
+	// Retire takes a stopped node out of Nodes() for good: nothing starts
+	// it again; teardown still cleans up after it and its log is kept.
+	Retire(node string) error
+	// AllNodes lists every node that ever ran, retired ones too.
+	AllNodes() []string
+	// Operator runs the statehouse binary's operator command cmd
+	// (`statehouse remove ID`) against the node via and returns its output.
+	Operator(ctx context.Context, via, cmd string, args ...string) (string, error)
 }
 
 // UnsupportedError means this machine cannot run the backend (not root,
@@ -109,6 +121,10 @@ type BackendConfig struct {
 	// that many bytes, for the disk-full fault.
 	DiskSize int64
 	Logf     func(format string, a ...any)
+	// Gossip forms the cluster by gossip (--gossip-port, --join,
+	// --bootstrap-expect) instead of --initial-cluster; nodes can then
+	// join it (Membership).
+	Gossip bool
 	// OnCrash is called when a node's process exits without the harness
 	// having killed it: a crash, which the run reports as an anomaly.
 	OnCrash func(node, status string)

@@ -119,13 +119,13 @@ func parseInt(s string) (*int64, bool) {
 	return &v, true
 }
 
-// Topology is the cluster as the harness's clients see it: every node's
-// address, and a leader hint refreshed in the background.
+// Topology is the cluster as the harness's clients see it: every
+// member's address, and a leader hint refreshed in the background. The
+// membership nemeses add and remove members as they change them.
 type Topology struct {
-	nodes []string
-	addrs map[string]string
-
 	mu     sync.Mutex
+	nodes  []string // the members, in the order they joined
+	addrs  map[string]string
 	leader string
 	seen   map[string]time.Time // when each node last answered INFO
 	probes map[string]*redis.Client
@@ -141,18 +141,69 @@ func (t *Topology) answering(node string) bool {
 func newTopology(b Backend) *Topology {
 	t := &Topology{addrs: map[string]string{}, probes: map[string]*redis.Client{}, seen: map[string]time.Time{}}
 	for _, n := range b.Nodes() {
-		t.nodes = append(t.nodes, n)
-		t.addrs[n] = b.ClientAddr(n)
+		t.Add(n, b.ClientAddr(n))
 	}
 	return t
 }
 
+// Nodes returns the members.
+func (t *Topology) Nodes() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.nodes...)
+}
+
+// Addr is a member's client address, "" for a node that is not one.
+func (t *Topology) Addr(node string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.addrs[node]
+}
+
+// Add makes node a member that clients may use.
+func (t *Topology) Add(node, addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.addrs[node]; !ok {
+		t.nodes = append(t.nodes, node)
+	}
+	t.addrs[node] = addr
+}
+
+// Remove forgets a member that left for good; connections already open
+// to it fail and move on.
+func (t *Topology) Remove(node string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, n := range t.nodes {
+		if n == node {
+			t.nodes = append(t.nodes[:i:i], t.nodes[i+1:]...)
+			break
+		}
+	}
+	delete(t.addrs, node)
+	delete(t.seen, node)
+	if c := t.probes[node]; c != nil {
+		c.Close()
+		delete(t.probes, node)
+	}
+	if t.leader == node {
+		t.leader = ""
+	}
+}
+
+// probe returns the harness's own client for node; nil for a node that is
+// not a member (go-redis would dial localhost:6379 for an empty address).
 func (t *Topology) probe(node string) *redis.Client {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.probes[node]
 	if c == nil {
-		c = redis.NewClient(&redis.Options{Addr: t.addrs[node], Protocol: 2, DisableIdentity: true, MaxRetries: -1, DialerRetries: 1,
+		addr, ok := t.addrs[node]
+		if !ok {
+			return nil
+		}
+		c = redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1, DialerRetries: 1,
 			DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, PoolSize: 2})
 		t.probes[node] = c
 	}
@@ -161,7 +212,11 @@ func (t *Topology) probe(node string) *redis.Client {
 
 // role asks a node for its raft state and term (INFO replication).
 func (t *Topology) role(ctx context.Context, node string) (master bool, term int64, err error) {
-	info, err := t.probe(node).Info(ctx, "replication").Result()
+	p := t.probe(node)
+	if p == nil {
+		return false, 0, errNotMember(node)
+	}
+	info, err := p.Info(ctx, "replication").Result()
 	if err != nil {
 		return false, 0, err
 	}
@@ -184,8 +239,9 @@ func (t *Topology) FindLeader(ctx context.Context) string {
 		master bool
 		term   int64
 	}
-	ch := make(chan r, len(t.nodes))
-	for _, n := range t.nodes {
+	nodes := t.Nodes()
+	ch := make(chan r, len(nodes))
+	for _, n := range nodes {
 		go func(n string) {
 			m, term, err := t.role(ctx, n)
 			ch <- r{n, m && err == nil, term}
@@ -193,7 +249,7 @@ func (t *Topology) FindLeader(ctx context.Context) string {
 	}
 	best, bestTerm := "", int64(-1)
 	var answered []string
-	for range t.nodes {
+	for range nodes {
 		x := <-ch
 		if x.master && x.term > bestTerm {
 			best, bestTerm = x.node, x.term
@@ -204,9 +260,11 @@ func (t *Topology) FindLeader(ctx context.Context) string {
 	}
 	t.mu.Lock()
 	for _, n := range answered {
-		t.seen[n] = time.Now()
+		if _, ok := t.addrs[n]; ok {
+			t.seen[n] = time.Now()
+		}
 	}
-	if best != "" {
+	if _, ok := t.addrs[best]; ok {
 		t.leader = best
 	}
 	t.mu.Unlock()
@@ -257,16 +315,28 @@ func (t *Topology) healthy(ctx context.Context) error {
 	if leader == "" {
 		return errors.New("no leader")
 	}
-	if err := t.probe(leader).Set(c, "jepsen-lite:probe", "1", 0).Err(); err != nil {
+	lp := t.probe(leader)
+	if lp == nil {
+		return errNotMember(leader)
+	}
+	if err := lp.Set(c, "jepsen-lite:probe", "1", 0).Err(); err != nil {
 		return fmt.Errorf("write on leader %s: %w", leader, err)
 	}
-	for _, n := range t.nodes {
-		if err := t.probe(n).Get(c, "jepsen-lite:probe").Err(); err != nil {
+	for _, n := range t.Nodes() {
+		p := t.probe(n)
+		if p == nil {
+			continue // removed meanwhile
+		}
+		if err := p.Get(c, "jepsen-lite:probe").Err(); err != nil {
 			return fmt.Errorf("read on %s: %w", n, err)
 		}
 	}
 	return nil
 }
+
+type errNotMember string
+
+func (e errNotMember) Error() string { return string(e) + " is not a member" }
 
 // Close closes the probe clients.
 func (t *Topology) Close() {
@@ -281,20 +351,27 @@ func (t *Topology) Close() {
 // Conn is one logical client's connection, pinned to a node (its home)
 // or following the leader. After a network error it moves to the next
 // node that answers the topology watcher; it goes back home once home
-// answers again (after 2 s at the earliest).
+// answers again (after 2 s at the earliest). The home is the member at
+// the client's slot among the members as they are now: when nodes join or
+// leave, homes shift, so clients also use nodes added during the run.
 type Conn struct {
 	topo     *Topology
-	home     string
+	slot     int
 	follow   bool // follow the leader instead of a home node
 	node     string
 	rc       *redis.Client
 	lastMove time.Time
 }
 
-func newConn(topo *Topology, home string, follow bool) *Conn {
-	c := &Conn{topo: topo, home: home, follow: follow}
+func newConn(topo *Topology, slot int, follow bool) *Conn {
+	c := &Conn{topo: topo, slot: slot, follow: follow}
 	c.moveTo(c.want())
 	return c
+}
+
+func (c *Conn) home() string {
+	nodes := c.topo.Nodes()
+	return nodes[c.slot%len(nodes)]
 }
 
 func (c *Conn) want() string {
@@ -303,14 +380,19 @@ func (c *Conn) want() string {
 			return l
 		}
 	}
-	return c.home
+	return c.home()
 }
 
 func (c *Conn) moveTo(node string) {
 	if c.rc != nil {
 		c.rc.Close()
 	}
-	c.node, c.rc, c.lastMove = node, newRedis(c.topo.addrs[node]), time.Now()
+	addr := c.topo.Addr(node)
+	if addr == "" { // it left the cluster since it was chosen
+		node = c.home()
+		addr = c.topo.Addr(node)
+	}
+	c.node, c.rc, c.lastMove = node, newRedis(addr), time.Now()
 }
 
 // Client returns the client for the next operation and its node.
@@ -340,7 +422,7 @@ func (c *Conn) next() string {
 		}
 	}
 	// The next node in order that answers; the next in order if none does.
-	nodes := c.topo.nodes
+	nodes := c.topo.Nodes()
 	at := 0
 	for i, n := range nodes {
 		if n == c.node {

@@ -162,17 +162,19 @@ func (h *History) Nemesis() []NemesisEvent {
 
 // Saved is the JSON file written for replay (`--check FILE`).
 type Saved struct {
-	Seed      int64          `json:"seed"`
-	Command   string         `json:"command"`
-	Workloads []string       `json:"workloads"`
-	Nemeses   []string       `json:"nemeses"`
-	Nodes     []string       `json:"nodes"`
-	SkewBound int64          `json:"skew_bound_ns"` // largest clock offset any node ran with
-	Started   time.Time      `json:"started"`
-	Ops       []Op           `json:"ops"`
-	Nemesis   []NemesisEvent `json:"nemesis"`
-	Unhealthy string         `json:"unhealthy,omitempty"` // the cluster did not recover after the last heal
-	Crashes   []Crash        `json:"crashes,omitempty"`
+	Seed       int64          `json:"seed"`
+	Command    string         `json:"command"`
+	Workloads  []string       `json:"workloads"`
+	Nemeses    []string       `json:"nemeses"`
+	Nodes      []string       `json:"nodes"`                 // every node that ran
+	Members    []string       `json:"members,omitempty"`     // the members at the end, under membership nemeses
+	RaftConfig string         `json:"raft_config,omitempty"` // the leader's configuration at the end, then
+	SkewBound  int64          `json:"skew_bound_ns"`         // largest clock offset any node ran with
+	Started    time.Time      `json:"started"`
+	Ops        []Op           `json:"ops"`
+	Nemesis    []NemesisEvent `json:"nemesis"`
+	Unhealthy  string         `json:"unhealthy,omitempty"` // the cluster did not recover after the last heal
+	Crashes    []Crash        `json:"crashes,omitempty"`
 }
 
 // WriteJSON writes the history for replay.

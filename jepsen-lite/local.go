@@ -37,6 +37,7 @@ import (
 const (
 	clientPort = 6379
 	peerPort   = 16379
+	gossipPort = 7946       // TCP and UDP; partitions drop by address, so they cut gossip too
 	chainPart  = "JL_PART"  // partition drops
 	chainShape = "JL_SHAPE" // loss, and the NFQUEUE for latency
 )
@@ -46,6 +47,9 @@ var localSeq atomic.Int32
 type localNode struct {
 	id, ns, veth, ip string
 	dataDir, logPath string
+	// first: one of the --nodes members the cluster forms with
+	// (--bootstrap-expect); nodes added later only join.
+	first bool
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -81,15 +85,17 @@ var (
 
 type localBackend struct {
 	cfg    BackendConfig
+	seq    int32
 	tag    string
 	bridge string
 	prefix string // "10.77.X."
 	hostIP string
-	nodes  []*localNode
-	byID   map[string]*localNode
 	netem  bool
 
 	mu       sync.Mutex
+	nodes    []*localNode          // the members
+	all      []*localNode          // every node created, retired ones too
+	byID     map[string]*localNode // all of them
 	torn     bool
 	madeBr   bool
 	madeRule bool
@@ -102,40 +108,79 @@ func newLocal(cfg BackendConfig) *localBackend {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	pid := os.Getpid()
 	seq := localSeq.Add(1) - 1
-	tag := fmt.Sprintf("jl%d-%d", pid, seq)
-	b := &localBackend{cfg: cfg, tag: tag, bridge: tag + "b", byID: map[string]*localNode{}}
+	tag := fmt.Sprintf("jl%d-%d", os.Getpid(), seq)
+	b := &localBackend{cfg: cfg, seq: seq, tag: tag, bridge: tag + "b", byID: map[string]*localNode{}}
 	for i := 1; i <= cfg.Nodes; i++ {
-		id := fmt.Sprintf("n%d", i)
-		n := &localNode{
-			id:      id,
-			ns:      fmt.Sprintf("jepsen-lite-%d-%d-%s", pid, seq, id),
-			veth:    fmt.Sprintf("%sn%d", tag, i),
-			dataDir: filepath.Join(cfg.Dir, id, "data"),
-			logPath: filepath.Join(cfg.Dir, id, "node.log"),
-		}
+		n := b.newNode()
+		n.first = true
 		b.nodes = append(b.nodes, n)
-		b.byID[id] = n
 	}
 	return b
 }
 
+// newNode creates the next node's record (n<i>, at .1<i>); callers make it
+// a member.
+func (b *localBackend) newNode() *localNode {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := len(b.all) + 1
+	id := fmt.Sprintf("n%d", i)
+	n := &localNode{
+		id:      id,
+		ns:      fmt.Sprintf("jepsen-lite-%d-%d-%s", os.Getpid(), b.seq, id),
+		veth:    fmt.Sprintf("%sn%d", b.tag, i),
+		dataDir: filepath.Join(b.cfg.Dir, id, "data"),
+		logPath: filepath.Join(b.cfg.Dir, id, "node.log"),
+	}
+	if b.prefix != "" {
+		n.ip = fmt.Sprintf("%s%d", b.prefix, 10+i)
+	}
+	b.all = append(b.all, n)
+	b.byID[id] = n
+	return n
+}
+
 func (b *localBackend) Name() string { return "local" }
 
-func (b *localBackend) Nodes() []string {
-	out := make([]string, len(b.nodes))
-	for i, n := range b.nodes {
+func ids(ns []*localNode) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
 		out[i] = n.id
 	}
 	return out
 }
 
-func (b *localBackend) ClientAddr(node string) string {
-	return fmt.Sprintf("%s:%d", b.byID[node].ip, clientPort)
+func (b *localBackend) Nodes() []string { return ids(b.members()) }
+
+func (b *localBackend) AllNodes() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return ids(b.all)
 }
 
-func (b *localBackend) LogPath(node string) string { return b.byID[node].logPath }
+// members returns the members at this moment.
+func (b *localBackend) members() []*localNode {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*localNode(nil), b.nodes...)
+}
+
+func (b *localBackend) ClientAddr(node string) string {
+	n, err := b.node(node)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", n.ip, clientPort)
+}
+
+func (b *localBackend) LogPath(node string) string {
+	n, err := b.node(node)
+	if err != nil {
+		return ""
+	}
+	return n.logPath
+}
 
 // run runs a command and returns its error with its output.
 func run(args ...string) error {
@@ -178,18 +223,19 @@ func (b *localBackend) Setup(ctx context.Context) error {
 		return err
 	}
 	b.hostIP = b.prefix + "1"
+	for _, n := range b.members() {
+		n.ip = fmt.Sprintf("%s%d", b.prefix, 10+nodeIndex(n.id))
+	}
 
 	// The first namespace doubles as the probe for whether we can.
-	for i, n := range b.nodes {
-		if err := run("ip", "netns", "add", n.ns); err != nil {
+	nodes := b.members()
+	for i, n := range nodes {
+		if err := b.addNS(n); err != nil {
 			if i == 0 {
 				return unsupported("ip netns add failed: %v", err)
 			}
 			return err
 		}
-		b.mu.Lock()
-		b.madeNS = append(b.madeNS, n.ns)
-		b.mu.Unlock()
 	}
 	b.mu.Lock()
 	b.madeBr = true
@@ -214,61 +260,97 @@ func (b *localBackend) Setup(ctx context.Context) error {
 		b.madeRule = true
 		b.mu.Unlock()
 	}
-	for i, n := range b.nodes {
-		n.ip = fmt.Sprintf("%s%d", b.prefix, 11+i)
-		steps := [][]string{
-			{"ip", "link", "add", n.veth, "type", "veth", "peer", "name", "eth0", "netns", n.ns},
-			{"ip", "link", "set", n.veth, "master", b.bridge},
-			{"ip", "link", "set", n.veth, "up"},
-			{"ip", "-n", n.ns, "addr", "add", n.ip + "/24", "dev", "eth0"},
-			{"ip", "-n", n.ns, "link", "set", "eth0", "up"},
-			{"ip", "-n", n.ns, "link", "set", "lo", "up"},
-		}
-		for _, s := range steps {
-			if err := run(s...); err != nil {
-				return err
+	for i, n := range nodes {
+		if err := b.wire(n); err != nil {
+			var nf *noFilter
+			if i == 0 && errors.As(err, &nf) {
+				return unsupported("%v", err)
 			}
-		}
-		for _, s := range [][]string{
-			{"iptables", "-N", chainPart}, {"iptables", "-N", chainShape},
-			{"iptables", "-A", "INPUT", "-j", chainPart}, {"iptables", "-A", "INPUT", "-j", chainShape},
-		} {
-			if err := n.inNS(s...); err != nil {
-				if i == 0 {
-					return unsupported("iptables inside a network namespace failed: %v", err)
-				}
-				return err
-			}
+			return err
 		}
 	}
 	// tc netem is a kernel module some kernels lack; latency falls back
 	// to a userspace NFQUEUE delay, loss to iptables' statistic match.
-	if b.nodes[0].inNS("tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms") == nil {
+	if nodes[0].inNS("tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms") == nil {
 		b.netem = true
-		b.nodes[0].inNS("tc", "qdisc", "del", "dev", "lo", "root")
+		nodes[0].inNS("tc", "qdisc", "del", "dev", "lo", "root")
 	}
-	for i, n := range b.nodes {
-		if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
-			return err
-		}
-		if b.cfg.DiskSize > 0 {
-			// Mounted before the node starts: ip netns exec gives it a
-			// mount namespace copied from ours at that moment.
-			if err := mountDisk(n.dataDir, n.ns, b.cfg.DiskSize); err != nil {
-				if i == 0 && errors.Is(err, syscall.EPERM) {
-					return unsupported("%v", err)
-				}
-				return err
+	for i, n := range nodes {
+		if err := b.prepareDisk(n); err != nil {
+			if i == 0 && errors.Is(err, syscall.EPERM) {
+				return unsupported("%v", err)
 			}
-			b.mu.Lock()
-			b.mounted = append(b.mounted, n)
-			b.mu.Unlock()
+			return err
 		}
 		if err := b.Start(n.id, nil); err != nil {
 			return err
 		}
 	}
 	return ctx.Err()
+}
+
+// addNS creates n's network namespace.
+func (b *localBackend) addNS(n *localNode) error {
+	if err := run("ip", "netns", "add", n.ns); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.madeNS = append(b.madeNS, n.ns)
+	b.mu.Unlock()
+	return nil
+}
+
+// noFilter is iptables failing inside a namespace.
+type noFilter struct{ err error }
+
+func (e *noFilter) Error() string {
+	return fmt.Sprintf("iptables inside a network namespace failed: %v", e.err)
+}
+
+// wire connects n's namespace to the bridge at its address and gives it
+// the chains partitions and shaping use.
+func (b *localBackend) wire(n *localNode) error {
+	steps := [][]string{
+		{"ip", "link", "add", n.veth, "type", "veth", "peer", "name", "eth0", "netns", n.ns},
+		{"ip", "link", "set", n.veth, "master", b.bridge},
+		{"ip", "link", "set", n.veth, "up"},
+		{"ip", "-n", n.ns, "addr", "add", n.ip + "/24", "dev", "eth0"},
+		{"ip", "-n", n.ns, "link", "set", "eth0", "up"},
+		{"ip", "-n", n.ns, "link", "set", "lo", "up"},
+	}
+	for _, s := range steps {
+		if err := run(s...); err != nil {
+			return err
+		}
+	}
+	for _, s := range [][]string{
+		{"iptables", "-N", chainPart}, {"iptables", "-N", chainShape},
+		{"iptables", "-A", "INPUT", "-j", chainPart}, {"iptables", "-A", "INPUT", "-j", chainShape},
+	} {
+		if err := n.inNS(s...); err != nil {
+			return &noFilter{err}
+		}
+	}
+	return nil
+}
+
+// prepareDisk creates n's data dir, on a tmpfs of its own with DiskSize.
+func (b *localBackend) prepareDisk(n *localNode) error {
+	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
+		return err
+	}
+	if b.cfg.DiskSize == 0 {
+		return nil
+	}
+	// Mounted before the node starts: ip netns exec gives it a mount
+	// namespace copied from ours at that moment.
+	if err := mountDisk(n.dataDir, n.ns, b.cfg.DiskSize); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.mounted = append(b.mounted, n)
+	b.mu.Unlock()
+	return nil
 }
 
 // pickSubnet finds 10.77.X.0/24 unused on this host, starting from the pid.
@@ -290,7 +372,15 @@ func (b *localBackend) pickSubnet() error {
 	return fmt.Errorf("no free 10.77.X.0/24 subnet on this host")
 }
 
+// nodeIndex is i of "n<i>".
+func nodeIndex(id string) int {
+	i, _ := strconv.Atoi(strings.TrimPrefix(id, "n"))
+	return i
+}
+
 func (b *localBackend) node(id string) (*localNode, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	n, ok := b.byID[id]
 	if !ok {
 		return nil, fmt.Errorf("no node %q", id)
@@ -298,17 +388,43 @@ func (b *localBackend) node(id string) (*localNode, error) {
 	return n, nil
 }
 
+// args are a node's flags. With gossip every start of a node gets the
+// same flags, as an operator's unit file or compose service would: --join
+// to the other members, and for the first members --bootstrap-expect
+// (rather than --initial-cluster, which a node replaced with an empty data
+// dir would bootstrap a cluster of its own from), so that a node on an
+// empty data dir never forms a cluster but waits to be added. Without
+// gossip (a binary that predates it), --initial-cluster.
 func (b *localBackend) args(n *localNode, extra []string) []string {
-	var initial []string
-	for _, m := range b.nodes {
-		initial = append(initial, fmt.Sprintf("%s=%s:%d", m.id, m.ip, peerPort))
-	}
 	rt := b.cfg.RaftTimeout.String()
 	args := []string{
 		"--node-id", n.id, "--bind", n.ip, "--port", strconv.Itoa(clientPort), "--peer-port", strconv.Itoa(peerPort),
-		"--data-dir", n.dataDir, "--initial-cluster", strings.Join(initial, ","), "--cluster-secret", "jepsen-lite",
+		"--data-dir", n.dataDir, "--heartbeat-timeout", rt, "--election-timeout", rt,
+		"--cluster-secret", "jepsen-lite",
 		"--protected-mode", "no", // clients reach the nodes from another network namespace, without a password
-		"--heartbeat-timeout", rt, "--election-timeout", rt,
+	}
+	if b.cfg.Gossip {
+		var join []string
+		for _, m := range b.members() {
+			if m != n {
+				join = append(join, fmt.Sprintf("%s:%d", m.ip, gossipPort))
+			}
+		}
+		// The harness stops nodes with SIGTERM only to take them out for
+		// good (remove-node, leave); every other stop is a kill -9.
+		args = append(args, "--gossip-port", strconv.Itoa(gossipPort), "--leave-on-terminate")
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+		if n.first {
+			args = append(args, "--bootstrap-expect", strconv.Itoa(b.cfg.Nodes))
+		}
+	} else {
+		var initial []string
+		for _, m := range b.members() {
+			initial = append(initial, fmt.Sprintf("%s=%s:%d", m.id, m.ip, peerPort))
+		}
+		args = append(args, "--initial-cluster", strings.Join(initial, ","))
 	}
 	args = append(args, b.cfg.NodeArgs...)
 	return append(args, extra...)
@@ -425,6 +541,142 @@ func (b *localBackend) Running(id string) bool {
 	return n.cmd != nil
 }
 
+// ---- membership ----------------------------------------------------------
+
+func (b *localBackend) AddNode() (string, error) {
+	b.mu.Lock()
+	torn := b.torn
+	b.mu.Unlock()
+	if torn {
+		return "", errors.New("torn down")
+	}
+	if !b.cfg.Gossip {
+		return "", errors.New("this statehouse has no --gossip-port: nodes cannot join")
+	}
+	n := b.newNode()
+	if err := b.addNS(n); err != nil {
+		return "", err
+	}
+	if err := b.wire(n); err != nil {
+		return "", err
+	}
+	if err := b.prepareDisk(n); err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	b.nodes = append(b.nodes, n)
+	b.mu.Unlock()
+	return n.id, b.Start(n.id, nil)
+}
+
+func (b *localBackend) Wipe(id string) error {
+	n, err := b.node(id)
+	if err != nil {
+		return err
+	}
+	if b.Running(id) {
+		return fmt.Errorf("%s is running: stop it before wiping its data", id)
+	}
+	// The entries, not the dir: under disk-full it is a mount point.
+	entries, err := os.ReadDir(n.dataDir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		errs = append(errs, os.RemoveAll(filepath.Join(n.dataDir, e.Name())))
+	}
+	n.mu.Lock()
+	if n.logf != nil {
+		fmt.Fprintf(n.logf, "=== jepsen-lite %s: data dir wiped\n", time.Now().Format(time.RFC3339Nano))
+	}
+	n.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (b *localBackend) Stop(id string, timeout time.Duration) (string, error) {
+	n, err := b.node(id)
+	if err != nil {
+		return "", err
+	}
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	if cmd != nil {
+		n.stopping = true
+		fmt.Fprintf(n.logf, "=== jepsen-lite %s: SIGTERM\n", time.Now().Format(time.RFC3339Nano))
+	}
+	n.mu.Unlock()
+	if cmd == nil {
+		return "not running", nil
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGCONT) // a paused node could not act on SIGTERM
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return fmt.Sprintf("%s in %.1fs", exitStatus(cmd), time.Since(start).Seconds()), nil
+	case <-time.After(timeout):
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-done:
+		return fmt.Sprintf("still running %v after SIGTERM: killed", timeout), nil
+	case <-time.After(10 * time.Second):
+		return "", fmt.Errorf("%s did not die on SIGKILL", id)
+	}
+}
+
+// exitStatus says how a process that exited ended.
+func exitStatus(cmd *exec.Cmd) string {
+	if cmd.ProcessState == nil {
+		return "exited"
+	}
+	if cmd.ProcessState.Success() {
+		return "exited 0"
+	}
+	return cmd.ProcessState.String()
+}
+
+func (b *localBackend) Retire(id string) error {
+	n, err := b.node(id)
+	if err != nil {
+		return err
+	}
+	if b.Running(id) {
+		return fmt.Errorf("%s is running: stop it before retiring it", id)
+	}
+	b.mu.Lock()
+	for i, m := range b.nodes {
+		if m == n {
+			b.nodes = append(b.nodes[:i:i], b.nodes[i+1:]...)
+			break
+		}
+	}
+	b.mu.Unlock()
+	n.mu.Lock()
+	if n.logf != nil {
+		fmt.Fprintf(n.logf, "=== jepsen-lite %s: retired (no longer a member; never started again)\n", time.Now().Format(time.RFC3339Nano))
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+// Operator runs the binary on the host: the client port is reachable
+// from here through the bridge, as from an operator's machine.
+func (b *localBackend) Operator(ctx context.Context, via, cmd string, args ...string) (string, error) {
+	addr := b.ClientAddr(via)
+	if addr == "" {
+		return "", fmt.Errorf("no node %q", via)
+	}
+	argv := append([]string{cmd, "--addr", addr}, args...)
+	out, err := exec.CommandContext(ctx, b.cfg.Binary, argv...).CombinedOutput()
+	res := strings.TrimSpace(string(out))
+	if err != nil {
+		return res, fmt.Errorf("statehouse %s: %v: %s", strings.Join(argv, " "), err, res)
+	}
+	return res, nil
+}
+
 // restore applies iptables rules in one process (iptables-restore
 // --noflush): spawning is slow on a loaded machine, and faults should
 // land together.
@@ -439,9 +691,10 @@ func (n *localNode) restore(rules ...string) error {
 
 // eachNode runs f on every node at once.
 func (b *localBackend) eachNode(f func(n *localNode) error) error {
-	errs := make([]error, len(b.nodes))
+	nodes := b.members()
+	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
-	for i, n := range b.nodes {
+	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -463,7 +716,8 @@ func (b *localBackend) Partition(drops map[string][]string) error {
 	return b.eachNode(func(n *localNode) error {
 		rules := []string{"-F " + chainPart}
 		for _, peer := range drops[n.id] {
-			rules = append(rules, fmt.Sprintf("-A %s -s %s -j DROP", chainPart, b.byID[peer].ip))
+			p, _ := b.node(peer)
+			rules = append(rules, fmt.Sprintf("-A %s -s %s -j DROP", chainPart, p.ip))
 		}
 		return n.restore(rules...)
 	})
@@ -491,20 +745,20 @@ func (b *localBackend) Shape(s Shape) (string, error) {
 		if s.Loss > 0 {
 			args = append(args, "loss", fmt.Sprintf("%.2f%%", s.Loss*100))
 		}
-		for _, n := range b.nodes {
+		for _, n := range b.members() {
 			if err := n.inNS(args...); err != nil {
 				return "", err
 			}
 		}
 		return "tc netem (all traffic leaving each node)", nil
 	}
-	for _, n := range b.nodes {
+	for _, n := range b.members() {
 		if err := n.inNS("iptables", "-A", chainShape, "-s", b.hostIP, "-j", "RETURN"); err != nil {
 			return "", err
 		}
 	}
 	if s.Loss > 0 {
-		for _, n := range b.nodes {
+		for _, n := range b.members() {
 			args := append([]string{"iptables", "-A", chainShape}, b.peerMatch()...)
 			args = append(args, "-m", "statistic", "--mode", "random", "--probability", fmt.Sprintf("%.4f", s.Loss), "-j", "DROP")
 			if err := n.inNS(args...); err != nil {
@@ -514,7 +768,7 @@ func (b *localBackend) Shape(s Shape) (string, error) {
 		mech = append(mech, "iptables statistic drop (node-to-node packets)")
 	}
 	if s.Delay > 0 {
-		for i, n := range b.nodes {
+		for i, n := range b.members() {
 			d, err := startDelayer(n.ns, uint16(i), s.Delay, s.Jitter)
 			if err != nil {
 				return "", fmt.Errorf("latency on %s: %w", n.id, err)
@@ -603,7 +857,10 @@ func (b *localBackend) Teardown() error {
 		d.Close()
 	}
 	var errs []error
-	for _, n := range b.nodes {
+	b.mu.Lock()
+	all := append([]*localNode(nil), b.all...)
+	b.mu.Unlock()
+	for _, n := range all {
 		n.mu.Lock()
 		cmd, done := n.cmd, n.done
 		n.stopping = true
@@ -639,7 +896,7 @@ func (b *localBackend) Teardown() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, n := range b.nodes {
+	for _, n := range all {
 		if exists("ip", "link", "show", n.veth) {
 			if err := run("ip", "link", "del", n.veth); err != nil {
 				errs = append(errs, err)

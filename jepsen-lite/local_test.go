@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -158,6 +159,100 @@ func TestLocalBackend(t *testing.T) {
 	}
 	if err := b.Start("n1", nil); err != nil {
 		t.Fatal(err)
+	}
+	if err := topo.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Membership on the local backend: a node added with --join serves
+// linearizable reads, comes back empty after its data is wiped and
+// catches up, and once removed, stopped and retired it is no member;
+// teardown removes what it had too.
+func TestLocalMembership(t *testing.T) {
+	skipUnlessCluster(t)
+	bin := testBinary(t)
+	if !supportsFlag(bin, "gossip-port") {
+		t.Skip("this statehouse has no --gossip-port")
+	}
+	b := newLocal(BackendConfig{Nodes: 3, Binary: bin, RaftTimeout: 300 * time.Millisecond, Dir: t.TempDir(), Gossip: true,
+		Logf: t.Logf, OnCrash: func(node, status string) { t.Errorf("%s exited on its own: %s", node, status) }})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	err := b.Setup(ctx)
+	defer func() {
+		if err := b.Teardown(); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+		out, _ := exec.Command("ip", "netns", "list").Output()
+		links, _ := exec.Command("ip", "-o", "link", "show").Output()
+		for _, n := range b.all {
+			if strings.Contains(string(out), n.ns) || strings.Contains(string(links), n.veth+"@") {
+				t.Errorf("%s's namespace or link left behind", n.id)
+			}
+		}
+	}()
+	if IsUnsupported(err) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := newTopology(b)
+	defer topo.Close()
+	if err := topo.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id, err := b.AddNode()
+	if err != nil || id != "n4" {
+		t.Fatalf("AddNode: %q, %v", id, err)
+	}
+	topo.Add(id, b.ClientAddr(id))
+	if err := topo.WaitHealthy(ctx); err != nil { // n4 answers a linearizable read: it is in the cluster
+		t.Fatal(err)
+	}
+	if err := topo.probe(topo.FindLeader(ctx)).Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := b.Kill(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wipe(id); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(b.byID[id].dataDir); len(left) > 0 {
+		t.Fatalf("wiped, yet %d entries left", len(left))
+	}
+	if err := b.Start(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := topo.probe(id).Get(ctx, "k").Result(); v != "v" {
+		t.Fatalf("GET k on %s started empty: %q, %v", id, v, err)
+	}
+
+	if out, err := b.Operator(ctx, "n1", "remove", id); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Log(out)
+	}
+	topo.Remove(id)
+	how, err := b.Stop(id, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped %s: %s", id, how)
+	if err := b.Retire(id); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Nodes(); fmt.Sprint(got) != "[n1 n2 n3]" {
+		t.Errorf("members after retiring %s: %v", id, got)
+	}
+	if got := b.AllNodes(); fmt.Sprint(got) != "[n1 n2 n3 n4]" {
+		t.Errorf("all nodes: %v", got)
 	}
 	if err := topo.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)

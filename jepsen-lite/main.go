@@ -159,6 +159,9 @@ func validate(cfg *Config) error {
 		if _, err := newNemesis(n); err != nil {
 			return err
 		}
+		if isMembershipNemesis(n) && cfg.Nodes < minVoters {
+			return fmt.Errorf("--nemesis %s needs --nodes %d or more (it never leaves fewer voters)", n, minVoters)
+		}
 	}
 	switch {
 	case cfg.Nodes < 1 || cfg.Nodes > 99:

@@ -31,6 +31,10 @@ type NemEnv struct {
 	Loss    float64
 	Skew    time.Duration // largest clock offset the clock nemesis uses
 	Logf    func(format string, a ...any)
+	// Raft reads the configuration; MaxNodes bounds how many members
+	// add-node grows the cluster to (membership.go).
+	Raft     RaftView
+	MaxNodes int
 
 	mu        sync.Mutex
 	skewBound time.Duration // largest offset any node actually ran with
@@ -50,7 +54,8 @@ func (ne *NemEnv) SkewBound() time.Duration {
 }
 
 var nemesisNames = []string{"none", "kill", "kill-leader", "pause", "pause-leader", "partition", "partition-leader",
-	"partition-ring", "partition-oneway", "latency", "loss", "clock", "clock-jump", "restart-all", "disk-full"}
+	"partition-ring", "partition-oneway", "latency", "loss", "clock", "clock-jump", "restart-all", "disk-full",
+	"add-node", "remove-node", "replace-node", "leave"}
 
 func newNemesis(name string) (Nemesis, error) {
 	switch name {
@@ -76,6 +81,14 @@ func newNemesis(name string) (Nemesis, error) {
 		return &restartAllNem{}, nil
 	case "disk-full":
 		return &diskFullNem{}, nil
+	case "add-node":
+		return &addNodeNem{}, nil
+	case "remove-node":
+		return &removeNodeNem{}, nil
+	case "leave":
+		return &removeNodeNem{leave: true}, nil
+	case "replace-node":
+		return &replaceNodeNem{}, nil
 	}
 	return nil, fmt.Errorf("unknown nemesis %q (%s)", name, strings.Join(nemesisNames, ", "))
 }
@@ -473,11 +486,17 @@ func runNemeses(ctx context.Context, ne *NemEnv, h *History, nems []Nemesis, int
 		ne.Logf("nemesis %-16s %s%s", nem.Name(), detail, ternary(err != nil, " (error: "+ev.Error+")", ""))
 		sleep(interval)
 		// Heal even when the run is over: never leave a fault behind.
-		if err := nem.Heal(context.Background(), ne); err != nil {
-			ev.Error = strings.TrimPrefix(ev.Error+"; heal: "+err.Error(), "; ")
-			ne.Logf("nemesis %-16s heal failed: %v", nem.Name(), err)
+		herr := nem.Heal(context.Background(), ne)
+		healed := ""
+		if h, ok := nem.(interface{ Healed() string }); ok && h.Healed() != "" {
+			healed = h.Healed() // what the heal found: how long a node took to join or catch up
+			ev.Detail += "; healed: " + healed
+		}
+		if herr != nil {
+			ev.Error = strings.TrimPrefix(ev.Error+"; heal: "+herr.Error(), "; ")
+			ne.Logf("nemesis %-16s heal failed: %v", nem.Name(), herr)
 		} else {
-			ne.Logf("nemesis %-16s healed", nem.Name())
+			ne.Logf("nemesis %-16s healed%s", nem.Name(), ternary(healed != "", ": "+healed, ""))
 		}
 		ev.End = h.Now()
 		h.AddNemesis(ev)

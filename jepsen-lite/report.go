@@ -116,6 +116,9 @@ func Report(s *Saved, c CheckResult, out string) string {
 				ternary(e.Error != "", "  (error: "+e.Error+")", ""))
 		}
 	}
+	if len(s.Members) > 0 {
+		fmt.Fprintf(&b, "members at the end: %v; the leader's configuration: %s\n", s.Members, s.RaftConfig)
+	}
 	if s.SkewBound > 0 {
 		fmt.Fprintf(&b, "clock skew bound used by the session checker: %v\n", time.Duration(s.SkewBound))
 	}

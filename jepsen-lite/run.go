@@ -109,9 +109,20 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 		nodeArgs, note = minFreeDiskArgs(bin, nodeArgs)
 		logf("disk-full: each node's data dir is a %d MiB tmpfs; %s", disk>>20, note)
 	}
+	// Gossip whenever the binary has it: the cluster forms as operators
+	// form it, and nodes can join. Older binaries get --initial-cluster.
+	gossip := supportsFlag(bin, "gossip-port")
+	if !gossip {
+		for _, n := range cfg.Nemeses {
+			if isMembershipNemesis(n) {
+				return nil, harness("nemesis %s: this statehouse has no --gossip-port, so no node can join", n)
+			}
+		}
+		logf("this statehouse has no --gossip-port: the cluster forms with --initial-cluster")
+	}
 	h := NewHistory()
 	b, err := newBackend(cfg.Backend, BackendConfig{Nodes: cfg.Nodes, Binary: bin, NodeArgs: nodeArgs,
-		RaftTimeout: cfg.RaftTimeout, Dir: out, DiskSize: disk, Logf: logf,
+		RaftTimeout: cfg.RaftTimeout, Dir: out, DiskSize: disk, Gossip: gossip, Logf: logf,
 		OnCrash: func(node, status string) {
 			logf("[%7.2fs] %s EXITED ON ITS OWN: %s", float64(h.Now())/1e9, node, status)
 			h.AddCrash(node, status)
@@ -149,7 +160,8 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	env := &Env{H: h, Topo: topo, Prefix: fmt.Sprintf("jl:%d:", cfg.Seed), Clients: cfg.Clients, Seed: cfg.Seed,
 		OpDelay: cfg.OpDelay, Keys: cfg.Keys, KeyLimit: cfg.KeyLimit}
 	ne := &NemEnv{B: b, Topo: topo, Rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6e656d)), Latency: cfg.Latency,
-		Loss: cfg.Loss, Skew: cfg.ClockSkew, Logf: func(format string, a ...any) {
+		Loss: cfg.Loss, Skew: cfg.ClockSkew, Raft: respRaft{topo}, MaxNodes: cfg.Nodes + 2,
+		Logf: func(format string, a ...any) {
 			logf("[%7.2fs] "+format, append([]any{float64(h.Now()) / 1e9}, a...)...)
 		}}
 
@@ -211,9 +223,24 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	cancel()
 	logf("[%7.2fs] final reads done; checking", float64(h.Now())/1e9)
 
+	all := b.Nodes()
+	if m, ok := b.(Membership); ok {
+		all = m.AllNodes()
+	}
 	saved := &Saved{Seed: cfg.Seed, Command: cfg.Command, Workloads: cfg.Workloads, Nemeses: cfg.Nemeses,
-		Nodes: b.Nodes(), SkewBound: int64(ne.SkewBound()), Started: h.base, Ops: h.Ops(), Nemesis: h.Nemesis(),
+		Nodes: all, SkewBound: int64(ne.SkewBound()), Started: h.base, Ops: h.Ops(), Nemesis: h.Nemesis(),
 		Unhealthy: unhealthy, Crashes: h.Crashes()}
+	if slices.ContainsFunc(cfg.Nemeses, isMembershipNemesis) {
+		// Say what membership the run and the leader ended with.
+		saved.Members = b.Nodes()
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if rc, err := ne.Raft.Config(c); err == nil {
+			saved.RaftConfig = rc.String()
+		} else {
+			saved.RaftConfig = "unknown: " + err.Error()
+		}
+		cancel()
+	}
 	if err := saved.WriteJSON(filepath.Join(out, "history.json")); err != nil {
 		return nil, harness("writing history: %v", err)
 	}
@@ -224,7 +251,7 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 		return nil, harness("writing summary: %v", err)
 	}
 	if len(check.Anomalies) == 0 && !cfg.KeepData {
-		for _, n := range b.Nodes() {
+		for _, n := range all {
 			os.RemoveAll(filepath.Join(out, n, "data"))
 		}
 	}

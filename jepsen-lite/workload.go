@@ -69,7 +69,7 @@ type client struct {
 
 // runClients starts n clients, each running body in a loop until ctx
 // ends. With follow, clients send everything to the leader; otherwise
-// client i lives on node i mod N.
+// client i lives on member i mod N (of the members at each moment).
 func (e *Env) runClients(ctx context.Context, workload string, follow bool, body func(c *client)) {
 	var wg sync.WaitGroup
 	for i := 0; i < e.Clients; i++ {
@@ -78,7 +78,7 @@ func (e *Env) runClients(ctx context.Context, workload string, follow bool, body
 			defer wg.Done()
 			c := &client{
 				e: e, workload: workload, proc: e.H.NewProcess(),
-				conn: newConn(e.Topo, e.Topo.nodes[i%len(e.Topo.nodes)], follow),
+				conn: newConn(e.Topo, i, follow),
 				rng:  rand.New(rand.NewPCG(uint64(e.Seed), uint64(i)<<32|uint64(len(workload)))),
 			}
 			defer c.conn.Close()
@@ -337,15 +337,15 @@ func (w *counterWL) Final(ctx context.Context, e *Env) {
 	})
 }
 
-// finalReads reads key on every node, retrying each until it answers or
-// ctx ends; only successful reads are recorded.
+// finalReads reads key on every member, retrying each until it answers
+// or ctx ends; only successful reads are recorded.
 func finalReads(ctx context.Context, e *Env, workload, key string, fn func(context.Context, *redis.Client, *Op) error) {
 	var wg sync.WaitGroup
-	for _, n := range e.Topo.nodes {
+	for _, n := range e.Topo.Nodes() {
 		wg.Add(1)
 		go func(n string) {
 			defer wg.Done()
-			rc := newRedis(e.Topo.addrs[n])
+			rc := newRedis(e.Topo.Addr(n))
 			defer rc.Close()
 			proc := e.H.NewProcess()
 			for ctx.Err() == nil {
@@ -390,7 +390,7 @@ func (w *setWL) key(e *Env) string { return e.Prefix + "set" }
 // Preflight fails at once when the server has no SADD, rather than after
 // a whole run.
 func (w *setWL) Preflight(ctx context.Context, e *Env) error {
-	rc := newRedis(e.Topo.addrs[e.Topo.nodes[0]])
+	rc := newRedis(e.Topo.Addr(e.Topo.Nodes()[0]))
 	defer rc.Close()
 	for _, cmd := range [][]any{{"SADD", e.Prefix + "set-probe", "0"}, {"SMEMBERS", e.Prefix + "set-probe"}} {
 		if err := rc.Do(ctx, cmd...).Err(); unknownCommand(err) {
