@@ -375,7 +375,26 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	}
 	// The handshake must be over by then; the first read clears it.
 	raw.SetDeadline(time.Now().Add(l.timeout))
-	return &tlsConn{Conn: tls.Server(raw, l.conf), timeout: l.timeout, log: l.log}, nil
+	spy := &alertSpy{Conn: raw}
+	return &tlsConn{Conn: tls.Server(spy, l.conf), spy: spy, timeout: l.timeout, log: l.log}, nil
+}
+
+// alertSpy notes an unencrypted alert from the client. OpenSSL's clients
+// (redis-cli) that refuse the node's certificate in TLS 1.3 send their
+// alert unencrypted, which Go's server can only report as "bad record
+// MAC"; the alert itself says why (unknown CA, expired).
+type alertSpy struct {
+	net.Conn
+	alert int // the alert's description + 1; 0: none seen
+}
+
+func (s *alertSpy) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	// A whole alert record: type 21, TLS 1.x, length 2, level, description.
+	if n >= 7 && p[0] == 21 && p[1] == 3 && p[3] == 0 && p[4] == 2 {
+		s.alert = int(p[6]) + 1
+	}
+	return n, err
 }
 
 // tlsConn is the TLS connection the input guard reads from: the guard
@@ -383,6 +402,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 // plaintext one.
 type tlsConn struct {
 	*tls.Conn
+	spy     *alertSpy
 	timeout time.Duration
 	log     *slog.Logger
 	done    atomic.Bool // the handshake succeeded
@@ -430,6 +450,9 @@ func (c *tlsConn) handshake() error {
 			// Most often the client does not trust this node's
 			// certificate (expired, another CA, another name).
 			c.log.Info("TLS handshake refused by the client", "client", client, "err", err)
+		case c.spy.alert != 0:
+			c.log.Info("TLS handshake refused by the client", "client", client,
+				"err", "remote error: "+tls.AlertError(c.spy.alert-1).Error())
 		default:
 			c.log.Info("TLS handshake failed", "client", client, "err", err)
 		}
