@@ -486,3 +486,23 @@ func TestTLSProtocolsAndCiphers(t *testing.T) {
 		t.Fatal("a TLS 1.3 client was served by a TLSv1.2 node")
 	}
 }
+
+// The AUTH deadline and the idle timeout close TLS clients as they close
+// plaintext ones.
+func TestTLSClientTimeouts(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	n := startNode(t, withTLS(p.settings()), withPassword("s3cret"), withAuthTimeout(time.Second))
+	conf := testcluster.ClientTLS(p.ca, p.client)
+	stranger := n.dialTLS(t, conf)
+	stranger.expect("-NOAUTH Authentication required.\r\n", "GET", "k")
+	client := n.dialTLS(t, conf)
+	client.expect("+OK\r\n", "AUTH", "s3cret")
+	stranger.expectClosed() // within hangGuard; the janitor looks every second
+	client.expect("+PONG\r\n", "PING")
+
+	client.expect("+OK\r\n", "CONFIG", "SET", "timeout", "1")
+	idle := n.dialTLS(t, conf)
+	idle.expect("+OK\r\n", "AUTH", "s3cret")
+	idle.expectClosed()
+}
