@@ -50,7 +50,7 @@ const tlsHandshakeTimeout = 10 * time.Second
 // built from them, replaced whole on a reload; connections pick up the
 // current one at their ClientHello.
 type tlsState struct {
-	mu       sync.Mutex // settings and conf change together
+	mu       sync.Mutex // held to change settings and conf together
 	settings atomic.Pointer[TLSConfig]
 	conf     atomic.Pointer[tls.Config]
 	ln       net.Listener // the TLS port's own listener, nil without one
@@ -103,7 +103,12 @@ func loadTLS(c TLSConfig, now time.Time) (conf *tls.Config, warn string, err err
 	if err != nil {
 		return nil, "", fmt.Errorf("tls-cert-file %s and tls-key-file %s: %w", c.CertFile, c.KeyFile, err)
 	}
-	if leaf := cert.Leaf; leaf != nil && (now.Before(leaf.NotBefore) || now.After(leaf.NotAfter)) {
+	if cert.Leaf == nil { // Go fills it in unless GODEBUG x509keypairleaf=0
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, "", fmt.Errorf("tls-cert-file %s: %w", c.CertFile, err)
+		}
+	}
+	if leaf := cert.Leaf; now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 		warn = fmt.Sprintf("tls-cert-file %s is valid from %s to %s, not now: clients will refuse it",
 			c.CertFile, leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
@@ -312,21 +317,18 @@ func (s *Server) TLSAddr() net.Addr {
 // keep theirs. If they do not load, or the new certificate is not valid
 // now, the old ones keep serving and the error says why.
 func (s *Server) ReloadTLS() error {
-	return s.reloadTLS(*s.tls.settings.Load(), "reload")
-}
-
-// reloadTLS puts c in force, files loaded, or changes nothing.
-func (s *Server) reloadTLS(c TLSConfig, why string) error {
+	s.tls.mu.Lock()
+	defer s.tls.mu.Unlock()
+	c := *s.tls.settings.Load()
 	if s.tls.ln == nil {
-		s.putTLS(c, nil, why) // kept for CONFIG GET; there is no TLS port to load them for
-		return nil
+		return nil // no TLS port to load them for
 	}
 	conf, err := loadNewTLS(c)
 	if err != nil {
-		s.log.Warn("TLS "+why+" refused: the certificate in force keeps serving", "err", err)
+		s.log.Warn("TLS reload refused: the certificate in force keeps serving", "err", err)
 		return err
 	}
-	s.putTLS(c, conf, why)
+	s.putTLSLocked(c, conf, "reload")
 	return nil
 }
 
@@ -342,11 +344,16 @@ func loadNewTLS(c TLSConfig) (*tls.Config, error) {
 	return conf, err
 }
 
-// putTLS puts settings c and their configuration conf (nil without a TLS
-// port) in force.
+// putTLS is putTLSLocked under s.tls.mu.
 func (s *Server) putTLS(c TLSConfig, conf *tls.Config, why string) {
 	s.tls.mu.Lock()
 	defer s.tls.mu.Unlock()
+	s.putTLSLocked(c, conf, why)
+}
+
+// putTLSLocked puts settings c and their configuration conf (nil without a TLS
+// port) in force. The caller holds s.tls.mu.
+func (s *Server) putTLSLocked(c TLSConfig, conf *tls.Config, why string) {
 	s.tls.settings.Store(&c)
 	if conf == nil {
 		return
