@@ -20,11 +20,8 @@ type configParam struct {
 	set func(s *Server, v string) (apply func(), reason string)
 }
 
-var configParams = map[string]configParam{
-	"port": {get: func(s *Server) string {
-		a := s.Addr().String()
-		return a[strings.LastIndexByte(a, ':')+1:]
-	}},
+var configParams = withTLSParams(map[string]configParam{
+	"port":      {get: func(s *Server) string { return portOf(s.plain) }},
 	"bind":      {get: func(s *Server) string { host, _, _ := strings.Cut(s.cfg.Addr, ":"); return host }},
 	"databases": {get: func(s *Server) string { return strconv.Itoa(fsm.NumDBs) }},
 	"requirepass": {
@@ -94,7 +91,7 @@ var configParams = map[string]configParam{
 			return func() { s.idle.Store(int64(time.Duration(n) * time.Second)) }, ""
 		},
 	},
-}
+})
 
 // setLimit checks a new limit, from 1 to most; it applies to connections
 // accepted from then on.
@@ -207,9 +204,15 @@ func configSet(s *Server, kv [][]byte) []byte {
 		}
 		applies = append(applies, apply)
 	}
+	// The tls-* settings are loaded together: a certificate needs its key.
+	tlsApply, name, why := s.configSetTLS(kv)
+	if tlsApply == nil {
+		return failed(name, why)
+	}
 	for i, apply := range applies {
 		apply()
 		s.log.Info("config changed", "param", strings.ToLower(string(kv[2*i])))
 	}
+	tlsApply()
 	return resp.AppendOK(nil)
 }

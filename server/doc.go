@@ -19,4 +19,9 @@
 //     CLUSTERDOWN, TRYAGAIN, LOADING, and UNCERTAIN when a write's outcome
 //     is unknown; a follower answers a cluster client's keyed write with
 //     MOVED to the leader (clusterface.go).
+//   - The TLS port (tls.go) sits under the input guard: the guard reads
+//     what TLS decrypted, so both ports have the same limits. The
+//     handshake runs on a connection's first read, in its own goroutine,
+//     within a deadline counted from its accept; the accept loop never
+//     waits on a client.
 package server

@@ -49,7 +49,7 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("go_version", runtime.Version())
 		line("process_id", os.Getpid())
 		line("run_id", s.runID)
-		line("tcp_port", configParams["port"].get(s))
+		line("tcp_port", s.tcpPort())
 		up := time.Since(s.started)
 		line("uptime_in_seconds", int64(up.Seconds()))
 		line("uptime_in_days", int64(up.Hours()/24))

@@ -58,6 +58,9 @@ type Config struct {
 	// authenticated this long after it connected is closed, so idle
 	// strangers cannot hold the maxclients slots real clients need.
 	AuthTimeout time.Duration
+	// TLS is the TLS client port (tls.go), beside Addr or instead of it
+	// (Addr empty).
+	TLS TLSConfig
 }
 
 // defaultAuthTimeout is Config.AuthTimeout's default.
@@ -76,7 +79,9 @@ type Server struct {
 	table   *fsm.Table   // every command: the fsm's keyspace rows and the front door's
 	exec    *fsm.Command // EXEC's row: a refused EXEC discards the transaction
 	rs      *redcon.Server
-	ln      net.Listener
+	ln      net.Listener // the client ports, input-guarded
+	plain   net.Listener // the plaintext port, nil without one
+	tls     tlsState
 	started time.Time
 	runID   string
 
@@ -139,7 +144,7 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 
 // Listen binds the client port. Serve then runs until Close.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := s.listen()
 	if err != nil {
 		return err
 	}
@@ -159,7 +164,8 @@ func (s *Server) acceptFailed(err error, wait time.Duration) {
 	}
 }
 
-// Addr is the address the client port is bound to.
+// Addr is the address the plaintext client port is bound to, or the TLS
+// port's without one.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts clients until Close.

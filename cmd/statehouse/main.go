@@ -66,6 +66,8 @@ type options struct {
 	httpPprof bool
 	httpToken string
 
+	tls tlsOptions
+
 	debugClockOffset     time.Duration
 	debugUnsafeReads     bool
 	debugAckBeforeCommit bool
@@ -91,8 +93,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.nodeID, "node-id", "", "stable name of this node (default: the one its data dir keeps; a new data dir takes the hostname, or a random id)")
 	fs.StringVar(&o.bind, "bind", "0.0.0.0", "address to listen on")
 	fs.StringVar(&o.advertise, "advertise", "", "address peers and clients are told (default: the bind address)")
-	fs.IntVar(&o.port, "port", 6379, "client RESP port")
-	fs.IntVar(&o.peerPort, "peer-port", 0, "peer port for Raft (default: port+10000)")
+	fs.IntVar(&o.port, "port", 6379, "client RESP port (0: none, with --tls-port)")
+	fs.IntVar(&o.peerPort, "peer-port", 0, "peer port for Raft (default: port+10000, or tls-port+10000 with --port 0)")
 	fs.StringVar(&o.dataDir, "data-dir", "statehouse-data", "directory for the Raft log, stable store and snapshots")
 	fs.StringVar(&o.requirePass, "requirepass", "", "password clients must AUTH with")
 	fs.StringVar(&o.protectedMode, "protected-mode", "yes", "yes: with no --requirepass, only loopback clients are served (others get -DENIED), as Redis")
@@ -126,6 +128,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
+	tlsFlags(fs, &o.tls)
 	return fs
 }
 
@@ -183,8 +186,11 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 			return nil, err
 		}
 	}
+	if err := o.checkTLS(); err != nil {
+		return nil, err
+	}
 	if o.peerPort == 0 {
-		o.peerPort = o.port + 10000
+		o.peerPort = o.clientPort() + 10000
 	}
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("%s must be 0 or more seconds, not %d", o.where("timeout"), o.timeout)
@@ -259,6 +265,9 @@ func run(o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := checkTLSFiles(o); err != nil {
+		return err
+	}
 
 	initial, err := parseInitialCluster(o.initialCluster)
 	if err != nil {
@@ -300,7 +309,7 @@ func run(o *options, log *slog.Logger) error {
 		DataDir:              o.dataDir,
 		PeerAddr:             net.JoinHostPort(o.bind, strconv.Itoa(o.peerPort)),
 		Advertise:            net.JoinHostPort(advertise, strconv.Itoa(o.peerPort)),
-		ClientAddr:           clientAddr(o.announceAddr, advertise, o.port),
+		ClientAddr:           clientAddr(o.announceAddr, advertise, o.clientPort()),
 		InitialCluster:       initial,
 		Secret:               o.clusterSecret,
 		GossipAddr:           hostPortOrEmpty(o.bind, o.gossipPort),
@@ -324,7 +333,8 @@ func run(o *options, log *slog.Logger) error {
 		return err
 	}
 	srv := server.New(server.Config{
-		Addr:          net.JoinHostPort(o.bind, strconv.Itoa(o.port)),
+		Addr:          o.plainAddr(),
+		TLS:           o.tlsConfig(),
 		RequirePass:   o.requirePass,
 		MaxClients:    o.maxClients,
 		Limits:        lim,
@@ -338,6 +348,7 @@ func run(o *options, log *slog.Logger) error {
 		node.Shutdown()
 		return fmt.Errorf("client port: %w", err)
 	}
+	watchHangup(srv, log)
 	if o.httpAddr != "" {
 		admin, err := srv.ServeAdmin(server.AdminConfig{Addr: o.httpAddr, Pprof: o.httpPprof, Token: o.httpToken})
 		if err != nil {

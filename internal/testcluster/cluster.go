@@ -22,6 +22,10 @@ type Options struct {
 	// node gets --bootstrap-expect N and --join with the others' gossip
 	// addresses, instead of --initial-cluster.
 	Gossip bool
+	// TLS gives every node a TLS client port too (Node.TLSPort), beside
+	// the plaintext one the helpers probe; the test gives the
+	// certificate flags in Args (a server certificate from a CA: NewCA).
+	TLS bool
 }
 
 // command is how a node is started: the binary and its flags, under a
@@ -78,6 +82,9 @@ func nodeFlags(nd *Node) []string {
 	if nd.GossipPort != 0 {
 		flags = append(flags, "--gossip-port", strconv.Itoa(nd.GossipPort))
 	}
+	if nd.TLSPort != 0 {
+		flags = append(flags, "--tls-port", strconv.Itoa(nd.TLSPort))
+	}
 	return flags
 }
 
@@ -112,11 +119,14 @@ func (c *Cluster) Join(opts Options) *Node {
 func StartSingle(t testing.TB, opts Options) *Node {
 	t.Helper()
 	nd := newNode(t, "n1", opts)
-	nd.args = opts.command(Binary(t),
-		"--node-id", nd.ID, "--bind", "127.0.0.1",
+	flags := []string{"--node-id", nd.ID, "--bind", "127.0.0.1",
 		"--port", strconv.Itoa(nd.Port), "--peer-port", strconv.Itoa(nd.PeerPort),
 		"--data-dir", nd.DataDir,
-	)
+	}
+	if nd.TLSPort != 0 {
+		flags = append(flags, "--tls-port", strconv.Itoa(nd.TLSPort))
+	}
+	nd.args = opts.command(Binary(t), flags...)
 	cleanupNodes(t, []*Node{nd})
 	nd.Start()
 	nd.WaitWritable()

@@ -26,6 +26,7 @@ type Node struct {
 	PeerPort int
 	// GossipPort is the node's gossip port (Options.Gossip), else 0.
 	GossipPort int
+	TLSPort    int // the node's TLS client port (Options.TLS), else 0
 	DataDir    string
 	args       []string
 
@@ -67,6 +68,9 @@ func newNode(t testing.TB, id string, opts Options) *Node {
 	n := &Node{t: t, ID: id, Port: FreePort(t), PeerPort: FreePort(t), DataDir: dir, log: &syncBuffer{}}
 	if opts.Gossip {
 		n.GossipPort = FreePort(t)
+	}
+	if opts.TLS {
+		n.TLSPort = FreePort(t)
 	}
 	return n
 }
@@ -194,6 +198,9 @@ func (n *Node) Log() string { return n.log.String() }
 
 // Addr is the node's client address.
 func (n *Node) Addr() string { return "127.0.0.1:" + strconv.Itoa(n.Port) }
+
+// TLSAddr is the node's TLS client address (Options.TLS).
+func (n *Node) TLSAddr() string { return "127.0.0.1:" + strconv.Itoa(n.TLSPort) }
 
 // Client returns a go-redis client for the node's database 0, shared by
 // the test and closed when the node stops and at cleanup.

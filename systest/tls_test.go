@@ -1,0 +1,135 @@
+package systest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/statehouse/statehouse/internal/testcluster"
+)
+
+// needRedisCLITLS skips the test unless redis-cli was built with TLS.
+func needRedisCLITLS(t *testing.T) {
+	t.Helper()
+	out, _ := exec.Command(testcluster.NeedTool(t, "redis-cli"), "--help").CombinedOutput()
+	if !strings.Contains(string(out), "--tls") {
+		t.Skip("redis-cli was built without TLS (no --tls in redis-cli --help)")
+	}
+}
+
+// tlsArgs are the flags that serve ca's certificate srv on every node's
+// TLS port, client certificates from ca required.
+func tlsArgs(ca *testcluster.CA, srv *testcluster.Cert) []string {
+	return []string{"--tls-cert-file", srv.CertFile, "--tls-key-file", srv.KeyFile, "--tls-ca-cert-file", ca.CertFile}
+}
+
+// waitLogged waits until n has logged a line holding every one of parts.
+func waitLogged(t *testing.T, n *testcluster.Node, parts ...string) {
+	t.Helper()
+	testcluster.Eventually(t, fmt.Sprintf("%s logs %q", n.ID, parts), func() error {
+		for _, line := range strings.Split(n.Log(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return nil
+			}
+		}
+		return errors.New("not logged")
+	})
+}
+
+// A 3-node cluster with TLS ports: go-redis and redis-cli with client
+// certificates write on any node and read on every node over TLS;
+// clients without a certificate, with one from another CA, or that do
+// not trust the node are refused, and the node says why in its log.
+func TestTLSCluster(t *testing.T) {
+	skipShort(t)
+	ca := testcluster.NewCA(t, "statehouse test CA")
+	other := testcluster.NewCA(t, "another CA")
+	srv := ca.Issue("node", testcluster.CertOptions{})
+	web := ca.Issue("web-1", testcluster.CertOptions{Client: true})
+	c := testcluster.Start(t, 3, testcluster.Options{TLS: true, Args: tlsArgs(ca, srv)})
+	ctx := context.Background()
+
+	clients := make([]*redis.Client, len(c.Nodes))
+	for i, n := range c.Nodes {
+		o := testcluster.ClientOptions(n.TLSAddr())
+		o.TLSConfig = testcluster.ClientTLS(ca, web)
+		clients[i] = redis.NewClient(o)
+		defer clients[i].Close()
+	}
+	for i, w := range clients {
+		key := fmt.Sprintf("session:%d", i)
+		if err := w.Set(ctx, key, c.Nodes[i].ID, time.Hour).Err(); err != nil {
+			t.Fatalf("SET over TLS on %s: %v", c.Nodes[i].ID, err)
+		}
+		for j, r := range clients {
+			if v, err := r.Get(ctx, key).Result(); err != nil || v != c.Nodes[i].ID {
+				t.Fatalf("GET %s over TLS on %s: %q, %v", key, c.Nodes[j].ID, v, err)
+			}
+		}
+	}
+	// The plaintext port serves the same keys.
+	if v, err := c.Leader().Client().Get(ctx, "session:0").Result(); err != nil || v != c.Nodes[0].ID {
+		t.Fatalf("GET over plaintext: %q, %v", v, err)
+	}
+
+	needRedisCLITLS(t)
+	cli := testcluster.RedisCLITLSArgs(ca, web)
+	for i, n := range c.Nodes {
+		if got := testcluster.RedisCLI(t, n.TLSAddr(), "", append(cli, "SET", "cli:"+n.ID, "over TLS")...); got != "OK\n" {
+			t.Fatalf("redis-cli --tls SET on %s: %q", n.ID, got)
+		}
+		next := c.Nodes[(i+1)%len(c.Nodes)]
+		if got := testcluster.RedisCLI(t, next.TLSAddr(), "", append(cli, "GET", "cli:"+n.ID)...); got != "over TLS\n" {
+			t.Fatalf("redis-cli --tls GET on %s: %q", next.ID, got)
+		}
+	}
+
+	n := c.Nodes[1]
+	stranger := other.Issue("stranger", testcluster.CertOptions{Client: true})
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		logged []string
+	}{
+		{"no client certificate", []string{"--tls", "--cacert", ca.CertFile},
+			[]string{"TLS handshake failed", "client didn't provide a certificate"}},
+		{"certificate of another CA", testcluster.RedisCLITLSArgs(ca, stranger),
+			[]string{"TLS handshake failed", "certificate signed by unknown authority"}},
+		{"client that trusts another CA", testcluster.RedisCLITLSArgs(other, web),
+			[]string{"TLS handshake refused by the client", "remote error: tls: unknown certificate authority"}},
+	} {
+		r := testcluster.RunRedisCLI(t, n.TLSAddr(), "", append(tc.args, "PING")...)
+		if strings.Contains(r.Stdout, "PONG") {
+			t.Errorf("%s: served: %+v", tc.name, r)
+		}
+		waitLogged(t, n, tc.logged...)
+	}
+	if got := testcluster.RedisCLI(t, n.TLSAddr(), "", append(cli, "PING")...); got != "PONG\n" {
+		t.Fatalf("after the refused clients: %q", got)
+	}
+}
+
+// A node whose certificate has expired starts and says so; redis-cli
+// refuses it, and the node logs the refusal.
+func TestTLSExpiredCertificate(t *testing.T) {
+	skipShort(t)
+	needRedisCLITLS(t)
+	ca := testcluster.NewCA(t, "statehouse test CA")
+	expired := ca.Issue("node", testcluster.CertOptions{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	n := testcluster.StartSingle(t, testcluster.Options{TLS: true, Args: tlsArgs(ca, expired)})
+	waitLogged(t, n, "level=WARN", "TLS certificate not valid now", "clients will refuse it")
+	r := testcluster.RunRedisCLI(t, n.TLSAddr(), "", append(testcluster.RedisCLITLSArgs(ca, ca.Issue("web", testcluster.CertOptions{Client: true})), "PING")...)
+	if strings.Contains(r.Stdout, "PONG") || !strings.Contains(r.Stdout+r.Stderr, "certificate verify failed") {
+		t.Fatalf("redis-cli against an expired certificate: %+v", r)
+	}
+	waitLogged(t, n, "TLS handshake refused by the client", "remote error: tls: expired certificate")
+}
