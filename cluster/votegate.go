@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -23,7 +24,8 @@ type voteGate struct {
 	*raft.NetworkTransport
 	n        *Node
 	consumer chan raft.RPC
-	fresh    atomic.Bool // started empty, not yet seen as a non-voter
+	fresh    atomic.Bool  // started empty, not yet seen as a non-voter
+	said     atomic.Int64 // unix s of the last refusal logged
 }
 
 func newVoteGate(t *raft.NetworkTransport, n *Node) *voteGate {
@@ -39,6 +41,7 @@ func (g *voteGate) run(in <-chan raft.RPC) {
 		switch req := rpc.Command.(type) {
 		case *raft.RequestVoteRequest:
 			if !g.mayVote() {
+				g.sayRefused(string(req.ID))
 				rpc.Respond(&raft.RequestVoteResponse{RPCHeader: g.header(), Term: req.Term, Granted: false}, nil)
 				continue
 			}
@@ -54,6 +57,22 @@ func (g *voteGate) run(in <-chan raft.RPC) {
 			return
 		}
 	}
+}
+
+// sayRefused logs, at most every half minute, why a fresh node withholds
+// its vote: if no leader can be elected without it, the cluster waits for
+// the members that hold its data rather than lose acknowledged writes.
+func (g *voteGate) sayRefused(candidate string) {
+	if !g.fresh.Load() {
+		return // a non-voter: nothing to say
+	}
+	now := time.Now().Unix()
+	if last := g.said.Load(); now-last < 30 || !g.said.CompareAndSwap(last, now) {
+		return
+	}
+	g.n.log.Warn("withholding this node's vote: it came back with an empty data dir and the leader has not yet "+
+		"taken it back as a non-voter; if no leader can be elected without it, bring back the members that hold "+
+		"the data (electing one without them would lose acknowledged writes)", "candidate", candidate)
 }
 
 func (g *voteGate) header() raft.RPCHeader {
