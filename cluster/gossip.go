@@ -44,6 +44,7 @@ type gossipMeta struct {
 // gossipMember is one node as gossip last told of it.
 type gossipMember struct {
 	ID     string
+	Addr   string // its gossip address
 	Meta   gossipMeta
 	Status autopilot.NodeStatus
 	Since  time.Time // when it took that status
@@ -178,6 +179,25 @@ func (g *gossip) join(addrs []string, stop <-chan struct{}) {
 	}
 }
 
+// rejoinFailed asks members gossip has given up on to join again.
+// memberlist does not probe a node it declared dead: one cut off longer
+// than that (a long partition) would stay failed after the network
+// healed, healthy in Raft, until autopilot removed it past the grace.
+func (g *gossip) rejoinFailed() {
+	var addrs []string
+	for _, m := range g.Members() {
+		if m.Status == autopilot.NodeFailed && m.Addr != "" {
+			addrs = append(addrs, m.Addr)
+		}
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	if n, _ := g.ml.Join(addrs); n > 0 {
+		g.n.log.Info("gossip reached members it had given up on", "members", n)
+	}
+}
+
 // Members returns gossip's view, this node included, sorted by id.
 func (g *gossip) Members() []gossipMember {
 	g.mu.Lock()
@@ -221,7 +241,7 @@ func (g *gossip) note(node *memberlist.Node, status autopilot.NodeStatus) {
 	if m.Status != status {
 		m.Since = time.Now()
 	}
-	m.Meta, m.Status = meta, status
+	m.Meta, m.Status, m.Addr = meta, status, node.Address()
 	g.mu.Unlock()
 	select {
 	case g.changed <- struct{}{}:

@@ -58,6 +58,8 @@ func (n *Node) runMembership() {
 	m := n.memb
 	tick := time.NewTicker(membershipTick)
 	defer tick.Stop()
+	rejoin := time.NewTicker(gossipRejoinInterval)
+	defer rejoin.Stop()
 	var stopAutopilot context.CancelFunc
 	defer func() {
 		if stopAutopilot != nil {
@@ -94,6 +96,8 @@ func (n *Node) runMembership() {
 		select {
 		case <-tick.C:
 		case <-m.g.changed:
+		case <-rejoin.C:
+			go m.g.rejoinFailed() // a join waits on the network: not on this loop
 		case <-n.stop:
 			return
 		}

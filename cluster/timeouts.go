@@ -117,6 +117,9 @@ const (
 	// a change of this node, or of its leaving.
 	gossipUpdateTimeout = 5 * time.Second
 	gossipLeaveTimeout  = 5 * time.Second
+	// gossipRejoinInterval: how often members gossip declared dead are
+	// asked to join again.
+	gossipRejoinInterval = 30 * time.Second
 	// gossipReclaimTime: a crashed node's name is free for the same node
 	// at a new address after this long.
 	gossipReclaimTime = 30 * time.Second
