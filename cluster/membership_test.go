@@ -392,9 +392,15 @@ func TestGossipKeyRotation(t *testing.T) {
 // node of another cluster.
 func TestFormerMemberIsAddedAgain(t *testing.T) {
 	nodes, leader := threeByGossip(t, nil)
-	if leader.ClusterID() == "" || leader.ClusterID() != nodes[0].ClusterID() || nodes[1].ClusterID() != nodes[2].ClusterID() {
-		t.Fatalf("cluster ids: %q %q %q", nodes[0].ClusterID(), nodes[1].ClusterID(), nodes[2].ClusterID())
-	}
+	// A founding node that got its configuration from a peer learns the
+	// id from the leader's gossip, a membership round later.
+	testcluster.Eventually(t, "one cluster id on every node", func() error {
+		if leader.ClusterID() == "" || leader.ClusterID() != nodes[0].ClusterID() || nodes[1].ClusterID() != nodes[2].ClusterID() ||
+			nodes[0].ClusterID() != nodes[1].ClusterID() {
+			return fmt.Errorf("cluster ids: %q %q %q", nodes[0].ClusterID(), nodes[1].ClusterID(), nodes[2].ClusterID())
+		}
+		return nil
+	})
 	cfg := gossipConfig(t, "n4", "s3cret", 0, []string{leader.cfg.GossipAddr}, nil)
 	n4 := openGossip(t, cfg)
 	testcluster.Eventually(t, "n4 added and told the cluster id", func() error {
