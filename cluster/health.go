@@ -58,21 +58,14 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	if id == "" {
 		return n.raft.LeadershipTransfer().Error()
 	}
-	fut := n.raft.GetConfiguration()
-	if err := fut.Error(); err != nil {
-		return err
+	s, ok := n.configServer(id)
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: no server %s in the cluster", ErrRefused, id)
+	case s.Suffrage != raft.Voter:
+		return fmt.Errorf("%w: %s is not a voter", ErrRefused, id)
+	case id == n.cfg.NodeID:
+		return nil // already leads
 	}
-	for _, s := range fut.Configuration().Servers {
-		if string(s.ID) != id {
-			continue
-		}
-		if s.Suffrage != raft.Voter {
-			return fmt.Errorf("%w: %s is not a voter", ErrRefused, id)
-		}
-		if id == n.cfg.NodeID {
-			return nil // already leads
-		}
-		return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
-	}
-	return fmt.Errorf("%w: no server %s in the cluster", ErrRefused, id)
+	return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
 }

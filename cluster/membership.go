@@ -320,16 +320,8 @@ func (m *membership) FetchServerStats(ctx context.Context, servers map[raft.Serv
 }
 
 func (m *membership) isVoter(id raft.ServerID) bool {
-	fut := m.n.raft.GetConfiguration()
-	if fut.Error() != nil {
-		return false
-	}
-	for _, s := range fut.Configuration().Servers {
-		if s.ID == id {
-			return s.Suffrage == raft.Voter
-		}
-	}
-	return false
+	s, ok := m.n.configServer(string(id))
+	return ok && s.Suffrage == raft.Voter
 }
 
 // serverStats is this node's answer to msgStats.

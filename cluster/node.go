@@ -539,6 +539,20 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 // PeerAddr is the address the Raft transport listens on.
 func (n *Node) PeerAddr() string { return string(n.trans.LocalAddr()) }
 
+// configServer is the server id in this node's latest Raft configuration.
+func (n *Node) configServer(id string) (raft.Server, bool) {
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return raft.Server{}, false
+	}
+	for _, s := range fut.Configuration().Servers {
+		if string(s.ID) == id {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
+}
+
 // self is this node's peer address as the Raft configuration knows it.
 func (n *Node) self() string { return string(n.trans.LocalAddr()) }
 

@@ -94,17 +94,12 @@ func (g *voteGate) observe() raft.ServerSuffrage {
 	if g.n.raft == nil {
 		return raft.Nonvoter
 	}
-	fut := g.n.raft.GetConfiguration()
-	if fut.Error() != nil {
-		return raft.Nonvoter
+	s, ok := g.n.configServer(g.n.cfg.NodeID)
+	if !ok {
+		return raft.Nonvoter // not in its own configuration, or no configuration at all
 	}
-	for _, s := range fut.Configuration().Servers {
-		if string(s.ID) == g.n.cfg.NodeID {
-			if s.Suffrage != raft.Voter {
-				g.fresh.Store(false)
-			}
-			return s.Suffrage
-		}
+	if s.Suffrage != raft.Voter {
+		g.fresh.Store(false)
 	}
-	return raft.Nonvoter // not in its own configuration, or no configuration at all
+	return s.Suffrage
 }
