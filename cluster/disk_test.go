@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
@@ -78,7 +79,7 @@ func term(n *Node) string { return n.raft.Stats()["term"] }
 
 // trySetErr is trySet returning the cluster's error as it is.
 func trySetErr(n *Node, k, v string) error {
-	_, _, err := n.Propose(context.Background(), setReq(k, 0))
+	_, _, err := n.Propose(context.Background(), fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("SET"), []byte(k), []byte(v)}}}})
 	return err
 }
 
