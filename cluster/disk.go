@@ -175,7 +175,7 @@ func (n *Node) handOffIfFull() {
 	n.disk.handedOff.Store(m)
 	n.log.Warn("data dir short of space: handing leadership to a member with room", "to", to.ID)
 	go func() {
-		if err := n.raft.LeadershipTransferToServer(to.ID, to.Address).Error(); err != nil {
+		if err := n.handOff(to.ID, to.Address); err != nil {
 			n.log.Warn("handing leadership on failed", "to", to.ID, "err", err)
 		}
 	}()

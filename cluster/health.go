@@ -56,7 +56,7 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		return n.askLeader(ctx, msgTransfer, id)
 	}
 	if id == "" {
-		return n.raft.LeadershipTransfer().Error()
+		return n.handOff("", "")
 	}
 	s, ok := n.configServer(id)
 	switch {
@@ -67,5 +67,5 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	case id == n.cfg.NodeID:
 		return nil // already leads
 	}
-	return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
+	return n.handOff(s.ID, s.Address)
 }

@@ -155,3 +155,23 @@ func (n *Node) leaderWait() time.Duration {
 	}
 	return defaultLeaderWait
 }
+
+// handOff passes leadership to the voter id (the most up-to-date one when
+// id is empty) without leaving a client's write uncertain. Raft fails the
+// entries still in flight when its leader steps down (ErrLeadershipLost),
+// though the new leader commits them; so the proposer first stops taking
+// writes (they are answered "not applied" and retried, then forwarded to
+// the new leader), the entries in flight are applied and answered, and
+// only then does Raft transfer.
+func (n *Node) handOff(id raft.ServerID, addr raft.ServerAddress) error {
+	n.handingOff.Store(true)
+	defer n.handingOff.Store(false)
+	deadline := time.Now().Add(handOffDrainTimeout)
+	for n.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if id == "" {
+		return n.raft.LeadershipTransfer().Error()
+	}
+	return n.raft.LeadershipTransferToServer(id, addr).Error()
+}

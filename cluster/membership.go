@@ -409,7 +409,7 @@ func (m *membership) firstMissed(id raft.ServerID) time.Time {
 func (n *Node) Leave(ctx context.Context, remove bool) error {
 	if n.raft.State() == raft.Leader && n.otherVoters() > 0 {
 		n.log.Info("handing leadership on before stopping")
-		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		if err := n.handOff("", ""); err != nil {
 			n.log.Warn("handing leadership on failed", "err", err)
 		}
 	}

@@ -252,7 +252,10 @@ func TestLeaderLeavesWithoutFailingWrites(t *testing.T) {
 	stop := make(chan struct{})
 	errs := make(chan error, 100)
 	var wg sync.WaitGroup
-	for i, n := range others {
+	// Several writers per node keep entries in flight at the leader when
+	// it hands off: none of them may come back uncertain.
+	for i := range 4 * len(others) {
+		n := others[i%len(others)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -485,5 +488,49 @@ func TestVoterBackEmptyVotesOnlyOnceCaughtUp(t *testing.T) {
 	})
 	if got := readOwn(t, back, "k49"); got != "$1\r\nv\r\n" {
 		t.Fatalf("k49 on the node back = %q", got)
+	}
+}
+
+// Leadership handed on by the operator (RAFT TRANSFER-LEADER), by a full
+// disk or by a leaving leader fails no write and leaves none uncertain:
+// the entries in flight when Raft's leader steps down would come back
+// ErrLeadershipLost though the new leader commits them. Writers on every
+// node, the leader included, keep entries in flight through ten transfers.
+func TestLeadershipTransferLeavesNoWriteUncertain(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	stop := make(chan struct{})
+	errs := make(chan error, 100)
+	var wg sync.WaitGroup
+	for i := range 12 {
+		n := tc.nodes[i%len(tc.nodes)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := trySet(n, fmt.Sprintf("w%d-%d", i, j), "v"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 10 {
+		time.Sleep(100 * time.Millisecond) // writes under way
+		if err := tc.leader().TransferLeadership(ctx, ""); err != nil {
+			t.Fatalf("transfer: %v", err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a write failed while leadership moved: %v", err)
 	}
 }

@@ -195,6 +195,8 @@ type Node struct {
 	leaderChanged broadcast // notified whenever Raft's known leader changes
 
 	proposals    chan *proposal
+	inflight     atomic.Int64 // entries handed to Raft whose proposals have no answer yet
+	handingOff   atomic.Bool  // the proposer sends new writes elsewhere: leadership is being passed on
 	reads        chan chan readIndexResult
 	ready        atomic.Bool // leader has applied its own entry of this term
 	readyChanged broadcast   // notified whenever ready flips

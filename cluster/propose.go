@@ -157,23 +157,31 @@ func (n *Node) runProposer() {
 				break gather
 			}
 		}
+		// Counted before the hand-off flag is read, so a hand-off that
+		// sees no entry in flight knows none will start (handOff).
+		n.inflight.Add(1)
+		fail := func(err error) {
+			for _, p := range batch {
+				p.done <- result{err: err}
+			}
+			n.inflight.Add(-1)
+			<-inflight
+		}
+		if n.handingOff.Load() {
+			fail(fmt.Errorf("%w: leadership is being handed on", ErrNotApplied))
+			continue
+		}
 		if n.raft.State() != raft.Leader {
 			err := ErrNoLeader
 			if addr, _ := n.raft.LeaderWithID(); addr != "" {
 				err = ErrNotApplied
 			}
-			for _, p := range batch {
-				p.done <- result{err: err}
-			}
-			<-inflight
+			fail(err)
 			continue
 		}
 		now, err := n.stamp(stamped)
 		if err != nil {
-			for _, p := range batch {
-				p.done <- result{err: err}
-			}
-			<-inflight
+			fail(err)
 			continue
 		}
 		stamped = now
@@ -188,6 +196,7 @@ func (n *Node) runProposer() {
 		go func() {
 			defer func() { <-inflight }()
 			n.finish(fut, batch)
+			n.inflight.Add(-1)
 		}()
 	}
 }

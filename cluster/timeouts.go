@@ -59,6 +59,9 @@ const (
 	// leadershipTick: how often the leader retries its barrier and reaps
 	// expired keys (memory of expired keys is reclaimed within about this).
 	leadershipTick = 100 * time.Millisecond
+	// handOffDrainTimeout: a leader handing leadership on waits at most
+	// this for its entries in flight to be applied before it transfers.
+	handOffDrainTimeout = 2 * time.Second
 	// barrierTimeout: a new leader's first entry of its term commits within
 	// this, or the leader tries again at the next tick.
 	barrierTimeout = 5 * time.Second
