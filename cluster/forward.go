@@ -17,9 +17,11 @@ func (n *Node) forward(ctx context.Context, leader string, req fsm.Request) ([]b
 	if _, err := checkSize(req); err != nil {
 		return nil, 0, err // the leader would refuse it: do not ship it there
 	}
-	// A forward to a leader that goes away ends at once: before it was
-	// sent it is retried, after it the outcome is unknown.
-	cctx, cancel := n.untilLeaderChanges(ctx)
+	// A forward to a leader that goes away ends soon: before it was sent
+	// it is retried, after it the outcome is unknown. A leader that handed
+	// leadership on is still there and answers within the grace (most
+	// often "not applied": the write is then sent to the new leader).
+	cctx, cancel := n.untilLeaderChanges(ctx, forwardLeaderChangeGrace)
 	defer cancel()
 	r, err := n.peer(leader).call(cctx, msgForward, encodeRequest(req))
 	if err != nil {

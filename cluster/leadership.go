@@ -101,17 +101,27 @@ func (n *Node) watchLeader() {
 	}()
 }
 
-// untilLeaderChanges returns a context that ends with parent or as soon
-// as the leader changes.
-func (n *Node) untilLeaderChanges(parent context.Context) (context.Context, context.CancelFunc) {
+// untilLeaderChanges returns a context that ends with parent or grace
+// after the leader changes.
+func (n *Node) untilLeaderChanges(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
 	changed := n.leaderChanged.wait()
 	ctx, cancel := context.WithCancel(parent)
 	go func() {
 		select {
 		case <-changed:
-			cancel()
 		case <-ctx.Done():
+			return
 		}
+		if grace > 0 {
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		cancel()
 	}()
 	return ctx, cancel
 }

@@ -176,7 +176,7 @@ func (n *Node) readIndexOnce(ctx context.Context) (uint64, error) {
 	if leader == n.self() {
 		return n.leaderReadIndex()
 	}
-	wctx, wcancel := n.untilLeaderChanges(ctx)
+	wctx, wcancel := n.untilLeaderChanges(ctx, 0) // a read index is simply asked again
 	defer wcancel()
 	cctx, cancel := context.WithTimeout(wctx, readIndexCallTimeout)
 	defer cancel()

@@ -42,6 +42,12 @@ const (
 	// (a forwarded write, a read index) before giving up on it.
 	serviceCallTimeout = 10 * time.Second
 
+	// forwardLeaderChangeGrace: a forwarded write whose leader changed
+	// while it was out waits this much longer for that leader's answer
+	// before its outcome is unknown (a leader that handed on answers at
+	// once; one that crashed never does).
+	forwardLeaderChangeGrace = 500 * time.Millisecond
+
 	// readIndexRoundTimeout: a read-index round, retries included, answers
 	// within this even when no leader does.
 	readIndexRoundTimeout = 5 * time.Second
