@@ -37,6 +37,10 @@ const (
 	// to reads): a newer build may add such commands in a rolling upgrade.
 	// Any other unknown op in a committed entry stops the node.
 	FlagIgnorable
+	// FlagKeyAccess marks a write that returns what its keys held (GETDEL,
+	// INCR, RENAME's source...): an ACL user needs read permission on its
+	// keys too, as Redis's ACCESS key flag asks.
+	FlagKeyAccess
 )
 
 // redisFlags names Redis's flags in the order COMMAND lists them.
@@ -355,7 +359,7 @@ func KeyspaceCommands() []*Command {
 }
 
 // keyspaceFamilies lists the fsm's command families, one file each.
-var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, internalCommands}
+var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, internalCommands, aclCommands}
 
 // commands is the fsm's own view of the table: the commands a log entry
 // may carry.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/statehouse/statehouse/internal/resp"
 )
@@ -19,6 +20,8 @@ type FSM struct {
 	dbs     [NumDBs]*keyspace
 	now     int64  // largest Entry.Now applied: time never runs backwards
 	applied uint64 // index of the last entry applied
+	acl     aclState
+	aclRev  atomic.Uint64 // acl.rev, read on every command without the lock
 }
 
 // New returns an empty keyspace.
@@ -60,7 +63,12 @@ func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
 		out = resp.AppendArray(out, len(r.Ops))
 	}
 	c := Ctx{f: f, Now: f.now, Rev: index, Write: true, Out: out}
+	denied := f.checkRequest(r)
 	for i := range r.Ops {
+		if denied != nil && denied[i] != "" {
+			c.Error(denied[i])
+			continue
+		}
 		c.exec(&r.Ops[i], r.Atomic)
 	}
 	return c.Out

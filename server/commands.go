@@ -30,6 +30,8 @@ const (
 	// CLUSTER subcommands: answered by a replica cut off from its master
 	// too (stale), as in Redis.
 	clusterSub = fd | fsm.FlagStale | fsm.FlagNoMulti
+	aclSub     = connSub                 // ACL CAT, GENPASS, WHOAMI
+	aclAdmin   = connSub | fsm.FlagAdmin // ACL SETUSER, LIST...
 )
 
 func frontDoorCommands() []*fsm.Command {
@@ -99,6 +101,21 @@ func frontDoorCommands() []*fsm.Command {
 			{Name: "status", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "cluster", Conn: conn(raftStatusCmd)},
 			{Name: "transfer-leader", Arity: -2, Flags: adminSub, Categories: fsm.CatDangerous, Group: "cluster", Conn: conn(raftTransferLeaderCmd)},
 			{Name: "remove", Arity: 3, Flags: adminSub, Categories: fsm.CatDangerous, Group: "cluster", Conn: conn(raftRemoveCmd)},
+		}},
+		{Name: "acl", Arity: -2, Flags: fd, Group: "server", Subcommands: []*fsm.Command{
+			{Name: "cat", Arity: -2, Flags: aclSub, Group: "server", Conn: conn(aclCatCmd)},
+			{Name: "deluser", Arity: -3, Flags: aclAdmin, Group: "server", Conn: conn(aclDeluserCmd)},
+			{Name: "dryrun", Arity: -4, Flags: aclAdmin, Group: "server", Conn: conn(aclDryrunCmd)},
+			{Name: "genpass", Arity: -2, Flags: aclSub, Group: "server", Conn: conn(aclGenpassCmd)},
+			{Name: "getuser", Arity: 3, Flags: aclAdmin, Group: "server", Conn: conn(aclGetuserCmd)},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "server", Conn: conn(aclHelpCmd)},
+			{Name: "list", Arity: 2, Flags: aclAdmin, Group: "server", Conn: conn(aclListCmd)},
+			{Name: "load", Arity: 2, Flags: aclAdmin, Group: "server", Conn: conn(aclLoadSaveCmd)},
+			{Name: "log", Arity: -2, Flags: aclAdmin, Group: "server", Conn: conn(aclLogCmd)},
+			{Name: "save", Arity: 2, Flags: aclAdmin, Group: "server", Conn: conn(aclLoadSaveCmd)},
+			{Name: "setuser", Arity: -3, Flags: aclAdmin, Group: "server", Conn: conn(aclSetuserCmd)},
+			{Name: "users", Arity: 2, Flags: aclAdmin, Group: "server", Conn: conn(aclUsersCmd)},
+			{Name: "whoami", Arity: 2, Flags: aclSub, Group: "server", Conn: conn(aclWhoamiCmd)},
 		}},
 		{Name: "bgsave", Arity: -1, Flags: fd | fsm.FlagAdmin | fsm.FlagNoScript | fsm.FlagNoMulti, Group: "server", Conn: conn(bgsaveCmd)},
 	}

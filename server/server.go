@@ -89,6 +89,8 @@ type Server struct {
 	conns      map[int64]*connState
 	addrs      addrBook // members' client addresses, for the cluster face
 	password   atomic.Pointer[string]
+	acl        aclCache // the ACL users compiled against the table (acl.go)
+	aclLog     aclLog
 	maxClients atomic.Int64
 	limits     atomic.Pointer[Limits]
 	idle       atomic.Int64 // IdleTimeout, ns: CONFIG SET timeout changes it
@@ -241,6 +243,7 @@ type connState struct {
 	multiN   int // commands queued in MULTI, -1 outside: a copy for CLIENT LIST
 
 	authed bool
+	user   string     // the ACL user the connection is authenticated as (or will be: "default")
 	guard  *guardConn // the connection's input guard: it limits what an unauthenticated client sends
 	multi  *multiState
 	watch  []fsm.Cond
@@ -309,7 +312,8 @@ func (s *Server) accept(conn redcon.Conn) bool {
 		multiN:   -1,
 	}
 	st.guard, _ = conn.NetConn().(*guardConn)
-	st.setAuthed(*s.password.Load() == "") // before redcon first reads the connection
+	st.user = "default"
+	st.setAuthed(s.defaultLetsIn()) // before redcon first reads the connection
 	conn.SetContext(st)
 	s.mu.Lock()
 	s.conns[st.id] = st
@@ -369,6 +373,10 @@ type pipeline struct {
 	// capture, while EXEC runs a transaction's front-door commands,
 	// collects their replies instead of writing them.
 	capture *[]byte
+	// aclRev: the oldest revision of the ACL users the pending writes were
+	// checked against (0: users never changed, nothing checked); cmdRev:
+	// the one the current command was checked against.
+	aclRev, cmdRev uint64
 }
 
 // command runs one command, checked in Redis's order (processCommand):
@@ -415,6 +423,18 @@ func (p *pipeline) command(args [][]byte) {
 		p.reject(cmd, resp.AppendError(nil, "NOAUTH Authentication required."))
 		return
 	}
+	p.cmdRev = 0
+	if s.fsm.ACLRev() != 0 { // ACL commands made users: check each command
+		e := p.aclCheck(cmd, args)
+		if p.closed {
+			return
+		}
+		if e != nil {
+			p.flushWrites()
+			p.reject(cmd, e)
+			return
+		}
+	}
 	// Before MULTI queues it, as Redis Cluster redirects a queued write.
 	if r := p.redirect(cmd, args); r != nil {
 		p.flushWrites()
@@ -434,13 +454,13 @@ func (p *pipeline) command(args [][]byte) {
 		p.readOK = false
 		p.viaLeader = false
 	default:
-		p.read(args)
+		p.read(cmd, args)
 	}
 }
 
 // read answers a keyspace read: linearizable after the read gate, or from
 // the local keyspace on a READONLY connection.
-func (p *pipeline) read(args [][]byte) {
+func (p *pipeline) read(cmd *fsm.Command, args [][]byte) {
 	s, st := p.s, p.st
 	p.flushWrites()
 	if st.readonly {
@@ -466,6 +486,16 @@ func (p *pipeline) read(args [][]byte) {
 			return
 		}
 		p.readOK = true
+	}
+	if p.cmdRev != 0 && s.fsm.ACLRev() != p.cmdRev {
+		// The users changed between the check and the barrier: a rule
+		// committed before this read started applies to it.
+		if e := p.aclCheck(cmd, args); e != nil || p.closed {
+			if e != nil {
+				p.reply(e)
+			}
+			return
+		}
 	}
 	st.buf = s.fsm.Read(st.db, s.cl.Now(), rand.Uint64(), args, st.buf[:0])
 	p.reply(st.buf)
@@ -522,7 +552,10 @@ func (p *pipeline) flushWrites() {
 		return
 	}
 	req := fsm.Request{Ops: p.writes}
-	p.writes = nil
+	if p.aclRev != 0 {
+		req.User, req.ACLRev = p.st.user, p.aclRev
+	}
+	p.writes, p.aclRev = nil, 0
 	reply, index, err := p.s.propose(req)
 	if index > p.st.lastIndex {
 		p.st.lastIndex = index
