@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/statehouse/statehouse/fsm"
@@ -30,19 +31,23 @@ type aclUsers struct {
 	users map[string]*fsm.ACLUser
 }
 
-// aclCache recompiles the users when the fsm's change.
+// aclCache recompiles the users when the fsm's change; every command
+// reads it without a lock.
 type aclCache struct {
-	mu  sync.Mutex
-	cur *aclUsers
+	mu  sync.Mutex // one recompiles at a time
+	cur atomic.Pointer[aclUsers]
 }
 
 // users returns the users as the fsm holds them now.
 func (s *Server) users() *aclUsers {
 	rev := s.fsm.ACLRev()
 	pass := *s.password.Load()
+	if c := s.acl.cur.Load(); c != nil && c.rev == rev && c.pass == pass {
+		return c
+	}
 	s.acl.mu.Lock()
 	defer s.acl.mu.Unlock()
-	if c := s.acl.cur; c != nil && c.rev == rev && c.pass == pass {
+	if c := s.acl.cur.Load(); c != nil && c.rev == rev && c.pass == pass {
 		return c
 	}
 	rules, rev := s.fsm.ACLRules()
@@ -60,7 +65,7 @@ func (s *Server) users() *aclUsers {
 	if _, ok := c.users["default"]; !ok {
 		c.users["default"] = fsm.DefaultACLUser(s.table, pass)
 	}
-	s.acl.cur = c
+	s.acl.cur.Store(c)
 	return c
 }
 
@@ -75,7 +80,7 @@ func (p *pipeline) authenticate(user, pass []byte) []byte {
 		return resp.AppendError(nil, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 	}
 	ok := p.s.passwordOK(name, pass)
-	if !ok && p.s.fsm.ACLRev() != 0 {
+	if !ok {
 		// A user just made on another node may not be applied here yet:
 		// catch up with the leader and look again.
 		before := p.s.fsm.ACLRev()
@@ -139,6 +144,11 @@ func (p *pipeline) aclCheck(cmd *fsm.Command, args [][]byte) []byte {
 	d, obj := u.Check(cmd, args)
 	if d == "" {
 		return nil
+	}
+	if p.barrier() == nil && p.s.fsm.ACLRev() != us.rev {
+		// A rule committed elsewhere may not be applied here yet: a
+		// permission granted before this command was sent holds.
+		return p.aclCheck(cmd, args)
 	}
 	p.s.aclLog.add(p.s, p.st, string(d), obj, u.Name)
 	return resp.AppendError(nil, fsm.NoPermError(d, obj))

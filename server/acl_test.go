@@ -117,3 +117,28 @@ func TestACLAgainstRedis(t *testing.T) {
 	}
 	t.Logf("%d commands compared, %d differ", len(script), diffs)
 }
+
+// CONFIG SET requirepass sets the default user's password, also once ACL
+// SETUSER has changed that user (it is then kept in the log).
+func TestRequirepassSetsTheDefaultUsersPassword(t *testing.T) {
+	n, c := ksNode(t)
+	if err := c.Do(kctx, "ACL", "SETUSER", "default", "-flushall").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigSet(kctx, "requirepass", "new-pw").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRaw(t, n.addr)
+	rc.write(encode("GET", "k"))
+	if got := rc.read(); got != "-NOAUTH Authentication required.\r\n" {
+		t.Fatalf("GET before AUTH: %q", got)
+	}
+	rc.write(encode("AUTH", "new-pw"))
+	if got := rc.read(); got != "+OK\r\n" {
+		t.Fatalf("AUTH with the new password: %q", got)
+	}
+	rc.write(encode("FLUSHALL"))
+	if got := rc.read(); got != "-NOPERM this user has no permissions to run the 'flushall' command\r\n" {
+		t.Fatalf("FLUSHALL after -flushall: %q", got)
+	}
+}

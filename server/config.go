@@ -31,7 +31,18 @@ var configParams = withTLSParams(map[string]configParam{
 			if len(s.members()) > 1 {
 				return nil, "a cluster's nodes must agree on the password: set --requirepass on every node and restart them one at a time"
 			}
-			return func() { s.password.Store(&v) }, ""
+			return func() {
+				s.password.Store(&v)
+				// A default user that ACL commands changed is kept in the
+				// log: requirepass sets its password there, as in Redis.
+				if rules, _ := s.fsm.ACLRules(); rules["default"] != nil {
+					rule := "nopass"
+					if v != "" {
+						rule = "#" + fsm.HashPassword(v)
+					}
+					s.propose(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("__acl_setuser"), []byte("default"), []byte("resetpass"), []byte(rule)}}}})
+				}
+			}, ""
 		},
 	},
 	"protected-mode": {get: func(s *Server) string {
