@@ -162,8 +162,8 @@ func aclSetuserCmd(p *pipeline, args [][]byte) {
 		p.reply(resp.AppendError(nil, "ERR Usernames can't contain spaces or null characters"))
 		return
 	}
-	if p.barrier() != nil { // rules apply to the user as the log has it
-		p.reply(errorReply(p.barrier()))
+	if err := p.barrier(); err != nil { // rules apply to the user as the log has it
+		p.reply(errorReply(err))
 		return
 	}
 	us := p.s.users()

@@ -29,7 +29,7 @@ var configParams = withTLSParams(map[string]configParam{
 		set: func(s *Server, v string) (func(), string) {
 			// Who is let in must not differ from node to node.
 			if len(s.members()) > 1 {
-				return nil, "a cluster's nodes must agree on the password: set --requirepass on every node and restart them one at a time"
+				return nil, "a cluster's nodes must agree on the password: use ACL SETUSER default resetpass >password, which every node applies"
 			}
 			return func() {
 				s.password.Store(&v)

@@ -423,8 +423,8 @@ func (p *pipeline) command(args [][]byte) {
 		p.reject(cmd, resp.AppendError(nil, "NOAUTH Authentication required."))
 		return
 	}
-	p.cmdRev = 0
-	if s.fsm.ACLRev() != 0 { // ACL commands made users: check each command
+	p.cmdRev = s.fsm.ACLRev()
+	if p.cmdRev != 0 { // ACL commands made users: check each command
 		e := p.aclCheck(cmd, args)
 		if p.closed {
 			return
@@ -487,7 +487,7 @@ func (p *pipeline) read(cmd *fsm.Command, args [][]byte) {
 		}
 		p.readOK = true
 	}
-	if p.cmdRev != 0 && s.fsm.ACLRev() != p.cmdRev {
+	if s.fsm.ACLRev() != p.cmdRev {
 		// The users changed between the check and the barrier: a rule
 		// committed before this read started applies to it.
 		if e := p.aclCheck(cmd, args); e != nil || p.closed {
