@@ -391,10 +391,6 @@ func aclGenpassCmd(p *pipeline, args [][]byte) {
 	p.reply(resp.AppendBulkString(nil, hex.EncodeToString(b)[:chars]))
 }
 
-func aclLoadSaveCmd(p *pipeline, args [][]byte) {
-	p.reply(resp.AppendError(nil, "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."))
-}
-
 func aclHelpCmd(p *pipeline, args [][]byte) {
 	p.reply(resp.AppendStatusArray(nil,
 		"ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
@@ -140,5 +144,57 @@ func TestRequirepassSetsTheDefaultUsersPassword(t *testing.T) {
 	rc.write(encode("FLUSHALL"))
 	if got := rc.read(); got != "-NOPERM this user has no permissions to run the 'flushall' command\r\n" {
 		t.Fatalf("FLUSHALL after -flushall: %q", got)
+	}
+}
+
+// --aclfile: a node whose users no ACL command changed takes them from the
+// file by itself; ACL SAVE writes the users back (hashes only, owner-only
+// file), and ACL LOAD replaces every user with the file's.
+func TestACLFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users.acl")
+	file := "# the web tier\nuser web on >web-pw ~session:* -@all +@read +@write\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, func(c *nodeConfig) { c.srv.ACLFile = path })
+	c := n.client()
+	testcluster.Eventually(t, "the users taken from the ACL file", func() error {
+		users, err := c.Do(kctx, "ACL", "USERS").StringSlice()
+		if err != nil || strings.Join(users, ",") != "default,web" {
+			return fmt.Errorf("ACL USERS: %q, %v", users, err)
+		}
+		return nil
+	})
+	rc := dialRaw(t, n.addr)
+	rc.write(encode("AUTH", "web", "web-pw"))
+	rc.write(encode("SET", "session:1", "v"))
+	rc.write(encode("SET", "other", "v"))
+	for _, want := range []string{"+OK\r\n", "+OK\r\n", "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"} {
+		if got := rc.read(); got != want {
+			t.Fatalf("as web: %q, want %q", got, want)
+		}
+	}
+	if err := c.Do(kctx, "ACL", "SETUSER", "ops", "on", ">ops-pw", "~*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(kctx, "ACL", "SAVE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := os.ReadFile(path)
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 || strings.Contains(string(saved), "ops-pw") || !strings.Contains(string(saved), "user ops on #"+fsm.HashPassword("ops-pw")) {
+		t.Fatalf("saved (%v):\n%s", st.Mode(), saved)
+	}
+	// Back to the first file: ops is gone.
+	os.WriteFile(path, []byte(file), 0o600)
+	if err := c.Do(kctx, "ACL", "LOAD").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if users, err := c.Do(kctx, "ACL", "USERS").StringSlice(); err != nil || strings.Join(users, ",") != "default,web" {
+		t.Fatalf("after ACL LOAD: %q, %v", users, err)
+	}
+	os.WriteFile(path, []byte("user web on bogus\n"), 0o600)
+	if err := c.Do(kctx, "ACL", "LOAD").Err(); err == nil || !strings.Contains(err.Error(), "users.acl:1: Syntax error") {
+		t.Fatalf("ACL LOAD of a bad file: %v", err)
 	}
 }

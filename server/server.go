@@ -61,6 +61,9 @@ type Config struct {
 	// TLS is the TLS client port (tls.go), beside Addr or instead of it
 	// (Addr empty).
 	TLS TLSConfig
+	// ACLFile is Redis's aclfile (aclfile.go): ACL LOAD and SAVE use it,
+	// and it seeds the users of a cluster that has none.
+	ACLFile string
 }
 
 // defaultAuthTimeout is Config.AuthTimeout's default.
@@ -173,6 +176,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Serve accepts clients until Close.
 func (s *Server) Serve() error {
 	go s.janitor()
+	go s.seedACLFile()
 	err := s.rs.Serve(s.ln)
 	if err != nil && strings.Contains(err.Error(), "use of closed network connection") {
 		return nil
@@ -539,10 +543,14 @@ func execAbort(e []byte) []byte {
 	return resp.AppendError(nil, "EXECABORT Transaction discarded because of: "+msg)
 }
 
-func (p *pipeline) barrier() error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.Timeout)
+func (p *pipeline) barrier() error { return p.s.barrierNow() }
+
+// barrierNow waits until this node has applied every entry committed
+// before the call.
+func (s *Server) barrierNow() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
-	return p.s.cl.ReadBarrier(ctx)
+	return s.cl.ReadBarrier(ctx)
 }
 
 // flushWrites proposes the pending writes as one request and writes the

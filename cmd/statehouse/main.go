@@ -35,6 +35,7 @@ type options struct {
 	peerPort      int
 	dataDir       string
 	requirePass   string
+	aclFile       string
 	protectedMode string
 	maxClients    int
 	timeout       int
@@ -97,6 +98,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.peerPort, "peer-port", 0, "peer port for Raft (default: port+10000, or tls-port+10000 with --port 0)")
 	fs.StringVar(&o.dataDir, "data-dir", "statehouse-data", "directory for the Raft log, stable store and snapshots")
 	fs.StringVar(&o.requirePass, "requirepass", "", "password clients must AUTH with")
+	fs.StringVar(&o.aclFile, "aclfile", "", "Redis ACL file: ACL LOAD/SAVE use it, and a cluster without users takes its first users from it")
 	fs.StringVar(&o.protectedMode, "protected-mode", "yes", "yes: with no --requirepass, only loopback clients are served (others get -DENIED), as Redis")
 	fs.IntVar(&o.maxClients, "maxclients", 10000, "most client connections at once")
 	fs.IntVar(&o.timeout, "timeout", 0, "close a client idle this many seconds (0: never), as Redis's timeout")
@@ -336,6 +338,7 @@ func run(o *options, log *slog.Logger) error {
 		Addr:          o.plainAddr(),
 		TLS:           o.tlsConfig(),
 		RequirePass:   o.requirePass,
+		ACLFile:       o.aclFile,
 		MaxClients:    o.maxClients,
 		Limits:        lim,
 		Version:       version,
