@@ -304,7 +304,7 @@ func (n *Node) peer(addr string) *peerClient {
 	defer n.peersMu.Unlock()
 	c := n.peers[addr]
 	if c == nil {
-		c = &peerClient{addr: addr, token: n.mux.token}
+		c = &peerClient{addr: addr, token: n.mux.token, tls: n.mux.tls}
 		n.peers[addr] = c
 	}
 	return c
@@ -314,6 +314,7 @@ func (n *Node) peer(addr string) *peerClient {
 type peerClient struct {
 	addr  string
 	token []byte
+	tls   *peerTLS
 
 	mu      sync.Mutex
 	conn    net.Conn
@@ -367,7 +368,7 @@ func (c *peerClient) roundTrip(ctx context.Context, typ byte, payload []byte) ([
 			c.mu.Unlock()
 			return nil, &callError{sent: false, err: context.DeadlineExceeded}
 		}
-		conn, err := dialPeer(c.addr, protoService, c.token, timeout)
+		conn, err := dialPeer(c.addr, protoService, c.token, c.tls, timeout)
 		if err != nil {
 			c.mu.Unlock()
 			return nil, &callError{sent: false, err: err}

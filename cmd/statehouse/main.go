@@ -212,9 +212,17 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("%s must be text or json, not %q", o.where("log-format"), o.logFormat)
 	}
-	if o.clusterSecret == "" && !o.insecurePeers && (strings.Contains(o.initialCluster, ",") || o.join != "" || o.bootstrapExpect > 1) {
+	clustered := strings.Contains(o.initialCluster, ",") || o.join != "" || o.bootstrapExpect > 1
+	if err := o.checkTLSCluster(); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.clusterSecret != "" || o.insecurePeers || !clustered:
+	case o.tls.cluster == "yes" && (o.join != "" || o.bootstrapExpect > 0) && o.gossipKey == "":
+		return nil, errors.New("gossip is not covered by --tls-cluster: give --gossip-key (or --cluster-secret, which gossip is encrypted with); --insecure-peers runs without")
+	case o.tls.cluster != "yes":
 		return nil, errors.New("a cluster needs --cluster-secret: peers prove it to each other on the peer port and gossip is encrypted with it " +
-			"(use its own value, not the client password); --insecure-peers runs without one")
+			"(use its own value, not the client password), or --tls-cluster yes with certificates; --insecure-peers runs without either")
 	}
 	if o.announceAddr != "" {
 		if _, _, err := net.SplitHostPort(o.announceAddr); err != nil {
@@ -284,6 +292,10 @@ func run(o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	peerTLS, peerCerts, err := newPeerTLS(o, log)
+	if err != nil {
+		return err
+	}
 	advertise := o.advertise
 	if advertise == "" {
 		advertise = o.bind
@@ -298,7 +310,7 @@ func run(o *options, log *slog.Logger) error {
 			}
 		}
 	}
-	if o.clusterSecret == "" && o.insecurePeers {
+	if o.clusterSecret == "" && o.insecurePeers && o.tls.cluster != "yes" {
 		log.Warn("INSECURE: no --cluster-secret: anyone who can reach the peer port can join this cluster, write to it and read it")
 	}
 	if o.debugClockOffset != 0 || o.debugUnsafeReads || o.debugAckBeforeCommit {
@@ -314,6 +326,7 @@ func run(o *options, log *slog.Logger) error {
 		ClientAddr:           clientAddr(o.announceAddr, advertise, o.clientPort()),
 		InitialCluster:       initial,
 		Secret:               o.clusterSecret,
+		PeerTLS:              peerTLS,
 		GossipAddr:           hostPortOrEmpty(o.bind, o.gossipPort),
 		GossipAdvertise:      gossipAdvertise(advertise, o.gossipPort),
 		Join:                 parseJoin(o.join),
@@ -351,7 +364,7 @@ func run(o *options, log *slog.Logger) error {
 		node.Shutdown()
 		return fmt.Errorf("client port: %w", err)
 	}
-	watchHangup(srv, log)
+	watchHangup(srv, peerCerts, log)
 	if o.httpAddr != "" {
 		admin, err := srv.ServeAdmin(server.AdminConfig{Addr: o.httpAddr, Pprof: o.httpPprof, Token: o.httpToken})
 		if err != nil {
