@@ -66,6 +66,7 @@ type options struct {
 	httpAddr  string
 	httpPprof bool
 	httpToken string
+	httpTLS   bool
 
 	tls tlsOptions
 
@@ -127,6 +128,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP admin listener: /healthz, /readyz, /metrics (off when empty; a bare port listens on loopback only)")
 	fs.BoolVar(&o.httpPprof, "http-pprof", false, "also serve /debug/pprof on the admin listener")
 	fs.StringVar(&o.httpToken, "http-token", "", "bearer token /debug/pprof asks for (health and metrics answer anyone)")
+	fs.BoolVar(&o.httpTLS, "http-tls", false, "serve the admin listener over HTTPS only, with --tls-cert-file/--tls-key-file (reloaded on SIGHUP)")
 	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
@@ -366,7 +368,11 @@ func run(o *options, log *slog.Logger) error {
 	}
 	watchHangup(srv, peerCerts, log)
 	if o.httpAddr != "" {
-		admin, err := srv.ServeAdmin(server.AdminConfig{Addr: o.httpAddr, Pprof: o.httpPprof, Token: o.httpToken})
+		ac := server.AdminConfig{Addr: o.httpAddr, Pprof: o.httpPprof, Token: o.httpToken}
+		if o.httpTLS {
+			ac.Certificate = peerCerts.certificate
+		}
+		admin, err := srv.ServeAdmin(ac)
 		if err != nil {
 			srv.Close()
 			node.Shutdown()

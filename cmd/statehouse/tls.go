@@ -130,9 +130,9 @@ func watchHangup(srv *server.Server, peers *peerCerts, log *slog.Logger) {
 		for range hup {
 			if peers != nil {
 				if err := peers.reload(); err != nil {
-					log.Warn("SIGHUP: the peer port's certificate was not reloaded; the one in force stays", "err", err)
+					log.Warn("SIGHUP: the peer port's and admin listener's certificate was not reloaded; the one in force stays", "err", err)
 				} else {
-					log.Info("SIGHUP: the peer port's certificate and CAs reloaded", "cert", peers.conf.CertFile)
+					log.Info("SIGHUP: the peer port's and admin listener's certificate and CAs reloaded", "cert", peers.conf.CertFile)
 				}
 			}
 			if srv.TLSAddr() == nil {
@@ -147,6 +147,9 @@ func watchHangup(srv *server.Server, peers *peerCerts, log *slog.Logger) {
 
 // checkTLSCluster checks --tls-cluster and the files it needs.
 func (o *options) checkTLSCluster() error {
+	if o.httpTLS && (o.tls.certFile == "" || o.tls.keyFile == "") {
+		return fmt.Errorf("%s needs --tls-cert-file and --tls-key-file", o.where("http-tls"))
+	}
 	switch o.tls.cluster {
 	case "no":
 		return nil
@@ -176,21 +179,27 @@ type peerMaterial struct {
 	cas  *x509.CertPool
 }
 
-// newPeerTLS loads the peer port's files, or returns nil with
-// --tls-cluster no.
+// newPeerTLS loads the certificate the peer port (--tls-cluster) and the
+// admin listener (--http-tls) serve, or returns nils when neither does.
 func newPeerTLS(o *options, log *slog.Logger) (*cluster.PeerTLS, *peerCerts, error) {
-	if o.tls.cluster != "yes" {
+	if o.tls.cluster != "yes" && !o.httpTLS {
 		return nil, nil, nil
 	}
 	p := &peerCerts{conf: o.tlsConfig(), log: log}
 	if err := p.reload(); err != nil {
-		return nil, nil, fmt.Errorf("peer TLS: %w", err)
+		return nil, nil, fmt.Errorf("peer and admin TLS: %w", err)
+	}
+	if o.tls.cluster != "yes" {
+		return nil, p, nil
 	}
 	return &cluster.PeerTLS{Material: func() (*tls.Certificate, *x509.CertPool, error) {
 		m := p.cur.Load()
 		return m.cert, m.cas, nil
 	}}, p, nil
 }
+
+// certificate is the certificate in force, for the admin listener.
+func (p *peerCerts) certificate() (*tls.Certificate, error) { return p.cur.Load().cert, nil }
 
 func (p *peerCerts) reload() error {
 	cert, cas, err := server.LoadCertAndCAs(p.conf)
