@@ -180,6 +180,20 @@ func TestTLSClusterPeers(t *testing.T) {
 	plain.Close()
 	waitLogged(t, c.Nodes[0], "peer connection refused: TLS handshake failed", "does not look like a TLS handshake")
 
+	// redis-py with ssl=True and a client certificate, on every node.
+	if py := pythonWithRedis(t); py != "" {
+		for i, n := range c.Nodes {
+			script := fmt.Sprintf(`import redis
+r = redis.Redis(host="127.0.0.1", port=%d, ssl=True, ssl_ca_certs=%q, ssl_certfile=%q, ssl_keyfile=%q)
+r.set("py:%d", "over TLS")
+print(r.get("py:%d").decode())`, n.TLSPort, ca.CertFile, web.CertFile, web.KeyFile, i, i)
+			out, err := exec.Command(py, "-c", script).CombinedOutput()
+			if err != nil || string(out) != "over TLS\n" {
+				t.Fatalf("redis-py ssl=True on %s: %v\n%s", n.ID, err, out)
+			}
+		}
+	}
+
 	leader := c.Leader()
 	leader.Kill()
 	next := c.WaitForNewLeader(leader)
@@ -191,4 +205,17 @@ func TestTLSClusterPeers(t *testing.T) {
 			t.Errorf("%s refused a peer:\n%s", n.ID, n.Log())
 		}
 	}
+}
+
+// pythonWithRedis finds a Python that has redis-py (Debian's
+// python3-redis is for /usr/bin/python3), or logs why it skips that part.
+func pythonWithRedis(t *testing.T) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import redis").Run() == nil {
+			return py
+		}
+	}
+	t.Log("redis-py not found (Debian's python3-redis): its TLS check is skipped")
+	return ""
 }
