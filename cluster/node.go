@@ -212,6 +212,7 @@ type Node struct {
 	wg       sync.WaitGroup
 	shutOnce sync.Once
 
+	pub   publisher   // pub/sub messages to the other members (publish.go)
 	clock clockState  // the members' clocks (clock.go)
 	disk  diskState   // the data dir's free space (disk.go)
 	memb  *membership // gossip and autopilot; nil with gossip off

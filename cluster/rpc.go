@@ -27,6 +27,7 @@ const (
 	msgStats     byte = 6 // payload: empty; the reply's index is the last log index, its body the last log term and ms since the leader was heard (u64 each), then 1 if the node started empty and may not vote yet
 	msgRemove    byte = 7 // payload: a node id the leader removes from Raft (a node leaving, an operator)
 	msgTransfer  byte = 8 // payload: a node id (or none) the leader hands leadership to
+	msgPublish   byte = 9 // payload: pub/sub messages for this node's subscribers (publish.go)
 
 	maxFrame = 1<<32 - 1 // what the length field can say
 
@@ -267,6 +268,8 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 		return peerReply{status: stOK, index: uint64(n.cfg.Clock()), body: []byte{full}}.encode()
 	case msgStats:
 		return encodeStats(n.serverStats(), n.votes.fresh.Load()).encode()
+	case msgPublish:
+		return n.receivePublished(payload)
 	case msgTransfer:
 		if n.raft.State() != raft.Leader {
 			return peerReply{status: stNoLeader}.encode() // never relay

@@ -402,6 +402,20 @@ func (u *ACLUser) CanKey(key []byte, read, write bool) bool {
 	return false
 }
 
+// CanChannel reports whether the user may use a pub/sub channel; a
+// pattern (PSUBSCRIBE) must be allowed as written, as in Redis.
+func (u *ACLUser) CanChannel(ch []byte, pattern bool) bool {
+	if u.AllChannels {
+		return true
+	}
+	for _, p := range u.Channels {
+		if pattern && p == string(ch) || !pattern && Match([]byte(p), ch) {
+			return true
+		}
+	}
+	return false
+}
+
 // Denial says why a user may not run a command: empty when it may.
 type Denial string
 
@@ -417,7 +431,7 @@ func (u *ACLUser) Check(cmd *Command, args [][]byte) (Denial, string) {
 	if !u.CanRun(cmd) {
 		return DeniedCommand, cmd.FullName()
 	}
-	if u.AllKeys {
+	if u.AllKeys || cmd.Flags&FlagNotKey != 0 {
 		return "", ""
 	}
 	read, write := cmd.keyAccess(args)

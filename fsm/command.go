@@ -41,6 +41,10 @@ const (
 	// INCR, RENAME's source...): an ACL user needs read permission on its
 	// keys too, as Redis's ACCESS key flag asks.
 	FlagKeyAccess
+	// FlagNotKey marks a command whose key positions name something else
+	// (SSUBSCRIBE's shard channels: Redis's not_key key spec): no key
+	// permission applies to them.
+	FlagNotKey
 )
 
 // redisFlags names Redis's flags in the order COMMAND lists them.

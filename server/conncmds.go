@@ -11,6 +11,17 @@ import (
 )
 
 func pingCmd(p *pipeline, args [][]byte) {
+	if p.st.subscribed() && len(args) <= 2 {
+		// RESP2 subscribers get PING's answer as a push.
+		msg := []byte{}
+		if len(args) == 2 {
+			msg = args[1]
+		}
+		out := resp.AppendArray(nil, 2)
+		out = resp.AppendBulkString(out, "pong")
+		p.reply(resp.AppendBulk(out, msg))
+		return
+	}
 	switch len(args) {
 	case 1:
 		p.reply(resp.AppendStatus(nil, "PONG"))
@@ -34,6 +45,9 @@ func resetCmd(p *pipeline, args [][]byte) {
 	st.multi = nil
 	st.watch = nil
 	st.readonly = false
+	if st.sub != nil {
+		p.s.pubsub.removeAll(st.sub) // the connection stays ours (detached), out of subscribed mode
+	}
 	st.mu.Lock()
 	st.db = 0
 	st.name = ""
@@ -357,9 +371,16 @@ func (s *Server) clientLine(c *connState) string {
 	if c.multiN >= 0 {
 		flags = "x"
 	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=%s redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
+	var subs, psubs, ssubs int
+	if c.pubsub.Load() {
+		flags = "P"
+		s.pubsub.mu.RLock()
+		subs, psubs, ssubs = len(c.sub.channels), len(c.sub.patterns), len(c.sub.shards)
+		s.pubsub.mu.RUnlock()
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=%d sub=%d psub=%d ssub=%d multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=%s redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
 		c.id, c.addr, c.laddr, c.name, int(now.Sub(c.created).Seconds()), int(now.Sub(c.lastUsed).Seconds()),
-		flags, c.db, c.multiN, c.lastCmd, c.user, c.libName, c.libVer)
+		flags, c.db, subs, psubs, ssubs, c.multiN, c.lastCmd, c.user, c.libName, c.libVer)
 }
 
 func timeCmd(p *pipeline, args [][]byte) {

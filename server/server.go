@@ -32,6 +32,8 @@ type Cluster interface {
 	Status() cluster.Status
 	Snapshot() error
 	Health() (servers []cluster.ServerHealth, failureTolerance int, ok bool)
+	Publish(m cluster.Published)
+	OnPublished(fn func(cluster.Published))
 	TransferLeadership(ctx context.Context, id string) error
 	RemoveServer(ctx context.Context, id string) error
 }
@@ -93,6 +95,7 @@ type Server struct {
 	addrs      addrBook // members' client addresses, for the cluster face
 	password   atomic.Pointer[string]
 	acl        aclCache // the ACL users compiled against the table (acl.go)
+	pubsub     pubsubHub
 	aclLog     aclLog
 	maxClients atomic.Int64
 	limits     atomic.Pointer[Limits]
@@ -144,6 +147,7 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 		id[i] = "0123456789abcdef"[rand.IntN(16)]
 	}
 	s.runID = string(id[:]) + string(id[:])
+	cl.OnPublished(func(m cluster.Published) { s.deliver(m) })
 	return s
 }
 
@@ -194,6 +198,11 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	err := s.rs.Close()
 	s.ln.Close()
+	for _, c := range s.clients() {
+		if c.pubsub.Load() {
+			c.conn.NetConn().Close() // detached: redcon does not close them
+		}
+	}
 	if err != nil && err.Error() == "not serving" {
 		return nil
 	}
@@ -222,7 +231,7 @@ func (s *Server) janitor() {
 			case c.guard != nil && !c.guard.authed.Load() && now.Sub(c.created) > s.cfg.AuthTimeout:
 				s.log.Debug("closed a client that did not authenticate", "client", c.addr, "after", s.cfg.AuthTimeout)
 				c.conn.NetConn().Close()
-			case idle > 0 && quiet > idle:
+			case idle > 0 && quiet > idle && !c.pubsub.Load(): // subscribers may wait, as in Redis
 				c.conn.NetConn().Close()
 			}
 		}
@@ -247,8 +256,10 @@ type connState struct {
 	multiN   int // commands queued in MULTI, -1 outside: a copy for CLIENT LIST
 
 	authed bool
-	user   string     // the ACL user the connection is authenticated as (or will be: "default")
-	guard  *guardConn // the connection's input guard: it limits what an unauthenticated client sends
+	user   string      // the ACL user the connection is authenticated as (or will be: "default")
+	sub    *subscriber // set by the first SUBSCRIBE, which detaches the connection (pubsub.go)
+	pubsub atomic.Bool // sub is set: read by the janitor
+	guard  *guardConn  // the connection's input guard: it limits what an unauthenticated client sends
 	multi  *multiState
 	watch  []fsm.Cond
 	buf    []byte
@@ -327,8 +338,8 @@ func (s *Server) accept(conn redcon.Conn) bool {
 
 func (s *Server) closed(conn redcon.Conn, err error) {
 	st, _ := conn.Context().(*connState)
-	if st == nil {
-		return
+	if st == nil || st.pubsub.Load() {
+		return // a subscriber is detached, not closed: readSubscriber ends it
 	}
 	// The guard's errors, and redcon's own ("Protocol error: unbalanced
 	// quotes in request" for an inline command).
@@ -361,6 +372,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	st.mu.Lock()
 	st.lastUsed = time.Now()
 	st.mu.Unlock()
+	if st.sub != nil {
+		s.startSubscriber(st.sub) // SUBSCRIBE detached it: it is ours now
+	}
 }
 
 // pipeline runs the commands of one read from a connection in order.
@@ -438,6 +452,11 @@ func (p *pipeline) command(args [][]byte) {
 			p.reject(cmd, e)
 			return
 		}
+	}
+	if st.subscribed() && !subscribedOK[cmd.FullName()] {
+		p.flushWrites()
+		p.reject(cmd, subscribedError(cmd))
+		return
 	}
 	// Before MULTI queues it, as Redis Cluster redirects a queued write.
 	if r := p.redirect(cmd, args); r != nil {
