@@ -407,6 +407,7 @@ func (c *Ctx) Get(key []byte) *item {
 	if it.expired(c.Now) {
 		if c.Write {
 			c.ks.remove(it.key, c.Rev)
+			c.notify(NotifyExpired, "expired", key)
 		}
 		return nil
 	}
@@ -417,6 +418,11 @@ func (c *Ctx) Get(key []byte) *item {
 func (c *Ctx) Put(it *item) {
 	c.mustWrite()
 	it.rev = c.Rev
+	if c.f.notifyFlags.Load()&NotifyNew != 0 {
+		if old := c.ks.raw(it.key); old == nil || old.expired(c.Now) {
+			c.notify(NotifyNew, "new", []byte(it.key))
+		}
+	}
 	c.ks.put(it)
 }
 

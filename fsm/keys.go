@@ -55,6 +55,7 @@ func delCmd(c *Ctx, args [][]byte) {
 	for _, k := range args[1:] {
 		if c.Del(k) {
 			n++
+			c.notify(NotifyGeneric, "del", k)
 		}
 	}
 	c.Int(n)
@@ -154,12 +155,14 @@ func expireGeneric(c *Ctx, args [][]byte, base, unit int64) {
 	}
 	if when <= c.Now {
 		c.Del(args[1])
+		c.notify(NotifyGeneric, "del", args[1])
 		c.Int(1)
 		return
 	}
 	n := it.clone()
 	n.deadline = when
 	c.Put(n)
+	c.notify(NotifyGeneric, "expire", args[1])
 	c.Int(1)
 }
 
@@ -208,6 +211,7 @@ func persistCmd(c *Ctx, args [][]byte) {
 	n := it.clone()
 	n.deadline = 0
 	c.Put(n)
+	c.notify(NotifyGeneric, "persist", args[1])
 	c.Int(1)
 }
 
@@ -241,6 +245,8 @@ func renameGeneric(c *Ctx, args [][]byte, nx bool) {
 	n.h = keyHash(n.key)
 	c.Del(args[1])
 	c.Put(n) // replaces the destination, TTL index included
+	c.notify(NotifyGeneric, "rename_from", args[1])
+	c.notify(NotifyGeneric, "rename_to", args[2])
 	if nx {
 		c.Int(1)
 	} else {
@@ -300,6 +306,7 @@ func copyCmd(c *Ctx, args [][]byte) {
 		n.set = n.set.Copy()
 	}
 	dst.Put(n) // keeps the source's deadline
+	dst.notify(NotifyGeneric, "copy_to", args[2])
 	c.Int(1)
 }
 

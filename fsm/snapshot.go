@@ -19,11 +19,12 @@ const (
 	snapMagic   = "STATEHOUSE-SNAP\n"
 	snapVersion = 3 // 2 added the WATCH deletion clocks (recWatch), 3 the ACL users (recACL)
 
-	recDB    = 'D' // db, item count, then the items
-	recWatch = 'W' // db, then delBuckets deletion revisions
-	recACL   = 'A' // revision, user count, then each user's name, rule count and rules
-	recEnd   = 'E' // followed by the checksum
-	maxSnap  = 1 << 32
+	recDB     = 'D' // db, item count, then the items
+	recWatch  = 'W' // db, then delBuckets deletion revisions
+	recACL    = 'A' // revision, user count, then each user's name, rule count and rules
+	recNotify = 'N' // notify-keyspace-events flags
+	recEnd    = 'E' // followed by the checksum
+	maxSnap   = 1 << 32
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -39,6 +40,7 @@ type Snapshot struct {
 	applied uint64
 	acl     map[string][]string // rule lists are never changed in place
 	aclRev  uint64
+	notify  int64
 }
 
 // Snapshot takes a point-in-time copy. It holds the write lock only for the
@@ -46,7 +48,7 @@ type Snapshot struct {
 func (f *FSM) Snapshot() *Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := &Snapshot{now: f.now, applied: f.applied, aclRev: f.acl.rev}
+	s := &Snapshot{now: f.now, applied: f.applied, aclRev: f.acl.rev, notify: f.notifyFlags.Load()}
 	if f.acl.rev != 0 {
 		s.acl = make(map[string][]string, len(f.acl.rules))
 		for k, v := range f.acl.rules {
@@ -100,6 +102,10 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	sw.uvarint(snapVersion)
 	sw.varint(s.now)
 	sw.uvarint(s.applied)
+	if s.notify != 0 {
+		sw.buf = append(sw.buf, recNotify)
+		sw.uvarint(uint64(s.notify))
+	}
 	if s.aclRev != 0 {
 		sw.buf = append(sw.buf, recACL)
 		sw.uvarint(s.aclRev)
@@ -255,6 +261,7 @@ func (f *FSM) Restore(r io.Reader) error {
 		dbs[i] = newKeyspace()
 	}
 	var acl aclState
+	var notify int64
 	for sr.err == nil {
 		rec, err := sr.ReadByte()
 		if err != nil {
@@ -265,6 +272,10 @@ func (f *FSM) Restore(r io.Reader) error {
 		}
 		if rec == recACL {
 			acl = sr.readACL()
+			continue
+		}
+		if rec == recNotify {
+			notify = int64(sr.uvarint())
 			continue
 		}
 		if rec == recWatch {
@@ -310,6 +321,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.applied = applied
 	f.acl = acl
 	f.aclRev.Store(acl.rev)
+	f.notifyFlags.Store(notify)
 	f.mu.Unlock()
 	return nil
 }

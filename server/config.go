@@ -45,6 +45,20 @@ var configParams = withTLSParams(map[string]configParam{
 			}, ""
 		},
 	},
+	"notify-keyspace-events": {
+		get: func(s *Server) string { return fsm.FormatNotifyFlags(s.fsm.NotifyFlags()) },
+		set: func(s *Server, v string) (func(), string) {
+			if _, ok := fsm.ParseNotifyFlags(v); !ok {
+				return nil, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+			}
+			// One setting for the whole cluster, through the log.
+			_, _, err := s.propose(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte(fsm.NotifyCommand), []byte(v)}}}})
+			if err != nil {
+				return nil, "the cluster did not take it: " + err.Error()
+			}
+			return func() {}, ""
+		},
+	},
 	"protected-mode": {get: func(s *Server) string {
 		if s.cfg.ProtectedMode {
 			return "yes"

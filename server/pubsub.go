@@ -2,6 +2,7 @@ package server
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -452,4 +453,19 @@ func pubsubHelpCmd(p *pipeline, args [][]byte) {
 		"PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 		"CHANNELS [<pattern>]", "NUMPAT", "NUMSUB [<channel> ...]", "SHARDCHANNELS [<pattern>]", "SHARDNUMSUB [<shardchannel> ...]",
 	))
+}
+
+// publishEvents hands the keyspace notifications of an applied entry to
+// this node's subscribers (each node emits its own, from the same log).
+func (s *Server) publishEvents(events []fsm.Event) {
+	flags := s.fsm.NotifyFlags()
+	for _, e := range events {
+		db := strconv.Itoa(e.DB)
+		if flags&fsm.NotifyKeyspace != 0 {
+			s.deliver(cluster.Published{Channel: append([]byte("__keyspace@"+db+"__:"), e.Key...), Message: []byte(e.Event)})
+		}
+		if flags&fsm.NotifyKeyevent != 0 {
+			s.deliver(cluster.Published{Channel: []byte("__keyevent@" + db + "__:" + e.Event), Message: e.Key})
+		}
+	}
 }

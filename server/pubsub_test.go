@@ -138,3 +138,49 @@ func TestPubSubChannelPermissions(t *testing.T) {
 		}
 	}
 }
+
+// Keyspace notifications: the same commands give the same events, in the
+// same order, on statehouse and on redis-server 7.0; an expiry fires
+// "expired" once the leader reaps the key.
+func TestKeyspaceNotificationsAgainstRedis(t *testing.T) {
+	n, _ := ksNode(t)
+	addr := testcluster.StartRedis(t)
+	script := [][]string{
+		{"SET", "a", "1"}, {"SET", "a", "2", "EX", "100"}, {"GETSET", "a", "3"}, {"APPEND", "a", "x"}, {"SETRANGE", "a", "1", "y"},
+		{"INCR", "n"}, {"INCRBY", "n", "5"}, {"DECR", "n"}, {"INCRBYFLOAT", "f", "1.5"}, {"MSET", "m1", "1", "m2", "2"}, {"MSETNX", "m3", "1"},
+		{"GETEX", "a", "EX", "50"}, {"GETEX", "a", "PERSIST"}, {"EXPIRE", "a", "100"}, {"PERSIST", "a"}, {"RENAME", "a", "b"},
+		{"COPY", "b", "c"}, {"DEL", "b", "c", "nosuch"}, {"HSET", "h", "f", "v"}, {"HSETNX", "h", "g", "1"}, {"HINCRBY", "h", "g", "1"},
+		{"HINCRBYFLOAT", "h", "g", "0.5"}, {"HDEL", "h", "f"}, {"HDEL", "h", "g"}, {"SADD", "s", "x", "y"}, {"SREM", "s", "x"}, {"SREM", "s", "y"},
+		{"SETNX", "q", "1"}, {"GETDEL", "q"}, {"EXPIRE", "n", "0"}, {"SETEX", "e", "100", "v"}, {"UNLINK", "e"}, {"SET", "x", "v", "PX", "50"},
+	}
+	run := func(addr string) []string {
+		sub := dialRaw(t, addr)
+		sub.write(encode("PSUBSCRIBE", "__key*__:*"))
+		sub.read()
+		cmd := dialRaw(t, addr)
+		cmd.write(encode("CONFIG", "SET", "notify-keyspace-events", "KEA"))
+		if got := cmd.read(); got != "+OK\r\n" {
+			t.Fatalf("CONFIG SET notify-keyspace-events: %q", got)
+		}
+		for _, args := range script {
+			cmd.write(encode(args...))
+			cmd.read()
+		}
+		var events []string
+		for { // until the last key's expiry, which ends the script
+			parts := strings.Split(sub.read(), "\r\n") // pmessage, pattern, channel, message
+			events = append(events, parts[6]+" "+parts[8])
+			if strings.HasSuffix(parts[6], "__:expired") {
+				break
+			}
+		}
+		cmd.write(encode("CONFIG", "SET", "notify-keyspace-events", ""))
+		cmd.read()
+		return events
+	}
+	want, got := run(addr), run(n.addr)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events differ:\nstatehouse:\n%s\n\nredis-server:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	t.Logf("%d events the same", len(got))
+}

@@ -148,6 +148,7 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	}
 	s.runID = string(id[:]) + string(id[:])
 	cl.OnPublished(func(m cluster.Published) { s.deliver(m) })
+	f.OnEvents(s.publishEvents)
 	return s
 }
 
