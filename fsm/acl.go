@@ -755,8 +755,8 @@ func (f *FSM) checkRequest(r *Request) []string {
 			continue
 		}
 		cmd := Lookup(op.Args[0])
-		if cmd == nil {
-			continue // exec answers it
+		if cmd == nil || cmd.Flags&FlagInternal != 0 {
+			continue // exec answers it; a script's calls are checked as they run
 		}
 		if d, obj := u.Check(cmd, op.Args); d != "" {
 			denied[i] = NoPermError(d, obj)

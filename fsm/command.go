@@ -14,18 +14,20 @@ import (
 type Flags uint32
 
 const (
-	FlagWrite    Flags = 1 << iota // changes the keyspace: goes through the log
-	FlagReadOnly                   // reads the keyspace only
-	FlagDenyOOM                    // may grow memory
-	FlagAdmin                      // administration (CONFIG, SAVE, CLIENT KILL...)
-	FlagPubSub                     // publish/subscribe
-	FlagNoScript                   // refused inside a script
-	FlagBlocking                   // may block the client
-	FlagLoading                    // allowed while the node loads its data
-	FlagStale                      // allowed on a replica out of touch with its master
-	FlagFast                       // O(1) or O(log n)
-	FlagNoAuth                     // allowed before AUTH
-	FlagNoMulti                    // refused inside MULTI
+	FlagWrite           Flags = 1 << iota // changes the keyspace: goes through the log
+	FlagReadOnly                          // reads the keyspace only
+	FlagDenyOOM                           // may grow memory
+	FlagAdmin                             // administration (CONFIG, SAVE, CLIENT KILL...)
+	FlagPubSub                            // publish/subscribe
+	FlagNoScript                          // refused inside a script
+	FlagBlocking                          // may block the client
+	FlagLoading                           // allowed while the node loads its data
+	FlagStale                             // allowed on a replica out of touch with its master
+	FlagFast                              // O(1) or O(log n)
+	FlagNoAuth                            // allowed before AUTH
+	FlagNoMulti                           // refused inside MULTI
+	FlagNoMandatoryKeys                   // may run with no key (EVAL with numkeys 0)
+	FlagMovableKeys                       // its keys are found by parsing it (EVAL's numkeys)
 
 	// statehouse's own:
 
@@ -54,7 +56,8 @@ var redisFlags = [...]struct {
 }{
 	{FlagWrite, "write"}, {FlagReadOnly, "readonly"}, {FlagDenyOOM, "denyoom"}, {FlagAdmin, "admin"},
 	{FlagPubSub, "pubsub"}, {FlagNoScript, "noscript"}, {FlagBlocking, "blocking"}, {FlagLoading, "loading"},
-	{FlagStale, "stale"}, {FlagFast, "fast"}, {FlagNoAuth, "no_auth"}, {FlagNoMulti, "no_multi"},
+	{FlagStale, "stale"}, {FlagFast, "fast"}, {FlagNoAuth, "no_auth"}, {FlagNoMandatoryKeys, "no_mandatory_keys"},
+	{FlagNoMulti, "no_multi"}, {FlagMovableKeys, "movablekeys"},
 }
 
 // Category is a set of Redis's ACL categories (@read, @string...), in
@@ -389,6 +392,9 @@ type Ctx struct {
 	Version int
 	Write   bool
 	Out     []byte
+	// user is the ACL user whose request this is, for the commands a
+	// script calls; nil for a user that may do anything.
+	user *ACLUser
 
 	probe item // search item for lookups (see keyspace.rawProbe)
 }

@@ -23,8 +23,9 @@ type FSM struct {
 	acl     aclState
 	aclRev  atomic.Uint64 // acl.rev, read on every command without the lock
 
-	notifyFlags atomic.Int64 // notify-keyspace-events (notify.go)
-	events      []Event      // of the entry being applied
+	scripts     map[string][]byte // the script cache, by SHA-1 (script.go)
+	notifyFlags atomic.Int64      // notify-keyspace-events (notify.go)
+	events      []Event           // of the entry being applied
 	onEvents    atomic.Pointer[func([]Event)]
 }
 
@@ -79,6 +80,9 @@ func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
 		out = resp.AppendArray(out, len(r.Ops))
 	}
 	c := Ctx{f: f, Now: f.now, Rev: index, Write: true, Out: out}
+	if r.User != "" {
+		c.user = f.acl.compiled[r.User] // scripts check their calls against it; nil: the implicit default user
+	}
 	denied := f.checkRequest(r)
 	for i := range r.Ops {
 		if denied != nil && denied[i] != "" {
@@ -339,6 +343,9 @@ func (f *FSM) Expired(now int64, limit int) []Op {
 var internalCommands = []*Command{
 	{Name: ReapCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "internal", Handler: reapCmd},
 	{Name: NotifyCommand, Arity: 2, Flags: FlagWrite | FlagInternal | FlagFast, Group: "internal", Handler: configNotifyCmd},
+	{Name: ScriptCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: evalCmd},
+	{Name: ScriptLoadCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptLoadCmd},
+	{Name: ScriptFlushCommand, Arity: 1, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptFlushCmd},
 }
 
 func reapCmd(c *Ctx, args [][]byte) {

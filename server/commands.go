@@ -32,8 +32,9 @@ const (
 	clusterSub = fd | fsm.FlagStale | fsm.FlagNoMulti
 	subFlags   = fd | fsm.FlagPubSub | fsm.FlagNoScript | anytime // (P|S)(UN)SUBSCRIBE
 	pubsubSub  = fd | fsm.FlagPubSub | anytime | fsm.FlagNoMulti  // PUBSUB CHANNELS...
-	aclSub     = connSub                                          // ACL CAT, GENPASS, WHOAMI
-	aclAdmin   = connSub | fsm.FlagAdmin                          // ACL SETUSER, LIST...
+	evalKeys   = fsm.FlagNoMandatoryKeys | fsm.FlagMovableKeys
+	aclSub     = connSub                 // ACL CAT, GENPASS, WHOAMI
+	aclAdmin   = connSub | fsm.FlagAdmin // ACL SETUSER, LIST...
 )
 
 func frontDoorCommands() []*fsm.Command {
@@ -103,6 +104,18 @@ func frontDoorCommands() []*fsm.Command {
 			{Name: "status", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "cluster", Conn: conn(raftStatusCmd)},
 			{Name: "transfer-leader", Arity: -2, Flags: adminSub, Categories: fsm.CatDangerous, Group: "cluster", Conn: conn(raftTransferLeaderCmd)},
 			{Name: "remove", Arity: 3, Flags: adminSub, Categories: fsm.CatDangerous, Group: "cluster", Conn: conn(raftRemoveCmd)},
+		}},
+		// scripting (script.go)
+		{Name: "eval", Arity: -3, Flags: fd | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(false, false))},
+		{Name: "evalsha", Arity: -3, Flags: fd | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(true, false))},
+		{Name: "eval_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(false, true))},
+		{Name: "evalsha_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(true, true))},
+		{Name: "script", Arity: -2, Flags: fd, Group: "scripting", Subcommands: []*fsm.Command{
+			{Name: "exists", Arity: -3, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(scriptExistsCmd)},
+			{Name: "flush", Arity: -2, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(scriptFlushCmd)},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(scriptHelpCmd)},
+			{Name: "kill", Arity: 2, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(scriptKillCmd)},
+			{Name: "load", Arity: 3, Flags: fd | fsm.FlagNoScript | fsm.FlagStale | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(scriptLoadCmd)},
 		}},
 		// pub/sub (pubsub.go)
 		{Name: "subscribe", Arity: -2, Flags: subFlags, Group: "pubsub", Conn: conn(subscribeCmd(subChannel))},

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/testcluster"
+)
+
+// scriptScript runs on one connection against statehouse and redis-server
+// alike; replies are compared byte for byte.
+var scriptScript = [][]string{
+	{"EVAL", "return redis.call('incr', KEYS[1])", "1", "n"},
+	{"EVAL", "return redis.call('incr', KEYS[1])", "0"},
+	{"EVAL", "return x", "0"},
+	{"EVAL", "x = 1", "0"},
+	{"EVAL", "return redis.call('nosuch')", "0"},
+	{"EVAL", "return {1,2,{3,'a'},nil,5}", "0"},
+	{"EVAL", "return redis.call('get', 'a', 'b')", "0"},
+	{"SET", "sk", "abc"},
+	{"EVAL", "return redis.call('incr', 'sk')", "0"},
+	{"EVAL", "return redis.pcall('incr', 'sk')", "0"},
+	{"EVAL", "return {err='My Error'}", "0"},
+	{"EVAL", "return redis.error_reply('x')", "0"},
+	{"EVAL", "return redis.error_reply('MY thing')", "0"},
+	{"EVAL", "return redis.status_reply('FINE')", "0"},
+	{"EVAL", "return 3.99", "0"},
+	{"EVAL", "return true", "0"},
+	{"EVAL", "return false", "0"},
+	{"EVAL", "return 1", "-1"},
+	{"EVAL", "return 1", "5", "a"},
+	{"EVAL", "return 1", "x"},
+	{"EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"},
+	{"EVAL_RO", "return redis.call('set','a','b')", "0"},
+	{"EVAL_RO", "return redis.call('get','sk')", "0"},
+	{"SCRIPT", "LOAD", "return ARGV[1]..KEYS[1]"},
+	{"EVALSHA", "6422bbca20e946d82a497c734aea0cb231a6cc54", "1", "k", "v"},
+	{"EVALSHA_RO", "6422BBCA20E946D82A497C734AEA0CB231A6CC54", "1", "k", "v"},
+	{"SCRIPT", "EXISTS", "6422bbca20e946d82a497c734aea0cb231a6cc54", "abc"},
+	// The lock release of session handlers (phpredis, Redisson...).
+	{"SET", "lock", "token-1"},
+	{"EVAL", "if redis.call('get',KEYS[1]) == ARGV[1] then return redis.call('del',KEYS[1]) else return 0 end", "1", "lock", "token-2"},
+	{"EVAL", "if redis.call('get',KEYS[1]) == ARGV[1] then return redis.call('del',KEYS[1]) else return 0 end", "1", "lock", "token-1"},
+	{"EVAL", "local t = {} for i=1,10 do t[i]=i*i end return t", "0"},
+	{"EVAL", "return redis.call('hset', KEYS[1], 'a', 1, 'b', 2.5)", "1", "h"},
+	{"EVAL", "return redis.call('hgetall', KEYS[1])", "1", "h"},
+	{"EVAL", "return redis.sha1hex('')", "0"},
+	{"EVAL", "return string.format('%d-%s', 7, 'x') .. string.rep('ab', 3)", "0"},
+	{"EVAL", "return tonumber('12') + 1", "0"},
+	{"SCRIPT", "FLUSH"},
+	{"SCRIPT", "EXISTS", "6422bbca20e946d82a497c734aea0cb231a6cc54"},
+	{"SCRIPT", "FLUSH", "BAD"},
+	{"SCRIPT", "KILL"},
+}
+
+func TestScriptingAgainstRedis(t *testing.T) {
+	n, _ := ksNode(t)
+	addr := testcluster.StartRedis(t)
+	run := func(addr string) []string {
+		rc := dialRaw(t, addr)
+		out := make([]string, len(scriptScript))
+		for i, args := range scriptScript {
+			rc.write(encode(args...))
+			out[i] = rc.read()
+		}
+		return out
+	}
+	want, got := run(addr), run(n.addr)
+	for i, args := range scriptScript {
+		if got[i] != want[i] {
+			t.Errorf("%q:\nstatehouse   %q\nredis-server %q", strings.Join(args, " "), got[i], want[i])
+		}
+	}
+}
+
+// A script that runs too long fails after its instruction budget, the
+// same way on every replica; the node goes on serving.
+func TestScriptBudget(t *testing.T) {
+	n, c := ksNode(t)
+	defer fsm.SetScriptBudget(fsm.SetScriptBudget(1_000_000)) // the endless script fails sooner
+	rc := dialRaw(t, n.addr)
+	rc.write(encode("EVAL", "redis.call('set', KEYS[1], 'before') while true do end", "1", "k"))
+	if got := rc.read(); !strings.HasPrefix(got, "-ERR Script exceeded its budget") {
+		t.Fatalf("endless script: %q", got)
+	}
+	if v, err := c.Get(kctx, "k").Result(); err != nil || v != "before" {
+		t.Fatalf("the write before the failure: %q, %v (Redis keeps it)", v, err)
+	}
+}
