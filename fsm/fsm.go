@@ -24,6 +24,7 @@ type FSM struct {
 	aclRev  atomic.Uint64 // acl.rev, read on every command without the lock
 
 	scripts     map[string][]byte // the script cache, by SHA-1 (script.go)
+	undo        *scriptUndo       // while a script writes: how to take its writes back
 	notifyFlags atomic.Int64      // notify-keyspace-events (notify.go)
 	events      []Event           // of the entry being applied
 	onEvents    atomic.Pointer[func([]Event)]

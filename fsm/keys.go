@@ -44,6 +44,7 @@ var keyCommands = []*Command{
 // inDB returns a Ctx on database db with this one's clock, revision and
 // mode. Its replies go to its own Out, which callers ignore.
 func (c *Ctx) inDB(db int) Ctx {
+	c.f.saveDB(db)
 	d := *c
 	d.DB, d.ks, d.Out = db, c.f.dbs[db], nil
 	return d
@@ -509,6 +510,7 @@ func flushdbCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	c.mustWrite()
+	c.f.saveDB(c.DB)
 	c.f.dbs[c.DB] = c.f.dbs[c.DB].flushed(c.Rev)
 	c.ks = c.f.dbs[c.DB]
 	c.OK()
@@ -520,6 +522,7 @@ func flushallCmd(c *Ctx, args [][]byte) {
 	}
 	c.mustWrite()
 	for i := range c.f.dbs {
+		c.f.saveDB(i)
 		c.f.dbs[i] = c.f.dbs[i].flushed(c.Rev)
 	}
 	c.ks = c.f.dbs[c.DB]

@@ -26,8 +26,12 @@ import (
 //     I/O and no loading of files;
 //   - math.random seeded from the entry's log index, not the wall clock;
 //   - a budget of Lua instructions instead of a time limit: a script that
-//     runs too long fails at the same instruction on every replica (the
-//     writes it made before stay, as in Redis, on every replica alike).
+//     runs too long fails at the same instruction on every replica.
+//
+// A script that fails (an error it does not catch, or its budget spent)
+// leaves nothing behind: its writes are taken back (scriptUndo). Redis
+// keeps the writes made before the error; statehouse's scripts are all or
+// nothing.
 //
 // EVAL_RO scripts run on the node the client talks to, after the read
 // barrier, and may not write.
@@ -201,9 +205,19 @@ func (c *Ctx) runScript(body []byte, rest [][]byte, readOnly bool) {
 	r := &scriptRun{c: c, readOnly: readOnly, sha: sha}
 	r.install(L)
 	protectGlobals(L)
+	var undo *scriptUndo
+	if c.Write {
+		undo = &scriptUndo{events: len(c.f.events)}
+		c.f.undo = undo
+		defer func() { c.f.undo = nil }()
+		c.f.saveDB(c.DB)
+	}
 	fn := L.NewFunctionFromProto(proto)
 	L.Push(fn)
 	if err := L.PCall(0, 1, nil); err != nil {
+		if undo != nil {
+			undo.rollBack(c)
+		}
 		c.Error(r.failure(L, err, budget))
 		return
 	}
@@ -574,4 +588,30 @@ func luaToResp(out []byte, v lua.LValue, depth int) []byte {
 		return out
 	}
 	return resp.AppendNull(out)
+}
+
+// scriptUndo takes back the writes of a script that fails: a script is
+// all or nothing. Keyspaces are copied on write in O(1) (their trees share
+// nodes until written), so the state before the script is kept by copying
+// each database the script may write, the first time it may.
+type scriptUndo struct {
+	dbs    [NumDBs]*keyspace
+	events int // keyspace notifications before the script
+}
+
+// saveDB keeps db as it was before the running script, if one runs.
+func (f *FSM) saveDB(db int) {
+	if u := f.undo; u != nil && u.dbs[db] == nil {
+		u.dbs[db] = f.dbs[db].copy()
+	}
+}
+
+func (u *scriptUndo) rollBack(c *Ctx) {
+	for db, ks := range u.dbs {
+		if ks != nil {
+			c.f.dbs[db] = ks
+		}
+	}
+	c.ks = c.f.dbs[c.DB]
+	c.f.events = c.f.events[:u.events]
 }

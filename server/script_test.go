@@ -75,7 +75,8 @@ func TestScriptingAgainstRedis(t *testing.T) {
 }
 
 // A script that runs too long fails after its instruction budget, the
-// same way on every replica; the node goes on serving.
+// same way on every replica, and leaves nothing behind; the node goes on
+// serving.
 func TestScriptBudget(t *testing.T) {
 	n, c := ksNode(t)
 	defer fsm.SetScriptBudget(fsm.SetScriptBudget(1_000_000)) // the endless script fails sooner
@@ -84,7 +85,24 @@ func TestScriptBudget(t *testing.T) {
 	if got := rc.read(); !strings.HasPrefix(got, "-ERR Script exceeded its budget") {
 		t.Fatalf("endless script: %q", got)
 	}
-	if v, err := c.Get(kctx, "k").Result(); err != nil || v != "before" {
-		t.Fatalf("the write before the failure: %q, %v (Redis keeps it)", v, err)
+	if n, err := c.Exists(kctx, "k").Result(); err != nil || n != 0 {
+		t.Fatalf("the write before the failure is still there: %d, %v", n, err)
+	}
+	// An error raised halfway takes back what the script wrote, in every
+	// database it wrote (Redis would keep it); one caught by pcall does not.
+	rc.write(encode("EVAL", "redis.call('set', KEYS[1], 'v') redis.call('copy', KEYS[1], KEYS[2], 'DB', '3') redis.call('incr', KEYS[1])", "2", "k", "k2"))
+	if got := rc.read(); !strings.HasPrefix(got, "-ERR value is not an integer") {
+		t.Fatalf("a script failing halfway: %q", got)
+	}
+	rc.write(encode("EXISTS", "k"))
+	rc.write(encode("SELECT", "3"))
+	rc.write(encode("EXISTS", "k2"))
+	rc.write(encode("SELECT", "0"))
+	rc.write(encode("EVAL", "redis.call('set', KEYS[1], 'kept') return redis.pcall('incr', KEYS[1])", "1", "k"))
+	rc.write(encode("GET", "k"))
+	for _, want := range []string{":0\r\n", "+OK\r\n", ":0\r\n", "+OK\r\n", "-ERR value is not an integer or out of range\r\n", "$4\r\nkept\r\n"} {
+		if got := rc.read(); got != want {
+			t.Fatalf("after a failed script: %q, want %q", got, want)
+		}
 	}
 }
