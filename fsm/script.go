@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -134,9 +135,50 @@ func scriptError(msg, sha string, line int) string {
 	return fmt.Sprintf("%s script: %s, on @user_script:%d.", msg, sha, line)
 }
 
-// parseLua compiles a script's body as Redis names it ("user_script").
+// ScriptNoWrites reads a script's shebang line ("#!lua flags=no-writes")
+// as Redis 7 does: whether the script declares it does not write, or the
+// error for a shebang Redis would refuse.
+func ScriptNoWrites(body []byte) (bool, string) {
+	if !bytes.HasPrefix(body, []byte("#!")) {
+		return false, ""
+	}
+	line, _, _ := strings.Cut(string(body), "\n")
+	words := strings.Fields(line[2:])
+	if len(words) == 0 || words[0] != "lua" {
+		engine := ""
+		if len(words) > 0 {
+			engine = words[0]
+		}
+		return false, "ERR Could not find engine '" + engine + "'"
+	}
+	noWrites := false
+	for _, w := range words[1:] {
+		flags, ok := strings.CutPrefix(w, "flags=")
+		if !ok {
+			return false, "ERR Unknown lua shebang option: " + w
+		}
+		for _, f := range strings.Split(flags, ",") {
+			switch f {
+			case "no-writes":
+				noWrites = true
+			case "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys", "":
+			default:
+				return false, "ERR Unexpected flag in script shebang: " + f
+			}
+		}
+	}
+	return noWrites, ""
+}
+
+// parseLua compiles a script's body as Redis names it ("user_script"),
+// its shebang line left out (the lines after it keep their numbers).
 func parseLua(body []byte) (*lua.FunctionProto, error) {
-	chunk, err := parse.Parse(strings.NewReader(string(body)), "user_script")
+	src := string(body)
+	if strings.HasPrefix(src, "#!") {
+		_, rest, _ := strings.Cut(src, "\n")
+		src = "\n" + rest
+	}
+	chunk, err := parse.Parse(strings.NewReader(src), "user_script")
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +225,12 @@ func (c *Ctx) runScript(body []byte, rest [][]byte, readOnly bool) {
 		return
 	}
 	sha := ScriptSHA(body)
+	noWrites, msg := ScriptNoWrites(body)
+	if msg != "" {
+		c.Error(msg)
+		return
+	}
+	readOnly = readOnly || noWrites
 	proto, err := compileScript(body)
 	if err != nil {
 		c.Error(err.Error())
@@ -300,6 +348,8 @@ func newScriptState(seed uint64) *lua.LState {
 	for _, name := range []string{"dofile", "loadfile", "print", "_printregs", "collectgarbage", "module", "require", "newproxy"} {
 		L.SetGlobal(name, lua.LNil)
 	}
+	openCJSON(L)
+	openBit(L)
 	// tostring of a table or function would show its address, which
 	// differs between replicas: it shows the type alone.
 	tostring := L.GetGlobal("tostring").(*lua.LFunction)
@@ -456,6 +506,14 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 			return fail("-ERR Lua redis lib command arguments must be strings or integers")
 		}
 	}
+	if resp.EqualFold(args[0], "time") && len(args) == 1 {
+		// The entry's time, the same on every replica.
+		t := L.NewTable()
+		t.RawSetInt(1, lua.LString(strconv.FormatInt(r.c.Now/1000, 10)))
+		t.RawSetInt(2, lua.LString(strconv.FormatInt(r.c.Now%1000*1000, 10)))
+		L.Push(t)
+		return 1
+	}
 	cmd := ownTable.Lookup(args[0]) // ownTable: the table's rows hold this function
 	if cmd == nil || cmd.Flags&FlagInternal != 0 {
 		return fail("-ERR Unknown Redis command called from script")
@@ -565,6 +623,8 @@ func luaToResp(out []byte, v lua.LValue, depth int) []byte {
 		if v {
 			return resp.AppendInt(out, 1)
 		}
+		return resp.AppendNull(out)
+	case *lua.LUserData: // cjson.null
 		return resp.AppendNull(out)
 	case *lua.LTable:
 		if e, ok := v.RawGetString("err").(lua.LString); ok {

@@ -31,7 +31,12 @@ func evalCmd(sha, readOnly bool) func(p *pipeline, args [][]byte) {
 			}
 			body = b
 		}
-		if readOnly {
+		noWrites, msg := fsm.ScriptNoWrites(body)
+		if msg != "" {
+			p.reply(resp.AppendError(nil, msg))
+			return
+		}
+		if readOnly || noWrites { // "#!lua flags=no-writes": the read path, as EVAL_RO
 			if err := p.barrier(); err != nil {
 				p.reply(errorReply(err))
 				return
