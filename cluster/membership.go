@@ -41,6 +41,7 @@ type membership struct {
 	decided  atomic.Bool // forming is settled
 	warned   sync.Map    // warnings already given, by node and message
 	removing sync.Map    // servers being removed, so autopilot's next round does not ask again
+	removed  sync.Map    // servers removed on request (a leave, an operator), by id: when
 
 	mu     sync.Mutex
 	missed map[raft.ServerID]time.Time // servers gossip never heard of, since when
@@ -199,6 +200,11 @@ func (m *membership) addNewMembers() {
 		}
 		s, known := servers[id]
 		addr := raft.ServerAddress(gm.Meta.Peer)
+		if at, ok := m.removed.Load(gm.ID); ok && !known && time.Since(at.(time.Time)) < removedHoldoff {
+			// Removed a moment ago: a leaving node is still in gossip until
+			// it leaves it; adding it back would undo the leave.
+			continue
+		}
 		switch {
 		case !known && gm.Meta.Member && (gm.Meta.Cluster == "" || gm.Meta.Cluster != m.n.ClusterID()):
 			m.warnOnce(gm.ID, "a node of another cluster is in gossip: not adding it",
@@ -480,6 +486,9 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	}
 	if id == n.cfg.NodeID && n.otherVoters() == 0 {
 		return fmt.Errorf("%w: %s is the only voter", ErrRefused, id)
+	}
+	if n.memb != nil {
+		n.memb.removed.Store(id, time.Now())
 	}
 	return n.raft.RemoveServer(raft.ServerID(id), 0, membershipChangeTimeout).Error()
 }

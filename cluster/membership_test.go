@@ -525,3 +525,33 @@ func startWriters(nodes []*Node, n int) (stop func() []error) {
 		return out
 	}
 }
+
+// A node removed from Raft on request while it is still in gossip (a
+// follower leaving: it asks for its removal, then leaves gossip; or an
+// operator's remove) is not added back at once as "a former member".
+func TestRemovedMemberIsNotAddedBackAtOnce(t *testing.T) {
+	nodes, leader := threeByGossip(t, nil)
+	var f *Node
+	for _, n := range nodes {
+		if n != leader {
+			f = n
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.RemoveServer(ctx, f.cfg.NodeID); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	// It stays in gossip (it has not left it) for several membership rounds.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		vs, nvs := voters(leader)
+		for _, id := range append(vs, nvs...) {
+			if id == f.cfg.NodeID {
+				t.Fatalf("%s was added back while leaving: voters %v, non-voters %v", id, vs, nvs)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -65,6 +65,10 @@ const (
 	// leadershipTick: how often the leader retries its barrier and reaps
 	// expired keys (memory of expired keys is reclaimed within about this).
 	leadershipTick = 100 * time.Millisecond
+	// removedHoldoff: a server removed on request is not added back from
+	// gossip for this long (a leaving node stays in gossip a moment after
+	// its removal; a node removed while it runs comes back after it).
+	removedHoldoff = time.Minute
 	// handOffDrainTimeout: a leader handing leadership on waits at most
 	// this for its entries in flight to be applied before it transfers.
 	handOffDrainTimeout = 2 * time.Second
