@@ -372,3 +372,45 @@ func TestWriteRetriedWhileNoLeader(t *testing.T) {
 	}
 	t.Logf("client stats: %+v", cl.Stats())
 }
+
+// WithStaleReads reads on READONLY connections of the followers (a write
+// there is redirected to the leader), and reads what was written once the
+// follower has applied it.
+func TestStaleReads(t *testing.T) {
+	skipShort(t)
+	c := testcluster.Start(t, 3, testcluster.Options{})
+	leader := c.Leader()
+	cl := newClient(t, addrs(c), client.WithStaleReads(5*time.Second))
+	ctx := context.Background()
+	if err := cl.Do(ctx, "SET", "k", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, "both followers serve stale reads of the write", func() error {
+		seen := map[string]bool{}
+		for range 4 {
+			var rdb *redis.Client
+			var got string
+			err := cl.Read(ctx, func(ctx context.Context, r *redis.Client) error {
+				rdb = r
+				var err error
+				got, err = r.Get(ctx, "k").Result()
+				return err
+			})
+			if err != nil || got != "v" {
+				return fmt.Errorf("GET k on %s: %q, %v", rdb.Options().Addr, got, err)
+			}
+			if rdb.Options().Addr == leader.Addr() {
+				return testcluster.Stop(fmt.Errorf("a read went to the leader"))
+			}
+			err = rdb.Set(ctx, "k", "w", 0).Err()
+			if err == nil || !strings.HasPrefix(err.Error(), "MOVED ") {
+				return testcluster.Stop(fmt.Errorf("SET on the read connection of %s: %v; want MOVED (a READONLY connection)", rdb.Options().Addr, err))
+			}
+			seen[rdb.Options().Addr] = true
+		}
+		if len(seen) != 2 {
+			return fmt.Errorf("reads went to %v", seen)
+		}
+		return nil
+	})
+}
