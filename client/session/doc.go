@@ -15,11 +15,14 @@
 // The rules it keeps:
 //
 //   - A session is one hash in statehouse (Prefix+ID): each value its own
-//     field, so concurrent requests of one session that change different
-//     values keep each other's changes. A save runs under WATCH of the
-//     session's key and runs again if another request saved meanwhile;
-//     changes to a session that ended (destroyed, revoked, expired) while
-//     the request ran are dropped: a revocation wins.
+//     field, and a save writes only the fields the request changed, in
+//     one MULTI/EXEC, so concurrent requests of one session that change
+//     different values keep each other's changes (the last write of one
+//     value wins). The same transaction checks that the session still
+//     exists: changes to a session that ended while the request ran
+//     (destroyed, revoked, expired) are removed at once rather than bring
+//     it back, and load ignores a hash without its creation time: a
+//     revocation wins.
 //   - A request that changes nothing writes nothing, except to slide the
 //     idle timeout once a tenth of it has passed. The key's TTL is the
 //     idle timeout, cut at the session's absolute lifetime.

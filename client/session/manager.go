@@ -169,17 +169,14 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 	return s, nil
 }
 
-// errGone: the session was destroyed, revoked or expired while the
-// request ran.
-var errGone = errors.New("session: gone")
-
-// maxConflicts bounds how often a save runs again because another
-// request of the same session saved in between.
+// maxConflicts bounds how often RevokeUser reads the index again because
+// a session of the user was saved in between.
 const maxConflicts = 100
 
-// save writes what the request changed: each changed value as its own
-// hash field (so concurrent requests of one session keep each other's
-// changes), the expiry, the user index; or deletes a destroyed session.
+// save writes what the request changed, in one MULTI/EXEC: each changed
+// value as its own hash field (so concurrent requests of one session
+// keep each other's changes), the expiry, the user index; or deletes a
+// destroyed session.
 // It writes nothing if nothing changed and the expiry need not slide.
 // Changes to a session that ended while the request ran are dropped:
 // a revocation wins.
@@ -222,38 +219,47 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	if s.renew && !fresh {
 		oldID, s.id = s.id, newID()
 	}
-	watch := m.key(s.id)
-	if oldID != "" {
-		watch = m.key(oldID)
-	}
-	var err error
-	for range maxConflicts {
-		err = m.c.Watch(ctx, func(tx *redis.Tx) error {
+	// One MULTI/EXEC: whether the session is still there (EXISTS, of the
+	// old ID when renewing), then the changes. Were it gone, the changes
+	// made a hash without m:created, which load ignores: it is deleted
+	// at once (and has a TTL in any case).
+	var existed *redis.IntCmd
+	err := m.c.Write(ctx, func(ctx context.Context, rdb *redis.Client) error {
+		_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			if !fresh {
-				n, err := tx.Exists(ctx, watch).Result()
-				if err != nil {
-					return err
+				src := s.id
+				if oldID != "" {
+					src = oldID
 				}
-				if n == 0 {
-					return errGone
-				}
+				existed = p.Exists(ctx, m.key(src))
 			}
-			_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				m.queueSave(ctx, p, s, oldID, fresh, ttl)
+			m.queueSave(ctx, p, s, oldID, fresh, ttl)
+			return nil
+		})
+		if existed != nil && existed.Err() == nil && existed.Val() == 0 {
+			return nil // the RENAME's error, if renewing, is expected
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("session: save: %w", err)
+	}
+	if existed != nil && existed.Val() == 0 {
+		err := m.c.Write(ctx, func(ctx context.Context, rdb *redis.Client) error {
+			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Del(ctx, m.key(s.id))
+				if s.user != "" {
+					p.SRem(ctx, m.userKey(s.user), s.id)
+				}
 				return nil
 			})
 			return err
-		}, watch)
-		if !errors.Is(err, redis.TxFailedErr) {
-			break
-		}
-	}
-	if errors.Is(err, errGone) {
+		})
 		s.id, s.stored, s.gone = "", false, true
+		if err != nil {
+			return fmt.Errorf("session: save: removing what was saved to an ended session: %w", err)
+		}
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("session: save: %w", err)
 	}
 	s.stored, s.changes, s.touch, s.renew, s.userChanged = true, map[string]*string{}, false, false, false
 	s.newCookie = s.newCookie || fresh || oldID != ""

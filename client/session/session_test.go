@@ -456,3 +456,44 @@ func TestConcurrentRequestsKeepEachOthersWrites(t *testing.T) {
 		t.Fatalf("%d keys after %d concurrent puts: %v", len(got)-1, goroutines*each, got)
 	}
 }
+
+// A request still running when its session is destroyed (signed out in
+// another tab, revoked) does not bring it back when it saves, renewing
+// or not.
+func TestSaveAfterDestroyBringsNothingBack(t *testing.T) {
+	skipShort(t)
+	c, _ := store(t, 1)
+	m := manager(t, c, Options{})
+	web := webServer(t, m)
+	ctx := context.Background()
+	for _, renew := range []bool{false, true} {
+		b := &browser{t: t}
+		b.do(web, "POST", "/login?user=alice")
+		req := httptest.NewRequest("GET", "/", nil)
+		req.AddCookie(&http.Cookie{Name: b.cookie.Name, Value: b.cookie.Value})
+		inFlight, err := m.load(req)
+		if err != nil || inFlight.User() != "alice" {
+			t.Fatalf("load: %v, user %q", err, inFlight.User())
+		}
+		id := inFlight.ID()
+		b.do(web, "POST", "/logout")
+		inFlight.PutString("cart", "sku-1")
+		if renew {
+			inFlight.Renew()
+		}
+		if err := inFlight.Save(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ck := inFlight.cookie(); ck == nil || ck.MaxAge >= 0 {
+			t.Errorf("renew %v: the response to a request whose session ended sets %v; want the cookie dropped", renew, ck)
+		}
+		n, err := c.Do(ctx, "EXISTS", m.key(id)).Int()
+		if err != nil || n != 0 {
+			t.Errorf("renew %v: the destroyed session's key exists: %d, %v", renew, n, err)
+		}
+		keys, err := c.Do(ctx, "KEYS", m.o.Prefix+"*").StringSlice()
+		if err != nil || len(keys) != 0 {
+			t.Errorf("renew %v: keys left: %v, %v", renew, keys, err)
+		}
+	}
+}
