@@ -31,8 +31,8 @@
 //     after a write was sent, is returned as ErrUncertain (errors.Is), to
 //     be decided by the caller, who knows whether the write is idempotent.
 //     A read whose connection broke is sent to another node.
-//   - Classify is the one place that reads statehouse's errors; the tests,
-//     jepsen-lite and the bench harness use it too.
+//   - Classify is the one place that reads statehouse's errors; jepsen-lite
+//     and the system tests classify their histories with it.
 //   - The go-redis client of each node is at hand (Leader, Node) for any
 //     other command; those calls are not retried.
 package client
