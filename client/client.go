@@ -30,6 +30,7 @@ type Client struct {
 	writes  map[string]bool // command name → has the "write" flag (COMMAND); nil: not read yet
 
 	clientsMu sync.Mutex
+	shut      bool                     // Close has run: no new clients
 	clients   map[string]*redis.Client // one per node
 	stale     map[string]*redis.Client // READONLY connections, for stale reads
 
@@ -93,6 +94,7 @@ func (c *Client) Close() error {
 	c.wg.Wait()
 	c.clientsMu.Lock()
 	defer c.clientsMu.Unlock()
+	c.shut = true
 	var err error
 	for _, m := range []map[string]*redis.Client{c.clients, c.stale} {
 		for addr, rdb := range m {
@@ -316,6 +318,10 @@ func (c *Client) nodeClient(addr string, stale bool) *redis.Client {
 	}
 	rdb := redis.NewClient(&o)
 	rdb.AddHook(nodeHook{c: c, addr: addr})
+	if c.shut {
+		rdb.Close() // its calls fail with redis.ErrClosed
+		return rdb
+	}
 	m[addr] = rdb
 	return rdb
 }

@@ -414,3 +414,28 @@ func TestStaleReads(t *testing.T) {
 		return nil
 	})
 }
+
+// A read on a follower that stopped answering (paused) is sent to
+// another node: a read may always be sent again.
+func TestReadRetriedOnAnotherNode(t *testing.T) {
+	skipShort(t)
+	c := testcluster.Start(t, 3, testcluster.Options{})
+	leader := c.Leader()
+	cl := newClient(t, addrs(c), client.WithRedisOptions(func(o *redis.Options) { o.ReadTimeout = 500 * time.Millisecond }))
+	ctx := context.Background()
+	if err := cl.Do(ctx, "SET", "k", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := c.Followers(leader)[0]
+	paused.Pause()
+	defer paused.Resume()
+	for i := range 4 { // the followers in turn: the paused one comes up
+		got, err := cl.Do(ctx, "GET", "k").Text()
+		if err != nil || got != "v" {
+			t.Fatalf("read %d with %s paused: %q, %v", i, paused.ID, got, err)
+		}
+	}
+	if s := cl.Stats(); s.Retries == 0 {
+		t.Errorf("no read was retried (stats %+v): none went to the paused follower?", s)
+	}
+}
