@@ -18,8 +18,7 @@ import (
 // node, and only commands that certainly did not apply are sent again.
 // It is safe for concurrent use. Close it when done.
 type Client struct {
-	opts  options
-	seeds []string
+	opts options
 
 	mu      sync.RWMutex
 	leader  string          // "" while no leader is known
@@ -62,7 +61,6 @@ func New(ctx context.Context, addrs []string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		opts:       o,
-		seeds:      append([]string(nil), addrs...),
 		known:      append([]string(nil), addrs...),
 		down:       map[string]time.Time{},
 		staleOK:    map[string]bool{},
