@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,10 @@ type Client struct {
 	staleOK map[string]bool // followers fit for stale reads at the last refresh
 	down    map[string]time.Time
 	writes  map[string]bool // command name → has the "write" flag (COMMAND); nil: not read yet
+	// replicasLinear: the topology came from CLUSTER SLOTS (statehouse:
+	// every node reads linearizably). From ROLE (a plain redis-server,
+	// whose replicas lag) reads go to the master.
+	replicasLinear bool
 
 	clientsMu sync.Mutex
 	shut      bool                     // Close has run: no new clients
@@ -252,8 +257,9 @@ func (c *Client) pick(write bool) (addr string, stale bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	up := func(a string) bool { return now.After(c.down[a]) }
-	if (write || c.opts.readFrom == ReadLeader) && c.leader != "" && up(c.leader) {
-		return c.leader, !write && c.opts.staleBound > 0
+	toLeader := write || c.opts.readFrom == ReadLeader || !c.replicasLinear
+	if toLeader && c.leader != "" && up(c.leader) {
+		return c.leader, !write && c.opts.staleBound > 0 && c.replicasLinear
 	}
 	var cands []string
 	if !write {
@@ -277,7 +283,7 @@ func (c *Client) pick(write bool) (addr string, stale bool) {
 		cands = c.known // every node failed lately: try them all in turn
 	}
 	addr = cands[int(c.turn.Add(1)%uint64(len(cands)))]
-	stale = !write && c.opts.staleBound > 0 && (addr == c.leader || c.staleOK[addr])
+	stale = !write && c.opts.staleBound > 0 && c.replicasLinear && (addr == c.leader || c.staleOK[addr])
 	return addr, stale
 }
 
@@ -501,10 +507,8 @@ func (c *Client) refresh(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		rdb := c.nodeClient(addr, false)
-		slots, err := rdb.ClusterSlots(pctx).Result()
-		cancel()
+		leader, nodes, fromSlots, err := c.ask(ctx, rdb, addr)
 		if err != nil {
 			lastErr = fmt.Errorf("%s: %w", addr, err)
 			if !isReply(err) {
@@ -512,9 +516,8 @@ func (c *Client) refresh(ctx context.Context) error {
 			}
 			continue
 		}
-		leader, nodes := slotNodes(slots)
 		if leader == "" {
-			lastErr = fmt.Errorf("%s: CLUSTER SLOTS names no leader", addr)
+			lastErr = fmt.Errorf("%s: names no leader", addr)
 			continue
 		}
 		var writes map[string]bool
@@ -522,11 +525,11 @@ func (c *Client) refresh(ctx context.Context) error {
 			writes = c.readTable(ctx, rdb)
 		}
 		var staleOK map[string]bool
-		if c.opts.staleBound > 0 {
+		if c.opts.staleBound > 0 && fromSlots {
 			staleOK = c.probeStale(ctx, leader, nodes)
 		}
 		c.mu.Lock()
-		c.leader, c.nodes = leader, nodes
+		c.leader, c.nodes, c.replicasLinear = leader, nodes, fromSlots
 		for _, a := range nodes {
 			if !seen[a] {
 				seen[a] = true
@@ -544,6 +547,55 @@ func (c *Client) refresh(ctx context.Context) error {
 		return nil
 	}
 	return lastErr
+}
+
+// ask asks one node for the topology: CLUSTER SLOTS (statehouse, whose
+// every node reads linearizably), or ROLE where the node is not a cluster
+// (a plain redis-server: its replicas' reads may be stale).
+func (c *Client) ask(ctx context.Context, rdb *redis.Client, addr string) (leader string, nodes []string, fromSlots bool, err error) {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	slots, err := rdb.ClusterSlots(pctx).Result()
+	if err == nil {
+		leader, nodes = slotNodes(slots)
+		return leader, nodes, true, nil
+	}
+	if !isReply(err) || Classify(err) == Retry { // a network error, CLUSTERDOWN, LOADING...
+		return "", nil, false, err
+	}
+	role, rerr := rdb.Do(pctx, "ROLE").Slice()
+	if rerr != nil {
+		return "", nil, false, fmt.Errorf("CLUSTER SLOTS: %v; ROLE: %w", err, rerr)
+	}
+	leader, nodes = roleNodes(role, addr)
+	return leader, nodes, false, nil
+}
+
+// roleNodes reads ROLE: a master names its replicas, a replica its
+// master.
+func roleNodes(role []any, addr string) (leader string, nodes []string) {
+	if len(role) == 0 {
+		return "", nil
+	}
+	switch role[0] {
+	case "master":
+		nodes = []string{addr}
+		if len(role) > 2 {
+			replicas, _ := role[2].([]any)
+			for _, r := range replicas {
+				if f, ok := r.([]any); ok && len(f) >= 2 {
+					nodes = append(nodes, net.JoinHostPort(fmt.Sprint(f[0]), fmt.Sprint(f[1])))
+				}
+			}
+		}
+		return addr, nodes
+	case "slave":
+		if len(role) > 2 {
+			leader = net.JoinHostPort(fmt.Sprint(role[1]), fmt.Sprint(role[2]))
+			return leader, []string{leader, addr}
+		}
+	}
+	return "", nil
 }
 
 // slotNodes reads CLUSTER SLOTS as statehouse answers it: one range,

@@ -439,3 +439,26 @@ func TestReadRetriedOnAnotherNode(t *testing.T) {
 		t.Errorf("no read was retried (stats %+v): none went to the paused follower?", s)
 	}
 }
+
+// Against a plain redis-server (not a cluster: CLUSTER SLOTS is refused)
+// the client learns the topology from ROLE and sends everything to the
+// master, whose replicas could be stale.
+func TestPlainRedisServer(t *testing.T) {
+	skipShort(t)
+	addr := testcluster.StartRedis(t)
+	cl := newClient(t, []string{addr})
+	if leader, nodes := cl.Topology(); leader != addr || len(nodes) != 1 {
+		t.Fatalf("topology of a lone redis-server: %q, %v", leader, nodes)
+	}
+	ctx := context.Background()
+	if err := cl.Do(ctx, "SET", "k", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var from string
+	if err := cl.Read(ctx, func(ctx context.Context, rdb *redis.Client) error {
+		from = rdb.Options().Addr
+		return rdb.Get(ctx, "k").Err()
+	}); err != nil || from != addr {
+		t.Fatalf("read on %s: %v", from, err)
+	}
+}

@@ -23,7 +23,9 @@
 //     answer) is read from any node, the seeds included, at New, every
 //     refresh interval, and at once after a MOVED, CLUSTERDOWN, TRYAGAIN
 //     or a connection error. A node that did not answer is passed over for
-//     a second.
+//     a second. A node that is not a cluster (a plain redis-server) is
+//     asked ROLE instead, and then every command goes to its master: a
+//     Redis replica's reads may be stale.
 //   - A command is sent again only when it certainly did not apply
 //     (Outcome Retry: CLUSTERDOWN, TRYAGAIN, LOADING, MOVED, READONLY, a
 //     connection never made), and never once a write in the same attempt
