@@ -17,32 +17,40 @@ import (
 // BenchmarkMiddleware: requests through Manager.Handler, each loading a
 // session and saving one changed value (HGETALL+PTTL, then MULTI EXISTS
 // HSET PEXPIRE EXEC), from 50 goroutines over 1000 sessions, against a
-// 3-node statehouse cluster, a single statehouse node and a single
-// redis-server (persistence off), in one run; it logs the ratios. No
-// HTTP socket: the handler is called directly.
+// 3-node statehouse cluster, a single statehouse node, a single
+// redis-server (persistence off) and a redis-server with two replicas
+// and WAIT 2 after each save (Options.WaitReplicas), in one run; it logs
+// the ratios. No HTTP socket: the handler is called directly.
 //
 //	go test ./client/session -run '^$' -bench Middleware -benchtime 10s
 func BenchmarkMiddleware(b *testing.B) {
 	stores := []struct {
 		name  string
+		wait  int // Options.WaitReplicas
 		addrs func(b *testing.B) []string
 	}{
-		{"statehouse-3", func(b *testing.B) []string {
+		{"statehouse-3", 0, func(b *testing.B) []string {
 			var addrs []string
 			for _, n := range testcluster.Start(b, 3, testcluster.Options{}).Nodes {
 				addrs = append(addrs, n.Addr())
 			}
 			return addrs
 		}},
-		{"statehouse-1", func(b *testing.B) []string {
+		{"statehouse-1", 0, func(b *testing.B) []string {
 			return []string{testcluster.StartSingle(b, testcluster.Options{}).Addr()}
 		}},
-		{"redis", func(b *testing.B) []string { return []string{testcluster.StartRedis(b)} }},
+		{"redis", 0, func(b *testing.B) []string { return []string{testcluster.StartRedis(b)} }},
+		{"redis+2-WAIT", 2, func(b *testing.B) []string {
+			master := testcluster.StartRedis(b)
+			testcluster.StartRedisReplica(b, master)
+			testcluster.StartRedisReplica(b, master)
+			return []string{master}
+		}},
 	}
 	rates := map[string]float64{}
 	for _, st := range stores {
 		b.Run(st.name, func(b *testing.B) {
-			rates[st.name] = benchMiddleware(b, st.addrs(b))
+			rates[st.name] = benchMiddleware(b, st.addrs(b), st.wait)
 		})
 	}
 	base := rates["redis"]
@@ -58,7 +66,7 @@ const (
 	benchParallelism = 25 // × GOMAXPROCS goroutines
 )
 
-func benchMiddleware(b *testing.B, addrs []string) float64 {
+func benchMiddleware(b *testing.B, addrs []string, wait int) float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), testcluster.LeaderTimeout)
 	defer cancel()
 	c, err := client.New(ctx, addrs)
@@ -66,7 +74,7 @@ func benchMiddleware(b *testing.B, addrs []string) float64 {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	m, err := New(c, Options{Keys: [][]byte{key1}})
+	m, err := New(c, Options{Keys: [][]byte{key1}, WaitReplicas: wait})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,6 +35,12 @@ type Options struct {
 	// Prefix of the keys in statehouse (default "session:"): a session
 	// is the hash Prefix+ID, a user's index the set Prefix+"user:"+ID.
 	Prefix string
+	// WaitReplicas, if above 0, makes each save WAIT until that many
+	// replicas have it (at most WaitTimeout; 0: no limit), on the
+	// connection of its EXEC: for Redis with replicas. statehouse needs
+	// none: a write is acknowledged once a quorum of nodes has it.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 	// ErrorHandler answers a request whose session could not be loaded
 	// or saved (the store unreachable, a save whose outcome is
 	// uncertain). Default: 503 Service Unavailable.
@@ -188,12 +194,11 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 			return nil
 		}
 		err := m.c.Write(ctx, func(ctx context.Context, rdb *redis.Client) error {
-			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			_, err := m.tx(ctx, rdb, func(p redis.Pipeliner) {
 				p.Del(ctx, m.key(s.id))
 				if s.user != "" {
 					p.SRem(ctx, m.userKey(s.user), s.id)
 				}
-				return nil
 			})
 			return err
 		})
@@ -225,7 +230,7 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	// at once (and has a TTL in any case).
 	var existed *redis.IntCmd
 	err := m.c.Write(ctx, func(ctx context.Context, rdb *redis.Client) error {
-		_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := m.tx(ctx, rdb, func(p redis.Pipeliner) {
 			if !fresh {
 				src := s.id
 				if oldID != "" {
@@ -234,7 +239,6 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 				existed = p.Exists(ctx, m.key(src))
 			}
 			m.queueSave(ctx, p, s, oldID, fresh, ttl)
-			return nil
 		})
 		if existed != nil && existed.Err() == nil && existed.Val() == 0 {
 			return nil // the RENAME's error, if renewing, is expected
@@ -246,12 +250,11 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	}
 	if existed != nil && existed.Val() == 0 {
 		err := m.c.Write(ctx, func(ctx context.Context, rdb *redis.Client) error {
-			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			_, err := m.tx(ctx, rdb, func(p redis.Pipeliner) {
 				p.Del(ctx, m.key(s.id))
 				if s.user != "" {
 					p.SRem(ctx, m.userKey(s.user), s.id)
 				}
-				return nil
 			})
 			return err
 		})
@@ -264,6 +267,27 @@ func (m *Manager) save(ctx context.Context, s *Session) error {
 	s.stored, s.changes, s.touch, s.renew, s.userChanged = true, map[string]*string{}, false, false, false
 	s.newCookie = s.newCookie || fresh || oldID != ""
 	return nil
+}
+
+// tx runs the commands queue queues as one MULTI/EXEC, then, with
+// Options.WaitReplicas, WAITs on the same connection until that many
+// replicas have it.
+func (m *Manager) tx(ctx context.Context, rdb *redis.Client, queue func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	fn := func(p redis.Pipeliner) error { queue(p); return nil }
+	if m.o.WaitReplicas <= 0 {
+		return rdb.TxPipelined(ctx, fn)
+	}
+	conn := rdb.Conn()
+	defer conn.Close()
+	cmds, err := conn.TxPipelined(ctx, fn)
+	if err != nil {
+		return cmds, err
+	}
+	n, err := conn.Wait(ctx, m.o.WaitReplicas, m.o.WaitTimeout).Result()
+	if err == nil && n < int64(m.o.WaitReplicas) {
+		err = fmt.Errorf("session: WAIT: %d of %d replicas acknowledged the save within %v", n, m.o.WaitReplicas, m.o.WaitTimeout)
+	}
+	return cmds, err
 }
 
 // queueSave queues the writes of one save, in one MULTI/EXEC.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/statehouse/statehouse/client"
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
@@ -495,5 +496,36 @@ func TestSaveAfterDestroyBringsNothingBack(t *testing.T) {
 		if err != nil || len(keys) != 0 {
 			t.Errorf("renew %v: keys left: %v, %v", renew, keys, err)
 		}
+	}
+}
+
+// With WaitReplicas each save waits until the replicas of a redis-server
+// have it: a session saved through the master is on the replica at once.
+func TestWaitReplicas(t *testing.T) {
+	skipShort(t)
+	master := testcluster.StartRedis(t)
+	replica := testcluster.StartRedisReplica(t, master)
+	c := dial(t, []string{master})
+	m := manager(t, c, Options{WaitReplicas: 1, WaitTimeout: testcluster.RequestTimeout})
+	web := webServer(t, m)
+	b := &browser{t: t}
+	b.do(web, "POST", "/put?k=a&v=1")
+	id, _ := m.signer.verify(m.o.Cookie.Name, b.cookie.Value)
+	direct := redis.NewClient(testcluster.ClientOptions(replica))
+	defer direct.Close()
+	if got, err := direct.HGet(context.Background(), m.key(id), dataPrefix+"a").Result(); err != nil || got != "1" {
+		t.Fatalf("the replica right after the save: %q, %v", got, err)
+	}
+	// Two replicas asked for, one there: the save is refused once
+	// WaitTimeout passes.
+	two := webServer(t, manager(t, c, Options{WaitReplicas: 2, WaitTimeout: 100 * time.Millisecond}))
+	req, _ := http.NewRequest("POST", two.URL+"/put?k=a&v=2", nil)
+	resp, err := two.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a save only one of two replicas acknowledged: %s; want 503", resp.Status)
 	}
 }
