@@ -416,17 +416,22 @@ func (m *Manager) RevokeUser(ctx context.Context, uid string) (int, error) {
 			if err != nil {
 				return err
 			}
-			keys := []string{uk}
-			for _, id := range ids {
-				keys = append(keys, m.key(id))
+			if len(ids) == 0 {
+				n = 0
+				return nil
 			}
-			cmds, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Del(ctx, keys[1:]...)
+			keys := make([]string, len(ids))
+			for i, id := range ids {
+				keys[i] = m.key(id)
+			}
+			var del *redis.IntCmd
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				del = p.Del(ctx, keys...)
 				p.Del(ctx, uk)
 				return nil
 			})
-			if err == nil && len(ids) > 0 {
-				n = int(cmds[0].(*redis.IntCmd).Val())
+			if err == nil {
+				n = int(del.Val())
 			}
 			return err
 		}, uk)

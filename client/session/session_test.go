@@ -411,6 +411,9 @@ func TestUserSessions(t *testing.T) {
 	if got := bob.do(web, "GET", "/whoami"); got != "bob" {
 		t.Errorf("revoking alice signed bob out: %q", got)
 	}
+	if n, err := m.RevokeUser(ctx, "alice"); err != nil || n != 0 {
+		t.Errorf("RevokeUser of a user with no sessions: %d, %v", n, err)
+	}
 }
 
 // Concurrent requests of one session, through two web servers on a
