@@ -33,7 +33,7 @@ type Options struct {
 	// is used (default 24 hours).
 	Lifetime time.Duration
 	// Prefix of the keys in statehouse (default "session:"): a session
-	// is the hash Prefix+ID, a user's index the set Prefix+"user:"+ID.
+	// is the hash Prefix+ID, a user's index the set Prefix+"user:"+uid.
 	Prefix string
 	// WaitReplicas, if above 0, makes each save WAIT until that many
 	// replicas have it (at most WaitTimeout; 0: no limit), on the
