@@ -462,3 +462,31 @@ func TestPlainRedisServer(t *testing.T) {
 		t.Fatalf("read on %s: %v", from, err)
 	}
 }
+
+// Leadership handed to another node: the client's next write goes to the
+// old leader, which (refusing follower writes) answers MOVED; the client
+// reads the topology again and sends the write to the new leader.
+func TestMovedRefreshesTheTopology(t *testing.T) {
+	skipShort(t)
+	c := testcluster.Start(t, 3, testcluster.Options{Args: []string{"--follower-writes", "refuse"}})
+	old := c.Leader()
+	// No periodic refresh: only the MOVED can tell the client.
+	cl := newClient(t, addrs(c), client.WithRefreshInterval(time.Hour))
+	ctx := context.Background()
+	if err := old.Client().Do(ctx, "RAFT", "TRANSFER-LEADER").Err(); err != nil {
+		t.Fatalf("RAFT TRANSFER-LEADER: %v", err)
+	}
+	next := c.WaitForNewLeader(old)
+	if leader, _ := cl.Topology(); leader != old.Addr() {
+		t.Fatalf("the client learned of the new leader before any write: %s", leader)
+	}
+	if err := cl.Do(ctx, "SET", "k", "v").Err(); err != nil {
+		t.Fatalf("SET after the leader changed: %v", err)
+	}
+	if leader, _ := cl.Topology(); leader != next.Addr() {
+		t.Errorf("after a MOVED the client's leader is %s, want %s", leader, next.Addr())
+	}
+	if s := cl.Stats(); s.Retries == 0 {
+		t.Errorf("stats %+v: the write was not retried after its MOVED", s)
+	}
+}
