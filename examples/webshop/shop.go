@@ -38,13 +38,14 @@ func newShop(name string, m *session.Manager) http.Handler {
 	s.mux.HandleFunc("POST /cart/add", s.add)
 	s.mux.HandleFunc("POST /signout", s.signOut)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	withSession := m.Handler(s.mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Served-By", s.name)
 		if r.URL.Path == "/healthz" {
 			s.mux.ServeHTTP(w, r) // no session for health checks
 			return
 		}
-		m.Handler(s.mux).ServeHTTP(w, r)
+		withSession.ServeHTTP(w, r)
 	})
 }
 
