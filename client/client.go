@@ -520,6 +520,12 @@ func (c *Client) refresh(ctx context.Context) error {
 			lastErr = fmt.Errorf("%s: names no leader", addr)
 			continue
 		}
+		if f := c.opts.addrMap; f != nil {
+			leader = f(leader)
+			for i := range nodes {
+				nodes[i] = f(nodes[i])
+			}
+		}
 		var writes map[string]bool
 		if needTable {
 			writes = c.readTable(ctx, rdb)

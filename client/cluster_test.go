@@ -490,3 +490,28 @@ func TestMovedRefreshesTheTopology(t *testing.T) {
 		t.Errorf("stats %+v: the write was not retried after its MOVED", s)
 	}
 }
+
+// WithAddrMap: the client dials the nodes at the addresses the map gives
+// for those they announce (here "localhost:port" for "127.0.0.1:port").
+func TestAddrMap(t *testing.T) {
+	skipShort(t)
+	c := testcluster.Start(t, 3, testcluster.Options{})
+	leader := c.Leader()
+	viaName := func(a string) string { return strings.Replace(a, "127.0.0.1:", "localhost:", 1) }
+	cl := newClient(t, []string{c.Nodes[0].Addr()}, client.WithAddrMap(viaName))
+	got, nodes := cl.Topology()
+	if got != viaName(leader.Addr()) || len(nodes) != 3 {
+		t.Fatalf("topology %s %v; want the leader as %s", got, nodes, viaName(leader.Addr()))
+	}
+	ctx := context.Background()
+	if err := cl.Do(ctx, "SET", "k", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var from string
+	if err := cl.Read(ctx, func(ctx context.Context, rdb *redis.Client) error {
+		from = rdb.Options().Addr
+		return rdb.Get(ctx, "k").Err()
+	}); err != nil || !strings.HasPrefix(from, "localhost:") {
+		t.Fatalf("read on %s: %v", from, err)
+	}
+}

@@ -30,6 +30,7 @@ type options struct {
 	retryTimeout    time.Duration
 	refreshInterval time.Duration
 	downFor         time.Duration
+	addrMap         func(string) string
 }
 
 func defaultOptions() options {
@@ -90,4 +91,13 @@ func WithRetryTimeout(d time.Duration) Option {
 // connection error asks for it at once.
 func WithRefreshInterval(d time.Duration) Option {
 	return func(o *options) { o.refreshInterval = d }
+}
+
+// WithAddrMap rewrites the node addresses the cluster announces (CLUSTER
+// SLOTS, ROLE) before the client dials them: for clients that reach the
+// nodes by other addresses than the nodes announce, such as containers
+// on a Docker network whose nodes announce the host's published ports.
+// The addresses given to New are used as they are.
+func WithAddrMap(f func(announced string) string) Option {
+	return func(o *options) { o.addrMap = f }
 }
