@@ -12,4 +12,9 @@
 // web server, skipping one that cannot be connected to. The cart is kept
 // one session value per item ("cart:tea" = "2"), so two tabs adding
 // different items at once keep both.
+//
+// In containers, `docker compose --profile demo up -d` runs the web
+// servers (`webshop web`, with --addr-map: the nodes announce the host's
+// ports) and the proxy (`webshop proxy`) beside the compose file's three
+// nodes; examples/webshop/docker-smoke.sh runs the story end to end there.
 package main

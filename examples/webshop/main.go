@@ -29,9 +29,12 @@ const keyEnv = "WEBSHOP_SESSION_KEY"
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "web" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "web":
 		err = runWeb(os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "proxy":
+		err = runProxy(os.Args[2:])
+	default:
 		err = runAll(os.Args[1:])
 	}
 	if err != nil {
@@ -41,13 +44,21 @@ func main() {
 }
 
 // runWeb is one web server: `webshop web --addr A --name N --store a,b,c`.
+// The store's password, if it has one, is STATEHOUSE_PASSWORD.
 func runWeb(args []string) error {
 	fs := flag.NewFlagSet("webshop web", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:8081", "address to serve on")
 	name := fs.String("name", "web-1", "this web server's name, shown on every page")
 	store := fs.String("store", "127.0.0.1:6390", "statehouse nodes, comma-separated (one is enough)")
-	insecure := fs.Bool("insecure-cookie", true, "leave Secure off the session cookie: the demo serves plain HTTP on loopback")
+	addrMap := fs.String("addr-map", "", "announced=reachable,... : node addresses the cluster announces and where this web server reaches them (client.WithAddrMap)")
+	insecure := fs.Bool("insecure-cookie", true, "leave Secure off the session cookie: the demo serves plain HTTP")
 	fs.Parse(args)
+	amap := map[string]string{}
+	for _, pair := range strings.Split(*addrMap, ",") {
+		if from, to, ok := strings.Cut(pair, "="); ok {
+			amap[from] = to
+		}
+	}
 	key, err := hex.DecodeString(os.Getenv(keyEnv))
 	if err != nil || len(key) < 32 {
 		return fmt.Errorf("%s must hold a hex key of at least 32 bytes", keyEnv)
@@ -56,7 +67,14 @@ func runWeb(args []string) error {
 	defer cancel()
 	startCtx, startCancel := context.WithTimeout(ctx, time.Minute)
 	defer startCancel()
-	c, err := client.New(startCtx, strings.Split(*store, ","))
+	c, err := client.New(startCtx, strings.Split(*store, ","),
+		client.WithAddrMap(func(a string) string {
+			if to, ok := amap[a]; ok {
+				return to
+			}
+			return a
+		}),
+		client.WithRedisOptions(func(o *redis.Options) { o.Password = os.Getenv("STATEHOUSE_PASSWORD") }))
 	if err != nil {
 		return err
 	}
@@ -76,6 +94,27 @@ func runWeb(args []string) error {
 		srv.Shutdown(shut)
 	}()
 	slog.Info("web server up", "name", *name, "addr", *addr)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// runProxy is the round-robin proxy alone: `webshop proxy --addr A
+// --backends a,b`.
+func runProxy(args []string) error {
+	fs := flag.NewFlagSet("webshop proxy", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to serve on")
+	backends := fs.String("backends", "127.0.0.1:8081,127.0.0.1:8082", "web servers, comma-separated")
+	fs.Parse(args)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	srv := &http.Server{Addr: *addr, Handler: newProxy(strings.Split(*backends, ",")), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	slog.Info("proxy up", "addr", *addr, "backends", *backends)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -173,7 +212,7 @@ func runAll(args []string) error {
 	fmt.Println("web servers:")
 	for i, a := range backends {
 		name := fmt.Sprintf("web-%d", i+1)
-		if err := start(name, []string{keyEnv + "=" + hex.EncodeToString(key)}, self,
+		if err := start(name, []string{keyEnv + "=" + hex.EncodeToString(key), "STATEHOUSE_PASSWORD="}, self,
 			"web", "--addr", a, "--name", name, "--store", strings.Join(storeAddrs, ",")); err != nil {
 			return err
 		}
