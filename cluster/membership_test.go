@@ -249,29 +249,9 @@ func TestLeaderLeavesWithoutFailingWrites(t *testing.T) {
 			others = append(others, n)
 		}
 	}
-	stop := make(chan struct{})
-	errs := make(chan error, 100)
-	var wg sync.WaitGroup
 	// Several writers per node keep entries in flight at the leader when
 	// it hands off: none of them may come back uncertain.
-	for i := range 4 * len(others) {
-		n := others[i%len(others)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; ; j++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := trySet(n, fmt.Sprintf("w%d-%d", i, j), "v"); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
+	stop := startWriters(others, 4*len(others))
 	time.Sleep(300 * time.Millisecond) // writes under way
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -280,10 +260,7 @@ func TestLeaderLeavesWithoutFailingWrites(t *testing.T) {
 	}
 	leader.Shutdown()
 	time.Sleep(500 * time.Millisecond) // writes go on under the new leader
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range stop() {
 		t.Errorf("a write failed while the leader left: %v", err)
 	}
 	var want []string
@@ -498,27 +475,7 @@ func TestVoterBackEmptyVotesOnlyOnceCaughtUp(t *testing.T) {
 // node, the leader included, keep entries in flight through ten transfers.
 func TestLeadershipTransferLeavesNoWriteUncertain(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	stop := make(chan struct{})
-	errs := make(chan error, 100)
-	var wg sync.WaitGroup
-	for i := range 12 {
-		n := tc.nodes[i%len(tc.nodes)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; ; j++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := trySet(n, fmt.Sprintf("w%d-%d", i, j), "v"); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
+	stop := startWriters(tc.nodes, 12)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for range 10 {
@@ -527,10 +484,44 @@ func TestLeadershipTransferLeavesNoWriteUncertain(t *testing.T) {
 			t.Fatalf("transfer: %v", err)
 		}
 	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range stop() {
 		t.Errorf("a write failed while leadership moved: %v", err)
+	}
+}
+
+// startWriters runs n writers spread over nodes, each setting keys of its
+// own one after another until a write fails or stop is called; stop
+// returns the failures.
+func startWriters(nodes []*Node, n int) (stop func() []error) {
+	done := make(chan struct{})
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		node := nodes[i%len(nodes)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := trySet(node, fmt.Sprintf("w%d-%d", i, j), "v"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	return func() []error {
+		close(done)
+		wg.Wait()
+		close(errs)
+		var out []error
+		for err := range errs {
+			out = append(out, err)
+		}
+		return out
 	}
 }

@@ -68,6 +68,7 @@ func nonce() []byte {
 type mux struct {
 	ln    net.Listener
 	token []byte
+	tls   *peerTLS // nil: plain TCP
 	log   *slog.Logger
 
 	mu       sync.Mutex
@@ -111,6 +112,15 @@ func (m *mux) serve() {
 
 func (m *mux) route(conn net.Conn) {
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if m.tls != nil {
+		tc, err := m.tls.server(conn)
+		if err != nil {
+			m.log.Warn("peer connection refused: TLS handshake failed", "peer", conn.RemoteAddr().String(), "err", err)
+			conn.Close()
+			return
+		}
+		conn = tc
+	}
 	head := make([]byte, len(handshakeMagic)+1+nonceLen)
 	if _, err := io.ReadFull(conn, head); err != nil {
 		conn.Close()
@@ -159,12 +169,20 @@ func (m *mux) close() error {
 
 // dialPeer opens a connection to a peer's port for proto, proving this
 // node holds key and checking that the peer does too.
-func dialPeer(addr string, proto byte, key []byte, timeout time.Duration) (net.Conn, error) {
+func dialPeer(addr string, proto byte, key []byte, pt *peerTLS, timeout time.Duration) (net.Conn, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
+	if pt != nil {
+		tc, err := pt.client(conn, addr)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("peer TLS handshake with %s: %w", addr, err)
+		}
+		conn = tc
+	}
 	nd := nonce()
 	if _, err := conn.Write(append(append(append([]byte{}, handshakeMagic...), proto), nd...)); err != nil {
 		conn.Close()
@@ -209,7 +227,7 @@ func (l *raftLayer) Close() error { return l.m.close() }
 func (l *raftLayer) Addr() net.Addr { return l.addr }
 
 func (l *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialPeer(string(address), protoRaft, l.m.token, timeout)
+	return dialPeer(string(address), protoRaft, l.m.token, l.m.tls, timeout)
 }
 
 // advertiseAddr is the address peers are told: kept as written (a host

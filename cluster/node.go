@@ -51,6 +51,8 @@ type Config struct {
 	InitialCluster map[string]string
 	// Secret authenticates peers on the peer port (empty: no check).
 	Secret string
+	// PeerTLS, if set, puts the peer port under mutual TLS (peertls.go).
+	PeerTLS *PeerTLS
 
 	// Gossip (gossip.go, membership.go). GossipAddr is host:port memberlist
 	// listens on; empty turns gossip, and with it joining, autopilot and
@@ -194,6 +196,7 @@ type Node struct {
 
 	leaderChanged broadcast // notified whenever Raft's known leader changes
 
+	raftUp       atomic.Pointer[raft.Raft] // raft, for peer TLS checks that may run before Open returns
 	proposals    chan *proposal
 	inflight     atomic.Int64 // entries handed to Raft whose proposals have no answer yet
 	handingOff   atomic.Bool  // the proposer sends new writes elsewhere: leadership is being passed on
@@ -209,6 +212,7 @@ type Node struct {
 	wg       sync.WaitGroup
 	shutOnce sync.Once
 
+	pub   publisher   // pub/sub messages to the other members (publish.go)
 	clock clockState  // the members' clocks (clock.go)
 	disk  diskState   // the data dir's free space (disk.go)
 	memb  *membership // gossip and autopilot; nil with gossip off
@@ -352,6 +356,9 @@ func (o *opening) advertise() (err error) {
 func (o *opening) transport() error {
 	n := o.n
 	n.mux = newMux(o.ln, n.cfg.Secret, n.log)
+	if n.cfg.PeerTLS != nil {
+		n.mux.tls = &peerTLS{material: n.cfg.PeerTLS.Material, idAt: n.memberAt}
+	}
 	o.onUndo(func() { n.mux.close() })
 	layer := &raftLayer{m: n.mux, conns: n.mux.listen(protoRaft), addr: o.adv}
 	o.service = n.mux.listen(protoService)
@@ -470,6 +477,7 @@ func (o *opening) startRaft() error {
 		return err
 	}
 	n.raft = r
+	n.raftUp.Store(r)
 	o.onUndo(func() { r.Shutdown().Error() })
 	return nil
 }
@@ -634,4 +642,23 @@ func (n *Node) Shutdown() error {
 		}
 	})
 	return err
+}
+
+// memberAt names the member of the Raft configuration at peer address
+// addr, "" if none (or before Raft runs).
+func (n *Node) memberAt(addr string) string {
+	r := n.raftUp.Load()
+	if r == nil {
+		return ""
+	}
+	fut := r.GetConfiguration()
+	if fut.Error() != nil {
+		return ""
+	}
+	for _, s := range fut.Configuration().Servers {
+		if string(s.Address) == addr {
+			return string(s.ID)
+		}
+	}
+	return ""
 }

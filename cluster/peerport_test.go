@@ -21,7 +21,7 @@ import (
 // handshake, as a peer that knows the secret would.
 func dialService(t *testing.T, n *Node) net.Conn {
 	t.Helper()
-	conn, err := dialPeer(n.PeerAddr(), protoService, peerKey("s3cret"), peerDialTimeout)
+	conn, err := dialPeer(n.PeerAddr(), protoService, peerKey("s3cret"), nil, peerDialTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestPeerHandshakeCannotBeReplayed(t *testing.T) {
 	}
 
 	for _, secret := range []string{"", "the-client-password"} {
-		if _, err := dialPeer(n.PeerAddr(), protoService, peerKey(secret), peerDialTimeout); err != nil {
+		if _, err := dialPeer(n.PeerAddr(), protoService, peerKey(secret), nil, peerDialTimeout); err != nil {
 			continue // refused at once: the acceptor's proof did not check out
 		}
 		c := &peerClient{addr: n.PeerAddr(), token: peerKey(secret)}

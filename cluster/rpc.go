@@ -27,6 +27,7 @@ const (
 	msgStats     byte = 6 // payload: empty; the reply's index is the last log index, its body the last log term and ms since the leader was heard (u64 each), then 1 if the node started empty and may not vote yet
 	msgRemove    byte = 7 // payload: a node id the leader removes from Raft (a node leaving, an operator)
 	msgTransfer  byte = 8 // payload: a node id (or none) the leader hands leadership to
+	msgPublish   byte = 9 // payload: pub/sub messages for this node's subscribers (publish.go)
 
 	maxFrame = 1<<32 - 1 // what the length field can say
 
@@ -267,6 +268,8 @@ func (n *Node) handleCall(typ byte, payload []byte) []byte {
 		return peerReply{status: stOK, index: uint64(n.cfg.Clock()), body: []byte{full}}.encode()
 	case msgStats:
 		return encodeStats(n.serverStats(), n.votes.fresh.Load()).encode()
+	case msgPublish:
+		return n.receivePublished(payload)
 	case msgTransfer:
 		if n.raft.State() != raft.Leader {
 			return peerReply{status: stNoLeader}.encode() // never relay
@@ -304,7 +307,7 @@ func (n *Node) peer(addr string) *peerClient {
 	defer n.peersMu.Unlock()
 	c := n.peers[addr]
 	if c == nil {
-		c = &peerClient{addr: addr, token: n.mux.token}
+		c = &peerClient{addr: addr, token: n.mux.token, tls: n.mux.tls}
 		n.peers[addr] = c
 	}
 	return c
@@ -314,6 +317,7 @@ func (n *Node) peer(addr string) *peerClient {
 type peerClient struct {
 	addr  string
 	token []byte
+	tls   *peerTLS
 
 	mu      sync.Mutex
 	conn    net.Conn
@@ -367,7 +371,7 @@ func (c *peerClient) roundTrip(ctx context.Context, typ byte, payload []byte) ([
 			c.mu.Unlock()
 			return nil, &callError{sent: false, err: context.DeadlineExceeded}
 		}
-		conn, err := dialPeer(c.addr, protoService, c.token, timeout)
+		conn, err := dialPeer(c.addr, protoService, c.token, c.tls, timeout)
 		if err != nil {
 			c.mu.Unlock()
 			return nil, &callError{sent: false, err: err}

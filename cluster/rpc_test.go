@@ -39,3 +39,23 @@ func TestPeerReplyStatus(t *testing.T) {
 		t.Errorf("shutdown maps to %v, want ErrUnknownOutcome", got)
 	}
 }
+
+// A batch of published messages decodes as it was encoded; a malformed
+// one is refused whole, never read past its end.
+func TestPublishedBatchCodec(t *testing.T) {
+	var b []byte
+	in := []Published{{Channel: []byte("a"), Message: []byte("1")}, {Shard: true, Channel: []byte("s"), Message: nil}}
+	for _, m := range in {
+		b = appendPublished(b, m)
+	}
+	var out []Published
+	if err := decodePublished(b, func(m Published) { out = append(out, m) }); err != nil || len(out) != 2 ||
+		string(out[0].Channel) != "a" || string(out[0].Message) != "1" || !out[1].Shard || string(out[1].Channel) != "s" {
+		t.Fatalf("round trip: %+v, %v", out, err)
+	}
+	for _, bad := range [][]byte{{2, 1, 'a', 0}, {0, 9, 'a'}, {0, 1, 'a', 5, 'x'}, {0}} {
+		if err := decodePublished(bad, func(Published) {}); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+}

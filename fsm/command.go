@@ -37,6 +37,14 @@ const (
 	// to reads): a newer build may add such commands in a rolling upgrade.
 	// Any other unknown op in a committed entry stops the node.
 	FlagIgnorable
+	// FlagKeyAccess marks a write that returns what its keys held (GETDEL,
+	// INCR, RENAME's source...): an ACL user needs read permission on its
+	// keys too, as Redis's ACCESS key flag asks.
+	FlagKeyAccess
+	// FlagNotKey marks a command whose key positions name something else
+	// (SSUBSCRIBE's shard channels: Redis's not_key key spec): no key
+	// permission applies to them.
+	FlagNotKey
 )
 
 // redisFlags names Redis's flags in the order COMMAND lists them.
@@ -355,7 +363,7 @@ func KeyspaceCommands() []*Command {
 }
 
 // keyspaceFamilies lists the fsm's command families, one file each.
-var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, internalCommands}
+var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, internalCommands, aclCommands}
 
 // commands is the fsm's own view of the table: the commands a log entry
 // may carry.
@@ -399,6 +407,7 @@ func (c *Ctx) Get(key []byte) *item {
 	if it.expired(c.Now) {
 		if c.Write {
 			c.ks.remove(it.key, c.Rev)
+			c.notify(NotifyExpired, "expired", key)
 		}
 		return nil
 	}
@@ -409,6 +418,11 @@ func (c *Ctx) Get(key []byte) *item {
 func (c *Ctx) Put(it *item) {
 	c.mustWrite()
 	it.rev = c.Rev
+	if c.f.notifyFlags.Load()&NotifyNew != 0 {
+		if old := c.ks.raw(it.key); old == nil || old.expired(c.Now) {
+			c.notify(NotifyNew, "new", []byte(it.key))
+		}
+	}
 	c.ks.put(it)
 }
 

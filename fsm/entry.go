@@ -22,6 +22,12 @@ type Request struct {
 	Atomic bool
 	Conds  []Cond
 	Ops    []Op
+	// User and ACLRev: the ACL user that sent the ops, and the revision of
+	// the users (FSM.ACLRev) its permissions were checked against. If the
+	// users changed since, the fsm checks the ops again as it applies
+	// them. Empty while ACL commands never changed the users.
+	User   string
+	ACLRev uint64
 }
 
 // Op is one command in the database it was issued against.
@@ -68,6 +74,13 @@ var ErrNewerEntry = errors.New("fsm: entry written by a newer statehouse")
 
 const opIgnorable = 1 // op flags bit
 
+// Request flags bits. reqACL is followed by the user and the ACL revision;
+// a build before ACL users stops at such an entry (ErrNewerEntry).
+const (
+	reqAtomic = 1
+	reqACL    = 2
+)
+
 // Encode appends the binary form of e to b.
 func (e *Entry) Encode(b []byte) []byte {
 	start := len(b)
@@ -78,9 +91,16 @@ func (e *Entry) Encode(b []byte) []byte {
 		r := &e.Reqs[i]
 		var flags byte
 		if r.Atomic {
-			flags = 1
+			flags = reqAtomic
+		}
+		if r.User != "" {
+			flags |= reqACL
 		}
 		b = append(b, flags)
+		if r.User != "" {
+			b = appendBytes(b, []byte(r.User))
+			b = binary.AppendUvarint(b, r.ACLRev)
+		}
 		b = binary.AppendUvarint(b, uint64(len(r.Conds)))
 		for _, c := range r.Conds {
 			b = binary.AppendUvarint(b, uint64(c.DB))
@@ -119,7 +139,7 @@ const EntryOverhead = 1 + 2*maxVarint
 // without encoding it: the proposer checks it against the largest entry
 // the log may hold before r is proposed.
 func (r *Request) SizeBound() int {
-	n := 1 + 2*maxVarint // flags, cond and op counts
+	n := 1 + 3*maxVarint + len(r.User) // flags, ACL guard, cond and op counts
 	for _, c := range r.Conds {
 		n += 4*maxVarint + len(c.Key)
 	}
@@ -165,14 +185,22 @@ func DecodeEntry(data []byte) (*Entry, error) {
 	for i := 0; i < n && d.err == nil; i++ {
 		var r Request
 		flags := d.byte()
-		if flags&^1 != 0 {
+		known := byte(reqAtomic)
+		if v > entryVersionV2 {
+			known |= reqACL
+		}
+		if flags&^known != 0 {
 			if v > entryVersionV2 {
 				// Flags this build does not know: a newer build's.
 				return nil, fmt.Errorf("%w: request flags %#x", ErrNewerEntry, flags)
 			}
 			return nil, fmt.Errorf("%w: request flags %#x", errCorrupt, flags)
 		}
-		r.Atomic = flags&1 != 0
+		r.Atomic = flags&reqAtomic != 0
+		if flags&reqACL != 0 {
+			r.User = string(d.bytes())
+			r.ACLRev = d.uvarint()
+		}
 		nc := d.count()
 		for j := 0; j < nc && d.err == nil; j++ {
 			r.Conds = append(r.Conds, Cond{DB: d.db(), Key: d.bytes(), Rev: d.uvarint(), Since: d.uvarint()})

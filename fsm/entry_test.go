@@ -46,11 +46,21 @@ func TestEntryFormats(t *testing.T) {
 		t.Fatalf("round trip: %+v", out.Reqs[0].Ops)
 	}
 
+	// A request from an ACL user carries the user and the ACL revision.
+	g := Entry{Now: 5, Reqs: []Request{{User: "alice", ACLRev: 42, Ops: []Op{op(1, false, "SET", "k", "v")}}}}
+	gb := g.Encode(nil)
+	if gb2, err := DecodeEntry(gb); err != nil || gb2.Reqs[0].User != "alice" || gb2.Reqs[0].ACLRev != 42 {
+		t.Fatalf("ACL guard round trip: %+v, %v", gb2, err)
+	}
+	if len(gb) > g.Reqs[0].SizeBound()+EntryOverhead+4 {
+		t.Fatalf("entry of %d bytes over its size bound", len(gb))
+	}
+
 	// A newer format, or flags this build does not know, are a newer
 	// build's: refused as such, not as corruption.
 	for name, data := range map[string][]byte{
 		"format 4":          append([]byte{entryVersion + 1}, b[1:]...),
-		"unknown req flags": withCRC([]byte{entryVersion, 0, 1, 0x02, 0, 0}),
+		"unknown req flags": withCRC([]byte{entryVersion, 0, 1, 0x04, 0, 0}),
 		"unknown op flags":  withCRC([]byte{entryVersion, 0, 1, 0, 0, 1, 0x02, 1, 0, 1, 1, 'x'}),
 	} {
 		if _, err := DecodeEntry(data); !errors.Is(err, ErrNewerEntry) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/statehouse/statehouse/internal/resp"
 )
@@ -19,6 +20,12 @@ type FSM struct {
 	dbs     [NumDBs]*keyspace
 	now     int64  // largest Entry.Now applied: time never runs backwards
 	applied uint64 // index of the last entry applied
+	acl     aclState
+	aclRev  atomic.Uint64 // acl.rev, read on every command without the lock
+
+	notifyFlags atomic.Int64 // notify-keyspace-events (notify.go)
+	events      []Event      // of the entry being applied
+	onEvents    atomic.Pointer[func([]Event)]
 }
 
 // New returns an empty keyspace.
@@ -33,6 +40,16 @@ func New() *FSM {
 // Apply applies one log entry at index and returns one reply per request,
 // each the RESP bytes the requesting client receives.
 func (f *FSM) Apply(index uint64, e *Entry) [][]byte {
+	out, events := f.apply(index, e)
+	if len(events) > 0 {
+		if fn := f.onEvents.Load(); fn != nil {
+			(*fn)(events)
+		}
+	}
+	return out
+}
+
+func (f *FSM) apply(index uint64, e *Entry) ([][]byte, []Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if e.Now > f.now {
@@ -43,7 +60,9 @@ func (f *FSM) Apply(index uint64, e *Entry) [][]byte {
 		out[i] = f.applyRequest(index, &e.Reqs[i], nil)
 	}
 	f.applied = index
-	return out
+	events := f.events
+	f.events = nil
+	return out, events
 }
 
 func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
@@ -60,7 +79,12 @@ func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
 		out = resp.AppendArray(out, len(r.Ops))
 	}
 	c := Ctx{f: f, Now: f.now, Rev: index, Write: true, Out: out}
+	denied := f.checkRequest(r)
 	for i := range r.Ops {
+		if denied != nil && denied[i] != "" {
+			c.Error(denied[i])
+			continue
+		}
 		c.exec(&r.Ops[i], r.Atomic)
 	}
 	return c.Out
@@ -314,6 +338,7 @@ func (f *FSM) Expired(now int64, limit int) []Op {
 
 var internalCommands = []*Command{
 	{Name: ReapCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "internal", Handler: reapCmd},
+	{Name: NotifyCommand, Arity: 2, Flags: FlagWrite | FlagInternal | FlagFast, Group: "internal", Handler: configNotifyCmd},
 }
 
 func reapCmd(c *Ctx, args [][]byte) {
@@ -324,5 +349,6 @@ func reapCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	c.ks.remove(it.key, c.Rev)
+	c.notify(NotifyExpired, "expired", args[1])
 	c.Int(1)
 }

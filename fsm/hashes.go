@@ -20,8 +20,8 @@ var hashCommands = []*Command{
 	{Name: "hsetnx", Arity: 4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hsetnxCmd},
 	{Name: "hmset", Arity: -4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hmsetCmd},
 	{Name: "hdel", Arity: -3, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hdelCmd},
-	{Name: "hincrby", Arity: 4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hincrbyCmd},
-	{Name: "hincrbyfloat", Arity: 4, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hincrbyfloatCmd},
+	{Name: "hincrby", Arity: 4, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hincrbyCmd},
+	{Name: "hincrbyfloat", Arity: 4, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hincrbyfloatCmd},
 	{Name: "hget", Arity: 3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hgetCmd},
 	{Name: "hmget", Arity: -3, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hmgetCmd},
 	{Name: "hlen", Arity: 2, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatHash, Group: "hash", Handler: hlenCmd},
@@ -94,6 +94,7 @@ func hsetCmd(c *Ctx, args [][]byte) {
 		}
 	}
 	c.Put(cl)
+	c.notify(NotifyHash, "hset", args[1])
 	c.Int(added)
 }
 
@@ -111,6 +112,7 @@ func hmsetCmd(c *Ctx, args [][]byte) {
 		h.Set(string(args[i]), string(args[i+1]))
 	}
 	c.Put(cl)
+	c.notify(NotifyHash, "hset", args[1])
 	c.OK()
 }
 
@@ -129,6 +131,7 @@ func hsetnxCmd(c *Ctx, args [][]byte) {
 	cl, h, _ := c.writeHash(args[1])
 	h.Set(string(args[2]), string(args[3]))
 	c.Put(cl)
+	c.notify(NotifyHash, "hset", args[1])
 	c.Int(1)
 }
 
@@ -162,8 +165,11 @@ func hdelCmd(c *Ctx, args [][]byte) {
 	case n == 0:
 	case h.Len() == 0:
 		c.Del(args[1])
+		c.notify(NotifyHash, "hdel", args[1])
+		c.notify(NotifyGeneric, "del", args[1])
 	default:
 		c.Put(cl)
+		c.notify(NotifyHash, "hdel", args[1])
 	}
 	c.Int(n)
 }
@@ -193,6 +199,7 @@ func hincrbyCmd(c *Ctx, args [][]byte) {
 	v += incr
 	h.Set(string(args[2]), strconv.FormatInt(v, 10))
 	c.Put(cl)
+	c.notify(NotifyHash, "hincrby", args[1])
 	c.Int(v)
 }
 
@@ -228,6 +235,7 @@ func hincrbyfloatCmd(c *Ctx, args [][]byte) {
 	s := formatLongDouble(sum)
 	h.Set(string(args[2]), s)
 	c.Put(cl)
+	c.notify(NotifyHash, "hincrbyfloat", args[1])
 	c.BulkString(s)
 }
 

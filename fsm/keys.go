@@ -30,9 +30,9 @@ var keyCommands = []*Command{
 	{Name: "expiretime", Arity: 2, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: expiretimeCmd},
 	{Name: "pexpiretime", Arity: 2, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: pexpiretimeCmd},
 	{Name: "persist", Arity: 2, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: persistCmd},
-	{Name: "rename", Arity: 3, Flags: FlagWrite, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: renameCmd},
-	{Name: "renamenx", Arity: 3, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: renamenxCmd},
-	{Name: "copy", Arity: -3, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: copyCmd},
+	{Name: "rename", Arity: 3, Flags: FlagWrite | FlagKeyAccess, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: renameCmd},
+	{Name: "renamenx", Arity: 3, Flags: FlagWrite | FlagKeyAccess | FlagFast, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: renamenxCmd},
+	{Name: "copy", Arity: -3, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatKeyspace, Group: "generic", Handler: copyCmd},
 	{Name: "keys", Arity: 2, Flags: FlagReadOnly, Categories: CatKeyspace | CatDangerous, Group: "generic", Handler: keysCmd},
 	{Name: "scan", Arity: -2, Flags: FlagReadOnly, Categories: CatKeyspace, Group: "generic", Handler: scanCmd},
 	{Name: "randomkey", Arity: 1, Flags: FlagReadOnly, Categories: CatKeyspace, Group: "generic", Handler: randomkeyCmd},
@@ -55,6 +55,7 @@ func delCmd(c *Ctx, args [][]byte) {
 	for _, k := range args[1:] {
 		if c.Del(k) {
 			n++
+			c.notify(NotifyGeneric, "del", k)
 		}
 	}
 	c.Int(n)
@@ -154,12 +155,14 @@ func expireGeneric(c *Ctx, args [][]byte, base, unit int64) {
 	}
 	if when <= c.Now {
 		c.Del(args[1])
+		c.notify(NotifyGeneric, "del", args[1])
 		c.Int(1)
 		return
 	}
 	n := it.clone()
 	n.deadline = when
 	c.Put(n)
+	c.notify(NotifyGeneric, "expire", args[1])
 	c.Int(1)
 }
 
@@ -208,6 +211,7 @@ func persistCmd(c *Ctx, args [][]byte) {
 	n := it.clone()
 	n.deadline = 0
 	c.Put(n)
+	c.notify(NotifyGeneric, "persist", args[1])
 	c.Int(1)
 }
 
@@ -241,6 +245,8 @@ func renameGeneric(c *Ctx, args [][]byte, nx bool) {
 	n.h = keyHash(n.key)
 	c.Del(args[1])
 	c.Put(n) // replaces the destination, TTL index included
+	c.notify(NotifyGeneric, "rename_from", args[1])
+	c.notify(NotifyGeneric, "rename_to", args[2])
 	if nx {
 		c.Int(1)
 	} else {
@@ -300,6 +306,7 @@ func copyCmd(c *Ctx, args [][]byte) {
 		n.set = n.set.Copy()
 	}
 	dst.Put(n) // keeps the source's deadline
+	dst.notify(NotifyGeneric, "copy_to", args[2])
 	c.Int(1)
 }
 

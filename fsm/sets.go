@@ -59,6 +59,7 @@ func saddCmd(c *Ctx, args [][]byte) {
 	}
 	if n > 0 {
 		c.Put(cl)
+		c.notify(NotifySet, "sadd", args[1])
 	}
 	c.Int(n)
 }
@@ -94,8 +95,11 @@ func sremCmd(c *Ctx, args [][]byte) {
 	case n == 0:
 	case s.Len() == 0:
 		c.Del(args[1])
+		c.notify(NotifySet, "srem", args[1])
+		c.notify(NotifyGeneric, "del", args[1])
 	default:
 		c.Put(cl)
+		c.notify(NotifySet, "srem", args[1])
 	}
 	c.Int(n)
 }

@@ -17,12 +17,14 @@ import (
 // does not match rather than load half of it.
 const (
 	snapMagic   = "STATEHOUSE-SNAP\n"
-	snapVersion = 2 // 2 added the WATCH deletion clocks (recWatch)
+	snapVersion = 3 // 2 added the WATCH deletion clocks (recWatch), 3 the ACL users (recACL)
 
-	recDB    = 'D' // db, item count, then the items
-	recWatch = 'W' // db, then delBuckets deletion revisions
-	recEnd   = 'E' // followed by the checksum
-	maxSnap  = 1 << 32
+	recDB     = 'D' // db, item count, then the items
+	recWatch  = 'W' // db, then delBuckets deletion revisions
+	recACL    = 'A' // revision, user count, then each user's name, rule count and rules
+	recNotify = 'N' // notify-keyspace-events flags
+	recEnd    = 'E' // followed by the checksum
+	maxSnap   = 1 << 32
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -36,6 +38,9 @@ type Snapshot struct {
 	dbs     [NumDBs]*keyspace
 	now     int64
 	applied uint64
+	acl     map[string][]string // rule lists are never changed in place
+	aclRev  uint64
+	notify  int64
 }
 
 // Snapshot takes a point-in-time copy. It holds the write lock only for the
@@ -43,7 +48,13 @@ type Snapshot struct {
 func (f *FSM) Snapshot() *Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := &Snapshot{now: f.now, applied: f.applied}
+	s := &Snapshot{now: f.now, applied: f.applied, aclRev: f.acl.rev, notify: f.notifyFlags.Load()}
+	if f.acl.rev != 0 {
+		s.acl = make(map[string][]string, len(f.acl.rules))
+		for k, v := range f.acl.rules {
+			s.acl[k] = v
+		}
+	}
 	for i, ks := range f.dbs {
 		s.dbs[i] = ks.copy()
 	}
@@ -91,6 +102,22 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	sw.uvarint(snapVersion)
 	sw.varint(s.now)
 	sw.uvarint(s.applied)
+	if s.notify != 0 {
+		sw.buf = append(sw.buf, recNotify)
+		sw.uvarint(uint64(s.notify))
+	}
+	if s.aclRev != 0 {
+		sw.buf = append(sw.buf, recACL)
+		sw.uvarint(s.aclRev)
+		sw.uvarint(uint64(len(s.acl)))
+		for _, name := range sortedNames(s.acl) {
+			sw.str(name)
+			sw.uvarint(uint64(len(s.acl[name])))
+			for _, r := range s.acl[name] {
+				sw.str(r)
+			}
+		}
+	}
 	for db, ks := range s.dbs {
 		if ks.delRev != ([delBuckets]uint64{}) {
 			sw.buf = append(sw.buf, recWatch)
@@ -233,6 +260,8 @@ func (f *FSM) Restore(r io.Reader) error {
 	for i := range dbs {
 		dbs[i] = newKeyspace()
 	}
+	var acl aclState
+	var notify int64
 	for sr.err == nil {
 		rec, err := sr.ReadByte()
 		if err != nil {
@@ -240,6 +269,14 @@ func (f *FSM) Restore(r io.Reader) error {
 		}
 		if rec == recEnd {
 			break
+		}
+		if rec == recACL {
+			acl = sr.readACL()
+			continue
+		}
+		if rec == recNotify {
+			notify = int64(sr.uvarint())
+			continue
 		}
 		if rec == recWatch {
 			db := sr.uvarint()
@@ -282,8 +319,36 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.dbs = dbs
 	f.now = now
 	f.applied = applied
+	f.acl = acl
+	f.aclRev.Store(acl.rev)
+	f.notifyFlags.Store(notify)
 	f.mu.Unlock()
 	return nil
+}
+
+// readACL reads a recACL record; users whose rules no longer compile (a
+// rule this build refuses) are an error: the snapshot is not this build's.
+func (sr *snapReader) readACL() aclState {
+	a := aclState{rev: sr.uvarint(), rules: map[string][]string{}, compiled: map[string]*ACLUser{}}
+	n := sr.uvarint()
+	for i := uint64(0); i < n && sr.err == nil; i++ {
+		name := sr.str()
+		nr := sr.uvarint()
+		var rules []string
+		for j := uint64(0); j < nr && sr.err == nil; j++ {
+			rules = append(rules, sr.str())
+		}
+		if sr.err != nil {
+			break
+		}
+		u, err := CompileACLUser(name, rules, ownTable)
+		if err != nil {
+			sr.fail(fmt.Sprintf("ACL user %q: %v", name, err))
+			break
+		}
+		a.rules[name], a.compiled[name] = rules, u
+	}
+	return a
 }
 
 func (sr *snapReader) readItem(ks *keyspace) {

@@ -20,9 +20,9 @@ var stringCommands = []*Command{
 	{Name: "setnx", Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: setnxCmd},
 	{Name: "setex", Arity: 4, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: setexCmd},
 	{Name: "psetex", Arity: 4, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: psetexCmd},
-	{Name: "getex", Arity: -2, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: getexCmd},
-	{Name: "getdel", Arity: 2, Flags: FlagWrite | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: getdelCmd},
-	{Name: "getset", Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: getsetCmd},
+	{Name: "getex", Arity: -2, Flags: FlagWrite | FlagKeyAccess | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: getexCmd},
+	{Name: "getdel", Arity: 2, Flags: FlagWrite | FlagKeyAccess | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: getdelCmd},
+	{Name: "getset", Arity: 3, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: getsetCmd},
 	{Name: "mget", Arity: -2, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: -1, Step: 1, Categories: CatString, Group: "string", Handler: mgetCmd},
 	{Name: "mset", Arity: -3, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: -1, Step: 2, Categories: CatString, Group: "string", Handler: msetCmd},
 	{Name: "msetnx", Arity: -3, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: -1, Step: 2, Categories: CatString, Group: "string", Handler: msetnxCmd},
@@ -31,11 +31,11 @@ var stringCommands = []*Command{
 	{Name: "getrange", Arity: 4, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: getrangeCmd},
 	{Name: "substr", Arity: 4, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: getrangeCmd},
 	{Name: "setrange", Arity: 4, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: setrangeCmd},
-	{Name: "incr", Arity: 2, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: incrCmd},
-	{Name: "decr", Arity: 2, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: decrCmd},
-	{Name: "incrby", Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: incrbyCmd},
-	{Name: "decrby", Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: decrbyCmd},
-	{Name: "incrbyfloat", Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: incrbyfloatCmd},
+	{Name: "incr", Arity: 2, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: incrCmd},
+	{Name: "decr", Arity: 2, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: decrCmd},
+	{Name: "incrby", Arity: 3, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: incrbyCmd},
+	{Name: "decrby", Arity: 3, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: decrbyCmd},
+	{Name: "incrbyfloat", Arity: 3, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatString, Group: "string", Handler: incrbyfloatCmd},
 	{Name: "lcs", Arity: -3, Flags: FlagReadOnly, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatString, Group: "string", Handler: lcsCmd},
 }
 
@@ -248,8 +248,14 @@ func setGeneric(c *Ctx, flags int, key, val, expire []byte, name string, intRepl
 		// An EXAT/PXAT already in the past: the key would be invisible from
 		// the start, so drop it now rather than leave it to the reaper.
 		c.ks.remove(it.key, c.Rev)
+		c.notify(NotifyString, "set", key)
+		c.notify(NotifyGeneric, "del", key)
 	} else {
 		c.Put(it)
+		c.notify(NotifyString, "set", key)
+		if expire != nil {
+			c.notify(NotifyGeneric, "expire", key)
+		}
 	}
 	switch {
 	case flags&setOptGet != 0:
@@ -284,14 +290,17 @@ func getexCmd(c *Ctx, args [][]byte) {
 	case flags&(setOptEXAT|setOptPXAT) != 0 && deadline <= c.Now:
 		// Redis deletes at once when an absolute deadline has passed.
 		c.Del(args[1])
+		c.notify(NotifyGeneric, "del", args[1])
 	case expire != nil:
 		n := it.clone()
 		n.deadline = deadline
 		c.Put(n)
+		c.notify(NotifyGeneric, "expire", args[1])
 	case flags&setOptPersist != 0 && it.deadline != 0:
 		n := it.clone()
 		n.deadline = 0
 		c.Put(n)
+		c.notify(NotifyGeneric, "persist", args[1])
 	}
 }
 
@@ -306,6 +315,7 @@ func getdelCmd(c *Ctx, args [][]byte) {
 	}
 	c.BulkString(it.str)
 	c.Del(args[1])
+	c.notify(NotifyGeneric, "del", args[1])
 }
 
 func getsetCmd(c *Ctx, args [][]byte) {
@@ -319,6 +329,7 @@ func getsetCmd(c *Ctx, args [][]byte) {
 		c.BulkString(it.str)
 	}
 	c.Put(newString(args[1], string(args[2]))) // clears the TTL, as Redis
+	c.notify(NotifyString, "set", args[1])
 }
 
 func mgetCmd(c *Ctx, args [][]byte) {
@@ -339,6 +350,7 @@ func msetCmd(c *Ctx, args [][]byte) {
 	}
 	for i := 1; i < len(args); i += 2 {
 		c.Put(newString(args[i], string(args[i+1])))
+		c.notify(NotifyString, "set", args[i])
 	}
 	c.OK()
 }
@@ -356,6 +368,7 @@ func msetnxCmd(c *Ctx, args [][]byte) {
 	}
 	for i := 1; i < len(args); i += 2 {
 		c.Put(newString(args[i], string(args[i+1])))
+		c.notify(NotifyString, "set", args[i])
 	}
 	c.Int(1)
 }
@@ -370,6 +383,7 @@ func appendCmd(c *Ctx, args [][]byte) {
 	if it == nil {
 		n := newString(args[1], string(args[2]))
 		c.Put(n)
+		c.notify(NotifyString, "append", args[1])
 		c.Int(int64(len(n.str)))
 		return
 	}
@@ -379,6 +393,7 @@ func appendCmd(c *Ctx, args [][]byte) {
 	n := it.clone() // keeps the TTL
 	n.str = it.str + string(args[2])
 	c.Put(n)
+	c.notify(NotifyString, "append", args[1])
 	c.Int(int64(len(n.str)))
 }
 
@@ -470,6 +485,7 @@ func setrangeCmd(c *Ctx, args [][]byte) {
 		n.str = str
 	}
 	c.Put(n)
+	c.notify(NotifyString, "setrange", args[1])
 	c.Int(int64(len(str)))
 }
 
@@ -550,6 +566,7 @@ func incrDecr(c *Ctx, key []byte, incr int64) {
 		n.str = s
 		c.Put(n)
 	}
+	c.notify(NotifyString, "incrby", key)
 	c.Int(v)
 }
 
@@ -577,6 +594,7 @@ func incrbyfloatCmd(c *Ctx, args [][]byte) {
 		n.str = res
 		c.Put(n)
 	}
+	c.notify(NotifyString, "incrbyfloat", args[1])
 	c.BulkString(res)
 }
 

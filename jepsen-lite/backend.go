@@ -128,6 +128,9 @@ type BackendConfig struct {
 	// OnCrash is called when a node's process exits without the harness
 	// having killed it: a crash, which the run reports as an anomaly.
 	OnCrash func(node, status string)
+	// Secure runs the nodes with TLS on clients and peers, a password and
+	// ACL users (secure.go).
+	Secure bool
 }
 
 func newBackend(name string, cfg BackendConfig) (Backend, error) {

@@ -31,8 +31,18 @@ func (quietLogger) Printf(context.Context, string, ...interface{}) {}
 
 func init() { redis.SetLogger(quietLogger{}) }
 
-func newRedis(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
+// newRedis is a workload's client of addr, over TLS and logged in as the
+// workloads' ACL user in a secure run.
+func (t *Topology) newRedis(addr string) *redis.Client {
+	o := redisOptions(addr)
+	t.sec.dress(o, false)
+	return redis.NewClient(o)
+}
+
+func newRedis(addr string) *redis.Client { return redis.NewClient(redisOptions(addr)) }
+
+func redisOptions(addr string) *redis.Options {
+	return &redis.Options{
 		Addr:            addr,
 		Protocol:        2, // statehouse speaks RESP2; skip the HELLO 3 round trip
 		DisableIdentity: true,
@@ -43,7 +53,7 @@ func newRedis(addr string) *redis.Client {
 		WriteTimeout:    opTimeout,
 		PoolSize:        1,
 		MinIdleConns:    0,
-	})
+	}
 }
 
 // classify maps an error to an op type with the client package's
@@ -119,6 +129,7 @@ type Topology struct {
 	leader string
 	seen   map[string]time.Time // when each node last answered INFO
 	probes map[string]*redis.Client
+	sec    *ClientSecurity // nil: plain TCP, no login
 }
 
 // answering reports whether node answered the watcher within the last second.
@@ -130,6 +141,9 @@ func (t *Topology) answering(node string) bool {
 
 func newTopology(b Backend) *Topology {
 	t := &Topology{addrs: map[string]string{}, probes: map[string]*redis.Client{}, seen: map[string]time.Time{}}
+	if sb, ok := b.(securedBackend); ok {
+		t.sec = sb.ClientSecurity()
+	}
 	for _, n := range b.Nodes() {
 		t.Add(n, b.ClientAddr(n))
 	}
@@ -193,8 +207,10 @@ func (t *Topology) probe(node string) *redis.Client {
 		if !ok {
 			return nil
 		}
-		c = redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1, DialerRetries: 1,
-			DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, PoolSize: 2})
+		o := &redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1, DialerRetries: 1,
+			DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, PoolSize: 2}
+		t.sec.dress(o, true)
+		c = redis.NewClient(o)
 		t.probes[node] = c
 	}
 	return c
@@ -382,7 +398,7 @@ func (c *Conn) moveTo(node string) {
 		node = c.home()
 		addr = c.topo.Addr(node)
 	}
-	c.node, c.rc, c.lastMove = node, newRedis(addr), time.Now()
+	c.node, c.rc, c.lastMove = node, c.topo.newRedis(addr), time.Now()
 }
 
 // Client returns the client for the next operation and its node.

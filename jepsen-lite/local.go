@@ -102,6 +102,7 @@ type localBackend struct {
 	madeNS   []string
 	mounted  []*localNode // data dirs on a tmpfs of their own
 	delayers []*nfqDelayer
+	sec      *secureFiles // a secure run's certificates and ACL file
 }
 
 func newLocal(cfg BackendConfig) *localBackend {
@@ -166,6 +167,14 @@ func (b *localBackend) members() []*localNode {
 	return append([]*localNode(nil), b.nodes...)
 }
 
+// ClientSecurity is how clients reach a secure run's nodes; nil otherwise.
+func (b *localBackend) ClientSecurity() *ClientSecurity {
+	if b.sec == nil {
+		return nil
+	}
+	return b.sec.clients()
+}
+
 func (b *localBackend) ClientAddr(node string) string {
 	n, err := b.node(node)
 	if err != nil {
@@ -225,6 +234,13 @@ func (b *localBackend) Setup(ctx context.Context) error {
 	b.hostIP = b.prefix + "1"
 	for _, n := range b.members() {
 		n.ip = fmt.Sprintf("%s%d", b.prefix, 10+nodeIndex(n.id))
+	}
+	if b.cfg.Secure {
+		sec, err := newSecureFiles(filepath.Join(b.cfg.Dir, "tls"), b.tag)
+		if err != nil {
+			return fmt.Errorf("secure run: %w", err)
+		}
+		b.sec = sec
 	}
 
 	// The first namespace doubles as the probe for whether we can.
@@ -397,8 +413,12 @@ func (b *localBackend) node(id string) (*localNode, error) {
 // gossip (a binary that predates it), --initial-cluster.
 func (b *localBackend) args(n *localNode, extra []string) []string {
 	rt := b.cfg.RaftTimeout.String()
+	port := strconv.Itoa(clientPort)
+	if b.sec != nil {
+		port = "0" // TLS alone on the client port, which keeps its number
+	}
 	args := []string{
-		"--node-id", n.id, "--bind", n.ip, "--port", strconv.Itoa(clientPort), "--peer-port", strconv.Itoa(peerPort),
+		"--node-id", n.id, "--bind", n.ip, "--port", port, "--peer-port", strconv.Itoa(peerPort),
 		"--data-dir", n.dataDir, "--heartbeat-timeout", rt, "--election-timeout", rt,
 		"--cluster-secret", "jepsen-lite",
 		"--protected-mode", "no", // clients reach the nodes from another network namespace, without a password
@@ -425,6 +445,13 @@ func (b *localBackend) args(n *localNode, extra []string) []string {
 			initial = append(initial, fmt.Sprintf("%s=%s:%d", m.id, m.ip, peerPort))
 		}
 		args = append(args, "--initial-cluster", strings.Join(initial, ","))
+	}
+	if b.sec != nil {
+		sec, err := b.sec.nodeArgs(n.id, n.ip)
+		if err != nil {
+			b.cfg.Logf("secure run: %s's certificate: %v", n.id, err)
+		}
+		args = append(args, append([]string{"--tls-port", strconv.Itoa(clientPort)}, sec...)...)
 	}
 	args = append(args, b.cfg.NodeArgs...)
 	return append(args, extra...)

@@ -62,6 +62,7 @@ func realMain(args []string) int {
 	fs.DurationVar(&cfg.ClockSkew, "clock-skew", cfg.ClockSkew, "clock nemesis: largest clock offset")
 	fs.DurationVar(&cfg.CheckTime, "check-timeout", cfg.CheckTime, "porcupine's time budget per key")
 	fs.BoolVar(&cfg.KeepData, "keep-data", false, "keep the nodes' data dirs even when no anomaly was found")
+	fs.BoolVar(&cfg.Secure, "secure", false, "TLS alone on the client port, mutual TLS between peers, a password, and the workloads logged in as an ACL user")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: jepsen-lite [flags]\n\nExit codes: 0 no anomaly, 1 anomaly, 2 usage, 3 cannot run here (not root / no ip netns),\n4 harness error, 5 inconclusive, 130 interrupted.\n\n")
 		fs.PrintDefaults()

@@ -37,6 +37,7 @@ type Config struct {
 	ClockSkew   time.Duration
 	CheckTime   time.Duration // porcupine's budget per key
 	KeepData    bool
+	Secure      bool   // TLS on clients and peers, a password and ACL users (secure.go)
 	Command     string // for the record
 }
 
@@ -122,7 +123,7 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	}
 	h := NewHistory()
 	b, err := newBackend(cfg.Backend, BackendConfig{Nodes: cfg.Nodes, Binary: bin, NodeArgs: nodeArgs,
-		RaftTimeout: cfg.RaftTimeout, Dir: out, DiskSize: disk, Gossip: gossip, Logf: logf,
+		RaftTimeout: cfg.RaftTimeout, Dir: out, DiskSize: disk, Gossip: gossip, Logf: logf, Secure: cfg.Secure,
 		OnCrash: func(node, status string) {
 			logf("[%7.2fs] %s EXITED ON ITS OWN: %s", float64(h.Now())/1e9, node, status)
 			h.AddCrash(node, status)

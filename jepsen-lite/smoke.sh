@@ -11,6 +11,7 @@ args=(--workload "${WORKLOADS:-register,counter,session}" --nemesis "${NEMESES:-
 	--time-limit "${TIME_LIMIT:-90s}" --interval 5s)
 [ -n "${SEED:-}" ] && args+=(--seed "$SEED")
 [ -n "${OUT:-}" ] && args+=(--out "$OUT")
+[ -n "${SECURE:-}" ] && args+=(--secure) # TLS on clients and peers, ACL users
 go run ./jepsen-lite "${args[@]}"
 code=$?
 if [ "$code" = 3 ]; then

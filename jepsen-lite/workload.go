@@ -347,7 +347,7 @@ func finalReads(ctx context.Context, e *Env, workload, key string, fn func(conte
 		wg.Add(1)
 		go func(n string) {
 			defer wg.Done()
-			rc := newRedis(e.Topo.Addr(n))
+			rc := e.Topo.newRedis(e.Topo.Addr(n))
 			defer rc.Close()
 			proc := e.H.NewProcess()
 			for ctx.Err() == nil {
@@ -392,7 +392,7 @@ func (w *setWL) key(e *Env) string { return e.Prefix + "set" }
 // Preflight fails at once when the server has no SADD, rather than after
 // a whole run.
 func (w *setWL) Preflight(ctx context.Context, e *Env) error {
-	rc := newRedis(e.Topo.Addr(e.Topo.Nodes()[0]))
+	rc := e.Topo.newRedis(e.Topo.Addr(e.Topo.Nodes()[0]))
 	defer rc.Close()
 	for _, cmd := range [][]any{{"SADD", e.Prefix + "set-probe", "0"}, {"SMEMBERS", e.Prefix + "set-probe"}} {
 		if err := rc.Do(ctx, cmd...).Err(); unknownCommand(err) {

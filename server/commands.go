@@ -30,6 +30,10 @@ const (
 	// CLUSTER subcommands: answered by a replica cut off from its master
 	// too (stale), as in Redis.
 	clusterSub = fd | fsm.FlagStale | fsm.FlagNoMulti
+	subFlags   = fd | fsm.FlagPubSub | fsm.FlagNoScript | anytime // (P|S)(UN)SUBSCRIBE
+	pubsubSub  = fd | fsm.FlagPubSub | anytime | fsm.FlagNoMulti  // PUBSUB CHANNELS...
+	aclSub     = connSub                                          // ACL CAT, GENPASS, WHOAMI
+	aclAdmin   = connSub | fsm.FlagAdmin                          // ACL SETUSER, LIST...
 )
 
 func frontDoorCommands() []*fsm.Command {
@@ -99,6 +103,38 @@ func frontDoorCommands() []*fsm.Command {
 			{Name: "status", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "cluster", Conn: conn(raftStatusCmd)},
 			{Name: "transfer-leader", Arity: -2, Flags: adminSub, Categories: fsm.CatDangerous, Group: "cluster", Conn: conn(raftTransferLeaderCmd)},
 			{Name: "remove", Arity: 3, Flags: adminSub, Categories: fsm.CatDangerous, Group: "cluster", Conn: conn(raftRemoveCmd)},
+		}},
+		// pub/sub (pubsub.go)
+		{Name: "subscribe", Arity: -2, Flags: subFlags, Group: "pubsub", Conn: conn(subscribeCmd(subChannel))},
+		{Name: "psubscribe", Arity: -2, Flags: subFlags, Group: "pubsub", Conn: conn(subscribeCmd(subPattern))},
+		{Name: "ssubscribe", Arity: -2, Flags: subFlags | fsm.FlagNotKey, FirstKey: 1, LastKey: -1, Step: 1, Group: "pubsub", Conn: conn(subscribeCmd(subShard))},
+		{Name: "unsubscribe", Arity: -1, Flags: subFlags, Group: "pubsub", Conn: conn(unsubscribeCmd(subChannel))},
+		{Name: "punsubscribe", Arity: -1, Flags: subFlags, Group: "pubsub", Conn: conn(unsubscribeCmd(subPattern))},
+		{Name: "sunsubscribe", Arity: -1, Flags: subFlags | fsm.FlagNotKey, FirstKey: 1, LastKey: -1, Step: 1, Group: "pubsub", Conn: conn(unsubscribeCmd(subShard))},
+		{Name: "publish", Arity: 3, Flags: fd | fsm.FlagPubSub | anytime | fsm.FlagFast, Group: "pubsub", Conn: conn(publishCmd(false))},
+		{Name: "spublish", Arity: 3, Flags: fd | fsm.FlagPubSub | anytime | fsm.FlagFast | fsm.FlagNotKey, FirstKey: 1, LastKey: 1, Step: 1, Group: "pubsub", Conn: conn(publishCmd(true))},
+		{Name: "pubsub", Arity: -2, Flags: fd, Group: "pubsub", Subcommands: []*fsm.Command{
+			{Name: "channels", Arity: -2, Flags: pubsubSub, Group: "pubsub", Conn: conn(pubsubChannelsCmd(subChannel))},
+			{Name: "numpat", Arity: 2, Flags: pubsubSub, Group: "pubsub", Conn: conn(pubsubNumpatCmd)},
+			{Name: "numsub", Arity: -2, Flags: pubsubSub, Group: "pubsub", Conn: conn(pubsubNumsubCmd(subChannel))},
+			{Name: "shardchannels", Arity: -2, Flags: pubsubSub, Group: "pubsub", Conn: conn(pubsubChannelsCmd(subShard))},
+			{Name: "shardnumsub", Arity: -2, Flags: pubsubSub, Group: "pubsub", Conn: conn(pubsubNumsubCmd(subShard))},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "pubsub", Conn: conn(pubsubHelpCmd)},
+		}},
+		{Name: "acl", Arity: -2, Flags: fd, Group: "server", Subcommands: []*fsm.Command{
+			{Name: "cat", Arity: -2, Flags: aclSub, Group: "server", Conn: conn(aclCatCmd)},
+			{Name: "deluser", Arity: -3, Flags: aclAdmin, Group: "server", Conn: conn(aclDeluserCmd)},
+			{Name: "dryrun", Arity: -4, Flags: aclAdmin, Group: "server", Conn: conn(aclDryrunCmd)},
+			{Name: "genpass", Arity: -2, Flags: aclSub, Group: "server", Conn: conn(aclGenpassCmd)},
+			{Name: "getuser", Arity: 3, Flags: aclAdmin, Group: "server", Conn: conn(aclGetuserCmd)},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Group: "server", Conn: conn(aclHelpCmd)},
+			{Name: "list", Arity: 2, Flags: aclAdmin, Group: "server", Conn: conn(aclListCmd)},
+			{Name: "load", Arity: 2, Flags: aclAdmin, Group: "server", Conn: conn(aclLoadCmd)},
+			{Name: "log", Arity: -2, Flags: aclAdmin, Group: "server", Conn: conn(aclLogCmd)},
+			{Name: "save", Arity: 2, Flags: aclAdmin, Group: "server", Conn: conn(aclSaveCmd)},
+			{Name: "setuser", Arity: -3, Flags: aclAdmin, Group: "server", Conn: conn(aclSetuserCmd)},
+			{Name: "users", Arity: 2, Flags: aclAdmin, Group: "server", Conn: conn(aclUsersCmd)},
+			{Name: "whoami", Arity: 2, Flags: aclSub, Group: "server", Conn: conn(aclWhoamiCmd)},
 		}},
 		{Name: "bgsave", Arity: -1, Flags: fd | fsm.FlagAdmin | fsm.FlagNoScript | fsm.FlagNoMulti, Group: "server", Conn: conn(bgsaveCmd)},
 	}

@@ -29,9 +29,34 @@ var configParams = withTLSParams(map[string]configParam{
 		set: func(s *Server, v string) (func(), string) {
 			// Who is let in must not differ from node to node.
 			if len(s.members()) > 1 {
-				return nil, "a cluster's nodes must agree on the password: set --requirepass on every node and restart them one at a time"
+				return nil, "a cluster's nodes must agree on the password: use ACL SETUSER default resetpass >password, which every node applies"
 			}
-			return func() { s.password.Store(&v) }, ""
+			return func() {
+				s.password.Store(&v)
+				// A default user that ACL commands changed is kept in the
+				// log: requirepass sets its password there, as in Redis.
+				if rules, _ := s.fsm.ACLRules(); rules["default"] != nil {
+					rule := "nopass"
+					if v != "" {
+						rule = "#" + fsm.HashPassword(v)
+					}
+					s.propose(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte("__acl_setuser"), []byte("default"), []byte("resetpass"), []byte(rule)}}}})
+				}
+			}, ""
+		},
+	},
+	"notify-keyspace-events": {
+		get: func(s *Server) string { return fsm.FormatNotifyFlags(s.fsm.NotifyFlags()) },
+		set: func(s *Server, v string) (func(), string) {
+			if _, ok := fsm.ParseNotifyFlags(v); !ok {
+				return nil, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+			}
+			// One setting for the whole cluster, through the log.
+			_, _, err := s.propose(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte(fsm.NotifyCommand), []byte(v)}}}})
+			if err != nil {
+				return nil, "the cluster did not take it: " + err.Error()
+			}
+			return func() {}, ""
 		},
 	},
 	"protected-mode": {get: func(s *Server) string {

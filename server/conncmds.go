@@ -11,6 +11,17 @@ import (
 )
 
 func pingCmd(p *pipeline, args [][]byte) {
+	if p.st.subscribed() && len(args) <= 2 {
+		// RESP2 subscribers get PING's answer as a push.
+		msg := []byte{}
+		if len(args) == 2 {
+			msg = args[1]
+		}
+		out := resp.AppendArray(nil, 2)
+		out = resp.AppendBulkString(out, "pong")
+		p.reply(resp.AppendBulk(out, msg))
+		return
+	}
 	switch len(args) {
 	case 1:
 		p.reply(resp.AppendStatus(nil, "PONG"))
@@ -34,11 +45,15 @@ func resetCmd(p *pipeline, args [][]byte) {
 	st.multi = nil
 	st.watch = nil
 	st.readonly = false
+	if st.sub != nil {
+		p.s.pubsub.removeAll(st.sub) // the connection stays ours (detached), out of subscribed mode
+	}
 	st.mu.Lock()
 	st.db = 0
 	st.name = ""
+	st.user = "default"
 	st.mu.Unlock()
-	st.setAuthed(*p.s.password.Load() == "")
+	st.setAuthed(p.s.defaultLetsIn())
 	p.reply(resp.AppendStatus(nil, "RESET"))
 }
 
@@ -66,21 +81,6 @@ func selectCmd(p *pipeline, args [][]byte) {
 	p.reply(resp.AppendOK(nil))
 }
 
-// checkPassword compares as Redis's default user does.
-func (s *Server) checkPassword(user, pass []byte) []byte {
-	want := *s.password.Load()
-	if want == "" && user == nil {
-		return resp.AppendError(nil, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-	}
-	if want == "" && string(user) == "default" {
-		return nil // without requirepass the default user is "nopass": any password works
-	}
-	if (user != nil && string(user) != "default") || string(pass) != want {
-		return resp.AppendError(nil, "WRONGPASS invalid username-password pair or user is disabled.")
-	}
-	return nil
-}
-
 func authCmd(p *pipeline, args [][]byte) {
 	var user, pass []byte
 	switch len(args) {
@@ -92,11 +92,10 @@ func authCmd(p *pipeline, args [][]byte) {
 		p.reply(resp.AppendError(nil, resp.ErrSyntax))
 		return
 	}
-	if e := p.s.checkPassword(user, pass); e != nil {
+	if e := p.authenticate(user, pass); e != nil {
 		p.reply(e)
 		return
 	}
-	p.st.setAuthed(true)
 	p.reply(resp.AppendOK(nil))
 }
 
@@ -138,11 +137,10 @@ func helloCmd(p *pipeline, args [][]byte) {
 		}
 	}
 	if user != nil {
-		if e := p.s.checkPassword(user, pass); e != nil {
+		if e := p.authenticate(user, pass); e != nil {
 			p.reply(e)
 			return
 		}
-		st.setAuthed(true)
 	}
 	if !st.authed {
 		p.reply(resp.AppendError(nil, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
@@ -373,9 +371,16 @@ func (s *Server) clientLine(c *connState) string {
 	if c.multiN >= 0 {
 		flags = "x"
 	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
+	var subs, psubs, ssubs int
+	if c.pubsub.Load() {
+		flags = "P"
+		s.pubsub.mu.RLock()
+		subs, psubs, ssubs = len(c.sub.channels), len(c.sub.patterns), len(c.sub.shards)
+		s.pubsub.mu.RUnlock()
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=%d sub=%d psub=%d ssub=%d multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=%s redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
 		c.id, c.addr, c.laddr, c.name, int(now.Sub(c.created).Seconds()), int(now.Sub(c.lastUsed).Seconds()),
-		flags, c.db, c.multiN, c.lastCmd, c.libName, c.libVer)
+		flags, c.db, subs, psubs, ssubs, c.multiN, c.lastCmd, c.user, c.libName, c.libVer)
 }
 
 func timeCmd(p *pipeline, args [][]byte) {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -34,6 +35,10 @@ type AdminConfig struct {
 	// Token, if set, is the bearer token pprof asks for. Health and
 	// metrics answer anyone: they are what probes and scrapers read.
 	Token string
+	// Certificate, if set, serves HTTPS only (TLS 1.2+), with the
+	// certificate it returns for each connection (reloaded files apply
+	// to the next one).
+	Certificate func() (*tls.Certificate, error)
 }
 
 // AdminAddr is the address an admin listener on addr binds.
@@ -52,6 +57,12 @@ func (s *Server) ServeAdmin(cfg AdminConfig) (*Admin, error) {
 	ln, err := net.Listen("tcp", AdminAddr(cfg.Addr))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Certificate != nil {
+		ln = tls.NewListener(ln, &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cfg.Certificate() },
+		})
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &metrics{s: s})

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
 func httpGet(t *testing.T, url, token string) (int, string) {
@@ -72,5 +76,34 @@ func TestAdminListenerDefaults(t *testing.T) {
 	}
 	if code, _ := httpGet(t, base+"/metrics", ""); code != 200 {
 		t.Errorf("metrics without the token: %d", code)
+	}
+}
+
+// With a certificate the admin listener serves HTTPS only: a client that
+// trusts the CA reads /healthz, a plain HTTP client gets nothing.
+func TestAdminListenerTLS(t *testing.T) {
+	n := startNode(t)
+	ca := testcluster.NewCA(t, "admin CA")
+	cert := ca.Issue("node", testcluster.CertOptions{})
+	a, err := n.srv.ServeAdmin(AdminConfig{Addr: "127.0.0.1:0", Certificate: func() (*tls.Certificate, error) { return &cert.TLS, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	resp, err := hc.Get("https://" + a.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatalf("HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTPS /healthz: %s", resp.Status)
+	}
+	plain := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := plain.Get("http://" + a.Addr().String() + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP was served")
+		}
 	}
 }

@@ -95,6 +95,12 @@ func execCmd(p *pipeline, args [][]byte) {
 	}
 	db := st.db
 	req := fsm.Request{Atomic: true, Conds: conds}
+	if p.s.fsm.ACLRev() != 0 {
+		// Checked as they were queued; the fsm checks them again as the
+		// transaction applies (revision 0 never matches), as Redis checks
+		// a transaction's commands again at EXEC.
+		req.User = st.user
+	}
 	local := make([][]byte, len(m.ops)) // front-door replies; nil for keyspace ops
 	for i, q := range m.ops {
 		if q.cmd.Conn == nil {

@@ -21,7 +21,7 @@ const deniedReply = "-DENIED statehouse is running in protected mode because pro
 
 // denied reports whether protected mode turns away a client at addr.
 func (s *Server) denied(addr string) bool {
-	if !s.cfg.ProtectedMode || *s.password.Load() != "" {
+	if !s.cfg.ProtectedMode || s.anyPassword() {
 		return false
 	}
 	host, _, err := net.SplitHostPort(addr)

@@ -32,6 +32,8 @@ type Cluster interface {
 	Status() cluster.Status
 	Snapshot() error
 	Health() (servers []cluster.ServerHealth, failureTolerance int, ok bool)
+	Publish(m cluster.Published)
+	OnPublished(fn func(cluster.Published))
 	TransferLeadership(ctx context.Context, id string) error
 	RemoveServer(ctx context.Context, id string) error
 }
@@ -61,6 +63,9 @@ type Config struct {
 	// TLS is the TLS client port (tls.go), beside Addr or instead of it
 	// (Addr empty).
 	TLS TLSConfig
+	// ACLFile is Redis's aclfile (aclfile.go): ACL LOAD and SAVE use it,
+	// and it seeds the users of a cluster that has none.
+	ACLFile string
 }
 
 // defaultAuthTimeout is Config.AuthTimeout's default.
@@ -89,6 +94,9 @@ type Server struct {
 	conns      map[int64]*connState
 	addrs      addrBook // members' client addresses, for the cluster face
 	password   atomic.Pointer[string]
+	acl        aclCache // the ACL users compiled against the table (acl.go)
+	pubsub     pubsubHub
+	aclLog     aclLog
 	maxClients atomic.Int64
 	limits     atomic.Pointer[Limits]
 	idle       atomic.Int64 // IdleTimeout, ns: CONFIG SET timeout changes it
@@ -139,6 +147,8 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 		id[i] = "0123456789abcdef"[rand.IntN(16)]
 	}
 	s.runID = string(id[:]) + string(id[:])
+	cl.OnPublished(func(m cluster.Published) { s.deliver(m) })
+	f.OnEvents(s.publishEvents)
 	return s
 }
 
@@ -171,6 +181,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Serve accepts clients until Close.
 func (s *Server) Serve() error {
 	go s.janitor()
+	go s.seedACLFile()
 	err := s.rs.Serve(s.ln)
 	if err != nil && strings.Contains(err.Error(), "use of closed network connection") {
 		return nil
@@ -188,6 +199,11 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	err := s.rs.Close()
 	s.ln.Close()
+	for _, c := range s.clients() {
+		if c.pubsub.Load() {
+			c.conn.NetConn().Close() // detached: redcon does not close them
+		}
+	}
 	if err != nil && err.Error() == "not serving" {
 		return nil
 	}
@@ -216,7 +232,7 @@ func (s *Server) janitor() {
 			case c.guard != nil && !c.guard.authed.Load() && now.Sub(c.created) > s.cfg.AuthTimeout:
 				s.log.Debug("closed a client that did not authenticate", "client", c.addr, "after", s.cfg.AuthTimeout)
 				c.conn.NetConn().Close()
-			case idle > 0 && quiet > idle:
+			case idle > 0 && quiet > idle && !c.pubsub.Load(): // subscribers may wait, as in Redis
 				c.conn.NetConn().Close()
 			}
 		}
@@ -241,7 +257,10 @@ type connState struct {
 	multiN   int // commands queued in MULTI, -1 outside: a copy for CLIENT LIST
 
 	authed bool
-	guard  *guardConn // the connection's input guard: it limits what an unauthenticated client sends
+	user   string      // the ACL user the connection is authenticated as (or will be: "default")
+	sub    *subscriber // set by the first SUBSCRIBE, which detaches the connection (pubsub.go)
+	pubsub atomic.Bool // sub is set: read by the janitor
+	guard  *guardConn  // the connection's input guard: it limits what an unauthenticated client sends
 	multi  *multiState
 	watch  []fsm.Cond
 	buf    []byte
@@ -309,7 +328,8 @@ func (s *Server) accept(conn redcon.Conn) bool {
 		multiN:   -1,
 	}
 	st.guard, _ = conn.NetConn().(*guardConn)
-	st.setAuthed(*s.password.Load() == "") // before redcon first reads the connection
+	st.user = "default"
+	st.setAuthed(s.defaultLetsIn()) // before redcon first reads the connection
 	conn.SetContext(st)
 	s.mu.Lock()
 	s.conns[st.id] = st
@@ -319,8 +339,8 @@ func (s *Server) accept(conn redcon.Conn) bool {
 
 func (s *Server) closed(conn redcon.Conn, err error) {
 	st, _ := conn.Context().(*connState)
-	if st == nil {
-		return
+	if st == nil || st.pubsub.Load() {
+		return // a subscriber is detached, not closed: readSubscriber ends it
 	}
 	// The guard's errors, and redcon's own ("Protocol error: unbalanced
 	// quotes in request" for an inline command).
@@ -353,6 +373,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	st.mu.Lock()
 	st.lastUsed = time.Now()
 	st.mu.Unlock()
+	if st.sub != nil {
+		s.startSubscriber(st.sub) // SUBSCRIBE detached it: it is ours now
+	}
 }
 
 // pipeline runs the commands of one read from a connection in order.
@@ -369,6 +392,10 @@ type pipeline struct {
 	// capture, while EXEC runs a transaction's front-door commands,
 	// collects their replies instead of writing them.
 	capture *[]byte
+	// aclRev: the oldest revision of the ACL users the pending writes were
+	// checked against (0: users never changed, nothing checked); cmdRev:
+	// the one the current command was checked against.
+	aclRev, cmdRev uint64
 }
 
 // command runs one command, checked in Redis's order (processCommand):
@@ -415,6 +442,23 @@ func (p *pipeline) command(args [][]byte) {
 		p.reject(cmd, resp.AppendError(nil, "NOAUTH Authentication required."))
 		return
 	}
+	p.cmdRev = s.fsm.ACLRev()
+	if p.cmdRev != 0 { // ACL commands made users: check each command
+		e := p.aclCheck(cmd, args)
+		if p.closed {
+			return
+		}
+		if e != nil {
+			p.flushWrites()
+			p.reject(cmd, e)
+			return
+		}
+	}
+	if st.subscribed() && !subscribedOK[cmd.FullName()] {
+		p.flushWrites()
+		p.reject(cmd, subscribedError(cmd))
+		return
+	}
 	// Before MULTI queues it, as Redis Cluster redirects a queued write.
 	if r := p.redirect(cmd, args); r != nil {
 		p.flushWrites()
@@ -434,13 +478,13 @@ func (p *pipeline) command(args [][]byte) {
 		p.readOK = false
 		p.viaLeader = false
 	default:
-		p.read(args)
+		p.read(cmd, args)
 	}
 }
 
 // read answers a keyspace read: linearizable after the read gate, or from
 // the local keyspace on a READONLY connection.
-func (p *pipeline) read(args [][]byte) {
+func (p *pipeline) read(cmd *fsm.Command, args [][]byte) {
 	s, st := p.s, p.st
 	p.flushWrites()
 	if st.readonly {
@@ -466,6 +510,16 @@ func (p *pipeline) read(args [][]byte) {
 			return
 		}
 		p.readOK = true
+	}
+	if s.fsm.ACLRev() != p.cmdRev {
+		// The users changed between the check and the barrier: a rule
+		// committed before this read started applies to it.
+		if e := p.aclCheck(cmd, args); e != nil || p.closed {
+			if e != nil {
+				p.reply(e)
+			}
+			return
+		}
 	}
 	st.buf = s.fsm.Read(st.db, s.cl.Now(), rand.Uint64(), args, st.buf[:0])
 	p.reply(st.buf)
@@ -509,10 +563,14 @@ func execAbort(e []byte) []byte {
 	return resp.AppendError(nil, "EXECABORT Transaction discarded because of: "+msg)
 }
 
-func (p *pipeline) barrier() error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.Timeout)
+func (p *pipeline) barrier() error { return p.s.barrierNow() }
+
+// barrierNow waits until this node has applied every entry committed
+// before the call.
+func (s *Server) barrierNow() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
-	return p.s.cl.ReadBarrier(ctx)
+	return s.cl.ReadBarrier(ctx)
 }
 
 // flushWrites proposes the pending writes as one request and writes the
@@ -522,7 +580,10 @@ func (p *pipeline) flushWrites() {
 		return
 	}
 	req := fsm.Request{Ops: p.writes}
-	p.writes = nil
+	if p.aclRev != 0 {
+		req.User, req.ACLRev = p.st.user, p.aclRev
+	}
+	p.writes, p.aclRev = nil, 0
 	reply, index, err := p.s.propose(req)
 	if index > p.st.lastIndex {
 		p.st.lastIndex = index

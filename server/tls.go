@@ -698,3 +698,17 @@ func (s *Server) configSetTLS(kv [][]byte) (apply func(), name, why string) {
 	}
 	return func() { s.putTLS(c, conf, "settings changed") }, "", ""
 }
+
+// LoadCertAndCAs reads a certificate, its key and the CAs from c's files,
+// for the peer port's mutual TLS.
+func LoadCertAndCAs(c TLSConfig) (*tls.Certificate, *x509.CertPool, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls-cert-file/tls-key-file: %w", err)
+	}
+	cas, err := loadCAs(c.CACertFile, c.CACertDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &cert, cas, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -132,4 +133,89 @@ func TestTLSExpiredCertificate(t *testing.T) {
 		t.Fatalf("redis-cli against an expired certificate: %+v", r)
 	}
 	waitLogged(t, n, "TLS handshake refused by the client", "remote error: tls: expired certificate")
+}
+
+// Mutual TLS between peers (--tls-cluster yes), each node with its own
+// certificate naming its node id, beside TLS on the client port: the
+// cluster forms, writes through any node reach every node, and a new
+// leader is elected over TLS when the leader is killed. No peer
+// handshake fails on the way.
+func TestTLSClusterPeers(t *testing.T) {
+	skipShort(t)
+	ca := testcluster.NewCA(t, "statehouse test CA")
+	web := ca.Issue("web-1", testcluster.CertOptions{Client: true})
+	certs := map[string]*testcluster.Cert{}
+	for _, id := range []string{"n1", "n2", "n3"} {
+		certs[id] = ca.Issue(id, testcluster.CertOptions{Peer: true})
+	}
+	c := testcluster.Start(t, 3, testcluster.Options{TLS: true, NodeArgs: func(id string) []string {
+		return append(tlsArgs(ca, certs[id]), "--tls-cluster", "yes")
+	}})
+	ctx := context.Background()
+	clients := make([]*redis.Client, len(c.Nodes))
+	for i, n := range c.Nodes {
+		o := testcluster.ClientOptions(n.TLSAddr())
+		o.TLSConfig = testcluster.ClientTLS(ca, web)
+		clients[i] = redis.NewClient(o)
+		defer clients[i].Close()
+	}
+	for i, w := range clients {
+		key := fmt.Sprintf("session:%d", i)
+		if err := w.Set(ctx, key, "v", time.Hour).Err(); err != nil {
+			t.Fatalf("SET on %s: %v", c.Nodes[i].ID, err)
+		}
+		for j, r := range clients {
+			if v, err := r.Get(ctx, key).Result(); err != nil || v != "v" {
+				t.Fatalf("GET %s on %s: %q, %v", key, c.Nodes[j].ID, v, err)
+			}
+		}
+	}
+	// A peer speaking the plain handshake, with the right secret even, is
+	// refused: the peer port speaks TLS only.
+	plain, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.Nodes[0].PeerPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Write([]byte("SHP2S" + strings.Repeat("x", 32)))
+	plain.Close()
+	waitLogged(t, c.Nodes[0], "peer connection refused: TLS handshake failed", "does not look like a TLS handshake")
+
+	// redis-py with ssl=True and a client certificate, on every node.
+	if py := pythonWithRedis(t); py != "" {
+		for i, n := range c.Nodes {
+			script := fmt.Sprintf(`import redis
+r = redis.Redis(host="127.0.0.1", port=%d, ssl=True, ssl_ca_certs=%q, ssl_certfile=%q, ssl_keyfile=%q)
+r.set("py:%d", "over TLS")
+print(r.get("py:%d").decode())`, n.TLSPort, ca.CertFile, web.CertFile, web.KeyFile, i, i)
+			out, err := exec.Command(py, "-c", script).CombinedOutput()
+			if err != nil || string(out) != "over TLS\n" {
+				t.Fatalf("redis-py ssl=True on %s: %v\n%s", n.ID, err, out)
+			}
+		}
+	}
+
+	leader := c.Leader()
+	leader.Kill()
+	next := c.WaitForNewLeader(leader)
+	if err := next.Client().Set(ctx, "after", "failover", 0).Err(); err != nil {
+		t.Fatalf("SET on the new leader: %v", err)
+	}
+	for _, n := range c.Nodes[1:] {
+		if strings.Contains(n.Log(), "TLS handshake failed") {
+			t.Errorf("%s refused a peer:\n%s", n.ID, n.Log())
+		}
+	}
+}
+
+// pythonWithRedis finds a Python that has redis-py (Debian's
+// python3-redis is for /usr/bin/python3), or logs why it skips that part.
+func pythonWithRedis(t *testing.T) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import redis").Run() == nil {
+			return py
+		}
+	}
+	t.Log("redis-py not found (Debian's python3-redis): its TLS check is skipped")
+	return ""
 }

@@ -35,6 +35,7 @@ type options struct {
 	peerPort      int
 	dataDir       string
 	requirePass   string
+	aclFile       string
 	protectedMode string
 	maxClients    int
 	timeout       int
@@ -65,6 +66,7 @@ type options struct {
 	httpAddr  string
 	httpPprof bool
 	httpToken string
+	httpTLS   bool
 
 	tls tlsOptions
 
@@ -97,6 +99,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.peerPort, "peer-port", 0, "peer port for Raft (default: port+10000, or tls-port+10000 with --port 0)")
 	fs.StringVar(&o.dataDir, "data-dir", "statehouse-data", "directory for the Raft log, stable store and snapshots")
 	fs.StringVar(&o.requirePass, "requirepass", "", "password clients must AUTH with")
+	fs.StringVar(&o.aclFile, "aclfile", "", "Redis ACL file: ACL LOAD/SAVE use it, and a cluster without users takes its first users from it")
 	fs.StringVar(&o.protectedMode, "protected-mode", "yes", "yes: with no --requirepass, only loopback clients are served (others get -DENIED), as Redis")
 	fs.IntVar(&o.maxClients, "maxclients", 10000, "most client connections at once")
 	fs.IntVar(&o.timeout, "timeout", 0, "close a client idle this many seconds (0: never), as Redis's timeout")
@@ -125,6 +128,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.httpAddr, "http-addr", "", "address of the HTTP admin listener: /healthz, /readyz, /metrics (off when empty; a bare port listens on loopback only)")
 	fs.BoolVar(&o.httpPprof, "http-pprof", false, "also serve /debug/pprof on the admin listener")
 	fs.StringVar(&o.httpToken, "http-token", "", "bearer token /debug/pprof asks for (health and metrics answer anyone)")
+	fs.BoolVar(&o.httpTLS, "http-tls", false, "serve the admin listener over HTTPS only, with --tls-cert-file/--tls-key-file (reloaded on SIGHUP)")
 	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
@@ -210,9 +214,17 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("%s must be text or json, not %q", o.where("log-format"), o.logFormat)
 	}
-	if o.clusterSecret == "" && !o.insecurePeers && (strings.Contains(o.initialCluster, ",") || o.join != "" || o.bootstrapExpect > 1) {
+	clustered := strings.Contains(o.initialCluster, ",") || o.join != "" || o.bootstrapExpect > 1
+	if err := o.checkTLSCluster(); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.clusterSecret != "" || o.insecurePeers || !clustered:
+	case o.tls.cluster == "yes" && (o.join != "" || o.bootstrapExpect > 0) && o.gossipKey == "":
+		return nil, errors.New("gossip is not covered by --tls-cluster: give --gossip-key (or --cluster-secret, which gossip is encrypted with); --insecure-peers runs without")
+	case o.tls.cluster != "yes":
 		return nil, errors.New("a cluster needs --cluster-secret: peers prove it to each other on the peer port and gossip is encrypted with it " +
-			"(use its own value, not the client password); --insecure-peers runs without one")
+			"(use its own value, not the client password), or --tls-cluster yes with certificates; --insecure-peers runs without either")
 	}
 	if o.announceAddr != "" {
 		if _, _, err := net.SplitHostPort(o.announceAddr); err != nil {
@@ -282,6 +294,10 @@ func run(o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	peerTLS, peerCerts, err := newPeerTLS(o, log)
+	if err != nil {
+		return err
+	}
 	advertise := o.advertise
 	if advertise == "" {
 		advertise = o.bind
@@ -296,7 +312,7 @@ func run(o *options, log *slog.Logger) error {
 			}
 		}
 	}
-	if o.clusterSecret == "" && o.insecurePeers {
+	if o.clusterSecret == "" && o.insecurePeers && o.tls.cluster != "yes" {
 		log.Warn("INSECURE: no --cluster-secret: anyone who can reach the peer port can join this cluster, write to it and read it")
 	}
 	if o.debugClockOffset != 0 || o.debugUnsafeReads || o.debugAckBeforeCommit {
@@ -312,6 +328,7 @@ func run(o *options, log *slog.Logger) error {
 		ClientAddr:           clientAddr(o.announceAddr, advertise, o.clientPort()),
 		InitialCluster:       initial,
 		Secret:               o.clusterSecret,
+		PeerTLS:              peerTLS,
 		GossipAddr:           hostPortOrEmpty(o.bind, o.gossipPort),
 		GossipAdvertise:      gossipAdvertise(advertise, o.gossipPort),
 		Join:                 parseJoin(o.join),
@@ -336,6 +353,7 @@ func run(o *options, log *slog.Logger) error {
 		Addr:          o.plainAddr(),
 		TLS:           o.tlsConfig(),
 		RequirePass:   o.requirePass,
+		ACLFile:       o.aclFile,
 		MaxClients:    o.maxClients,
 		Limits:        lim,
 		Version:       version,
@@ -348,9 +366,13 @@ func run(o *options, log *slog.Logger) error {
 		node.Shutdown()
 		return fmt.Errorf("client port: %w", err)
 	}
-	watchHangup(srv, log)
+	watchHangup(srv, peerCerts, log)
 	if o.httpAddr != "" {
-		admin, err := srv.ServeAdmin(server.AdminConfig{Addr: o.httpAddr, Pprof: o.httpPprof, Token: o.httpToken})
+		ac := server.AdminConfig{Addr: o.httpAddr, Pprof: o.httpPprof, Token: o.httpToken}
+		if o.httpTLS {
+			ac.Certificate = peerCerts.certificate
+		}
+		admin, err := srv.ServeAdmin(ac)
 		if err != nil {
 			srv.Close()
 			node.Shutdown()

@@ -166,3 +166,26 @@ func TestMinFreeDiskZeroTurnsTheCheckOff(t *testing.T) {
 		t.Error("--min-free-disk -1 taken")
 	}
 }
+
+// --tls-cluster needs its files and stands in for the cluster secret on
+// the peer port, not on the gossip port.
+func TestTLSClusterFlags(t *testing.T) {
+	certs := []string{"--tls-cert-file", "n.crt", "--tls-key-file", "n.key", "--tls-ca-cert-file", "ca.crt"}
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--tls-cluster", "maybe"}, "must be yes or no"},
+		{[]string{"--tls-cluster", "yes"}, "needs --tls-cert-file and --tls-key-file"},
+		{[]string{"--tls-cluster", "yes", "--tls-cert-file", "n.crt", "--tls-key-file", "n.key"}, "needs --tls-ca-cert-file"},
+		{append([]string{"--tls-cluster", "yes", "--initial-cluster", "n1=a:1,n2=b:1"}, certs...), ""},
+		{append([]string{"--tls-cluster", "yes", "--join", "a:7946"}, certs...), "gossip is not covered by --tls-cluster"},
+		{append([]string{"--tls-cluster", "yes", "--join", "a:7946", "--gossip-key", "MDEyMzQ1Njc4OWFiY2RlZg=="}, certs...), ""},
+		{[]string{"--initial-cluster", "n1=a:1,n2=b:1"}, "or --tls-cluster yes"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: %v, want %q", tc.args, err, tc.err)
+		}
+	}
+}

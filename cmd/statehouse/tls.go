@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -9,8 +11,10 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/statehouse/statehouse/cluster"
 	"github.com/statehouse/statehouse/server"
 )
 
@@ -26,6 +30,7 @@ type tlsOptions struct {
 	ciphers             string
 	ciphersuites        string
 	preferServerCiphers bool
+	cluster             string // yes: mutual TLS on the peer port
 }
 
 func tlsFlags(fs *flag.FlagSet, o *tlsOptions) {
@@ -39,6 +44,7 @@ func tlsFlags(fs *flag.FlagSet, o *tlsOptions) {
 	fs.StringVar(&o.ciphers, "tls-ciphers", "", "TLS 1.2 cipher suites, colon-separated, OpenSSL's or IANA's names (default: Go's)")
 	fs.StringVar(&o.ciphersuites, "tls-ciphersuites", "", "TLS 1.3 cipher suites: checked, but Go always offers its three")
 	fs.BoolVar(&o.preferServerCiphers, "tls-prefer-server-ciphers", false, "accepted for redis.conf files; Go's server picks the suite itself")
+	fs.StringVar(&o.cluster, "tls-cluster", "no", "yes: mutual TLS on the peer port with --tls-cert-file/--tls-key-file, peers' certificates verified against --tls-ca-cert-file and naming their node id (CN or DNS name); reloaded on SIGHUP")
 }
 
 // clientPort is the port the peer port defaults from: --port, or
@@ -114,7 +120,7 @@ func checkTLSFiles(o *options) error {
 // watchHangup reloads the TLS port's certificate, key and CAs from their
 // files on every SIGHUP (as after a certificate renewal). Without it,
 // SIGHUP would end the process.
-func watchHangup(srv *server.Server, log *slog.Logger) {
+func watchHangup(srv *server.Server, peers *peerCerts, log *slog.Logger) {
 	if a := srv.TLSAddr(); a != nil {
 		log.Info("TLS listening", "addr", a.String())
 	}
@@ -122,6 +128,13 @@ func watchHangup(srv *server.Server, log *slog.Logger) {
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
+			if peers != nil {
+				if err := peers.reload(); err != nil {
+					log.Warn("SIGHUP: the peer port's and admin listener's certificate was not reloaded; the one in force stays", "err", err)
+				} else {
+					log.Info("SIGHUP: the peer port's and admin listener's certificate and CAs reloaded", "cert", peers.conf.CertFile)
+				}
+			}
 			if srv.TLSAddr() == nil {
 				log.Info("SIGHUP: no TLS port, nothing to reload")
 				continue
@@ -130,4 +143,69 @@ func watchHangup(srv *server.Server, log *slog.Logger) {
 
 		}
 	}()
+}
+
+// checkTLSCluster checks --tls-cluster and the files it needs.
+func (o *options) checkTLSCluster() error {
+	if o.httpTLS && (o.tls.certFile == "" || o.tls.keyFile == "") {
+		return fmt.Errorf("%s needs --tls-cert-file and --tls-key-file", o.where("http-tls"))
+	}
+	switch o.tls.cluster {
+	case "no":
+		return nil
+	case "yes":
+	default:
+		return fmt.Errorf("%s must be yes or no, not %q", o.where("tls-cluster"), o.tls.cluster)
+	}
+	if o.tls.certFile == "" || o.tls.keyFile == "" {
+		return fmt.Errorf("%s needs --tls-cert-file and --tls-key-file", o.where("tls-cluster"))
+	}
+	if o.tls.caCertFile == "" && o.tls.caCertDir == "" {
+		return fmt.Errorf("%s needs --tls-ca-cert-file or --tls-ca-cert-dir: peers are verified against them", o.where("tls-cluster"))
+	}
+	return nil
+}
+
+// peerCerts holds the peer port's certificate and CAs, reloaded on
+// SIGHUP; a reload that fails keeps the ones in force.
+type peerCerts struct {
+	conf server.TLSConfig
+	log  *slog.Logger
+	cur  atomic.Pointer[peerMaterial]
+}
+
+type peerMaterial struct {
+	cert *tls.Certificate
+	cas  *x509.CertPool
+}
+
+// newPeerTLS loads the certificate the peer port (--tls-cluster) and the
+// admin listener (--http-tls) serve, or returns nils when neither does.
+func newPeerTLS(o *options, log *slog.Logger) (*cluster.PeerTLS, *peerCerts, error) {
+	if o.tls.cluster != "yes" && !o.httpTLS {
+		return nil, nil, nil
+	}
+	p := &peerCerts{conf: o.tlsConfig(), log: log}
+	if err := p.reload(); err != nil {
+		return nil, nil, fmt.Errorf("peer and admin TLS: %w", err)
+	}
+	if o.tls.cluster != "yes" {
+		return nil, p, nil
+	}
+	return &cluster.PeerTLS{Material: func() (*tls.Certificate, *x509.CertPool, error) {
+		m := p.cur.Load()
+		return m.cert, m.cas, nil
+	}}, p, nil
+}
+
+// certificate is the certificate in force, for the admin listener.
+func (p *peerCerts) certificate() (*tls.Certificate, error) { return p.cur.Load().cert, nil }
+
+func (p *peerCerts) reload() error {
+	cert, cas, err := server.LoadCertAndCAs(p.conf)
+	if err != nil {
+		return err
+	}
+	p.cur.Store(&peerMaterial{cert: cert, cas: cas})
+	return nil
 }

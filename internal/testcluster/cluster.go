@@ -26,6 +26,9 @@ type Options struct {
 	// the plaintext one the helpers probe; the test gives the
 	// certificate flags in Args (a server certificate from a CA: NewCA).
 	TLS bool
+	// NodeArgs, if set, gives one node's own extra flags (its certificate
+	// for --tls-cluster, say).
+	NodeArgs func(id string) []string
 }
 
 // command is how a node is started: the binary and its flags, under a
@@ -61,7 +64,11 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		if opts.Gossip {
 			form = []string{"--bootstrap-expect", strconv.Itoa(n), "--join", c.gossipAddrs(nd)}
 		}
-		nd.args = opts.command(bin, append(nodeFlags(nd), form...)...)
+		flags := append(nodeFlags(nd), form...)
+		if opts.NodeArgs != nil {
+			flags = append(flags, opts.NodeArgs(nd.ID)...)
+		}
+		nd.args = opts.command(bin, flags...)
 	}
 	cleanupNodes(t, c.Nodes)
 	for _, nd := range c.Nodes {

@@ -42,6 +42,9 @@ type CertOptions struct {
 	// Client makes a client certificate; else a server certificate for
 	// 127.0.0.1, ::1 and localhost.
 	Client bool
+	// Peer makes a node's peer-port certificate: server and client at
+	// once, naming the node (name) as a DNS name too.
+	Peer bool
 	// NotBefore and NotAfter default to an hour ago and a day from now.
 	NotBefore, NotAfter time.Time
 }
@@ -103,6 +106,10 @@ func (ca *CA) Issue(name string, o CertOptions) *Cert {
 	if o.Client {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 		tmpl.IPAddresses, tmpl.DNSNames = nil, nil
+	}
+	if o.Peer {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+		tmpl.DNSNames = append(tmpl.DNSNames, name)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {

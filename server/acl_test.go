@@ -1,0 +1,200 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/statehouse/statehouse/fsm"
+	"github.com/statehouse/statehouse/internal/testcluster"
+)
+
+// aclScript runs on one connection against statehouse and redis-server
+// alike: users made and changed, AUTH as each, commands each may and may
+// not run. Replies are compared byte for byte, except where "differs"
+// starts the line: single-command rules after the categories are listed in
+// command-name order by statehouse, in its hash table's order by Redis
+// (-get -hset -set against -hset -get -set).
+const aclScript = `
+ACL SETUSER alice on >pw ~session:* -@all +@read +set
+ACL SETUSER bob on >b1 >b2 %R~r:* %W~w:* +@all -@dangerous
+ACL SETUSER carol
+ACL SETUSER dave foo
+ACL SETUSER dave +nosuch
+ACL SETUSER dave +@nosuch
+ACL SETUSER dave allkeys ~a
+ACL SETUSER dave #abc
+ACL SETUSER dave <nopw
+ACL SETUSER dave &* &a
+ACL GETUSER dave
+ACL GETUSER alice
+ACL GETUSER bob
+ACL GETUSER carol
+ACL LIST
+ACL USERS
+ACL DELUSER default
+ACL DELUSER nobody carol
+ACL USERS
+ACL DRYRUN alice get foo
+ACL DRYRUN alice get session:1
+ACL DRYRUN alice hset session:1 a 1
+ACL DRYRUN alice config get maxclients
+ACL DRYRUN nobody get a
+ACL GENPASS 0
+ACL GENPASS 5000
+ACL CAT nosuch
+ACL GETUSER nosuch
+ACL SETUSER "a b"
+ACL SETUSER erin on nopass ~* +@all -get -set +@hash -hset
+differs ACL GETUSER erin
+ACL SETUSER erin reset
+ACL LIST
+ACL WHOAMI
+AUTH alice wrong
+AUTH alice pw
+ACL WHOAMI
+GET foo
+GET session:1
+SET session:1 v
+GET session:1
+SET foo v
+HSET session:1 a 1
+CONFIG GET maxclients
+ACL LIST
+AUTH bob b2
+SET w:1 v
+GET w:1
+SET r:1 v
+GET r:1
+GETDEL w:1
+INCR w:2
+FLUSHALL
+MULTI
+SET w:3 v
+GET w:3
+EXEC
+AUTH default x
+ACL SETUSER alice off
+AUTH alice pw
+ACL SETUSER alice on resetpass nopass
+AUTH alice anything
+ACL SETUSER bob <b1
+ACL SETUSER bob <b1
+ACL GETUSER bob
+ACL DELUSER alice bob
+ACL USERS
+`
+
+// The ACL commands answer as redis-server 7.0 does, byte for byte.
+func TestACLAgainstRedis(t *testing.T) {
+	n, _ := ksNode(t)
+	addr := testcluster.StartRedis(t)
+	var script [][]string
+	skip := map[int]bool{}
+	for _, l := range strings.Split(aclScript, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			if rest, ok := strings.CutPrefix(l, "differs "); ok {
+				skip[len(script)], l = true, rest
+			}
+			script = append(script, splitWords(t, l))
+		}
+	}
+	run := func(addr string) []string {
+		rc := dialRaw(t, addr)
+		out := make([]string, len(script))
+		for i, args := range script {
+			rc.write(encode(args...))
+			out[i] = rc.read()
+		}
+		return out
+	}
+	want := run(addr)
+	got := run(n.addr)
+	diffs := 0
+	for i, args := range script {
+		if got[i] != want[i] && !skip[i] {
+			diffs++
+			t.Errorf("%q:\nstatehouse   %q\nredis-server %q", args, got[i], want[i])
+		}
+	}
+	t.Logf("%d commands compared, %d differ", len(script), diffs)
+}
+
+// CONFIG SET requirepass sets the default user's password, also once ACL
+// SETUSER has changed that user (it is then kept in the log).
+func TestRequirepassSetsTheDefaultUsersPassword(t *testing.T) {
+	n, c := ksNode(t)
+	if err := c.Do(kctx, "ACL", "SETUSER", "default", "-flushall").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigSet(kctx, "requirepass", "new-pw").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRaw(t, n.addr)
+	rc.write(encode("GET", "k"))
+	if got := rc.read(); got != "-NOAUTH Authentication required.\r\n" {
+		t.Fatalf("GET before AUTH: %q", got)
+	}
+	rc.write(encode("AUTH", "new-pw"))
+	if got := rc.read(); got != "+OK\r\n" {
+		t.Fatalf("AUTH with the new password: %q", got)
+	}
+	rc.write(encode("FLUSHALL"))
+	if got := rc.read(); got != "-NOPERM this user has no permissions to run the 'flushall' command\r\n" {
+		t.Fatalf("FLUSHALL after -flushall: %q", got)
+	}
+}
+
+// --aclfile: a node whose users no ACL command changed takes them from the
+// file by itself; ACL SAVE writes the users back (hashes only, owner-only
+// file), and ACL LOAD replaces every user with the file's.
+func TestACLFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users.acl")
+	file := "# the web tier\nuser web on >web-pw ~session:* -@all +@read +@write\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, func(c *nodeConfig) { c.srv.ACLFile = path })
+	c := n.client()
+	testcluster.Eventually(t, "the users taken from the ACL file", func() error {
+		users, err := c.Do(kctx, "ACL", "USERS").StringSlice()
+		if err != nil || strings.Join(users, ",") != "default,web" {
+			return fmt.Errorf("ACL USERS: %q, %v", users, err)
+		}
+		return nil
+	})
+	rc := dialRaw(t, n.addr)
+	rc.write(encode("AUTH", "web", "web-pw"))
+	rc.write(encode("SET", "session:1", "v"))
+	rc.write(encode("SET", "other", "v"))
+	for _, want := range []string{"+OK\r\n", "+OK\r\n", "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"} {
+		if got := rc.read(); got != want {
+			t.Fatalf("as web: %q, want %q", got, want)
+		}
+	}
+	if err := c.Do(kctx, "ACL", "SETUSER", "ops", "on", ">ops-pw", "~*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(kctx, "ACL", "SAVE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := os.ReadFile(path)
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 || strings.Contains(string(saved), "ops-pw") || !strings.Contains(string(saved), "user ops on #"+fsm.HashPassword("ops-pw")) {
+		t.Fatalf("saved (%v):\n%s", st.Mode(), saved)
+	}
+	// Back to the first file: ops is gone.
+	os.WriteFile(path, []byte(file), 0o600)
+	if err := c.Do(kctx, "ACL", "LOAD").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if users, err := c.Do(kctx, "ACL", "USERS").StringSlice(); err != nil || strings.Join(users, ",") != "default,web" {
+		t.Fatalf("after ACL LOAD: %q, %v", users, err)
+	}
+	os.WriteFile(path, []byte("user web on bogus\n"), 0o600)
+	if err := c.Do(kctx, "ACL", "LOAD").Err(); err == nil || !strings.Contains(err.Error(), "users.acl:1: Syntax error") {
+		t.Fatalf("ACL LOAD of a bad file: %v", err)
+	}
+}

@@ -1,0 +1,130 @@
+package systest
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/statehouse/statehouse/internal/testcluster"
+)
+
+// A message published on any node reaches the subscribers of every node,
+// each publisher's messages in the order it published them; pattern and
+// shard-channel subscribers too. (Redis Cluster delivers PUBLISH to every
+// node as well; statehouse sends it over the peer port.)
+func TestPubSubAcrossTheCluster(t *testing.T) {
+	skipShort(t)
+	c := testcluster.Start(t, 3, testcluster.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var subs []*redis.PubSub
+	for _, n := range c.Nodes {
+		cl := n.NewClient()
+		defer cl.Close()
+		ps := cl.Subscribe(ctx, "logout")
+		defer ps.Close()
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, ps)
+	}
+	pat := c.Nodes[0].NewClient().PSubscribe(ctx, "log*")
+	defer pat.Close()
+	if _, err := pat.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const perNode = 200
+	for _, n := range c.Nodes {
+		go func() {
+			cl := n.NewClient()
+			defer cl.Close()
+			for i := range perNode {
+				if err := cl.Publish(ctx, "logout", fmt.Sprintf("%s:%d", n.ID, i)).Err(); err != nil {
+					t.Errorf("PUBLISH on %s: %v", n.ID, err)
+					return
+				}
+			}
+		}()
+	}
+	for i, ps := range append(subs, pat) {
+		next := map[string]int{} // per publisher, the next message expected
+		for got := 0; got < perNode*len(c.Nodes); got++ {
+			m, err := ps.ReceiveMessage(ctx)
+			if err != nil {
+				t.Fatalf("subscriber %d after %d messages: %v", i, got, err)
+			}
+			node, n, _ := strings.Cut(m.Payload, ":")
+			seq, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatalf("payload %q", m.Payload)
+			}
+			if seq != next[node] {
+				t.Fatalf("subscriber %d: %s's message %d arrived when %d was next", i, node, seq, next[node])
+			}
+			next[node]++
+		}
+	}
+}
+
+// Keyspace notifications come from the log: every node fires each
+// expiry once, whichever node leads, also when the leader is killed
+// while keys are expiring. A setting made on one node holds on all.
+func TestExpiredEventsOnceOnEveryNode(t *testing.T) {
+	skipShort(t)
+	c := testcluster.Start(t, 3, testcluster.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	leader := c.Leader()
+	if err := leader.Client().ConfigSet(ctx, "notify-keyspace-events", "Ex").Err(); err != nil {
+		t.Fatal(err)
+	}
+	followers := c.Followers(leader)
+	var subs []*redis.PubSub
+	for _, n := range followers {
+		testcluster.Eventually(t, n.ID+" has the setting", func() error {
+			v, err := n.Client().ConfigGet(ctx, "notify-keyspace-events").Result()
+			if err != nil || v["notify-keyspace-events"] != "xE" {
+				return fmt.Errorf("%v, %v", v, err)
+			}
+			return nil
+		})
+		ps := n.NewClient().Subscribe(ctx, "__keyevent@0__:expired")
+		defer ps.Close()
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, ps)
+	}
+	const keys = 300
+	w := followers[0].Client()
+	for i := range keys {
+		if err := w.Set(ctx, fmt.Sprintf("session:%d", i), "v", time.Duration(200+i*5)*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(700 * time.Millisecond) // some expired under the first leader
+	leader.Kill()
+	c.WaitForNewLeader(leader)
+	for i, ps := range subs {
+		seen := map[string]int{}
+		for len(seen) < keys {
+			m, err := ps.ReceiveMessage(ctx)
+			if err != nil {
+				t.Fatalf("subscriber on %s after %d keys: %v", followers[i].ID, len(seen), err)
+			}
+			if seen[m.Payload]++; seen[m.Payload] > 1 {
+				t.Fatalf("%s: %s expired twice", followers[i].ID, m.Payload)
+			}
+		}
+		// Nothing more comes: each fired once.
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		if m, err := ps.ReceiveMessage(short); err == nil {
+			t.Fatalf("%s: one more event: %v", followers[i].ID, m)
+		}
+		cancel()
+	}
+}
