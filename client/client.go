@@ -566,7 +566,7 @@ func (c *Client) ask(ctx context.Context, rdb *redis.Client, addr string) (leade
 		leader, nodes = slotNodes(slots)
 		return leader, nodes, true, nil
 	}
-	if !isReply(err) || Classify(err) == Retry { // a network error, CLUSTERDOWN, LOADING...
+	if !notACluster(err) { // a network error, CLUSTERDOWN, LOADING, NOPERM...
 		return "", nil, false, err
 	}
 	role, rerr := rdb.Do(pctx, "ROLE").Slice()
@@ -575,6 +575,17 @@ func (c *Client) ask(ctx context.Context, rdb *redis.Client, addr string) (leade
 	}
 	leader, nodes = roleNodes(role, addr)
 	return leader, nodes, false, nil
+}
+
+// notACluster reports whether err is a node's answer that it is no
+// cluster: a redis-server without cluster support.
+func notACluster(err error) bool {
+	if !isReply(err) {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "cluster support disabled") || strings.HasPrefix(msg, "err unknown command") ||
+		strings.HasPrefix(msg, "err unknown subcommand")
 }
 
 // roleNodes reads ROLE: a master names its replicas, a replica its

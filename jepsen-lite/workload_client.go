@@ -46,6 +46,7 @@ func (w *clientSessionWL) Run(ctx context.Context, e *Env) {
 	cl, err := shclient.New(newCtx, addrs, shclient.WithRetryTimeout(clientRetryTimeout),
 		shclient.WithRedisOptions(func(o *redis.Options) {
 			o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dialTimeout, opTimeout, opTimeout
+			e.Topo.sec.dress(o, false) // TLS and the workloads' ACL user in a secure run
 		}))
 	cancel()
 	if err != nil {
