@@ -86,6 +86,7 @@ var checkers = map[string]func(CheckInput) CheckResult{
 	"counter":        checkCounter,
 	"set":            checkSet,
 	"session":        checkSession,
+	"client-session": checkCounter,
 }
 
 // Check runs every workload's checker over its operations.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	shclient "github.com/statehouse/statehouse/client"
 )
 
 // Clients see the cluster only over RESP, through go-redis with no hidden
@@ -56,26 +56,16 @@ func redisOptions(addr string) *redis.Options {
 	}
 }
 
-// classify maps an error to an op type, as systest does: errors that
-// say the command was certainly not applied are fail, everything else
-// (UNCERTAIN, timeouts, a connection cut mid-command) is info. MISCONF is
-// a leader refusing writes while its disk is (nearly) full: refused
-// before it reached the log, as Redis refuses them when it cannot persist.
+// classify maps an error to an op type with the client package's
+// classifier: errors that say the command was certainly not applied
+// (CLUSTERDOWN, TRYAGAIN, LOADING, MOVED, MISCONF, a connection never
+// made) are fail, everything else (UNCERTAIN, timeouts, a connection cut
+// mid-command, an error reply to the command itself) is info.
 func classify(err error) string {
-	if err == nil {
+	switch shclient.Classify(err) {
+	case shclient.OK:
 		return OK
-	}
-	msg := err.Error()
-	switch {
-	case strings.HasPrefix(msg, "CLUSTERDOWN"), strings.HasPrefix(msg, "TRYAGAIN"), strings.HasPrefix(msg, "LOADING"),
-		strings.HasPrefix(msg, "MISCONF"), strings.Contains(msg, "connection refused"):
-		return Fail
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return Fail // never connected: the command was never sent
-	}
-	if errors.Is(err, redis.ErrPoolTimeout) {
+	case shclient.Retry, shclient.NotApplied:
 		return Fail
 	}
 	return Info

@@ -72,7 +72,7 @@ func checkNoLeftovers(t *testing.T) {
 // A healthy cluster under kills and partitions: no anomaly.
 func TestCleanRunReportsNothing(t *testing.T) {
 	res := testRun(t, func(c *Config) {
-		c.Workloads = []string{"register", "cas", "counter", "session"}
+		c.Workloads = []string{"register", "cas", "counter", "session", "client-session"}
 		c.Nemeses = []string{"kill", "partition"}
 	})
 	if len(res.Check.Anomalies) > 0 {

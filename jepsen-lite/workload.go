@@ -38,7 +38,7 @@ type Env struct {
 	Keys     int // register-like workloads: keys in use at once
 }
 
-var workloadNames = []string{"register", "cas", "counter", "set", "session", "follower-reads"}
+var workloadNames = []string{"register", "cas", "counter", "set", "session", "follower-reads", "client-session"}
 
 func newWorkload(name string) (Workload, error) {
 	switch name {
@@ -54,6 +54,8 @@ func newWorkload(name string) (Workload, error) {
 		return &setWL{}, nil
 	case "session":
 		return &sessionWL{}, nil
+	case "client-session":
+		return &clientSessionWL{}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q (%s)", name, strings.Join(workloadNames, ", "))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/statehouse/statehouse/client"
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
@@ -52,13 +53,10 @@ const (
 )
 
 func classify(err error) outcome {
-	if err == nil {
+	switch client.Classify(err) {
+	case client.OK:
 		return ok
-	}
-	msg := err.Error()
-	switch {
-	case strings.HasPrefix(msg, "CLUSTERDOWN"), strings.HasPrefix(msg, "TRYAGAIN"), strings.HasPrefix(msg, "LOADING"),
-		strings.Contains(msg, "connection refused"):
+	case client.Retry, client.NotApplied:
 		return failed // certainly not applied
 	}
 	return unknown // UNCERTAIN, a timeout, a connection cut mid-command

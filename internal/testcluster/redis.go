@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -234,6 +235,34 @@ func StartRedisCluster(t testing.TB) string {
 			return fmt.Errorf("cluster_state:%s", st)
 		}
 		return nil
+	})
+	return addr
+}
+
+// StartRedisReplica starts a scratch redis-server as StartRedis does, as
+// a replica of master (host:port, a StartRedis server), and returns its
+// address once the master reports it online.
+func StartRedisReplica(t testing.TB, master string) string {
+	t.Helper()
+	host, port, err := net.SplitHostPort(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startRedisTries(t, func(int) []string { return []string{"--replicaof", host, port} })
+	_, own, _ := net.SplitHostPort(addr)
+	c := redis.NewClient(ClientOptions(master))
+	defer c.Close()
+	EventuallyWithin(t, StartTimeout, "the master reports its replica "+addr+" online", func() error {
+		info, err := c.Info(context.Background(), "replication").Result()
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if strings.HasPrefix(line, "slave") && strings.Contains(line, "port="+own+",") && strings.Contains(line, "state=online") {
+				return nil
+			}
+		}
+		return fmt.Errorf("INFO replication: %q", info)
 	})
 	return addr
 }
