@@ -357,7 +357,7 @@ func (o *opening) transport() error {
 	n := o.n
 	n.mux = newMux(o.ln, n.cfg.Secret, n.log)
 	if n.cfg.PeerTLS != nil {
-		n.mux.tls = &peerTLS{material: n.cfg.PeerTLS.Material, idAt: n.memberAt}
+		n.mux.tls = &peerTLS{material: n.cfg.PeerTLS.Material, idAt: n.memberAt, members: n.memberIDs}
 	}
 	o.onUndo(func() { n.mux.close() })
 	layer := &raftLayer{m: n.mux, conns: n.mux.listen(protoRaft), addr: o.adv}
@@ -661,4 +661,22 @@ func (n *Node) memberAt(addr string) string {
 		}
 	}
 	return ""
+}
+
+// memberIDs are the node ids of the Raft configuration (none before Raft
+// runs or before this node is in a configuration).
+func (n *Node) memberIDs() []string {
+	r := n.raftUp.Load()
+	if r == nil {
+		return nil
+	}
+	fut := r.GetConfiguration()
+	if fut.Error() != nil {
+		return nil
+	}
+	var ids []string
+	for _, s := range fut.Configuration().Servers {
+		ids = append(ids, string(s.ID))
+	}
+	return ids
 }

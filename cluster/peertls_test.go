@@ -41,9 +41,10 @@ func TestPeerTLSCluster(t *testing.T) {
 	}
 }
 
-// A peer whose certificate another CA issued, or that has expired, is
-// refused with a log line that says why; a dialer refuses a peer whose
-// certificate names another node than the member at that address.
+// A peer whose certificate another CA issued, that has expired, or that
+// names no member (the web tier's, from the same CA) is refused with a log
+// line that says why; a dialer refuses a peer whose certificate names
+// another node than the member at that address.
 func TestPeerTLSRefusals(t *testing.T) {
 	ca := testcluster.NewCA(t, "peers")
 	other := testcluster.NewCA(t, "other")
@@ -63,9 +64,14 @@ func TestPeerTLSRefusals(t *testing.T) {
 		}
 		return err
 	}
-	if err := dial(ca.Issue("n2", testcluster.CertOptions{Peer: true}), "n1"); err != nil {
+	if err := dial(ca.Issue("n1", testcluster.CertOptions{Peer: true}), "n1"); err != nil {
 		t.Fatalf("a peer with a good certificate: %v", err)
 	}
+	// The CA's certificates for the web tier are no peers: not a member's.
+	if err := dial(ca.Issue("web-1", testcluster.CertOptions{Peer: true}), ""); err == nil {
+		t.Fatal("a certificate naming no member was let in")
+	}
+
 	if err := dial(other.Issue("n2", testcluster.CertOptions{Peer: true}), ""); err == nil {
 		t.Fatal("a certificate of another CA was let in")
 	}
@@ -73,13 +79,13 @@ func TestPeerTLSRefusals(t *testing.T) {
 	if err := dial(expired, ""); err == nil {
 		t.Fatal("an expired certificate was let in")
 	}
-	err := dial(ca.Issue("n2", testcluster.CertOptions{Peer: true}), "n7")
+	err := dial(ca.Issue("n1", testcluster.CertOptions{Peer: true}), "n7")
 	if err == nil || !strings.Contains(err.Error(), "names n1,localhost,n1, not n7") {
 		t.Fatalf("a node at the address of another member: %v", err)
 	}
 	testcluster.Eventually(t, "the refusals logged with their reasons", func() error {
 		l := logs.String()
-		for _, want := range []string{"certificate signed by unknown authority", "expired"} {
+		for _, want := range []string{"certificate signed by unknown authority", "expired", "names web-1,localhost,web-1, no member of this cluster"} {
 			if !strings.Contains(l, "TLS handshake failed") || !strings.Contains(l, want) {
 				return fmt.Errorf("log lacks %q:\n%s", want, l)
 			}
