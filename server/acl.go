@@ -56,9 +56,10 @@ func (s *Server) users() *aclUsers {
 		u, err := fsm.CompileACLUser(name, rs, s.table)
 		if err != nil {
 			// Every rule was checked against this table before it was
-			// proposed; a user that no longer compiles lets nobody in.
-			s.log.Error("ACL user does not compile: it is left out", "user", name, "err", err)
-			continue
+			// proposed (a newer build's may not be): a user that does not
+			// compile lets nobody in, the default user included.
+			s.log.Error("ACL user does not compile: it may do nothing", "user", name, "err", err)
+			u = fsm.NewACLUser(name)
 		}
 		c.users[name] = u
 	}
@@ -109,17 +110,6 @@ func (s *Server) passwordOK(name string, pass []byte) bool {
 func (s *Server) defaultLetsIn() bool {
 	u := s.users().users["default"]
 	return u.On && u.NoPass
-}
-
-// anyPassword reports whether some enabled user has a password: protected
-// mode stands aside then.
-func (s *Server) anyPassword() bool {
-	for _, u := range s.users().users {
-		if u.On && !u.NoPass {
-			return true
-		}
-	}
-	return false
 }
 
 // aclCheck checks the connection's user may run cmd with args; it returns

@@ -21,7 +21,7 @@ const deniedReply = "-DENIED statehouse is running in protected mode because pro
 
 // denied reports whether protected mode turns away a client at addr.
 func (s *Server) denied(addr string) bool {
-	if !s.cfg.ProtectedMode || s.anyPassword() {
+	if !s.cfg.ProtectedMode || !s.users().users["default"].NoPass {
 		return false
 	}
 	host, _, err := net.SplitHostPort(addr)

@@ -54,3 +54,23 @@ func TestProtectedMode(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// Protected mode follows the default user, as in Redis: another user with
+// a password does not turn it off while the default user needs none
+// (anyone would be served with every permission).
+func TestProtectedModeFollowsTheDefaultUser(t *testing.T) {
+	ip := nonLoopbackIP(t)
+	n := startNode(t, func(c *nodeConfig) { c.srv.Addr = "0.0.0.0:0"; c.srv.ProtectedMode = true })
+	_, port, _ := net.SplitHostPort(n.srv.Addr().String())
+	local := dialRaw(t, net.JoinHostPort("127.0.0.1", port))
+	local.expect("+OK\r\n", "ACL", "SETUSER", "app", "on", ">app-pw", "~app:*", "+@read")
+	remote := dialRaw(t, net.JoinHostPort(ip, port))
+	if got := remote.do("FLUSHALL"); !strings.HasPrefix(got, "-DENIED") {
+		t.Fatalf("a client from %s ran FLUSHALL unauthenticated: %q", ip, got)
+	}
+	local.expect("+OK\r\n", "ACL", "SETUSER", "default", "resetpass", ">admin-pw")
+	remote = dialRaw(t, net.JoinHostPort(ip, port))
+	if got := remote.do("PING"); got != "-NOAUTH Authentication required.\r\n" {
+		t.Fatalf("once the default user has a password: %q", got)
+	}
+}
