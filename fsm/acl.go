@@ -642,14 +642,37 @@ func sortedNames(m map[string][]string) []string {
 // aclSetUser applies __acl_setuser name rule...: the rules are replayed
 // on the user's current state (a fresh user if it has none) and kept all
 // or none.
-func aclSetUser(c *Ctx, args [][]byte) {
-	name := string(args[1])
+func aclSetUser(c *Ctx, args [][]byte) { setUser(c, args[1], nil, args[2:]) }
+
+// aclSeedUser applies "__acl_seeduser name n seed-rule... rule...": as
+// __acl_setuser, but a user the log does not have yet starts from the
+// seed rules (the implicit default user's) rather than from nothing. The
+// choice is made as the entry applies, so two changes of the implicit
+// default user proposed at once both hold.
+func aclSeedUser(c *Ctx, args [][]byte) {
+	n, ok := parseCount(args[2])
+	if !ok || 3+n > len(args) {
+		c.Error("ERR malformed seeded user")
+		return
+	}
+	setUser(c, args[1], args[3:3+n], args[3+n:])
+}
+
+func setUser(c *Ctx, nameArg []byte, seed, rules [][]byte) {
+	name := string(nameArg)
 	a := &c.f.acl
 	u := NewACLUser(name)
 	if old, ok := a.compiled[name]; ok {
 		u = old.Clone()
+	} else {
+		for _, r := range seed {
+			if err := u.Apply(string(r), ownTable); err != nil {
+				c.Error("ERR Error in ACL SETUSER modifier '" + string(r) + "': " + err.Error())
+				return
+			}
+		}
 	}
-	for _, r := range args[2:] {
+	for _, r := range rules {
 		if err := u.Apply(string(r), ownTable); err != nil {
 			c.Error("ERR Error in ACL SETUSER modifier '" + string(r) + "': " + err.Error())
 			return
@@ -773,6 +796,7 @@ func init() { ownTable = commands }
 
 var aclCommands = []*Command{
 	{Name: "__acl_setuser", Arity: -2, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclSetUser},
+	{Name: "__acl_seeduser", Arity: -3, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclSeedUser},
 	{Name: "__acl_deluser", Arity: -2, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclDelUser},
 	{Name: "__acl_replace", Arity: -1, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclReplace},
 }

@@ -164,10 +164,12 @@ func aclSetuserCmd(p *pipeline, args [][]byte) {
 		u = fsm.NewACLUser(name)
 	}
 	op := [][]byte{[]byte("__acl_setuser"), args[2]}
-	rules, _ := p.s.fsm.ACLRules()
-	if _, kept := rules[name]; !kept && name == "default" {
-		// The implicit default user becomes a kept one: its rules first.
-		for _, r := range fsm.DefaultACLRules(us.pass) {
+	if name == "default" {
+		// If the log has no default user yet when this applies, the
+		// implicit one becomes a kept one: its rules first.
+		seed := fsm.DefaultACLRules(us.pass)
+		op = [][]byte{[]byte("__acl_seeduser"), args[2], []byte(strconv.Itoa(len(seed)))}
+		for _, r := range seed {
 			op = append(op, []byte(r))
 		}
 	}
@@ -211,7 +213,7 @@ func (p *pipeline) aclWrite(op [][]byte) {
 	if index > p.st.lastIndex {
 		p.st.lastIndex = index
 	}
-	if len(op) > 1 && string(op[0]) == "__acl_setuser" && strings.HasPrefix(string(reply), "+") {
+	if len(op) > 1 && strings.HasPrefix(string(op[0]), "__acl_se") && strings.HasPrefix(string(reply), "+") {
 		p.s.log.Info("ACL user changed", "user", string(op[1]), "by", p.st.user, "client", p.st.addr)
 	}
 	p.reply(reply)
