@@ -610,23 +610,36 @@ func (u *ACLUser) Describe(t *Table) string {
 type aclState struct {
 	rules    map[string][]string
 	compiled map[string]*ACLUser // against the fsm's table, for checking writes
-	rev      uint64              // log index of the last change; 0: never changed
+	// created is the log index each user was made at (0 for default,
+	// which is never deleted): a connection logged in as a user that was
+	// deleted and made again under the same name is not that user's.
+	created map[string]uint64
+	rev     uint64 // log index of the last change; 0: never changed
 }
 
 // ACLRev is the log index of the last change to the users; 0 if ACL
 // commands never changed them.
 func (f *FSM) ACLRev() uint64 { return f.aclRev.Load() }
 
-// ACLRules returns a copy of every user's rules and the revision they are
-// at.
-func (f *FSM) ACLRules() (map[string][]string, uint64) {
+// ACLRules returns a copy of every user's rules, when each was made (see
+// aclState.created), and the revision they are at.
+func (f *FSM) ACLRules() (map[string][]string, map[string]uint64, uint64) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	out := make(map[string][]string, len(f.acl.rules))
+	created := make(map[string]uint64, len(f.acl.rules))
 	for k, v := range f.acl.rules {
-		out[k] = v
+		out[k], created[k] = v, f.acl.created[k]
 	}
-	return out, f.acl.rev
+	return out, created, f.acl.rev
+}
+
+// madeAt is the index a user made now is known by.
+func madeAt(name string, index uint64) uint64 {
+	if name == "default" {
+		return 0
+	}
+	return index
 }
 
 // sortedNames returns a map's keys, sorted.
@@ -679,7 +692,10 @@ func setUser(c *Ctx, nameArg []byte, seed, rules [][]byte) {
 		}
 	}
 	if a.rules == nil {
-		a.rules, a.compiled = map[string][]string{}, map[string]*ACLUser{}
+		a.rules, a.compiled, a.created = map[string][]string{}, map[string]*ACLUser{}, map[string]uint64{}
+	}
+	if _, ok := a.rules[name]; !ok {
+		a.created[name] = madeAt(name, c.Rev)
 	}
 	a.rules[name] = u.rules
 	a.compiled[name] = u
@@ -702,6 +718,7 @@ func aclDelUser(c *Ctx, args [][]byte) {
 		if _, ok := a.rules[string(b)]; ok {
 			delete(a.rules, string(b))
 			delete(a.compiled, string(b))
+			delete(a.created, string(b))
 			n++
 		}
 	}
@@ -717,6 +734,7 @@ func aclDelUser(c *Ctx, args [][]byte) {
 func aclReplace(c *Ctx, args [][]byte) {
 	rules := map[string][]string{}
 	compiled := map[string]*ACLUser{}
+	created := map[string]uint64{}
 	for i := 1; i < len(args); {
 		if i+1 >= len(args) {
 			c.Error("ERR malformed user list")
@@ -738,9 +756,13 @@ func aclReplace(c *Ctx, args [][]byte) {
 			return
 		}
 		rules[name], compiled[name] = u.rules, u
+		created[name] = madeAt(name, c.Rev)
+		if at, ok := c.f.acl.created[name]; ok {
+			created[name] = at // a user the file keeps stays logged in
+		}
 		i += 2 + n
 	}
-	c.f.acl.rules, c.f.acl.compiled, c.f.acl.rev = rules, compiled, c.Rev
+	c.f.acl.rules, c.f.acl.compiled, c.f.acl.created, c.f.acl.rev = rules, compiled, created, c.Rev
 	c.f.aclRev.Store(c.Rev)
 	c.OK()
 }

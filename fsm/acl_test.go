@@ -70,7 +70,7 @@ func TestACLUsersInSnapshot(t *testing.T) {
 	if err := g.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}
-	rules, rev := g.ACLRules()
+	rules, _, rev := g.ACLRules()
 	if rev != 9 || g.ACLRev() != 9 || strings.Join(rules["bob"], " ") != "on #"+HashPassword("s3cret-pw")+" %R~r:* +@read" {
 		t.Fatalf("restored users at %d: %q", rev, rules)
 	}

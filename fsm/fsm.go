@@ -28,6 +28,7 @@ type FSM struct {
 	notifyFlags atomic.Int64      // notify-keyspace-events (notify.go)
 	events      []Event           // of the entry being applied
 	onEvents    atomic.Pointer[func([]Event)]
+	onACL       atomic.Pointer[func()]
 }
 
 // New returns an empty keyspace.
@@ -42,14 +43,24 @@ func New() *FSM {
 // Apply applies one log entry at index and returns one reply per request,
 // each the RESP bytes the requesting client receives.
 func (f *FSM) Apply(index uint64, e *Entry) [][]byte {
+	aclBefore := f.aclRev.Load()
 	out, events := f.apply(index, e)
 	if len(events) > 0 {
 		if fn := f.onEvents.Load(); fn != nil {
 			(*fn)(events)
 		}
 	}
+	if f.aclRev.Load() != aclBefore {
+		if fn := f.onACL.Load(); fn != nil {
+			(*fn)()
+		}
+	}
 	return out
 }
+
+// OnACLChange sets what the fsm calls after applying an entry that
+// changed the users (the server disconnects deleted users' clients).
+func (f *FSM) OnACLChange(fn func()) { f.onACL.Store(&fn) }
 
 func (f *FSM) apply(index uint64, e *Entry) ([][]byte, []Event) {
 	f.mu.Lock()

@@ -21,7 +21,7 @@ const (
 
 	recDB     = 'D' // db, item count, then the items
 	recWatch  = 'W' // db, then delBuckets deletion revisions
-	recACL    = 'A' // revision, user count, then each user's name, rule count and rules
+	recACL    = 'A' // revision, user count, then each user's name, index made at, rule count and rules
 	recNotify = 'N' // notify-keyspace-events flags
 	recEnd    = 'E' // followed by the checksum
 	maxSnap   = 1 << 32
@@ -39,6 +39,7 @@ type Snapshot struct {
 	now     int64
 	applied uint64
 	acl     map[string][]string // rule lists are never changed in place
+	aclMade map[string]uint64
 	aclRev  uint64
 	notify  int64
 }
@@ -51,8 +52,9 @@ func (f *FSM) Snapshot() *Snapshot {
 	s := &Snapshot{now: f.now, applied: f.applied, aclRev: f.acl.rev, notify: f.notifyFlags.Load()}
 	if f.acl.rev != 0 {
 		s.acl = make(map[string][]string, len(f.acl.rules))
+		s.aclMade = make(map[string]uint64, len(f.acl.rules))
 		for k, v := range f.acl.rules {
-			s.acl[k] = v
+			s.acl[k], s.aclMade[k] = v, f.acl.created[k]
 		}
 	}
 	for i, ks := range f.dbs {
@@ -112,6 +114,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		sw.uvarint(uint64(len(s.acl)))
 		for _, name := range sortedNames(s.acl) {
 			sw.str(name)
+			sw.uvarint(s.aclMade[name])
 			sw.uvarint(uint64(len(s.acl[name])))
 			for _, r := range s.acl[name] {
 				sw.str(r)
@@ -329,10 +332,11 @@ func (f *FSM) Restore(r io.Reader) error {
 // readACL reads a recACL record; users whose rules no longer compile (a
 // rule this build refuses) are an error: the snapshot is not this build's.
 func (sr *snapReader) readACL() aclState {
-	a := aclState{rev: sr.uvarint(), rules: map[string][]string{}, compiled: map[string]*ACLUser{}}
+	a := aclState{rev: sr.uvarint(), rules: map[string][]string{}, compiled: map[string]*ACLUser{}, created: map[string]uint64{}}
 	n := sr.uvarint()
 	for i := uint64(0); i < n && sr.err == nil; i++ {
 		name := sr.str()
+		a.created[name] = sr.uvarint()
 		nr := sr.uvarint()
 		var rules []string
 		for j := uint64(0); j < nr && sr.err == nil; j++ {

@@ -26,9 +26,17 @@ import (
 // aclUsers is the users compiled against the server's table, at one
 // revision of the fsm's users.
 type aclUsers struct {
-	rev   uint64
-	pass  string // the --requirepass the implicit default user was made with
-	users map[string]*fsm.ACLUser
+	rev     uint64
+	pass    string // the --requirepass the implicit default user was made with
+	users   map[string]*fsm.ACLUser
+	created map[string]uint64 // when each was made (fsm.ACLRules)
+}
+
+// current reports whether the user a connection logged in as still
+// exists: deleted, or deleted and made again, it does not.
+func (us *aclUsers) current(name string, created uint64) (*fsm.ACLUser, bool) {
+	u, ok := us.users[name]
+	return u, ok && us.created[name] == created
 }
 
 // aclCache recompiles the users when the fsm's change; every command
@@ -50,8 +58,8 @@ func (s *Server) users() *aclUsers {
 	if c := s.acl.cur.Load(); c != nil && c.rev == rev && c.pass == pass {
 		return c
 	}
-	rules, rev := s.fsm.ACLRules()
-	c := &aclUsers{rev: rev, pass: pass, users: map[string]*fsm.ACLUser{}}
+	rules, created, rev := s.fsm.ACLRules()
+	c := &aclUsers{rev: rev, pass: pass, users: map[string]*fsm.ACLUser{}, created: created}
 	for name, rs := range rules {
 		u, err := fsm.CompileACLUser(name, rs, s.table)
 		if err != nil {
@@ -94,7 +102,7 @@ func (p *pipeline) authenticate(user, pass []byte) []byte {
 		return resp.AppendError(nil, "WRONGPASS invalid username-password pair or user is disabled.")
 	}
 	p.st.mu.Lock()
-	p.st.user = name
+	p.st.user, p.st.userAt = name, p.s.users().created[name]
 	p.st.mu.Unlock()
 	p.st.setAuthed(true)
 	return nil
@@ -124,11 +132,12 @@ func (p *pipeline) aclCheck(cmd *fsm.Command, args [][]byte) []byte {
 	if cmd.Flags&fsm.FlagNoAuth != 0 {
 		return nil // AUTH, HELLO, QUIT, RESET: anyone may
 	}
-	u, ok := us.users[p.st.user]
+	u, ok := us.current(p.st.user, p.st.userAt)
 	if !ok {
-		// The user was deleted: Redis closes its connections.
+		// The user was deleted (enforceUsers closes its connections as
+		// soon as that applies; this is a command already under way).
 		p.closed = true
-		p.conn.Close()
+		p.conn.NetConn().Close()
 		return nil
 	}
 	d, obj := u.Check(cmd, args)
@@ -477,4 +486,26 @@ func aclLogCmd(p *pipeline, args [][]byte) {
 		out = resp.AppendBulkString(out, e.clientInfo)
 	}
 	p.reply(out)
+}
+
+// enforceUsers runs when a change of the users applies: as Redis does, it
+// disconnects the clients of a user deleted (or deleted and made again),
+// and the subscribers whose channels their user may no longer use.
+func (s *Server) enforceUsers() {
+	us := s.users()
+	for _, st := range s.clients() {
+		st.mu.Lock()
+		name, at := st.user, st.userAt
+		st.mu.Unlock()
+		u, ok := us.current(name, at)
+		if !ok {
+			s.log.Info("closed a client of a deleted user", "client", st.addr, "user", name)
+			st.conn.NetConn().Close()
+			continue
+		}
+		if st.pubsub.Load() && !s.pubsub.allowed(st.sub, u) {
+			s.log.Info("closed a subscriber whose user may no longer use its channels", "client", st.addr, "user", name)
+			st.conn.NetConn().Close()
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/internal/testcluster"
@@ -229,5 +230,32 @@ func TestConcurrentChangesOfTheImplicitDefaultUser(t *testing.T) {
 	}
 	if lost > 0 {
 		t.Errorf("%d of 10 runs lost an ACL change", lost)
+	}
+}
+
+// As in Redis, deleting a user disconnects its clients at once, and a
+// subscriber whose user may no longer use its channels is disconnected; a
+// user deleted and made again under the same name is another user, whom
+// the old connections are not logged in as.
+func TestDeletedUsersAreDisconnected(t *testing.T) {
+	n, _ := ksNode(t)
+	admin := dialRaw(t, n.addr)
+	admin.expect("+OK\r\n", "ACL", "SETUSER", "eve", "on", ">old", "~*", "&news", "+@all")
+	eve := dialRaw(t, n.addr)
+	eve.expect("+OK\r\n", "AUTH", "eve", "old")
+	sub := dialRaw(t, n.addr)
+	sub.expect("+OK\r\n", "AUTH", "eve", "old")
+	sub.expect("*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n", "SUBSCRIBE", "news")
+	admin.expect("+OK\r\n", "ACL", "SETUSER", "eve", "resetchannels")
+	sub.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if v, err := readValue(sub.r); err == nil {
+		t.Fatalf("the subscriber is still connected after resetchannels: %q", v)
+	}
+	admin.expect(":1\r\n", "ACL", "DELUSER", "eve")
+	admin.expect("+OK\r\n", "ACL", "SETUSER", "eve", "on", ">brand-new", "~*", "+@all")
+	eve.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	eve.write(encode("SET", "k", "v"))
+	if v, err := readValue(eve.r); err == nil {
+		t.Fatalf("the deleted user's connection answered %q", v)
 	}
 }

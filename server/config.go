@@ -35,7 +35,7 @@ var configParams = withTLSParams(map[string]configParam{
 				s.password.Store(&v)
 				// A default user that ACL commands changed is kept in the
 				// log: requirepass sets its password there, as in Redis.
-				if rules, _ := s.fsm.ACLRules(); rules["default"] != nil {
+				if rules, _, _ := s.fsm.ACLRules(); rules["default"] != nil {
 					rule := "nopass"
 					if v != "" {
 						rule = "#" + fsm.HashPassword(v)

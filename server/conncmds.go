@@ -51,7 +51,7 @@ func resetCmd(p *pipeline, args [][]byte) {
 	st.mu.Lock()
 	st.db = 0
 	st.name = ""
-	st.user = "default"
+	st.user, st.userAt = "default", 0
 	st.mu.Unlock()
 	st.setAuthed(p.s.defaultLetsIn())
 	p.reply(resp.AppendStatus(nil, "RESET"))

@@ -387,7 +387,7 @@ func (p *pipeline) channelsCheck(chans [][]byte, patterns bool) []byte {
 	if p.s.fsm.ACLRev() == 0 {
 		return nil
 	}
-	u, ok := p.s.users().users[p.st.user]
+	u, ok := p.s.users().current(p.st.user, p.st.userAt)
 	if !ok {
 		return nil // aclCheck closes a deleted user's connection
 	}
@@ -468,4 +468,19 @@ func (s *Server) publishEvents(events []fsm.Event) {
 			s.deliver(cluster.Published{Channel: []byte("__keyevent@" + db + "__:" + e.Event), Message: e.Key})
 		}
 	}
+}
+
+// allowed reports whether u may still use every channel and pattern sub
+// is subscribed to.
+func (h *pubsubHub) allowed(sub *subscriber, u *fsm.ACLUser) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for kind := subChannel; kind <= subShard; kind++ {
+		for ch := range *sub.set(kind) {
+			if !u.CanChannel([]byte(ch), kind == subPattern) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -149,6 +149,7 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	s.runID = string(id[:]) + string(id[:])
 	cl.OnPublished(func(m cluster.Published) { s.deliver(m) })
 	f.OnEvents(s.publishEvents)
+	f.OnACLChange(func() { go s.enforceUsers() })
 	return s
 }
 
@@ -258,6 +259,7 @@ type connState struct {
 
 	authed bool
 	user   string      // the ACL user the connection is authenticated as (or will be: "default")
+	userAt uint64      // when that user was made (aclUsers.created): a user made again is another
 	sub    *subscriber // set by the first SUBSCRIBE, which detaches the connection (pubsub.go)
 	pubsub atomic.Bool // sub is set: read by the janitor
 	guard  *guardConn  // the connection's input guard: it limits what an unauthenticated client sends
