@@ -786,11 +786,15 @@ func parseCount(b []byte) (int, bool) {
 // on another node applies to every write committed after it. It returns
 // the NOPERM error for each op, nil where the op may run.
 func (f *FSM) checkRequest(r *Request) []string {
-	if r.User == "" || r.ACLRev == f.acl.rev {
+	if r.ACLRev == f.acl.rev {
 		return nil
 	}
-	u, ok := f.acl.compiled[r.User]
-	if !ok && r.User == "default" {
+	user := r.User
+	if user == "" {
+		user = "default" // checked when the users were never changed
+	}
+	u, ok := f.acl.compiled[user]
+	if !ok && user == "default" {
 		return nil // the implicit default user may do anything
 	}
 	denied := make([]string, len(r.Ops))

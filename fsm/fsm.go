@@ -92,8 +92,12 @@ func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
 		out = resp.AppendArray(out, len(r.Ops))
 	}
 	c := Ctx{f: f, Now: f.now, Rev: index, Write: true, Out: out}
-	if r.User != "" {
-		c.user = f.acl.compiled[r.User] // scripts check their calls against it; nil: the implicit default user
+	if f.acl.rev != 0 {
+		user := r.User
+		if user == "" {
+			user = "default"
+		}
+		c.user = f.acl.compiled[user] // scripts check their calls against it; nil: the implicit default user
 	}
 	denied := f.checkRequest(r)
 	for i := range r.Ops {

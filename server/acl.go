@@ -121,13 +121,10 @@ func (s *Server) defaultLetsIn() bool {
 }
 
 // aclCheck checks the connection's user may run cmd with args; it returns
-// the error to answer, or nil. It also notes the revision of the users it
-// checked against (p.aclRev), which writes carry to the log.
+// the error to answer, or nil. It notes the revision of the users it
+// checked against (p.cmdRev), which a write carries to the log.
 func (p *pipeline) aclCheck(cmd *fsm.Command, args [][]byte) []byte {
 	us := p.s.users()
-	if p.aclRev == 0 || us.rev < p.aclRev {
-		p.aclRev = us.rev
-	}
 	p.cmdRev = us.rev
 	if cmd.Flags&fsm.FlagNoAuth != 0 {
 		return nil // AUTH, HELLO, QUIT, RESET: anyone may

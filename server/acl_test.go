@@ -259,3 +259,59 @@ func TestDeletedUsersAreDisconnected(t *testing.T) {
 		t.Fatalf("the deleted user's connection answered %q", v)
 	}
 }
+
+// The first change of the users may be a revocation: writes checked
+// before it (against the implicit default user) and applied after it are
+// checked again as they apply.
+func TestWritesBeforeTheFirstACLChangeAreCheckedAgain(t *testing.T) {
+	n := startNode(t) // with fsync: writes spend time in flight
+	const writers = 4
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < writers; w++ {
+		rc := dialRaw(t, n.addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 0; ; seq++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var b []byte
+				for i := 0; i < 32; i++ {
+					b = append(b, encode("SET", fmt.Sprintf("k:%d", w), fmt.Sprint(seq*32+i))...)
+				}
+				rc.c.SetWriteDeadline(time.Now().Add(hangGuard))
+				if _, err := rc.c.Write(b); err != nil {
+					return
+				}
+				denied := false
+				for i := 0; i < 32; i++ {
+					rc.c.SetReadDeadline(time.Now().Add(hangGuard))
+					v, err := readValue(rc.r)
+					if err != nil {
+						return
+					}
+					denied = denied || strings.HasPrefix(v, "-NOPERM")
+				}
+				if denied {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	admin := dialRaw(t, n.addr)
+	admin.expect("+OK\r\n", "ACL", "SETUSER", "default", "-set")
+	rev := n.srv.fsm.ACLRev()
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	for w := 0; w < writers; w++ {
+		if kr := n.srv.fsm.WatchRev(0, n.srv.cl.Now(), []byte(fmt.Sprintf("k:%d", w))); kr > rev {
+			t.Errorf("SET k:%d by the default user applied at index %d, after '-set' committed at %d", w, kr, rev)
+		}
+	}
+}

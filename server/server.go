@@ -394,10 +394,13 @@ type pipeline struct {
 	// capture, while EXEC runs a transaction's front-door commands,
 	// collects their replies instead of writing them.
 	capture *[]byte
-	// aclRev: the oldest revision of the ACL users the pending writes were
-	// checked against (0: users never changed, nothing checked); cmdRev:
-	// the one the current command was checked against.
+	// cmdRev: the revision of the ACL users the current command was
+	// checked against (0: the users were never changed: the implicit
+	// default user); aclRev: the oldest of them among the pending writes,
+	// which their request carries (fsm.Request.ACLRev), so the fsm checks
+	// them again if the users changed before they apply.
 	aclRev, cmdRev uint64
+	aclChecked     bool // aclRev holds one
 }
 
 // command runs one command, checked in Redis's order (processCommand):
@@ -476,6 +479,9 @@ func (p *pipeline) command(args [][]byte) {
 		p.flushWrites()
 		cmd.Conn(p, args)
 	case cmd.IsWrite():
+		if !p.aclChecked || p.cmdRev < p.aclRev {
+			p.aclRev, p.aclChecked = p.cmdRev, true
+		}
 		p.writes = append(p.writes, fsm.Op{DB: st.db, Args: cloneArgs(args)})
 		p.readOK = false
 		p.viaLeader = false
@@ -582,10 +588,14 @@ func (p *pipeline) flushWrites() {
 		return
 	}
 	req := fsm.Request{Ops: p.writes}
-	if p.aclRev != 0 {
+	// Checked at revision 0, a request carries no user: the fsm reads it
+	// as the default user's (the only one there was) and checks it again
+	// if the users changed since. Entries without ACL users keep their
+	// old form.
+	if p.aclChecked && p.aclRev != 0 {
 		req.User, req.ACLRev = p.st.user, p.aclRev
 	}
-	p.writes, p.aclRev = nil, 0
+	p.writes, p.aclRev, p.aclChecked = nil, 0, false
 	reply, index, err := p.s.propose(req)
 	if index > p.st.lastIndex {
 		p.st.lastIndex = index
