@@ -174,8 +174,8 @@ func (n *Node) leaderWait() time.Duration {
 // the new leader), the entries in flight are applied and answered, and
 // only then does Raft transfer.
 func (n *Node) handOff(id raft.ServerID, addr raft.ServerAddress) error {
-	n.handingOff.Store(true)
-	defer n.handingOff.Store(false)
+	n.handingOff.Add(1) // counted: two hand-offs at once (a full disk, an operator) each keep it
+	defer n.handingOff.Add(-1)
 	deadline := time.Now().Add(handOffDrainTimeout)
 	for n.inflight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)

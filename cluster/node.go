@@ -199,7 +199,7 @@ type Node struct {
 	raftUp       atomic.Pointer[raft.Raft] // raft, for peer TLS checks that may run before Open returns
 	proposals    chan *proposal
 	inflight     atomic.Int64 // entries handed to Raft whose proposals have no answer yet
-	handingOff   atomic.Bool  // the proposer sends new writes elsewhere: leadership is being passed on
+	handingOff   atomic.Int32 // > 0: the proposer sends new writes elsewhere: leadership is being passed on
 	reads        chan chan readIndexResult
 	ready        atomic.Bool // leader has applied its own entry of this term
 	readyChanged broadcast   // notified whenever ready flips

@@ -167,7 +167,7 @@ func (n *Node) runProposer() {
 			n.inflight.Add(-1)
 			<-inflight
 		}
-		if n.handingOff.Load() {
+		if n.handingOff.Load() > 0 {
 			fail(fmt.Errorf("%w: leadership is being handed on", ErrNotApplied))
 			continue
 		}

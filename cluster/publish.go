@@ -20,8 +20,12 @@ import (
 // queue is full, loses the messages meant for it, as a Redis subscriber
 // whose connection drops does.
 
-// publishQueueLen bounds the messages waiting for one member.
-const publishQueueLen = 4096
+// publishQueueLen and publishQueueBytes bound the messages waiting for
+// one member.
+const (
+	publishQueueLen   = 4096
+	publishQueueBytes = 64 << 20
+)
 
 // publishBatchBytes bounds one batch of messages sent to a member.
 const publishBatchBytes = 1 << 20
@@ -35,7 +39,7 @@ type Published struct {
 
 type publisher struct {
 	mu      sync.Mutex
-	queues  map[string]chan Published // by member peer address
+	queues  map[string]*publishQueue // by member peer address
 	deliver atomic.Pointer[func(Published)]
 	dropped atomic.Uint64
 }
@@ -59,9 +63,7 @@ func (n *Node) Publish(m Published) {
 		if string(s.Address) == self {
 			continue
 		}
-		select {
-		case n.pubQueue(s.Address) <- m:
-		default:
+		if !n.pubQueue(s.Address).put(m) {
 			if n.pub.dropped.Add(1)%1000 == 1 {
 				n.log.Warn("pub/sub messages for a member dropped: it does not take them fast enough", "peer", s.Address)
 			}
@@ -69,44 +71,75 @@ func (n *Node) Publish(m Published) {
 	}
 }
 
-func (n *Node) pubQueue(addr raft.ServerAddress) chan Published {
+// publishQueue is one member's messages, bounded in count and bytes.
+type publishQueue struct {
+	ch    chan Published
+	bytes atomic.Int64
+}
+
+func (q *publishQueue) put(m Published) bool {
+	size := int64(len(m.Channel) + len(m.Message))
+	if q.bytes.Add(size) <= publishQueueBytes {
+		select {
+		case q.ch <- m:
+			return true
+		default:
+		}
+	}
+	q.bytes.Add(-size)
+	return false
+}
+
+func (q *publishQueue) take(m Published) Published {
+	q.bytes.Add(-int64(len(m.Channel) + len(m.Message)))
+	return m
+}
+
+func (n *Node) pubQueue(addr raft.ServerAddress) *publishQueue {
 	n.pub.mu.Lock()
 	defer n.pub.mu.Unlock()
 	if n.pub.queues == nil {
-		n.pub.queues = map[string]chan Published{}
+		n.pub.queues = map[string]*publishQueue{}
 	}
 	q, ok := n.pub.queues[string(addr)]
 	if !ok {
-		q = make(chan Published, publishQueueLen)
+		q = &publishQueue{ch: make(chan Published, publishQueueLen)}
 		n.pub.queues[string(addr)] = q
-		n.wg.Add(1)
-		go n.sendPublished(string(addr), q)
+		go n.sendPublished(string(addr), q) // ends with the node (n.stop)
 	}
 	return q
 }
 
 // sendPublished sends one member its messages, in order, in batches.
-func (n *Node) sendPublished(addr string, q chan Published) {
-	defer n.wg.Done()
+func (n *Node) sendPublished(addr string, q *publishQueue) {
+	stopped, cancelAll := context.WithCancel(context.Background())
+	defer cancelAll()
+	go func() {
+		select {
+		case <-n.stop:
+			cancelAll()
+		case <-stopped.Done():
+		}
+	}()
 	var buf []byte
 	for {
 		var m Published
 		select {
-		case m = <-q:
+		case m = <-q.ch:
 		case <-n.stop:
 			return
 		}
-		buf = appendPublished(buf[:0], m)
+		buf = appendPublished(buf[:0], q.take(m))
 	more:
 		for len(buf) < publishBatchBytes {
 			select {
-			case m = <-q:
-				buf = appendPublished(buf, m)
+			case m = <-q.ch:
+				buf = appendPublished(buf, q.take(m))
 			default:
 				break more
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), serviceCallTimeout)
+		ctx, cancel := context.WithTimeout(stopped, serviceCallTimeout)
 		_, err := n.peer(addr).call(ctx, msgPublish, buf)
 		cancel()
 		if err != nil {

@@ -729,6 +729,17 @@ func aclDelUser(c *Ctx, args [][]byte) {
 	c.Int(int64(n))
 }
 
+// aclSeed applies __acl_seed (name count rule...)...: as __acl_replace,
+// only if no ACL command changed the users yet (:0 otherwise): several
+// nodes with the same --aclfile may propose it; the first one counts.
+func aclSeed(c *Ctx, args [][]byte) {
+	if c.f.acl.rev != 0 {
+		c.Int(0)
+		return
+	}
+	aclReplace(c, args)
+}
+
 // aclReplace applies __acl_replace (name count rule...)...: every user is
 // replaced (ACL LOAD).
 func aclReplace(c *Ctx, args [][]byte) {
@@ -809,6 +820,14 @@ func (f *FSM) checkRequest(r *Request) []string {
 		}
 		if d, obj := u.Check(cmd, op.Args); d != "" {
 			denied[i] = NoPermError(d, obj)
+			if r.Atomic {
+				// Redis's words when EXEC finds the rules changed.
+				reason := "no permission to execute the command or subcommand"
+				if d == DeniedKey {
+					reason = "no permission to touch the specified keys"
+				}
+				denied[i] = "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: " + reason
+			}
 		}
 	}
 	return denied
@@ -824,5 +843,6 @@ var aclCommands = []*Command{
 	{Name: "__acl_setuser", Arity: -2, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclSetUser},
 	{Name: "__acl_seeduser", Arity: -3, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclSeedUser},
 	{Name: "__acl_deluser", Arity: -2, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclDelUser},
+	{Name: "__acl_seed", Arity: -1, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclSeed},
 	{Name: "__acl_replace", Arity: -1, Flags: FlagWrite | FlagInternal, Categories: CatAdmin, Handler: aclReplace},
 }

@@ -88,15 +88,11 @@ func (p *pipeline) authenticate(user, pass []byte) []byte {
 	if user == nil && p.s.users().users["default"].NoPass {
 		return resp.AppendError(nil, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 	}
+	// The users as the log has them: a password changed or a user made
+	// on another node a moment ago holds here too. (With no leader the
+	// node's own users answer: it serves nothing else anyway.)
+	p.barrier()
 	ok := p.s.passwordOK(name, pass)
-	if !ok {
-		// A user just made on another node may not be applied here yet:
-		// catch up with the leader and look again.
-		before := p.s.fsm.ACLRev()
-		if p.barrier() == nil && p.s.fsm.ACLRev() != before {
-			ok = p.s.passwordOK(name, pass)
-		}
-	}
 	if !ok {
 		p.s.aclLog.add(p.s, p.st, "auth", "AUTH", name)
 		return resp.AppendError(nil, "WRONGPASS invalid username-password pair or user is disabled.")

@@ -315,3 +315,24 @@ func TestWritesBeforeTheFirstACLChangeAreCheckedAgain(t *testing.T) {
 		}
 	}
 }
+
+// A transaction whose commands the rules no longer allow when EXEC runs
+// answers as Redis does, command by command.
+func TestExecAfterRulesChanged(t *testing.T) {
+	n, _ := ksNode(t)
+	addr := testcluster.StartRedis(t)
+	run := func(addr string) string {
+		adm, a := dialRaw(t, addr), dialRaw(t, addr)
+		adm.expect("+OK\r\n", "ACL", "SETUSER", "al", "on", ">p", "~*", "+@all")
+		a.expect("+OK\r\n", "AUTH", "al", "p")
+		a.expect("+OK\r\n", "MULTI")
+		a.expect("+QUEUED\r\n", "SET", "k", "v")
+		a.expect("+QUEUED\r\n", "GET", "k")
+		a.expect("+QUEUED\r\n", "GET", "x")
+		adm.expect("+OK\r\n", "ACL", "SETUSER", "al", "-set", "resetkeys", "~x")
+		return a.do("EXEC")
+	}
+	if got, want := run(n.addr), run(addr); got != want {
+		t.Fatalf("EXEC:\nstatehouse   %q\nredis-server %q", got, want)
+	}
+}

@@ -156,17 +156,18 @@ func (s *Server) seedACLFile() {
 		s.log.Error("the ACL file cannot be loaded: users are not taken from it", "file", s.cfg.ACLFile, "err", err)
 		return
 	}
+	op[0] = []byte("__acl_seed") // applied only while the users were never changed
 	t := time.NewTicker(aclFileSeedInterval)
 	defer t.Stop()
 	for {
 		if err := s.barrierNow(); err == nil && s.fsm.ACLRev() != 0 {
 			return // the cluster has users: ACL LOAD replaces them
 		}
-		if err == nil {
-			if reply, _, perr := s.propose(fsm.Request{Ops: []fsm.Op{{Args: op}}}); perr == nil && bytes.HasPrefix(reply, []byte("+")) {
+		if reply, _, err := s.propose(fsm.Request{Ops: []fsm.Op{{Args: op}}}); err == nil {
+			if bytes.HasPrefix(reply, []byte("+")) {
 				s.log.Info("ACL users taken from the ACL file", "file", s.cfg.ACLFile)
-				return
 			}
+			return // seeded, by this node or another
 		}
 		select {
 		case <-s.stop:

@@ -18,6 +18,10 @@ import (
 type configParam struct {
 	get func(s *Server) string
 	set func(s *Server, v string) (apply func(), reason string)
+	// commit, for a setting the whole cluster shares, proposes it
+	// through the log once every value of the CONFIG SET was checked,
+	// before any setting of this node changes.
+	commit func(s *Server, v string) error
 }
 
 var configParams = withTLSParams(map[string]configParam{
@@ -51,12 +55,12 @@ var configParams = withTLSParams(map[string]configParam{
 			if _, ok := fsm.ParseNotifyFlags(v); !ok {
 				return nil, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
 			}
-			// One setting for the whole cluster, through the log.
-			_, _, err := s.propose(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte(fsm.NotifyCommand), []byte(v)}}}})
-			if err != nil {
-				return nil, "the cluster did not take it: " + err.Error()
-			}
 			return func() {}, ""
+		},
+		// One setting for the whole cluster, through the log.
+		commit: func(s *Server, v string) error {
+			_, _, err := s.propose(fsm.Request{Ops: []fsm.Op{{Args: [][]byte{[]byte(fsm.NotifyCommand), []byte(v)}}}})
+			return err
 		},
 	},
 	"protected-mode": {get: func(s *Server) string {
@@ -233,6 +237,14 @@ func configSet(s *Server, kv [][]byte) []byte {
 	tlsApply, name, why := s.configSetTLS(kv)
 	if tlsApply == nil {
 		return failed(name, why)
+	}
+	for i := 0; i < len(kv); i += 2 {
+		name := strings.ToLower(string(kv[i]))
+		if commit := configParams[name].commit; commit != nil {
+			if err := commit(s, string(kv[i+1])); err != nil {
+				return failed(name, "the cluster did not take it: "+err.Error())
+			}
+		}
 	}
 	for i, apply := range applies {
 		apply()

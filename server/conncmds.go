@@ -373,10 +373,12 @@ func (s *Server) clientLine(c *connState) string {
 	}
 	var subs, psubs, ssubs int
 	if c.pubsub.Load() {
-		flags = "P"
 		s.pubsub.mu.RLock()
 		subs, psubs, ssubs = len(c.sub.channels), len(c.sub.patterns), len(c.sub.shards)
 		s.pubsub.mu.RUnlock()
+		if subs+psubs+ssubs > 0 {
+			flags = "P"
+		}
 	}
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=%d sub=%d psub=%d ssub=%d multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=%s redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
 		c.id, c.addr, c.laddr, c.name, int(now.Sub(c.created).Seconds()), int(now.Sub(c.lastUsed).Seconds()),

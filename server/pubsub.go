@@ -25,10 +25,13 @@ import (
 // reads its commands and one that writes its messages, which take turns
 // on the connection (subscriber.mu).
 
-// subscriberQueueLen bounds the messages waiting for one subscriber;
-// past it the subscriber is disconnected, as Redis disconnects one past
-// client-output-buffer-limit pubsub.
-const subscriberQueueLen = 8192
+// subscriberQueueLen and subscriberQueueBytes bound the messages waiting
+// for one subscriber; past either the subscriber is disconnected, as Redis
+// disconnects one past client-output-buffer-limit pubsub (32mb).
+const (
+	subscriberQueueLen   = 8192
+	subscriberQueueBytes = 32 << 20
+)
 
 type pubsubHub struct {
 	mu       sync.RWMutex
@@ -42,6 +45,7 @@ type subscriber struct {
 	dc       redcon.DetachedConn
 	mu       sync.Mutex // one writer at a time on dc
 	out      chan []byte
+	queued   atomic.Int64 // bytes in out
 	gone     chan struct{}
 	overflow atomic.Bool
 	started  bool // its goroutines run (set by the connection's goroutine)
@@ -278,12 +282,16 @@ func pushMessage(kind string, pattern, ch, msg []byte) []byte {
 
 // push queues a message; a subscriber that lets too many wait is closed.
 func (sub *subscriber) push(msg []byte) {
-	select {
-	case sub.out <- msg:
-	default:
-		if sub.overflow.CompareAndSwap(false, true) {
-			sub.st.conn.NetConn().Close()
+	if sub.queued.Add(int64(len(msg))) <= subscriberQueueBytes {
+		select {
+		case sub.out <- msg:
+			return
+		default:
 		}
+	}
+	sub.queued.Add(-int64(len(msg)))
+	if sub.overflow.CompareAndSwap(false, true) {
+		sub.st.conn.NetConn().Close()
 	}
 }
 
@@ -312,11 +320,13 @@ func (s *Server) writeMessages(sub *subscriber) {
 		}
 		sub.mu.Lock()
 		sub.dc.WriteRaw(msg)
+		sub.queued.Add(-int64(len(msg)))
 	more:
 		for range 256 {
 			select {
 			case msg = <-sub.out:
 				sub.dc.WriteRaw(msg)
+				sub.queued.Add(-int64(len(msg)))
 			default:
 				break more
 			}
@@ -341,7 +351,7 @@ func (s *Server) readSubscriber(sub *subscriber) {
 		delete(s.conns, st.id)
 		s.mu.Unlock()
 		if sub.overflow.Load() {
-			s.log.Info("closed a subscriber that did not read its messages fast enough", "client", st.addr, "waiting", subscriberQueueLen)
+			s.log.Info("closed a subscriber that did not read its messages fast enough", "client", st.addr, "limit_messages", subscriberQueueLen, "limit_bytes", subscriberQueueBytes)
 		}
 	}()
 	for {
@@ -483,4 +493,15 @@ func (h *pubsubHub) allowed(sub *subscriber, u *fsm.ACLUser) bool {
 		}
 	}
 	return true
+}
+
+// subscribed reports, from any goroutine, whether the connection has a
+// subscription.
+func (h *pubsubHub) subscribed(st *connState) bool {
+	if !st.pubsub.Load() {
+		return false
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(st.sub.channels)+len(st.sub.patterns)+len(st.sub.shards) > 0
 }

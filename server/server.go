@@ -233,7 +233,7 @@ func (s *Server) janitor() {
 			case c.guard != nil && !c.guard.authed.Load() && now.Sub(c.created) > s.cfg.AuthTimeout:
 				s.log.Debug("closed a client that did not authenticate", "client", c.addr, "after", s.cfg.AuthTimeout)
 				c.conn.NetConn().Close()
-			case idle > 0 && quiet > idle && !c.pubsub.Load(): // subscribers may wait, as in Redis
+			case idle > 0 && quiet > idle && !s.pubsub.subscribed(c): // subscribers may wait, as in Redis
 				c.conn.NetConn().Close()
 			}
 		}
