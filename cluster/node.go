@@ -324,6 +324,12 @@ func (o *opening) logStore() error {
 	store.failed = o.n.writeFailed
 	o.n.store = store
 	o.onUndo(func() { store.Close() })
+	// The entries the log holds now are applied again after the snapshot:
+	// their keyspace notifications were given before this start (or, for
+	// any this node never applied, by the other nodes): not twice.
+	if last, err := store.LastIndex(); err == nil {
+		o.n.fsm.QuietUntil(last)
+	}
 	o.n.log.Info("raft log open", "store", kind, "dir", o.n.cfg.DataDir)
 	return nil
 }

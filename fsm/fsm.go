@@ -29,6 +29,7 @@ type FSM struct {
 	events      []Event           // of the entry being applied
 	onEvents    atomic.Pointer[func([]Event)]
 	onACL       atomic.Pointer[func()]
+	quietUntil  atomic.Uint64 // no notifications for entries up to it (a restart's replay)
 }
 
 // New returns an empty keyspace.
@@ -45,7 +46,7 @@ func New() *FSM {
 func (f *FSM) Apply(index uint64, e *Entry) [][]byte {
 	aclBefore := f.aclRev.Load()
 	out, events := f.apply(index, e)
-	if len(events) > 0 {
+	if len(events) > 0 && index > f.quietUntil.Load() {
 		if fn := f.onEvents.Load(); fn != nil {
 			(*fn)(events)
 		}

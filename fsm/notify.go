@@ -119,6 +119,10 @@ type Event struct {
 // applied, outside the fsm's lock, in log order.
 func (f *FSM) OnEvents(fn func([]Event)) { f.onEvents.Store(&fn) }
 
+// QuietUntil makes the fsm give no keyspace notifications for entries up
+// to index: those a node applies again after it restarts.
+func (f *FSM) QuietUntil(index uint64) { f.quietUntil.Store(index) }
+
 // NotifyFlags is the cluster's notify-keyspace-events.
 func (f *FSM) NotifyFlags() int { return int(f.notifyFlags.Load()) }
 

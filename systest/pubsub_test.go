@@ -128,3 +128,87 @@ func TestExpiredEventsOnceOnEveryNode(t *testing.T) {
 		cancel()
 	}
 }
+
+// A full-cluster restart neither repeats nor loses expiry events: keys
+// whose deadline passed while every node was down fire once on every
+// node when the new leader reaps them, and the entries each node applies
+// again after its snapshot give no events a second time.
+func TestExpiredEventsAcrossAFullRestart(t *testing.T) {
+	skipShort(t)
+	// Slow elections, so every node's subscriber is there before a leader
+	// reaps after the restart.
+	c := testcluster.Start(t, 3, testcluster.Options{Args: []string{"--heartbeat-timeout", "1s", "--election-timeout", "3s"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	leader := c.Leader()
+	if err := leader.Client().ConfigSet(ctx, "notify-keyspace-events", "Ex").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Some keys expire and are reaped before the restart (their events
+	// must not come again), the others expire while the cluster is down.
+	const early, late = 20, 30
+	before := leader.NewClient().Subscribe(ctx, "__keyevent@0__:expired")
+	if _, err := before.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range early {
+		if err := leader.Client().Set(ctx, fmt.Sprintf("early:%d", i), "v", 100*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range early { // reaped (committed) before the restart
+		if _, err := before.ReceiveMessage(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before.Close()
+	for _, n := range c.Nodes { // and applied by every node: a read waits for that
+		if err := n.Client().Get(ctx, "early:0").Err(); err != redis.Nil {
+			t.Fatalf("%s: %v", n.ID, err)
+		}
+	}
+	for i := range late {
+		if err := leader.Client().Set(ctx, fmt.Sprintf("late:%d", i), "v", 1500*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range c.Nodes {
+		n.Kill() // no snapshot: every entry is applied again at the start
+	}
+	time.Sleep(2 * time.Second) // the late keys expire while every node is down
+	var subs []*redis.PubSub
+	for _, n := range c.Nodes {
+		n.Start()
+		var ps *redis.PubSub
+		testcluster.Eventually(t, n.ID+" takes a subscriber", func() error {
+			ps = n.NewClient().Subscribe(ctx, "__keyevent@0__:expired")
+			if _, err := ps.Receive(ctx); err != nil {
+				ps.Close()
+				return err
+			}
+			return nil
+		})
+		defer ps.Close()
+		subs = append(subs, ps)
+	}
+	for i, ps := range subs {
+		seen := map[string]int{}
+		for len(seen) < late {
+			m, err := ps.ReceiveMessage(ctx)
+			if err != nil {
+				t.Fatalf("%s after %d events: %v", c.Nodes[i].ID, len(seen), err)
+			}
+			if strings.HasPrefix(m.Payload, "early:") {
+				t.Fatalf("%s: %s's expiry fired again after the restart", c.Nodes[i].ID, m.Payload)
+			}
+			if seen[m.Payload]++; seen[m.Payload] > 1 {
+				t.Fatalf("%s: %s expired twice", c.Nodes[i].ID, m.Payload)
+			}
+		}
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		if m, err := ps.ReceiveMessage(short); err == nil {
+			t.Fatalf("%s: one more event: %v", c.Nodes[i].ID, m)
+		}
+		cancel()
+	}
+}
