@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,9 @@ type gossipMeta struct {
 	Expect  int    `json:"e,omitempty"` // --bootstrap-expect
 	Member  bool   `json:"m,omitempty"` // has Raft state: belongs to a cluster
 	Cluster string `json:"k,omitempty"` // the cluster's id (clusterid.go)
+	// Life is random for each start of the node: a member removed in one
+	// life is added back only in another (membership.go).
+	Life string `json:"l,omitempty"`
 }
 
 // gossipMember is one node as gossip last told of it.
@@ -58,6 +62,7 @@ type gossip struct {
 	changed chan struct{}            // a member joined, left or changed
 	member  bool                     // this node has Raft state
 	cluster string                   // the id of its cluster
+	life    string                   // gossipMeta.Life
 
 	leaveOnce sync.Once
 }
@@ -78,7 +83,8 @@ func gossipKeys(cfg Config) [][]byte {
 
 // startGossip creates this node's memberlist on cfg.GossipAddr.
 func (n *Node) startGossip(member bool) (*gossip, error) {
-	g := &gossip{n: n, members: map[string]*gossipMember{}, changed: make(chan struct{}, 1), member: member}
+	g := &gossip{n: n, members: map[string]*gossipMember{}, changed: make(chan struct{}, 1), member: member,
+		life: hex.EncodeToString(nonce()[:6])}
 	host, port, err := splitHostPort(n.cfg.GossipAddr)
 	if err != nil {
 		return nil, fmt.Errorf("gossip address: %w", err)
@@ -141,7 +147,7 @@ func splitHostPort(addr string) (string, int, error) {
 func (g *gossip) meta() []byte {
 	g.mu.Lock()
 	m := gossipMeta{Peer: g.n.self(), Client: g.n.cfg.ClientAddr, Expect: g.n.cfg.BootstrapExpect, Member: g.member,
-		Cluster: g.cluster}
+		Cluster: g.cluster, Life: g.life}
 	g.mu.Unlock()
 	b, _ := json.Marshal(m)
 	return b

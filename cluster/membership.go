@@ -41,7 +41,7 @@ type membership struct {
 	decided  atomic.Bool // forming is settled
 	warned   sync.Map    // warnings already given, by node and message
 	removing sync.Map    // servers being removed, so autopilot's next round does not ask again
-	removed  sync.Map    // servers removed on request (a leave, an operator), by id: when
+	removed  sync.Map    // servers removed on request (a leave, an operator), by id: removal
 
 	mu     sync.Mutex
 	missed map[raft.ServerID]time.Time // servers gossip never heard of, since when
@@ -200,9 +200,10 @@ func (m *membership) addNewMembers() {
 		}
 		s, known := servers[id]
 		addr := raft.ServerAddress(gm.Meta.Peer)
-		if at, ok := m.removed.Load(gm.ID); ok && !known && time.Since(at.(time.Time)) < removedHoldoff {
-			// Removed a moment ago: a leaving node is still in gossip until
-			// it leaves it; adding it back would undo the leave.
+		if r, ok := m.removed.Load(gm.ID); ok && !known && r.(removal).holds(gm) {
+			// Removed in this life of the node: a leaving node is still
+			// in gossip a moment after its removal, and adding it back
+			// would undo the leave. Started again, it is added back.
 			continue
 		}
 		switch {
@@ -488,7 +489,30 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %s is the only voter", ErrRefused, id)
 	}
 	if n.memb != nil {
-		n.memb.removed.Store(id, time.Now())
+		r := removal{at: time.Now()}
+		for _, gm := range n.memb.g.Members() {
+			if gm.ID == id {
+				r.life = gm.Meta.Life
+			}
+		}
+		n.memb.removed.Store(id, r)
 	}
 	return n.raft.RemoveServer(raft.ServerID(id), 0, membershipChangeTimeout).Error()
+}
+
+// removal is a server removed on request, and the life of the node gossip
+// showed then.
+type removal struct {
+	at   time.Time
+	life string
+}
+
+// holds reports whether the removal still keeps gm out: while gm is the
+// life that was removed (or, for a node that says no life, for
+// removedHoldoff).
+func (r removal) holds(gm gossipMember) bool {
+	if r.life != "" || gm.Meta.Life != "" {
+		return r.life == gm.Meta.Life
+	}
+	return time.Since(r.at) < removedHoldoff
 }

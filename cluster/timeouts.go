@@ -65,9 +65,9 @@ const (
 	// leadershipTick: how often the leader retries its barrier and reaps
 	// expired keys (memory of expired keys is reclaimed within about this).
 	leadershipTick = 100 * time.Millisecond
-	// removedHoldoff: a server removed on request is not added back from
-	// gossip for this long (a leaving node stays in gossip a moment after
-	// its removal; a node removed while it runs comes back after it).
+	// removedHoldoff: a server removed on request whose gossip gives no
+	// life (an older build) is not added back from gossip for this long (a
+	// leaving node stays in gossip a moment after its removal).
 	removedHoldoff = time.Minute
 	// handOffDrainTimeout: a leader handing leadership on waits at most
 	// this for its entries in flight to be applied before it transfers.

@@ -47,6 +47,10 @@ const (
 	// (SSUBSCRIBE's shard channels: Redis's not_key key spec): no key
 	// permission applies to them.
 	FlagNotKey
+	// FlagAfterExec marks a front-door command that, queued in MULTI,
+	// runs only once the transaction applied (PUBLISH: a transaction that
+	// did not run publishes nothing).
+	FlagAfterExec
 )
 
 // redisFlags names Redis's flags in the order COMMAND lists them.

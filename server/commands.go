@@ -124,8 +124,8 @@ func frontDoorCommands() []*fsm.Command {
 		{Name: "unsubscribe", Arity: -1, Flags: subFlags, Group: "pubsub", Conn: conn(unsubscribeCmd(subChannel))},
 		{Name: "punsubscribe", Arity: -1, Flags: subFlags, Group: "pubsub", Conn: conn(unsubscribeCmd(subPattern))},
 		{Name: "sunsubscribe", Arity: -1, Flags: subFlags | fsm.FlagNotKey, FirstKey: 1, LastKey: -1, Step: 1, Group: "pubsub", Conn: conn(unsubscribeCmd(subShard))},
-		{Name: "publish", Arity: 3, Flags: fd | fsm.FlagPubSub | anytime | fsm.FlagFast | fsm.FlagNoMulti, Group: "pubsub", Conn: conn(publishCmd(false))},
-		{Name: "spublish", Arity: 3, Flags: fd | fsm.FlagPubSub | anytime | fsm.FlagFast | fsm.FlagNotKey | fsm.FlagNoMulti, FirstKey: 1, LastKey: 1, Step: 1, Group: "pubsub", Conn: conn(publishCmd(true))},
+		{Name: "publish", Arity: 3, Flags: fd | fsm.FlagPubSub | anytime | fsm.FlagFast | fsm.FlagAfterExec, Group: "pubsub", Conn: conn(publishCmd(false))},
+		{Name: "spublish", Arity: 3, Flags: fd | fsm.FlagPubSub | anytime | fsm.FlagFast | fsm.FlagNotKey | fsm.FlagAfterExec, FirstKey: 1, LastKey: 1, Step: 1, Group: "pubsub", Conn: conn(publishCmd(true))},
 		{Name: "pubsub", Arity: -2, Flags: fd, Group: "pubsub", Subcommands: []*fsm.Command{
 			{Name: "channels", Arity: -2, Flags: pubsubSub, Group: "pubsub", Conn: conn(pubsubChannelsCmd(subChannel))},
 			{Name: "numpat", Arity: 2, Flags: pubsubSub, Group: "pubsub", Conn: conn(pubsubNumpatCmd)},

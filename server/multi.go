@@ -102,18 +102,35 @@ func execCmd(p *pipeline, args [][]byte) {
 		req.User = st.user
 	}
 	local := make([][]byte, len(m.ops)) // front-door replies; nil for keyspace ops
-	for i, q := range m.ops {
-		if q.cmd.Conn == nil {
-			req.Ops = append(req.Ops, fsm.Op{DB: st.db, Args: q.args})
-			continue
-		}
+	run := func(i int) {
 		out := []byte{}
 		p.capture = &out
-		q.cmd.Conn(p, q.args)
+		m.ops[i].cmd.Conn(p, m.ops[i].args)
 		p.capture = nil
 		local[i] = out
 	}
+	// The front door's commands run in order with the keyspace ops queued
+	// (SELECT changes the database of those after it), but for those that
+	// wait until the transaction applied.
+	var after []int
+	for i, q := range m.ops {
+		switch {
+		case q.cmd.Conn == nil:
+			req.Ops = append(req.Ops, fsm.Op{DB: st.db, Args: q.args})
+		case q.cmd.Flags&fsm.FlagAfterExec != 0:
+			after = append(after, i)
+			local[i] = []byte{} // a placeholder: not a keyspace op
+		default:
+			run(i)
+		}
+	}
+	runAfter := func() {
+		for _, i := range after {
+			run(i)
+		}
+	}
 	if len(req.Ops) == 0 && len(conds) == 0 {
+		runAfter()
 		p.reply(resp.AppendArray(nil, len(m.ops)))
 		for _, r := range local {
 			p.reply(r)
@@ -138,6 +155,7 @@ func execCmd(p *pipeline, args [][]byte) {
 		p.reply(reply)
 		return
 	}
+	runAfter() // the transaction applied: now its messages go out
 	if len(req.Ops) == len(m.ops) {
 		p.reply(reply)
 		return

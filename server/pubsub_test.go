@@ -184,3 +184,24 @@ func TestKeyspaceNotificationsAgainstRedis(t *testing.T) {
 	}
 	t.Logf("%d events the same", len(got))
 }
+
+// PUBLISH queued in MULTI goes out only once the transaction applied: an
+// EXEC aborted by WATCH publishes nothing.
+func TestPublishInAbortedExec(t *testing.T) {
+	n, c := ksNode(t)
+	sub := dialRaw(t, n.addr)
+	sub.expect("*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n", "SUBSCRIBE", "ch")
+	tx := dialRaw(t, n.addr)
+	tx.expect("+OK\r\n", "WATCH", "k")
+	if err := c.Set(kctx, "k", "changed", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tx.expect("+OK\r\n", "MULTI")
+	tx.expect("+QUEUED\r\n", "PUBLISH", "ch", "from-aborted-tx")
+	tx.expect("+QUEUED\r\n", "SET", "k", "mine")
+	tx.expect("*-1\r\n", "EXEC")
+	sub.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if msg, err := readValue(sub.r); err == nil {
+		t.Errorf("an aborted transaction's PUBLISH was delivered: %q", msg)
+	}
+}
