@@ -1,0 +1,695 @@
+package fsm
+
+import (
+	"slices"
+
+	"github.com/statehouse/statehouse/internal/resp"
+)
+
+// List commands. A list is a persistent B-tree of its elements (list.go).
+// Replies, errors and the order in which arguments are checked follow
+// Redis 7.0's t_list.c. The blocking forms (BLPOP...) are not here yet.
+
+var listCommands = []*Command{
+	{Name: "lpush", Arity: -3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lpushCmd},
+	{Name: "rpush", Arity: -3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: rpushCmd},
+	{Name: "lpushx", Arity: -3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lpushxCmd},
+	{Name: "rpushx", Arity: -3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: rpushxCmd},
+	{Name: "lpop", Arity: -2, Flags: FlagWrite | FlagKeyAccess | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lpopCmd},
+	{Name: "rpop", Arity: -2, Flags: FlagWrite | FlagKeyAccess | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: rpopCmd},
+	{Name: "llen", Arity: 2, Flags: FlagReadOnly | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: llenCmd},
+	{Name: "lrange", Arity: 4, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lrangeCmd},
+	{Name: "lindex", Arity: 3, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lindexCmd},
+	{Name: "lpos", Arity: -3, Flags: FlagReadOnly, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lposCmd},
+	{Name: "lset", Arity: 4, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lsetCmd},
+	{Name: "linsert", Arity: 5, Flags: FlagWrite | FlagDenyOOM, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: linsertCmd},
+	{Name: "lrem", Arity: 4, Flags: FlagWrite, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lremCmd},
+	{Name: "ltrim", Arity: 4, Flags: FlagWrite, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: ltrimCmd},
+	// LMOVE and RPOPLPUSH return what the source held: its key spec is
+	// ACCESS, so ACL asks for read permission (on both keys, as for RENAME).
+	{Name: "lmove", Arity: 5, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatList, Group: "list", Handler: lmoveCmd},
+	{Name: "rpoplpush", Arity: 3, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatList, Group: "list", Handler: rpoplpushCmd},
+	{Name: "lmpop", Arity: -4, Flags: FlagWrite | FlagKeyAccess, Categories: CatList, Group: "list", KeysFunc: numkeysKeys(1), Handler: lmpopCmd},
+}
+
+// Error texts of the list commands, worded as Redis 7.0 words them.
+const (
+	errPopCount     = "ERR value is out of range, must be positive"
+	errIndexRange   = "ERR index out of range"
+	errRankZero     = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+	errCountNeg     = "ERR COUNT can't be negative"
+	errMaxlenNeg    = "ERR MAXLEN can't be negative"
+	errNumkeys      = "ERR numkeys should be greater than 0"
+	errMpopCountPos = "ERR count should be greater than 0"
+)
+
+// numkeysKeys finds the keys of a command whose argument at idx says how
+// many keys follow it (LMPOP, and BLMPOP after its timeout). A count that
+// is not a positive number or runs past the arguments names no keys: the
+// command then fails before it touches any.
+func numkeysKeys(idx int) func(args [][]byte) [][]byte {
+	return func(args [][]byte) [][]byte {
+		if idx >= len(args) {
+			return nil
+		}
+		n, ok := resp.ParseInt(args[idx])
+		if !ok || n < 1 || n > int64(len(args)-idx-1) {
+			return nil
+		}
+		return args[idx+1 : idx+1+int(n)]
+	}
+}
+
+// readList returns the live list at key, or nil if there is none. ok is
+// false (and the WRONGTYPE error written) if key holds another kind.
+func (c *Ctx) readList(key []byte) (it *item, ok bool) {
+	it = c.Get(key)
+	if it != nil && it.kind != KindList {
+		c.Error(resp.ErrWrongType)
+		return nil, false
+	}
+	return it, true
+}
+
+// editList returns a writable copy of the list item it (or a new, empty
+// list for key when it is nil) and a writer for its elements. The caller
+// sets cl.list = w.done() and stores cl (storeList).
+func editList(it *item, key []byte) (cl *item, w *listWriter) {
+	if it == nil {
+		cl = &item{key: string(key), kind: KindList, list: &list{}}
+	} else {
+		cl = it.clone()
+	}
+	return cl, cl.list.writer()
+}
+
+// storeList puts the edited list back, or deletes the key if it is empty,
+// as Redis never keeps an empty list.
+func (c *Ctx) storeList(cl *item, w *listWriter) {
+	cl.list = w.done()
+	if cl.list.len() == 0 {
+		c.Del([]byte(cl.key))
+		return
+	}
+	c.Put(cl)
+}
+
+// parseWhere reads LEFT or RIGHT (LMOVE, LMPOP): front is true for LEFT.
+func parseWhere(b []byte) (front, ok bool) {
+	switch {
+	case resp.EqualFold(b, "left"):
+		return true, true
+	case resp.EqualFold(b, "right"):
+		return false, true
+	}
+	return false, false
+}
+
+func push(w *listWriter, front bool, v string) {
+	if front {
+		w.insert(0, v)
+	} else {
+		w.insert(w.len(), v)
+	}
+}
+
+func pop(w *listWriter, front bool) string {
+	if front {
+		return w.remove(0)
+	}
+	return w.remove(w.len() - 1)
+}
+
+// popN removes up to n elements from one end of the list at it and
+// returns them in the order they were popped.
+func (c *Ctx) popN(it *item, front bool, n int64) []string {
+	cl, w := editList(it, nil)
+	k := int(min(n, int64(w.len())))
+	var out []string
+	if front {
+		out = it.list.slice(0, k)
+		w.removeRange(0, k)
+	} else {
+		out = it.list.slice(w.len()-k, w.len())
+		slices.Reverse(out)
+		w.removeRange(w.len()-k, w.len())
+	}
+	c.storeList(cl, w)
+	return out
+}
+
+func (c *Ctx) bulkStrings(vs []string) {
+	c.Array(len(vs))
+	for _, v := range vs {
+		c.BulkString(v)
+	}
+}
+
+// --- push ------------------------------------------------------------------
+
+func lpushCmd(c *Ctx, args [][]byte)  { pushGeneric(c, args, true, false) }
+func rpushCmd(c *Ctx, args [][]byte)  { pushGeneric(c, args, false, false) }
+func lpushxCmd(c *Ctx, args [][]byte) { pushGeneric(c, args, true, true) }
+func rpushxCmd(c *Ctx, args [][]byte) { pushGeneric(c, args, false, true) }
+
+// LPUSH/RPUSH key element [element ...] -> the new length; the X forms
+// push only onto a list that exists (0 otherwise).
+func pushGeneric(c *Ctx, args [][]byte, front, existing bool) {
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil && existing {
+		c.Int(0)
+		return
+	}
+	cl, w := editList(it, args[1])
+	for _, v := range args[2:] {
+		push(w, front, string(v))
+	}
+	c.storeList(cl, w)
+	c.Int(int64(w.len()))
+}
+
+// --- pop -------------------------------------------------------------------
+
+func lpopCmd(c *Ctx, args [][]byte) { popGeneric(c, args, true) }
+func rpopCmd(c *Ctx, args [][]byte) { popGeneric(c, args, false) }
+
+// LPOP/RPOP key [count] -> the element (null if none); with a count, an
+// array of up to count elements (a null array if the key is missing).
+func popGeneric(c *Ctx, args [][]byte, front bool) {
+	if len(args) > 3 {
+		c.WrongArity(args[0])
+		return
+	}
+	withCount := len(args) == 3
+	count := int64(1)
+	if withCount {
+		n, ok := resp.ParseInt(args[2])
+		if !ok || n < 0 {
+			c.Error(errPopCount)
+			return
+		}
+		count = n
+	}
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	switch {
+	case it == nil && withCount:
+		c.NullArray()
+	case it == nil:
+		c.Null()
+	case withCount && count == 0:
+		c.Array(0)
+	case withCount:
+		c.bulkStrings(c.popN(it, front, count))
+	default:
+		c.BulkString(c.popN(it, front, 1)[0])
+	}
+}
+
+// --- reads -----------------------------------------------------------------
+
+// LLEN key -> the length, 0 if missing.
+func llenCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Int(0)
+		return
+	}
+	c.Int(int64(it.list.len()))
+}
+
+// listRange turns Redis's start/stop (negative from the end, inclusive)
+// into [i, j) over a list of n; empty if nothing is in range.
+func listRange(start, stop int64, n int) (int, int) {
+	ln := int64(n)
+	if start < 0 {
+		start += ln
+	}
+	if stop < 0 {
+		stop += ln
+	}
+	start = max(start, 0)
+	if start > stop || start >= ln {
+		return 0, 0
+	}
+	stop = min(stop, ln-1)
+	return int(start), int(stop) + 1
+}
+
+// LRANGE key start stop -> the elements in range.
+func lrangeCmd(c *Ctx, args [][]byte) {
+	start, ok1 := resp.ParseInt(args[2])
+	stop, ok2 := resp.ParseInt(args[3])
+	if !ok1 || !ok2 {
+		c.Error(resp.ErrNotInt)
+		return
+	}
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Array(0)
+		return
+	}
+	i, j := listRange(start, stop, it.list.len())
+	c.Array(j - i)
+	it.list.scan(i, func(k int, v string) bool {
+		if k >= j {
+			return false
+		}
+		c.BulkString(v)
+		return true
+	})
+}
+
+// listIndex resolves a possibly negative index; ok is false out of range.
+func listIndex(idx int64, n int) (int, bool) {
+	if idx < 0 {
+		idx += int64(n)
+	}
+	if idx < 0 || idx >= int64(n) {
+		return 0, false
+	}
+	return int(idx), true
+}
+
+// LINDEX key index -> the element or null. The key is looked up before
+// the index is read, as in Redis.
+func lindexCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Null()
+		return
+	}
+	idx, ok := resp.ParseInt(args[2])
+	if !ok {
+		c.Error(resp.ErrNotInt)
+		return
+	}
+	if i, ok := listIndex(idx, it.list.len()); ok {
+		c.BulkString(it.list.at(i))
+		return
+	}
+	c.Null()
+}
+
+// LPOS key element [RANK rank] [COUNT num] [MAXLEN len] -> the index of a
+// match (null if none), or with COUNT an array of them. This is Redis's
+// loop, with its 64-bit arithmetic: RANK -9223372036854775808 behaves as
+// it does there (every match from the tail, COUNT ignored).
+func lposCmd(c *Ctx, args [][]byte) {
+	rank, count, maxlen := int64(1), int64(-1), int64(0)
+	for j := 3; j < len(args); j++ {
+		more := j+1 < len(args)
+		switch {
+		case resp.EqualFold(args[j], "rank") && more:
+			j++
+			n, ok := resp.ParseInt(args[j])
+			if !ok {
+				c.Error(resp.ErrNotInt)
+				return
+			}
+			if n == 0 {
+				c.Error(errRankZero)
+				return
+			}
+			rank = n
+		case resp.EqualFold(args[j], "count") && more:
+			j++
+			n, ok := resp.ParseInt(args[j])
+			if !ok || n < 0 {
+				c.Error(errCountNeg)
+				return
+			}
+			count = n
+		case resp.EqualFold(args[j], "maxlen") && more:
+			j++
+			n, ok := resp.ParseInt(args[j])
+			if !ok || n < 0 {
+				c.Error(errMaxlenNeg)
+				return
+			}
+			maxlen = n
+		default:
+			c.Error(resp.ErrSyntax)
+			return
+		}
+	}
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		if count != -1 {
+			c.Array(0)
+		} else {
+			c.Null()
+		}
+		return
+	}
+	fromHead := true
+	if rank < 0 {
+		rank = -rank // MinInt64 stays negative, as in C
+		fromHead = false
+	}
+	elem := string(args[2])
+	llen := int64(it.list.len())
+	var found []int64
+	var index, matches int64
+	matchIndex := int64(-1)
+	visit := func(_ int, v string) bool {
+		if maxlen != 0 && index >= maxlen {
+			return false
+		}
+		if v == elem {
+			matches++
+			matchIndex = index
+			if !fromHead {
+				matchIndex = llen - index - 1
+			}
+			if matches >= rank {
+				if count == -1 {
+					return false
+				}
+				found = append(found, matchIndex)
+				if count != 0 && matches-rank+1 >= count {
+					return false
+				}
+			}
+		}
+		index++
+		matchIndex = -1
+		return true
+	}
+	if fromHead {
+		it.list.scan(0, visit)
+	} else {
+		it.list.rscan(int(llen-1), visit)
+	}
+	switch {
+	case count != -1:
+		c.Array(len(found))
+		for _, i := range found {
+			c.Int(i)
+		}
+	case matchIndex != -1:
+		c.Int(matchIndex)
+	default:
+		c.Null()
+	}
+}
+
+// --- changes in place ------------------------------------------------------
+
+// LSET key index element -> OK. The key is looked up before the index is
+// read, as in Redis.
+func lsetCmd(c *Ctx, args [][]byte) {
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Error(ErrNoSuchKey)
+		return
+	}
+	idx, ok := resp.ParseInt(args[2])
+	if !ok {
+		c.Error(resp.ErrNotInt)
+		return
+	}
+	i, ok := listIndex(idx, it.list.len())
+	if !ok {
+		c.Error(errIndexRange)
+		return
+	}
+	cl, w := editList(it, args[1])
+	w.set(i, string(args[3]))
+	c.storeList(cl, w)
+	c.OK()
+}
+
+// LINSERT key BEFORE|AFTER pivot element -> the new length, -1 if the
+// pivot is not there, 0 if the key is missing.
+func linsertCmd(c *Ctx, args [][]byte) {
+	var after bool
+	switch {
+	case resp.EqualFold(args[2], "before"):
+	case resp.EqualFold(args[2], "after"):
+		after = true
+	default:
+		c.Error(resp.ErrSyntax)
+		return
+	}
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Int(0)
+		return
+	}
+	pivot, at := string(args[3]), -1
+	it.list.scan(0, func(i int, v string) bool {
+		if v == pivot {
+			at = i
+			return false
+		}
+		return true
+	})
+	if at < 0 {
+		c.Int(-1)
+		return
+	}
+	if after {
+		at++
+	}
+	cl, w := editList(it, args[1])
+	w.insert(at, string(args[4]))
+	c.storeList(cl, w)
+	c.Int(int64(w.len()))
+}
+
+// LREM key count element -> how many were removed: the first count from
+// the head (count > 0), from the tail (count < 0), or all (0).
+func lremCmd(c *Ctx, args [][]byte) {
+	count, ok := resp.ParseInt(args[2])
+	if !ok {
+		c.Error(resp.ErrNotInt)
+		return
+	}
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.Int(0)
+		return
+	}
+	elem := string(args[3])
+	toRemove := count
+	if toRemove < 0 {
+		toRemove = -toRemove // MinInt64 stays negative and never matches: all go, as in Redis
+	}
+	var hits []int // positions to remove
+	visit := func(i int, v string) bool {
+		if v == elem {
+			hits = append(hits, i)
+			return toRemove == 0 || int64(len(hits)) != toRemove
+		}
+		return true
+	}
+	if count >= 0 {
+		it.list.scan(0, visit)
+	} else {
+		it.list.rscan(it.list.len()-1, visit)
+	}
+	if len(hits) == 0 {
+		c.Int(0)
+		return
+	}
+	slices.Sort(hits)
+	cl, w := editList(it, args[1])
+	if n := it.list.len(); len(hits) > n/8 { // many: rebuild from what stays
+		keep := make([]string, 0, n-len(hits))
+		h := 0
+		it.list.scan(0, func(i int, v string) bool {
+			if h < len(hits) && hits[h] == i {
+				h++
+			} else {
+				keep = append(keep, v)
+			}
+			return true
+		})
+		w.l = *newList(keep)
+	} else {
+		for k := len(hits) - 1; k >= 0; k-- {
+			w.remove(hits[k])
+		}
+	}
+	c.storeList(cl, w)
+	c.Int(int64(len(hits)))
+}
+
+// LTRIM key start stop -> OK, keeping only the range (the key goes if the
+// range is empty).
+func ltrimCmd(c *Ctx, args [][]byte) {
+	start, ok1 := resp.ParseInt(args[2])
+	stop, ok2 := resp.ParseInt(args[3])
+	if !ok1 || !ok2 {
+		c.Error(resp.ErrNotInt)
+		return
+	}
+	it, ok := c.readList(args[1])
+	if !ok {
+		return
+	}
+	if it == nil {
+		c.OK()
+		return
+	}
+	n := it.list.len()
+	i, j := listRange(start, stop, n)
+	cl, w := editList(it, args[1])
+	if j-i < n/2 {
+		w.l = *newList(it.list.slice(i, j))
+	} else {
+		w.removeRange(j, n)
+		w.removeRange(0, i)
+	}
+	c.storeList(cl, w) // Redis counts the key as changed even if nothing went
+	c.OK()
+}
+
+// --- moving between lists --------------------------------------------------
+
+// LMOVE source destination LEFT|RIGHT LEFT|RIGHT -> the element moved, or
+// null if the source is missing.
+func lmoveCmd(c *Ctx, args [][]byte) {
+	from, ok1 := parseWhere(args[3])
+	to, ok2 := parseWhere(args[4])
+	if !ok1 || !ok2 {
+		c.Error(resp.ErrSyntax)
+		return
+	}
+	lmoveGeneric(c, args[1], args[2], from, to)
+}
+
+// RPOPLPUSH source destination: LMOVE source destination RIGHT LEFT.
+func rpoplpushCmd(c *Ctx, args [][]byte) { lmoveGeneric(c, args[1], args[2], false, true) }
+
+func lmoveGeneric(c *Ctx, srcKey, dstKey []byte, from, to bool) {
+	src, ok := c.readList(srcKey)
+	if !ok {
+		return
+	}
+	if src == nil {
+		c.Null()
+		return
+	}
+	if string(srcKey) == string(dstKey) { // a rotation: one list
+		cl, w := editList(src, srcKey)
+		v := pop(w, from)
+		push(w, to, v)
+		c.storeList(cl, w)
+		c.BulkString(v)
+		return
+	}
+	dst, ok := c.readList(dstKey)
+	if !ok {
+		return
+	}
+	scl, sw := editList(src, srcKey)
+	v := pop(sw, from)
+	dcl, dw := editList(dst, dstKey)
+	push(dw, to, v)
+	c.storeList(scl, sw)
+	c.storeList(dcl, dw)
+	c.BulkString(v)
+}
+
+// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] -> the first
+// non-empty list's key and up to count elements popped from it, or a null
+// array if every list is empty.
+func lmpopCmd(c *Ctx, args [][]byte) {
+	numkeys, ok := resp.ParseInt(args[1])
+	if !ok || numkeys < 1 {
+		c.Error(errNumkeys)
+		return
+	}
+	if numkeys > int64(len(args)-3) { // no LEFT|RIGHT after the keys
+		c.Error(resp.ErrSyntax)
+		return
+	}
+	whereAt := 2 + int(numkeys)
+	front, ok := parseWhere(args[whereAt])
+	if !ok {
+		c.Error(resp.ErrSyntax)
+		return
+	}
+	count := int64(-1)
+	for j := whereAt + 1; j < len(args); j++ {
+		if count == -1 && resp.EqualFold(args[j], "count") && j+1 < len(args) {
+			j++
+			n, ok := resp.ParseInt(args[j])
+			if !ok || n < 1 {
+				c.Error(errMpopCountPos)
+				return
+			}
+			count = n
+			continue
+		}
+		c.Error(resp.ErrSyntax)
+		return
+	}
+	count = max(count, 1)
+	for _, key := range args[2:whereAt] {
+		it, ok := c.readList(key)
+		if !ok {
+			return
+		}
+		if it == nil {
+			continue
+		}
+		c.Array(2)
+		c.Bulk(key)
+		c.bulkStrings(c.popN(it, front, count))
+		return
+	}
+	c.NullArray()
+}
+
+// listMemory is a rough count of the bytes a list holds, for tests and
+// figures: element bytes plus the tree's headers.
+func listMemory(l *list) (elems, overhead int) {
+	var walk func(n *lnode)
+	walk = func(n *lnode) {
+		overhead += 8 + 24*3 // own pointer, three slice headers
+		if n.leaf() {
+			overhead += 16 * cap(n.elems)
+			for _, v := range n.elems {
+				elems += len(v)
+			}
+			return
+		}
+		overhead += 16 * cap(n.kids)
+		for _, k := range n.kids {
+			walk(k)
+		}
+	}
+	if l.root != nil {
+		walk(l.root)
+	}
+	return elems, overhead
+}
