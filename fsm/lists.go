@@ -44,16 +44,16 @@ const (
 )
 
 // numkeysKeys finds the keys of a command whose argument at idx says how
-// many keys follow it (LMPOP, and BLMPOP after its timeout). A count that
-// is not a positive number or runs past the arguments names no keys: the
-// command then fails before it touches any.
+// many keys follow it, then LEFT|RIGHT (LMPOP, and BLMPOP after its
+// timeout). A count that is not a positive number or leaves no room for
+// LEFT|RIGHT names no keys: the command then fails before it touches any.
 func numkeysKeys(idx int) func(args [][]byte) [][]byte {
 	return func(args [][]byte) [][]byte {
 		if idx >= len(args) {
 			return nil
 		}
 		n, ok := resp.ParseInt(args[idx])
-		if !ok || n < 1 || n > int64(len(args)-idx-1) {
+		if !ok || n < 1 || n > int64(len(args)-idx-2) {
 			return nil
 		}
 		return args[idx+1 : idx+1+int(n)]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -134,5 +135,50 @@ func BenchmarkListMemory(b *testing.B) {
 		runtime.ReadMemStats(&ms1)
 		b.ReportMetric(float64(ms1.HeapAlloc-ms0.HeapAlloc)/n, "heapB/elem")
 		runtime.KeepAlive(f)
+	}
+}
+
+// LMPOP's keys follow its numkeys, for ACL, CLUSTER KEYSLOT and COMMAND
+// GETKEYS alike; a user kept to session:* keys cannot pop another list
+// through it, and needs read permission on what it pops.
+func TestLMPOPKeys(t *testing.T) {
+	cmd := Lookup([]byte("lmpop"))
+	for _, c := range []struct {
+		args string
+		keys string
+	}{
+		{"LMPOP 2 a b LEFT", "a b"}, {"LMPOP 1 a LEFT COUNT 2", "a"}, {"LMPOP 3 a b LEFT", ""},
+		{"LMPOP 0 a LEFT", ""}, {"LMPOP x a LEFT", ""},
+	} {
+		var got []string
+		for _, k := range cmd.Keys(propArgs(strings.Fields(c.args)...)) {
+			got = append(got, string(k))
+		}
+		if strings.Join(got, " ") != c.keys {
+			t.Errorf("%s: keys %q, want %q", c.args, got, c.keys)
+		}
+	}
+	if got := strings.Join(cmd.FlagNames(), " "); got != "write movablekeys" {
+		t.Errorf("flags %q", got)
+	}
+	u, err := CompileACLUser("alice", []string{"on", "nopass", "~session:*", "+@all"}, ownTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := u.Check(cmd, propArgs("LMPOP", "2", "session:1", "other", "LEFT")); d != DeniedKey {
+		t.Errorf("LMPOP of another key: %q", d)
+	}
+	if d, _ := u.Check(cmd, propArgs("LMPOP", "1", "session:1", "LEFT")); d != "" {
+		t.Errorf("LMPOP of an allowed key: %q", d)
+	}
+	bob, err := CompileACLUser("bob", []string{"on", "nopass", "%W~*", "+@all"}, ownTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := bob.Check(Lookup([]byte("lpop")), propArgs("LPOP", "session:1")); d != DeniedKey {
+		t.Errorf("LPOP with write-only keys: %q", d)
+	}
+	if d, _ := bob.Check(Lookup([]byte("rpush")), propArgs("RPUSH", "session:1", "x")); d != "" {
+		t.Errorf("RPUSH with write-only keys: %q", d)
 	}
 }
