@@ -425,6 +425,9 @@ func (c *Ctx) Put(it *item) {
 	c.mustWrite()
 	it.rev = c.Rev
 	c.ks.put(it)
+	if it.kind == KindList && c.f.onListWrite != nil {
+		c.f.onListWrite(c.DB, it.key)
+	}
 }
 
 // Del removes key and reports whether a live key was removed.

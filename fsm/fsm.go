@@ -22,6 +22,8 @@ type FSM struct {
 	applied uint64 // index of the last entry applied
 	acl     aclState
 	aclRev  atomic.Uint64 // acl.rev, read on every command without the lock
+
+	onListWrite func(db int, key string) // see OnListWrite
 }
 
 // New returns an empty keyspace.

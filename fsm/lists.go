@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"math/big"
 	"slices"
 
 	"github.com/statehouse/statehouse/internal/resp"
@@ -8,7 +9,15 @@ import (
 
 // List commands. A list is a persistent B-tree of its elements (list.go).
 // Replies, errors and the order in which arguments are checked follow
-// Redis 7.0's t_list.c. The blocking forms (BLPOP...) are not here yet.
+// Redis 7.0's t_list.c.
+//
+// The blocking forms (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP) never block
+// here: applied from the log they are one attempt, which pops if it can
+// and otherwise answers a null, as Redis answers them inside MULTI. The
+// server makes the client wait: it proposes the attempt again when a list
+// it waits on may have grown (FSM.OnListWrite), until its timeout
+// (BlockSpec). Every pop is an entry of the log, applied in order on every
+// node, so two waiters, on one node or on two, never get the same element.
 
 var listCommands = []*Command{
 	{Name: "lpush", Arity: -3, Flags: FlagWrite | FlagDenyOOM | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Categories: CatList, Group: "list", Handler: lpushCmd},
@@ -30,6 +39,11 @@ var listCommands = []*Command{
 	{Name: "lmove", Arity: 5, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatList, Group: "list", Handler: lmoveCmd},
 	{Name: "rpoplpush", Arity: 3, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatList, Group: "list", Handler: rpoplpushCmd},
 	{Name: "lmpop", Arity: -4, Flags: FlagWrite | FlagKeyAccess, Categories: CatList, Group: "list", KeysFunc: numkeysKeys(1), Handler: lmpopCmd},
+	{Name: "blpop", Arity: -3, Flags: FlagWrite | FlagKeyAccess | FlagNoScript | FlagBlocking, FirstKey: 1, LastKey: -2, Step: 1, Categories: CatList, Group: "list", Handler: blpopCmd},
+	{Name: "brpop", Arity: -3, Flags: FlagWrite | FlagKeyAccess | FlagNoScript | FlagBlocking, FirstKey: 1, LastKey: -2, Step: 1, Categories: CatList, Group: "list", Handler: brpopCmd},
+	{Name: "blmove", Arity: 6, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagNoScript | FlagBlocking, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatList, Group: "list", Handler: blmoveCmd},
+	{Name: "brpoplpush", Arity: 4, Flags: FlagWrite | FlagKeyAccess | FlagDenyOOM | FlagNoScript | FlagBlocking, FirstKey: 1, LastKey: 2, Step: 1, Categories: CatList, Group: "list", Handler: brpoplpushCmd},
+	{Name: "blmpop", Arity: -5, Flags: FlagWrite | FlagKeyAccess | FlagBlocking, Categories: CatList, Group: "list", KeysFunc: numkeysKeys(2), Handler: blmpopCmd},
 }
 
 // Error texts of the list commands, worded as Redis 7.0 words them.
@@ -41,6 +55,8 @@ const (
 	errMaxlenNeg    = "ERR MAXLEN can't be negative"
 	errNumkeys      = "ERR numkeys should be greater than 0"
 	errMpopCountPos = "ERR count should be greater than 0"
+	errTimeoutFloat = "ERR timeout is not a float or out of range"
+	errTimeoutNeg   = "ERR timeout is negative"
 )
 
 // numkeysKeys finds the keys of a command whose argument at idx says how
@@ -622,7 +638,10 @@ func lmoveGeneric(c *Ctx, srcKey, dstKey []byte, from, to bool) {
 // LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] -> the first
 // non-empty list's key and up to count elements popped from it, or a null
 // array if every list is empty.
-func lmpopCmd(c *Ctx, args [][]byte) {
+func lmpopCmd(c *Ctx, args [][]byte) { mpop(c, args) }
+
+// mpop is LMPOP, args[1] its numkeys (BLMPOP's arguments from its timeout).
+func mpop(c *Ctx, args [][]byte) {
 	numkeys, ok := resp.ParseInt(args[1])
 	if !ok || numkeys < 1 {
 		c.Error(errNumkeys)
@@ -692,4 +711,132 @@ func listMemory(l *list) (elems, overhead int) {
 		walk(l.root)
 	}
 	return elems, overhead
+}
+
+// OnListWrite sets fn to be called, as each write applies, with the
+// database and key of every list it stores (a push, LMOVE's destination,
+// a list renamed or copied onto a key), and with db -1 after a Restore:
+// the server wakes the clients blocked on those keys. fn runs under the
+// FSM's write lock: it must not block or call the FSM. It observes only;
+// what the FSM does never depends on it.
+func (f *FSM) OnListWrite(fn func(db int, key string)) {
+	f.mu.Lock()
+	f.onListWrite = fn
+	f.mu.Unlock()
+}
+
+// --- blocking forms, one attempt each ------------------------------------------
+
+// parseBlockTimeout reads a blocking command's timeout as Redis 7.0 does:
+// seconds as a long double, times 1000, rounded up to whole milliseconds
+// and converted to a 64-bit integer, where x86 turns anything out of range
+// (inf, 1e300) into the most negative one: "timeout is negative". 0 waits
+// for ever.
+func parseBlockTimeout(b []byte) (ms int64, errMsg string) {
+	v, ok := parseLongDouble(string(b))
+	if !ok {
+		return 0, errTimeoutFloat
+	}
+	v = new(big.Float).SetPrec(ldPrec).Mul(v, big.NewFloat(1000))
+	if v.IsInf() {
+		return 0, errTimeoutNeg
+	}
+	i, acc := v.Int(nil)  // toward zero
+	if acc == big.Below { // v had a fraction above i: ceil
+		i.Add(i, big.NewInt(1))
+	}
+	if !i.IsInt64() || i.Int64() < 0 {
+		return 0, errTimeoutNeg
+	}
+	return i.Int64(), ""
+}
+
+// timeoutArg is where a blocking command's timeout is.
+func timeoutArg(name string, args [][]byte) int {
+	if name == "blmpop" {
+		return 1
+	}
+	return len(args) - 1
+}
+
+// BlockSpec tells the server how a blocking command waits: the lists
+// whose growth may let it pop (its sources) and its timeout in
+// milliseconds (0: for ever). ok is false for a command that does not
+// block or whose arguments an attempt refuses anyway (the attempt then
+// answers the error).
+func BlockSpec(cmd *Command, args [][]byte) (keys [][]byte, timeoutMs int64, ok bool) {
+	if cmd.Flags&FlagBlocking == 0 || cmd.Handler == nil || !cmd.ArityOK(len(args)) {
+		return nil, 0, false
+	}
+	ms, e := parseBlockTimeout(args[timeoutArg(cmd.Name, args)])
+	if e != "" {
+		return nil, 0, false
+	}
+	switch cmd.Name {
+	case "blmove", "brpoplpush":
+		keys = args[1:2]
+	default:
+		keys = cmd.Keys(args)
+	}
+	return keys, ms, len(keys) > 0
+}
+
+func blpopCmd(c *Ctx, args [][]byte) { bpop(c, args, true) }
+func brpopCmd(c *Ctx, args [][]byte) { bpop(c, args, false) }
+
+// BLPOP/BRPOP key [key ...] timeout -> the first non-empty list's key and
+// the element popped from it, or a null array.
+func bpop(c *Ctx, args [][]byte, front bool) {
+	if _, e := parseBlockTimeout(args[len(args)-1]); e != "" {
+		c.Error(e)
+		return
+	}
+	for _, key := range args[1 : len(args)-1] {
+		it, ok := c.readList(key)
+		if !ok {
+			return
+		}
+		if it == nil {
+			continue
+		}
+		c.Array(2)
+		c.Bulk(key)
+		c.BulkString(c.popN(it, front, 1)[0])
+		return
+	}
+	c.NullArray()
+}
+
+// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout: LMOVE, after
+// the sides and the timeout are checked.
+func blmoveCmd(c *Ctx, args [][]byte) {
+	from, ok1 := parseWhere(args[3])
+	to, ok2 := parseWhere(args[4])
+	if !ok1 || !ok2 {
+		c.Error(resp.ErrSyntax)
+		return
+	}
+	if _, e := parseBlockTimeout(args[5]); e != "" {
+		c.Error(e)
+		return
+	}
+	lmoveGeneric(c, args[1], args[2], from, to)
+}
+
+// BRPOPLPUSH source destination timeout.
+func brpoplpushCmd(c *Ctx, args [][]byte) {
+	if _, e := parseBlockTimeout(args[3]); e != "" {
+		c.Error(e)
+		return
+	}
+	lmoveGeneric(c, args[1], args[2], false, true)
+}
+
+// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count].
+func blmpopCmd(c *Ctx, args [][]byte) {
+	if _, e := parseBlockTimeout(args[1]); e != "" {
+		c.Error(e)
+		return
+	}
+	mpop(c, args[1:])
 }

@@ -316,6 +316,9 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.applied = applied
 	f.acl = acl
 	f.aclRev.Store(acl.rev)
+	if f.onListWrite != nil {
+		f.onListWrite(-1, "") // any list may have changed
+	}
 	f.mu.Unlock()
 	return nil
 }

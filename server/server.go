@@ -106,6 +106,8 @@ type Server struct {
 	totalCmds   atomic.Int64
 	rejected    atomic.Int64
 	protoErrors atomic.Int64
+
+	blocked blockRegistry // clients blocked on lists (blocking.go)
 }
 
 // New creates a server on f, replicated by cl.
@@ -144,6 +146,7 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 		id[i] = "0123456789abcdef"[rand.IntN(16)]
 	}
 	s.runID = string(id[:]) + string(id[:])
+	f.OnListWrite(s.blocked.notify)
 	return s
 }
 
@@ -453,6 +456,9 @@ func (p *pipeline) command(args [][]byte) {
 	case cmd.Conn != nil:
 		p.flushWrites()
 		cmd.Conn(p, args)
+	case cmd.Flags&fsm.FlagBlocking != 0 && cmd.IsWrite():
+		p.flushWrites()
+		p.block(cmd, args) // blocking.go
 	case cmd.IsWrite():
 		p.writes = append(p.writes, fsm.Op{DB: st.db, Args: cloneArgs(args)})
 		p.readOK = false
