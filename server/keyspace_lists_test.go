@@ -11,7 +11,8 @@ import (
 // Random list commands against statehouse and redis-server alike, on a few
 // keys that are mostly lists (one is a string, for WRONGTYPE), with
 // elements from a small alphabet so that LREM, LPOS and LINSERT find
-// matches, and indexes around the lists' ends. Every reply must be the
+// matches, and indexes around the lists' ends; the blocking forms with a
+// timeout of 10 ms (a null array from both when nothing comes). Every reply must be the
 // same bytes; the seed is printed.
 func TestListsRandomAgainstRedis(t *testing.T) {
 	n, _ := ksNode(t)
@@ -48,7 +49,7 @@ func TestListsRandomAgainstRedis(t *testing.T) {
 			}
 			return args
 		}
-		switch rng.IntN(22) {
+		switch rng.IntN(24) {
 		case 0, 1, 2:
 			return append([]string{pick("LPUSH", "RPUSH"), k}, elems(6)...)
 		case 3:
@@ -106,6 +107,17 @@ func TestListsRandomAgainstRedis(t *testing.T) {
 				return []string{"DEL", "str"}
 			}
 			return []string{"SET", "str", "v"}
+		case 22, 23: // blocking forms: they pop at once, or time out after 10 ms on both servers
+			switch rng.IntN(4) {
+			case 0:
+				return []string{pick("BLPOP", "BRPOP"), k, key(), pick("0.01", "0.01", "x", "-1")}
+			case 1:
+				return []string{"BLMOVE", k, key(), side(), side(), "0.01"}
+			case 2:
+				return []string{"BRPOPLPUSH", k, key(), "0.01"}
+			default:
+				return []string{"BLMPOP", "0.01", "2", k, key(), side(), "COUNT", pick("1", "3")}
+			}
 		default:
 			return []string{pick("RENAME", "COPY"), k, key()}
 		}
