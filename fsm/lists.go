@@ -689,30 +689,6 @@ func mpop(c *Ctx, args [][]byte) {
 	c.NullArray()
 }
 
-// listMemory is a rough count of the bytes a list holds, for tests and
-// figures: element bytes plus the tree's headers.
-func listMemory(l *list) (elems, overhead int) {
-	var walk func(n *lnode)
-	walk = func(n *lnode) {
-		overhead += 8 + 24*3 // own pointer, three slice headers
-		if n.leaf() {
-			overhead += 16 * cap(n.elems)
-			for _, v := range n.elems {
-				elems += len(v)
-			}
-			return
-		}
-		overhead += 16 * cap(n.kids)
-		for _, k := range n.kids {
-			walk(k)
-		}
-	}
-	if l.root != nil {
-		walk(l.root)
-	}
-	return elems, overhead
-}
-
 // OnListWrite sets fn to be called, as each write applies, with the
 // database and key of every list it stores (a push, LMOVE's destination,
 // a list renamed or copied onto a key), and with db -1 after a Restore:

@@ -218,4 +218,5 @@ func connGone(c net.Conn) bool {
 	return socketAtEOF(c)
 }
 
+// connGone unwraps TLS through NetConn: checked here at compile time.
 var _ interface{ NetConn() net.Conn } = (*tls.Conn)(nil)
