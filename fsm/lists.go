@@ -642,37 +642,11 @@ func lmpopCmd(c *Ctx, args [][]byte) { mpop(c, args) }
 
 // mpop is LMPOP, args[1] its numkeys (BLMPOP's arguments from its timeout).
 func mpop(c *Ctx, args [][]byte) {
-	numkeys, ok := resp.ParseInt(args[1])
-	if !ok || numkeys < 1 {
-		c.Error(errNumkeys)
+	whereAt, front, count, e := parseMpop(args)
+	if e != "" {
+		c.Error(e)
 		return
 	}
-	if numkeys > int64(len(args)-3) { // no LEFT|RIGHT after the keys
-		c.Error(resp.ErrSyntax)
-		return
-	}
-	whereAt := 2 + int(numkeys)
-	front, ok := parseWhere(args[whereAt])
-	if !ok {
-		c.Error(resp.ErrSyntax)
-		return
-	}
-	count := int64(-1)
-	for j := whereAt + 1; j < len(args); j++ {
-		if count == -1 && resp.EqualFold(args[j], "count") && j+1 < len(args) {
-			j++
-			n, ok := resp.ParseInt(args[j])
-			if !ok || n < 1 {
-				c.Error(errMpopCountPos)
-				return
-			}
-			count = n
-			continue
-		}
-		c.Error(resp.ErrSyntax)
-		return
-	}
-	count = max(count, 1)
 	for _, key := range args[2:whereAt] {
 		it, ok := c.readList(key)
 		if !ok {
@@ -687,6 +661,38 @@ func mpop(c *Ctx, args [][]byte) {
 		return
 	}
 	c.NullArray()
+}
+
+// parseMpop checks LMPOP's arguments (args[1] is numkeys) in Redis's
+// order: where LEFT|RIGHT is, which side, and the count (1 if not given);
+// errMsg is the error to answer.
+func parseMpop(args [][]byte) (whereAt int, front bool, count int64, errMsg string) {
+	numkeys, ok := resp.ParseInt(args[1])
+	if !ok || numkeys < 1 {
+		return 0, false, 0, errNumkeys
+	}
+	if numkeys > int64(len(args)-3) { // no LEFT|RIGHT after the keys
+		return 0, false, 0, resp.ErrSyntax
+	}
+	whereAt = 2 + int(numkeys)
+	front, ok = parseWhere(args[whereAt])
+	if !ok {
+		return 0, false, 0, resp.ErrSyntax
+	}
+	count = -1
+	for j := whereAt + 1; j < len(args); j++ {
+		if count == -1 && resp.EqualFold(args[j], "count") && j+1 < len(args) {
+			j++
+			n, ok := resp.ParseInt(args[j])
+			if !ok || n < 1 {
+				return 0, false, 0, errMpopCountPos
+			}
+			count = n
+			continue
+		}
+		return 0, false, 0, resp.ErrSyntax
+	}
+	return whereAt, front, max(count, 1), ""
 }
 
 // OnListWrite sets fn to be called, as each write applies, with the
@@ -739,7 +745,8 @@ func timeoutArg(name string, args [][]byte) int {
 // whose growth may let it pop (its sources) and its timeout in
 // milliseconds (0: for ever). ok is false for a command that does not
 // block or whose arguments an attempt refuses anyway (the attempt then
-// answers the error).
+// answers the error): when ok, an attempt can only pop, find nothing, or
+// meet a key of another kind.
 func BlockSpec(cmd *Command, args [][]byte) (keys [][]byte, timeoutMs int64, ok bool) {
 	if cmd.Flags&FlagBlocking == 0 || cmd.Handler == nil || !cmd.ArityOK(len(args)) {
 		return nil, 0, false
@@ -749,8 +756,21 @@ func BlockSpec(cmd *Command, args [][]byte) (keys [][]byte, timeoutMs int64, ok 
 		return nil, 0, false
 	}
 	switch cmd.Name {
-	case "blmove", "brpoplpush":
+	case "blmove":
+		if _, ok := parseWhere(args[3]); !ok {
+			return nil, 0, false
+		}
+		if _, ok := parseWhere(args[4]); !ok {
+			return nil, 0, false
+		}
 		keys = args[1:2]
+	case "brpoplpush":
+		keys = args[1:2]
+	case "blmpop":
+		if _, _, _, e := parseMpop(args[1:]); e != "" {
+			return nil, 0, false
+		}
+		keys = cmd.Keys(args)
 	default:
 		keys = cmd.Keys(args)
 	}

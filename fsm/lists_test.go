@@ -182,3 +182,43 @@ func TestLMPOPKeys(t *testing.T) {
 		t.Errorf("RPUSH with write-only keys: %q", d)
 	}
 }
+
+// BlockSpec lets the server wait only on commands an attempt would not
+// refuse: any argument error is the attempt's to answer.
+func TestBlockSpec(t *testing.T) {
+	for _, c := range []struct {
+		args    string
+		keys    string
+		timeout int64
+		ok      bool
+	}{
+		{"BLPOP a b 1.5", "a b", 1500, true},
+		{"BRPOP a 0", "a", 0, true},
+		{"BLPOP a 0.0001", "a", 1, true},
+		{"BLPOP a -0.0001", "a", 0, true},
+		{"BLMOVE s d LEFT right 2", "s", 2000, true},
+		{"BRPOPLPUSH s d 0", "s", 0, true},
+		{"BLMPOP 3 2 a b LEFT COUNT 2", "a b", 3000, true},
+		{"BLPOP a x", "", 0, false},
+		{"BLPOP a -1", "", 0, false},
+		{"BLPOP a inf", "", 0, false},
+		{"BLMOVE s d up LEFT 0", "", 0, false},
+		{"BLMOVE s d LEFT up 0", "", 0, false},
+		{"BLMPOP 0 1 a up", "", 0, false},
+		{"BLMPOP 0 0 a LEFT", "", 0, false},
+		{"BLMPOP 0 2 a LEFT", "", 0, false},
+		{"BLMPOP 0 1 a LEFT COUNT 0", "", 0, false},
+		{"BLMPOP 0 1 a LEFT COUNT 1 COUNT 1", "", 0, false},
+		{"LPOP a", "", 0, false},
+	} {
+		args := propArgs(strings.Fields(c.args)...)
+		keys, ms, ok := BlockSpec(Lookup(args[0]), args)
+		var got []string
+		for _, k := range keys {
+			got = append(got, string(k))
+		}
+		if ok != c.ok || (ok && (strings.Join(got, " ") != c.keys || ms != c.timeout)) {
+			t.Errorf("%s: keys %q, %d ms, ok %v", c.args, got, ms, ok)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"errors"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -21,10 +22,11 @@ import (
 // two, never get the same element, and an element is taken only by an
 // attempt whose reply goes back to its client.
 //
-// The wait: the client registers its source keys, then attempts. An
-// attempt that finds nothing (a null reply) waits until this node applies
-// a write that stores a list at one of the keys (fsm.FSM.OnListWrite),
-// then attempts again, until its timeout. A timeout or a disconnect noticed
+// The wait: the client registers its source keys, then attempts, unless
+// none of them exists here (mayPop). A client whose attempt found nothing
+// (a null reply) waits until this node applies a write that stores a list
+// at one of the keys (fsm.FSM.OnListWrite), then attempts again, until its
+// timeout. A timeout or a disconnect noticed
 // while waiting loses nothing: no attempt is in flight then. An attempt in
 // flight when the timeout passes is waited for and its reply delivered.
 // Inside MULTI the commands are queued and run once, as in Redis.
@@ -140,7 +142,7 @@ func (p *pipeline) block(cmd *fsm.Command, args [][]byte) {
 	w := s.blocked.add(op.DB, keys) // before the first attempt: no push is missed
 	defer s.blocked.remove(w)
 	var deadline <-chan time.Time
-	if timeout > 0 {
+	if timeout > 0 && timeout <= math.MaxInt64/int64(time.Millisecond) { // longer: over 292 years, as good as for ever
 		t := time.NewTimer(time.Duration(timeout) * time.Millisecond)
 		defer t.Stop()
 		deadline = t.C
@@ -148,10 +150,12 @@ func (p *pipeline) block(cmd *fsm.Command, args [][]byte) {
 	poll := time.NewTicker(blockPoll)
 	defer poll.Stop()
 	for {
-		reply, empty := p.attempt(op, aclRev)
-		if !empty {
-			p.reply(reply)
-			return
+		if s.mayPop(op.DB, keys) {
+			reply, empty := p.attempt(op, aclRev)
+			if !empty {
+				p.reply(reply)
+				return
+			}
 		}
 	wait:
 		for {
@@ -175,6 +179,18 @@ func (p *pipeline) block(cmd *fsm.Command, args [][]byte) {
 			}
 		}
 	}
+}
+
+// mayPop reports whether an attempt could find something: whether any of
+// keys exists in this node's keyspace, at the time of the last entry it
+// applied. If none does, an attempt would pop nothing, and proposing it
+// would cost an entry in the log (a consumer polling an idle queue would
+// write one per poll); the client waits for a write to one of them
+// instead, which this node applies, and wakes it, like any other. A key
+// of another kind counts: the attempt answers WRONGTYPE.
+func (s *Server) mayPop(db int, keys [][]byte) bool {
+	args := append([][]byte{[]byte("EXISTS")}, keys...)
+	return string(s.fsm.Read(db, 0, 0, args, nil)) != ":0\r\n"
 }
 
 // attempt proposes one attempt of a blocking command and returns its

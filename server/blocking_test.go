@@ -112,3 +112,21 @@ func TestListsBlockedClientNotIdle(t *testing.T) {
 	a.expect("*-1\r\n", "BLPOP", "q", "2.5")
 	a.expect("+PONG\r\n", "PING")
 }
+
+// Waiting on lists that do not exist writes nothing to the log: a
+// consumer polling an idle queue costs no entries.
+func TestListsBlockingIdleWritesNothing(t *testing.T) {
+	n, _ := ksNode(t)
+	a := n.raw()
+	a.expect("+OK\r\n", "SET", "other", "v")
+	before := n.fsm.Applied()
+	for range 3 {
+		a.expect("*-1\r\n", "BLPOP", "idle1", "idle2", "0.05")
+		a.expect("*-1\r\n", "BLMOVE", "idle1", "other", "LEFT", "LEFT", "0.05")
+	}
+	if after := n.fsm.Applied(); after != before {
+		t.Fatalf("idle waits moved the applied index from %d to %d", before, after)
+	}
+	// A key of another kind is an attempt, and its error.
+	a.expect("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n", "BLPOP", "idle1", "other", "0.05")
+}

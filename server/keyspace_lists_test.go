@@ -112,11 +112,11 @@ func TestListsRandomAgainstRedis(t *testing.T) {
 			case 0:
 				return []string{pick("BLPOP", "BRPOP"), k, key(), pick("0.01", "0.01", "x", "-1")}
 			case 1:
-				return []string{"BLMOVE", k, key(), side(), side(), "0.01"}
+				return []string{"BLMOVE", k, key(), side(), pick("LEFT", "RIGHT", "up"), "0.01"}
 			case 2:
 				return []string{"BRPOPLPUSH", k, key(), "0.01"}
 			default:
-				return []string{"BLMPOP", "0.01", "2", k, key(), side(), "COUNT", pick("1", "3")}
+				return []string{"BLMPOP", "0.01", pick("2", "2", "3", "0"), k, key(), pick("LEFT", "RIGHT", "up"), "COUNT", pick("1", "3", "0")}
 			}
 		default:
 			return []string{pick("RENAME", "COPY"), k, key()}
