@@ -26,9 +26,9 @@ import (
 // none of them exists here (mayPop). A client whose attempt found nothing
 // (a null reply) waits until this node applies a write that stores a list
 // at one of the keys (fsm.FSM.OnListWrite), then attempts again, until its
-// timeout. A timeout or a disconnect noticed
-// while waiting loses nothing: no attempt is in flight then. An attempt in
-// flight when the timeout passes is waited for and its reply delivered.
+// timeout. A timeout or a disconnect noticed while waiting loses nothing:
+// no attempt is in flight then. An attempt in flight when the timeout
+// passes is waited for and its reply delivered.
 // Inside MULTI the commands are queued and run once, as in Redis.
 //
 // Limits: a disconnect is noticed by peeking at the socket (every
