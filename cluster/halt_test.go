@@ -35,7 +35,7 @@ func appendRaw(t *testing.T, leader *Node, e fsm.Entry) uint64 {
 }
 
 // A committed entry holding a command this build does not know (here
-// LPUSH, as a newer build would write it) stops every node that learns it
+// statehouse.future, as a newer build would write it) stops every node that learns it
 // is committed: none applies any of the entry, each says which entry and
 // why, and a restart stops at the same entry again, since no snapshot was
 // taken past it. (The last node standing may never learn that the entry
@@ -46,7 +46,7 @@ func TestEntryFromNewerBuildStopsTheNode(t *testing.T) {
 	set(t, leader, "before", "1")
 	index := appendRaw(t, leader, fsm.Entry{Reqs: []fsm.Request{
 		{Ops: []fsm.Op{stampedOp(false, "SET", "x", "1")}},
-		{Ops: []fsm.Op{stampedOp(false, "LPUSH", "recent", "a")}},
+		{Ops: []fsm.Op{stampedOp(false, "statehouse.future", "recent", "a")}},
 	}})
 	check := func(round string) {
 		t.Helper()
@@ -64,7 +64,7 @@ func TestEntryFromNewerBuildStopsTheNode(t *testing.T) {
 		})
 		var h *HaltError
 		if err := first.HaltErr(); !errors.As(err, &h) || h.Index != index ||
-			!strings.Contains(err.Error(), "'LPUSH'") || !strings.Contains(err.Error(), "newer statehouse") {
+			!strings.Contains(err.Error(), "'statehouse.future'") || !strings.Contains(err.Error(), "newer statehouse") {
 			t.Fatalf("%s: %s stopped with %v", round, first.cfg.NodeID, err)
 		}
 		t.Logf("%s: %s stopped: %v", round, first.cfg.NodeID, first.HaltErr())
@@ -121,14 +121,14 @@ func TestLeaderRefusesWhatItCannotReplicate(t *testing.T) {
 	leader := tc.leader()
 	f := tc.followers()[0]
 	before := leader.raft.LastIndex()
-	_, _, err := f.Propose(context.Background(), fsm.Request{Ops: []fsm.Op{stampedOp(false, "LPUSH", "l", "a")}})
-	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "unknown command 'LPUSH'") {
-		t.Fatalf("forwarded LPUSH: %v, want ErrRefused", err)
+	_, _, err := f.Propose(context.Background(), fsm.Request{Ops: []fsm.Op{stampedOp(false, "statehouse.future", "l", "a")}})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "unknown command 'statehouse.future'") {
+		t.Fatalf("forwarded statehouse.future: %v, want ErrRefused", err)
 	}
 	for _, n := range tc.nodes {
 		for i := before + 1; i <= n.raft.LastIndex(); i++ {
 			var l raft.Log
-			if n.store.GetLog(i, &l) == nil && strings.Contains(string(l.Data), "LPUSH") {
+			if n.store.GetLog(i, &l) == nil && strings.Contains(string(l.Data), "statehouse.future") {
 				t.Fatalf("%s: the refused op is in the log at %d", n.cfg.NodeID, i)
 			}
 		}

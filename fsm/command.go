@@ -133,6 +133,10 @@ type Command struct {
 	// flags imply, as Redis does.
 	Categories Category
 	Group      string // Redis's command group: string, generic, hash, set...
+	// KeysFunc finds the keys of a command whose keys move with its other
+	// arguments (LMPOP's numkeys): Redis's "movablekeys", with FirstKey,
+	// LastKey and Step 0 as COMMAND reports them. Keys calls it.
+	KeysFunc func(args [][]byte) [][]byte
 	// Version of what the command does to the keyspace, carried by each op
 	// in the log (0 means 1). Bump it when a write's effect changes, and
 	// keep answering ops of older versions as before (Ctx.Version): a
@@ -179,8 +183,12 @@ func (c *Command) ArityOK(argc int) bool {
 	return argc >= -c.Arity
 }
 
-// Keys returns the key arguments of args, following FirstKey/LastKey/Step.
+// Keys returns the key arguments of args, following FirstKey/LastKey/Step
+// (or KeysFunc).
 func (c *Command) Keys(args [][]byte) [][]byte {
+	if c.KeysFunc != nil {
+		return c.KeysFunc(args)
+	}
 	if c.FirstKey == 0 || len(args) <= c.FirstKey {
 		return nil
 	}
@@ -205,6 +213,9 @@ func (c *Command) FlagNames() []string {
 		if c.Flags&f.f != 0 {
 			out = append(out, f.name)
 		}
+	}
+	if c.KeysFunc != nil { // Redis derives it, and lists it last
+		out = append(out, "movablekeys")
 	}
 	return out
 }
@@ -370,7 +381,7 @@ func KeyspaceCommands() []*Command {
 }
 
 // keyspaceFamilies lists the fsm's command families, one file each.
-var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, internalCommands, aclCommands}
+var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, listCommands, internalCommands, aclCommands}
 
 // commands is the fsm's own view of the table: the commands a log entry
 // may carry.
@@ -434,6 +445,9 @@ func (c *Ctx) Put(it *item) {
 		}
 	}
 	c.ks.put(it)
+	if it.kind == KindList && c.f.onListWrite != nil {
+		c.f.onListWrite(c.DB, it.key)
+	}
 }
 
 // Del removes key and reports whether a live key was removed.

@@ -125,7 +125,7 @@ func TestEntryFromNewerBuild(t *testing.T) {
 	if got != "+OK\r\n-ERR unknown command 'statehouse.hint'\r\n+OK\r\n" {
 		t.Fatalf("replies %q", got)
 	}
-	for _, bad := range []Op{op(1, false, "LPUSH", "l", "x"), op(2, false, "SET", "a", "3")} {
+	for _, bad := range []Op{op(1, false, "statehouse.future", "l", "x"), op(2, false, "SET", "a", "3")} {
 		e := &Entry{Now: 2000, Reqs: []Request{{Ops: []Op{op(1, false, "SET", "c", "3")}}, {Ops: []Op{bad}}}}
 		err := Check(e)
 		var ue *UnknownOpError

@@ -29,7 +29,8 @@ type FSM struct {
 	events      []Event           // of the entry being applied
 	onEvents    atomic.Pointer[func([]Event)]
 	onACL       atomic.Pointer[func()]
-	quietUntil  atomic.Uint64 // no notifications for entries up to it (a restart's replay)
+	quietUntil  atomic.Uint64            // no notifications for entries up to it (a restart's replay)
+	onListWrite func(db int, key string) // see OnListWrite
 }
 
 // New returns an empty keyspace.

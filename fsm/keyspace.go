@@ -12,6 +12,7 @@ const (
 	KindString Kind = iota + 1
 	KindHash
 	KindSet
+	KindList
 )
 
 func (k Kind) String() string {
@@ -22,6 +23,8 @@ func (k Kind) String() string {
 		return "hash"
 	case KindSet:
 		return "set"
+	case KindList:
+		return "list"
 	}
 	return "none"
 }
@@ -35,6 +38,7 @@ type item struct {
 	str      string                     // KindString
 	hash     *btree.Map[string, string] // KindHash
 	set      *btree.Set[string]         // KindSet
+	list     *list                      // KindList: persistent, shared by copies (list.go)
 	deadline int64                      // unix ms, 0 = no TTL
 	rev      uint64                     // log index of the last write; WATCH compares it
 }

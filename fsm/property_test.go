@@ -80,7 +80,7 @@ func (g *logGen) writeOp() Op {
 	db := g.r.Intn(3)
 	k := g.key()
 	var a []string
-	switch g.r.Intn(17) {
+	switch g.r.Intn(20) {
 	case 0:
 		a = []string{"SET", k, g.val()}
 	case 1:
@@ -134,6 +134,20 @@ func (g *logGen) writeOp() Op {
 		if a == nil {
 			a = []string{"HSET", k, g.field(), g.val()}
 		}
+	case 16, 17:
+		a = []string{[]string{"LPUSH", "RPUSH", "LPUSHX", "RPUSHX"}[g.r.Intn(4)], k}
+		for range 1 + g.r.Intn(3) {
+			a = append(a, g.field())
+		}
+	case 18:
+		side := func() string { return []string{"LEFT", "RIGHT"}[g.r.Intn(2)] }
+		n := func(lo, hi int) string { return strconv.Itoa(lo + g.r.Intn(hi-lo+1)) }
+		a = [][]string{
+			{"LPOP", k}, {"RPOP", k, n(0, 3)}, {"LMOVE", k, g.key(), side(), side()},
+			{"RPOPLPUSH", k, g.key()}, {"LMPOP", "2", k, g.key(), side(), "COUNT", n(1, 3)},
+			{"LREM", k, n(-2, 2), g.field()}, {"LTRIM", k, n(-3, 3), n(-3, 3)},
+			{"LSET", k, n(-3, 3), g.val()}, {"LINSERT", k, "BEFORE", g.field(), g.val()},
+		}[g.r.Intn(9)]
 	default:
 		switch g.r.Intn(3) {
 		case 0:
@@ -154,7 +168,8 @@ func (g *logGen) readOp() Op {
 		{"GET", k}, {"HGETALL", k}, {"SMEMBERS", k}, {"HGET", k, g.field()},
 		{"HRANDFIELD", k, "-3", "WITHVALUES"}, {"SSCAN", k, "0", "MATCH", "f*"},
 		{"HLEN", k}, {"SMISMEMBER", k, g.field(), g.field()},
-	}[g.r.Intn(8)]
+		{"LRANGE", k, "0", "-1"}, {"LPOS", k, g.field(), "COUNT", "0"},
+	}[g.r.Intn(10)]
 	return Op{DB: g.r.Intn(3), Args: propArgs(a...)}
 }
 
@@ -242,6 +257,7 @@ func readProbe(f *FSM, now int64) []byte {
 				for _, a := range [][]string{
 					{"GET", key}, {"HGETALL", key}, {"SMEMBERS", key},
 					{"HLEN", key}, {"SCARD", key}, {"HRANDFIELD", key, "-4", "WITHVALUES"},
+					{"LRANGE", key, "0", "-1"}, {"TYPE", key},
 				} {
 					out = f.Read(db, at, uint64(k), propArgs(a...), out)
 				}

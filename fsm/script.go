@@ -518,6 +518,9 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	if cmd == nil || cmd.Flags&FlagInternal != 0 {
 		return fail("-ERR Unknown Redis command called from script")
 	}
+	if cmd.Flags&FlagNoScript != 0 {
+		return fail("-ERR This Redis command is not allowed from script")
+	}
 	if !cmd.ArityOK(len(args)) {
 		return fail("-ERR Wrong number of args calling Redis command from script")
 	}

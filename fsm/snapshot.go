@@ -156,6 +156,12 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 					sw.str(m)
 					return true
 				})
+			case KindList:
+				sw.uvarint(uint64(it.list.len()))
+				it.list.scan(0, func(_ int, v string) bool {
+					sw.str(v)
+					return true
+				})
 			}
 			return sw.err == nil
 		})
@@ -325,6 +331,9 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.acl = acl
 	f.aclRev.Store(acl.rev)
 	f.notifyFlags.Store(notify)
+	if f.onListWrite != nil {
+		f.onListWrite(-1, "") // any list may have changed
+	}
 	f.mu.Unlock()
 	return nil
 }
@@ -377,6 +386,16 @@ func (sr *snapReader) readItem(ks *keyspace) {
 		for i := uint64(0); i < n && sr.err == nil; i++ {
 			it.set.Insert(sr.str())
 		}
+	case KindList:
+		n := sr.uvarint()
+		var elems []string
+		for i := uint64(0); i < n && sr.err == nil; i++ {
+			elems = append(elems, sr.str())
+		}
+		if n == 0 {
+			sr.fail("empty list")
+		}
+		it.list = newList(elems)
 	default:
 		sr.fail(fmt.Sprintf("unknown value kind %d", kind))
 	}

@@ -475,7 +475,7 @@ func TestKeyspaceRandomAgainstRedis(t *testing.T) {
 		k := key()
 		sec, ms := deadline()
 		c := func(args ...string) cmd { return cmd{args: args} }
-		switch rng.IntN(44) {
+		switch rng.IntN(50) {
 		case 0:
 			args := []string{"SET", k, val()}
 			for _, o := range []string{"NX", "XX", "GET", "KEEPTTL"} {
@@ -592,6 +592,16 @@ func TestKeyspaceRandomAgainstRedis(t *testing.T) {
 			return c("SCARD", k)
 		case 42:
 			return c("SELECT", strconv.Itoa(rng.IntN(3)))
+		case 43, 44:
+			return c(pick("LPUSH", "RPUSH", "LPUSHX"), k, val(), val())
+		case 45:
+			return c(pick("LPOP", "RPOP"), k, pick("1", "2"))
+		case 46:
+			return c("LRANGE", k, "0", "-1")
+		case 47:
+			return c("LMOVE", k, key(), pick("LEFT", "RIGHT"), pick("LEFT", "RIGHT"))
+		case 48:
+			return c("LINDEX", k, strconv.Itoa(rng.IntN(5)-2))
 		default:
 			// A count past the length: every field, no chance, in Redis's
 			// own order.

@@ -151,7 +151,12 @@ func TestKeyspaceNotificationsAgainstRedis(t *testing.T) {
 		{"GETEX", "a", "EX", "50"}, {"GETEX", "a", "PERSIST"}, {"EXPIRE", "a", "100"}, {"PERSIST", "a"}, {"RENAME", "a", "b"},
 		{"COPY", "b", "c"}, {"DEL", "b", "c", "nosuch"}, {"HSET", "h", "f", "v"}, {"HSETNX", "h", "g", "1"}, {"HINCRBY", "h", "g", "1"},
 		{"HINCRBYFLOAT", "h", "g", "0.5"}, {"HDEL", "h", "f"}, {"HDEL", "h", "g"}, {"SADD", "s", "x", "y"}, {"SREM", "s", "x"}, {"SREM", "s", "y"},
-		{"SETNX", "q", "1"}, {"GETDEL", "q"}, {"EXPIRE", "n", "0"}, {"SETEX", "e", "100", "v"}, {"UNLINK", "e"}, {"SET", "x", "v", "PX", "50"},
+		{"SETNX", "q", "1"}, {"GETDEL", "q"}, {"EXPIRE", "n", "0"}, {"SETEX", "e", "100", "v"}, {"UNLINK", "e"},
+		{"LPUSH", "l", "a", "b"}, {"RPUSH", "l", "c", "d"}, {"LPOP", "l"}, {"RPOP", "l", "1"}, {"LSET", "l", "0", "z"},
+		{"LINSERT", "l", "BEFORE", "z", "y"}, {"LREM", "l", "0", "y"}, {"LTRIM", "l", "0", "0"}, {"RPUSH", "l", "w"},
+		{"RPOPLPUSH", "l", "l2"}, {"LMOVE", "l2", "l3", "LEFT", "RIGHT"}, {"LMOVE", "l3", "l3", "LEFT", "LEFT"},
+		{"LPUSHX", "nosuch", "x"}, {"LMPOP", "1", "l3", "LEFT"}, {"BLPOP", "l", "0"}, {"LTRIM", "nosuch", "0", "1"},
+		{"SET", "x", "v", "PX", "50"},
 	}
 	run := func(addr string) []string {
 		sub := dialRaw(t, addr)

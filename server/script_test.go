@@ -57,6 +57,8 @@ var scriptScript = [][]string{
 	{"EVAL", "#!lua\nreturn 1", "0"},
 	{"EVAL", "#!lua flags=bogus\nreturn 1", "0"},
 	{"EVAL", "return #redis.call('time')", "0"},
+	{"EVAL", "return redis.call('blpop', 'q', 0)", "0"},
+	{"EVAL", "redis.call('rpush', KEYS[1], 'a', 'b') return redis.call('lrange', KEYS[1], 0, -1)", "1", "sl"},
 	{"SCRIPT", "FLUSH"},
 	{"SCRIPT", "EXISTS", "6422bbca20e946d82a497c734aea0cb231a6cc54"},
 	{"SCRIPT", "FLUSH", "BAD"},

@@ -109,6 +109,8 @@ type Server struct {
 	totalCmds   atomic.Int64
 	rejected    atomic.Int64
 	protoErrors atomic.Int64
+
+	blocked blockRegistry // clients blocked on lists (blocking.go)
 }
 
 // New creates a server on f, replicated by cl.
@@ -150,6 +152,7 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	cl.OnPublished(func(m cluster.Published) { s.deliver(m) })
 	f.OnEvents(s.publishEvents)
 	f.OnACLChange(func() { go s.enforceUsers() })
+	f.OnListWrite(s.blocked.notify)
 	return s
 }
 
@@ -478,6 +481,9 @@ func (p *pipeline) command(args [][]byte) {
 	case cmd.Conn != nil:
 		p.flushWrites()
 		cmd.Conn(p, args)
+	case cmd.Flags&fsm.FlagBlocking != 0 && cmd.IsWrite():
+		p.flushWrites()
+		p.block(cmd, args) // blocking.go
 	case cmd.IsWrite():
 		if !p.aclChecked || p.cmdRev < p.aclRev {
 			p.aclRev, p.aclChecked = p.cmdRev, true
