@@ -137,9 +137,9 @@ func TestTLSExpiredCertificate(t *testing.T) {
 
 // Mutual TLS between peers (--tls-cluster yes), each node with its own
 // certificate naming its node id, beside TLS on the client port: the
-// cluster forms, writes through any node reach every node, and a new
-// leader is elected over TLS when the leader is killed. No peer
-// handshake fails on the way.
+// cluster forms, writes through any node (go-redis, redis-cli --tls,
+// redis-py ssl=True) reach every node, and a new leader is elected over
+// TLS when the leader is killed. No peer handshake fails on the way.
 func TestTLSClusterPeers(t *testing.T) {
 	skipShort(t)
 	ca := testcluster.NewCA(t, "statehouse test CA")
@@ -180,6 +180,18 @@ func TestTLSClusterPeers(t *testing.T) {
 	plain.Close()
 	waitLogged(t, c.Nodes[0], "peer connection refused: TLS handshake failed", "does not look like a TLS handshake")
 
+	// redis-cli --tls, on every node.
+	needRedisCLITLS(t)
+	cli := testcluster.RedisCLITLSArgs(ca, web)
+	for i, n := range c.Nodes {
+		if got := testcluster.RedisCLI(t, n.TLSAddr(), "", append(cli, "SET", "cli:"+n.ID, "over TLS")...); got != "OK\n" {
+			t.Fatalf("redis-cli --tls SET on %s: %q", n.ID, got)
+		}
+		next := c.Nodes[(i+1)%len(c.Nodes)]
+		if got := testcluster.RedisCLI(t, next.TLSAddr(), "", append(cli, "GET", "cli:"+n.ID)...); got != "over TLS\n" {
+			t.Fatalf("redis-cli --tls GET on %s: %q", next.ID, got)
+		}
+	}
 	// redis-py with ssl=True and a client certificate, on every node.
 	if py := pythonWithRedis(t); py != "" {
 		for i, n := range c.Nodes {
