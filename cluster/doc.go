@@ -31,6 +31,8 @@
 //   - rpc.go: the cluster service on the peer port and its wire format.
 //   - mux.go: the peer port shared by Raft and the cluster service, and
 //     its challenge-response handshake over the cluster secret.
+//   - peertls.go: mutual TLS on the peer port (--tls-cluster).
+//   - publish.go: Pub/Sub messages sent to the other members.
 //   - gossip.go: memberlist: discovery, --join, node meta, gossip keys.
 //   - membership.go: --bootstrap-expect, the leader adding gossip members
 //     as non-voters, raft-autopilot (promotion, dead-server removal),
