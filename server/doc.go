@@ -24,4 +24,11 @@
 //     handshake runs on a connection's first read, in its own goroutine,
 //     within a deadline counted from its accept; the accept loop never
 //     waits on a client.
+//   - ACL users (acl.go, aclfile.go) are the fsm's; every command is
+//     checked against them before it runs, and the writes carry the
+//     revision they were checked at for the fsm to check again.
+//   - A connection's first SUBSCRIBE detaches it from redcon (pubsub.go):
+//     it gets a reader and a writer goroutine of its own. EVAL goes to the
+//     fsm as one op (script.go); a blocking pop waits here and retries
+//     through the log (blocking.go).
 package server
