@@ -1,8 +1,10 @@
 package systest
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,5 +212,77 @@ func TestExpiredEventsAcrossAFullRestart(t *testing.T) {
 			t.Fatalf("%s: one more event: %v", c.Nodes[i].ID, m)
 		}
 		cancel()
+	}
+}
+
+// redis-cli subscribed on one node hears a message published on another
+// node and the keyspace event of a write made on a third.
+func TestRedisCLISubscriberAcrossNodes(t *testing.T) {
+	skipShort(t)
+	bin := testcluster.NeedTool(t, "redis-cli")
+	c := testcluster.Start(t, 3, testcluster.Options{})
+	ctx := context.Background()
+	if err := c.Nodes[2].Client().ConfigSet(ctx, "notify-keyspace-events", "E$").Err(); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, "the setting on every node", func() error {
+		for _, n := range c.Nodes {
+			if v := n.Client().ConfigGet(ctx, "notify-keyspace-events").Val()["notify-keyspace-events"]; v != "$E" {
+				return fmt.Errorf("%s: %q", n.ID, v)
+			}
+		}
+		return nil
+	})
+	// A subscribed redis-cli runs until it is stopped.
+	cmd := exec.Command(bin, "-p", strconv.Itoa(c.Nodes[0].Port), "subscribe", "news", "__keyevent@0__:set")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		r := bufio.NewReader(out)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- strings.TrimSuffix(l, "\n")
+		}
+	}()
+	read := func(n int) string {
+		var got []string
+		for range n {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("redis-cli ended after %q", got)
+				}
+				got = append(got, l)
+			case <-time.After(testcluster.RequestTimeout):
+				t.Fatalf("redis-cli said only %q", got)
+			}
+		}
+		return strings.Join(got, " ")
+	}
+	if got := read(6); got != "subscribe news 1 subscribe __keyevent@0__:set 2" {
+		t.Fatalf("redis-cli subscribe: %q", got)
+	}
+	if err := c.Nodes[1].Client().Publish(ctx, "news", "hello").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(3); got != "message news hello" {
+		t.Fatalf("redis-cli heard %q", got)
+	}
+	if err := c.Nodes[2].Client().Set(ctx, "session:9", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(3); got != "message __keyevent@0__:set session:9" {
+		t.Fatalf("redis-cli heard %q", got)
 	}
 }
