@@ -3,8 +3,9 @@ package fsm
 import "testing"
 
 // Two replicas applying the same entries end in the same state, also
-// with scripts that use math.random, walk tables with pairs, print a
-// table's address or run out of their instruction budget.
+// with scripts that use math.random, walk tables with pairs, encode them
+// as JSON, print a table's address or run out of their instruction
+// budget.
 func TestScriptsAreDeterministic(t *testing.T) {
 	defer SetScriptBudget(SetScriptBudget(1_000_000)) // the endless script fails sooner
 	scripts := []string{
@@ -13,6 +14,7 @@ func TestScriptsAreDeterministic(t *testing.T) {
 		"redis.call('set', KEYS[1], tostring({}) .. tostring(nil))",
 		"redis.call('incr', KEYS[1]) while true do end",
 		"math.randomseed(7) redis.call('rpush_does_not_exist')",
+		"redis.call('set', KEYS[1], cjson.encode({a=1, b=2, c=3, d=4, e=5, f=6, g=7, h=8, i={j=1, k=2, l=3}}))",
 	}
 	replica := func() *FSM {
 		f := New()

@@ -67,7 +67,7 @@ func encodeJSON(b *bytes.Buffer, v lua.LValue, null lua.LValue, depth int) error
 		n := v.MaxN()
 		isArray := n > 0
 		count := 0
-		v.ForEach(func(k, _ lua.LValue) {
+		eachPair(v, func(k, _ lua.LValue) {
 			count++
 			if num, ok := k.(lua.LNumber); !ok || float64(num) != math.Trunc(float64(num)) || num < 1 || int(num) > n {
 				isArray = false
@@ -89,7 +89,7 @@ func encodeJSON(b *bytes.Buffer, v lua.LValue, null lua.LValue, depth int) error
 		b.WriteByte('{')
 		first := true
 		var err error
-		v.ForEach(func(k, val lua.LValue) {
+		eachPair(v, func(k, val lua.LValue) {
 			if err != nil {
 				return
 			}
@@ -243,4 +243,13 @@ func openBit(L *lua.LState) {
 		return 1
 	}))
 	L.SetGlobal("bit", t)
+}
+
+// eachPair walks a table as pairs() does, in its insertion order:
+// gopher-lua's ForEach walks Go maps, whose order differs from run to run
+// (and so would differ between replicas).
+func eachPair(t *lua.LTable, fn func(k, v lua.LValue)) {
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+		fn(k, v)
+	}
 }
