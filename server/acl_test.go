@@ -336,3 +336,28 @@ func TestExecAfterRulesChanged(t *testing.T) {
 		t.Fatalf("EXEC:\nstatehouse   %q\nredis-server %q", got, want)
 	}
 }
+
+// A blocked pop is held to its user's rules as they are when the pop
+// applies: revoked while the client waits, it takes nothing.
+func TestBlockedPopAfterRevocation(t *testing.T) {
+	n, c := ksNode(t)
+	admin := dialRaw(t, n.addr)
+	admin.expect("+OK\r\n", "ACL", "SETUSER", "worker", "on", ">pw", "~q", "+@all")
+	w := dialRaw(t, n.addr)
+	w.expect("+OK\r\n", "AUTH", "worker", "pw")
+	w.write(encode("BLPOP", "q", "5"))
+	testcluster.Eventually(t, "the worker blocked", func() error {
+		if !strings.Contains(c.ClientList(kctx).Val(), "cmd=blpop") {
+			return fmt.Errorf("not blocked yet")
+		}
+		return nil
+	})
+	admin.expect("+OK\r\n", "ACL", "SETUSER", "worker", "-blpop")
+	admin.expect(":1\r\n", "RPUSH", "q", "job")
+	if got := w.read(); !strings.HasPrefix(got, "-NOPERM") {
+		t.Fatalf("the revoked worker's pop: %q", got)
+	}
+	if got, err := c.LRange(kctx, "q", 0, -1).Result(); err != nil || len(got) != 1 {
+		t.Fatalf("the job was taken: %v, %v", got, err)
+	}
+}

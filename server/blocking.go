@@ -131,8 +131,7 @@ func (r *blockRegistry) blocked() int {
 func (p *pipeline) block(cmd *fsm.Command, args [][]byte) {
 	s, st := p.s, p.st
 	op := fsm.Op{DB: st.db, Args: cloneArgs(args)}
-	aclRev := p.aclRev
-	p.aclRev = 0
+	aclRev := p.cmdRev // the revision of the users this command was checked at
 	keys, timeout, ok := fsm.BlockSpec(cmd, op.Args)
 	if !ok { // the attempt answers the error
 		reply, _ := p.attempt(op, aclRev)
