@@ -516,3 +516,30 @@ func (r removal) holds(gm gossipMember) bool {
 	}
 	return time.Since(r.at) < removedHoldoff
 }
+
+// autopilotRaft is the Raft autopilot drives. Autopilot decides to promote
+// a server on a view of the configuration some time old; a server removed
+// in the meantime (a node leaving, its removal asked a moment before)
+// would come back as a voter that no longer runs. So a promotion applies
+// only to a server still in the configuration, and only to that
+// configuration (prevIndex): it fails if the configuration changed since.
+type autopilotRaft struct{ *raft.Raft }
+
+func (r autopilotRaft) AddVoter(id raft.ServerID, addr raft.ServerAddress, _ uint64, timeout time.Duration) raft.IndexFuture {
+	fut := r.Raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return failedFuture{err}
+	}
+	for _, s := range fut.Configuration().Servers {
+		if s.ID == id {
+			return r.Raft.AddVoter(id, addr, fut.Index(), timeout)
+		}
+	}
+	return failedFuture{fmt.Errorf("not promoting %s: it is no longer in the configuration", id)}
+}
+
+// failedFuture is a raft.IndexFuture that failed before it started.
+type failedFuture struct{ err error }
+
+func (f failedFuture) Error() error  { return f.err }
+func (f failedFuture) Index() uint64 { return 0 }

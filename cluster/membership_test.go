@@ -555,3 +555,19 @@ func TestRemovedMemberIsNotAddedBackAtOnce(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Autopilot's promotions apply only to a server still in the
+// configuration: a server removed after autopilot looked (a node that
+// left) does not come back as a voter.
+func TestAutopilotDoesNotPromoteARemovedServer(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	n := tc.leader()
+	r := autopilotRaft{n.raft}
+	if err := r.AddVoter("ghost", "127.0.0.1:1", 0, time.Second).Error(); err == nil {
+		t.Fatal("a server in no configuration was promoted")
+	}
+	vs, nvs := voters(n)
+	if slices.Contains(append(vs, nvs...), "ghost") {
+		t.Fatalf("the configuration gained it: %v %v", vs, nvs)
+	}
+}

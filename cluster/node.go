@@ -465,7 +465,7 @@ func (o *opening) gossip() error {
 	n.memb = &membership{n: n, g: g}
 	// Autopilot's defaults look every 2 s and act every 10 s: a new node
 	// would wait 20 s past its stabilization time to vote.
-	n.memb.ap = autopilot.New(n.raft, n.memb, autopilot.WithLogger(o.hlog.Named("autopilot")),
+	n.memb.ap = autopilot.New(autopilotRaft{n.raft}, n.memb, autopilot.WithLogger(o.hlog.Named("autopilot")),
 		autopilot.WithUpdateInterval(autopilotInterval), autopilot.WithReconcileInterval(autopilotInterval))
 	return nil
 }
