@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,14 +27,13 @@ type testCluster struct {
 	cfgs  []Config
 }
 
+// freeAddr is a loopback address on a port testcluster.FreePort gives:
+// below the kernel's ephemeral range, so no outgoing connection of a test
+// running beside this one takes it before the node binds it (a port the
+// kernel picked for ":0" was taken that way under the race detector).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testcluster.FreePort(t)))
 }
 
 func newTestCluster(t testing.TB, size int, mut ...func(*Config)) *testCluster {

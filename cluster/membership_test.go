@@ -130,6 +130,11 @@ func TestBootstrapExpectFormsOneCluster(t *testing.T) {
 				time.Sleep(time.Duration(rng.Intn(200)) * time.Millisecond)
 			}
 			wg.Wait()
+			for i, n := range nodes {
+				if n == nil {
+					t.Fatalf("n%d did not open", i+1) // openGossip said why
+				}
+			}
 			leader := oneCluster(t, nodes, []string{"n1", "n2", "n3"})
 			for _, n := range nodes {
 				// A new cluster may still move its leadership (a founding node
