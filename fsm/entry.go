@@ -200,6 +200,10 @@ func DecodeEntry(data []byte) (*Entry, error) {
 		if flags&reqACL != 0 {
 			r.User = string(d.bytes())
 			r.ACLRev = d.uvarint()
+			if r.User == "" && d.err == nil {
+				// Encode writes the flag only with a user: one entry, one encoding.
+				d.err = fmt.Errorf("%w: ACL guard without a user", errCorrupt)
+			}
 		}
 		nc := d.count()
 		for j := 0; j < nc && d.err == nil; j++ {

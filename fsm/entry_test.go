@@ -56,6 +56,11 @@ func TestEntryFormats(t *testing.T) {
 		t.Fatalf("entry of %d bytes over its size bound", len(gb))
 	}
 
+	// The ACL guard is written only with a user: one without is corrupt.
+	if _, err := DecodeEntry(withCRC([]byte("\x03\xfc\x890\x01\x02\x000\x00\x00"))); err == nil || errors.Is(err, ErrNewerEntry) {
+		t.Fatalf("an ACL guard with no user: %v, want corrupt", err)
+	}
+
 	// A newer format, or flags this build does not know, are a newer
 	// build's: refused as such, not as corruption.
 	for name, data := range map[string][]byte{

@@ -496,6 +496,7 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{entryVersion})
 	f.Add((&Entry{}).Encode(nil))
+	f.Add([]byte("\x03\xfc\x890\x01\x02\x000\x00\x00")) // an ACL guard with no user: refused (one entry, one encoding)
 	f.Add((&Entry{Now: -1, Reqs: []Request{{Atomic: true, Conds: []Cond{{DB: 15, Key: []byte{}, Rev: 1 << 63}}}}}).Encode(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// As it comes, and with a right checksum, so the fuzzer reaches
