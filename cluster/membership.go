@@ -431,12 +431,8 @@ func (n *Node) Leave(ctx context.Context, remove bool) error {
 }
 
 func (n *Node) otherVoters() int {
-	fut := n.raft.GetConfiguration()
-	if fut.Error() != nil {
-		return 0
-	}
 	others := 0
-	for _, s := range fut.Configuration().Servers {
+	for _, s := range n.configServers() {
 		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
 			others++
 		}

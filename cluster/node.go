@@ -557,16 +557,27 @@ func (n *Node) PeerAddr() string { return string(n.trans.LocalAddr()) }
 
 // configServer is the server id in this node's latest Raft configuration.
 func (n *Node) configServer(id string) (raft.Server, bool) {
-	fut := n.raft.GetConfiguration()
-	if fut.Error() != nil {
-		return raft.Server{}, false
-	}
-	for _, s := range fut.Configuration().Servers {
+	for _, s := range n.configServers() {
 		if string(s.ID) == id {
 			return s, true
 		}
 	}
 	return raft.Server{}, false
+}
+
+// configServers are the servers of the Raft configuration; none before
+// Raft runs (peer TLS asks while Open is still under way) or when Raft
+// cannot say.
+func (n *Node) configServers() []raft.Server {
+	r := n.raftUp.Load()
+	if r == nil {
+		return nil
+	}
+	fut := r.GetConfiguration()
+	if fut.Error() != nil {
+		return nil
+	}
+	return fut.Configuration().Servers
 }
 
 // self is this node's peer address as the Raft configuration knows it.
@@ -653,15 +664,7 @@ func (n *Node) Shutdown() error {
 // memberAt names the member of the Raft configuration at peer address
 // addr, "" if none (or before Raft runs).
 func (n *Node) memberAt(addr string) string {
-	r := n.raftUp.Load()
-	if r == nil {
-		return ""
-	}
-	fut := r.GetConfiguration()
-	if fut.Error() != nil {
-		return ""
-	}
-	for _, s := range fut.Configuration().Servers {
+	for _, s := range n.configServers() {
 		if string(s.Address) == addr {
 			return string(s.ID)
 		}
@@ -672,16 +675,8 @@ func (n *Node) memberAt(addr string) string {
 // memberIDs are the node ids of the Raft configuration (none before Raft
 // runs or before this node is in a configuration).
 func (n *Node) memberIDs() []string {
-	r := n.raftUp.Load()
-	if r == nil {
-		return nil
-	}
-	fut := r.GetConfiguration()
-	if fut.Error() != nil {
-		return nil
-	}
 	var ids []string
-	for _, s := range fut.Configuration().Servers {
+	for _, s := range n.configServers() {
 		ids = append(ids, string(s.ID))
 	}
 	return ids

@@ -54,12 +54,8 @@ func (n *Node) PublishDropped() uint64 { return n.pub.dropped.Load() }
 // Publish sends a message to every other member of the Raft
 // configuration; it does not wait for them.
 func (n *Node) Publish(m Published) {
-	fut := n.raft.GetConfiguration()
-	if fut.Error() != nil {
-		return
-	}
 	self := n.self()
-	for _, s := range fut.Configuration().Servers {
+	for _, s := range n.configServers() {
 		if string(s.Address) == self {
 			continue
 		}
