@@ -7,6 +7,8 @@ import (
 	"errors"
 	"sort"
 	"strings"
+
+	"github.com/statehouse/statehouse/internal/resp"
 )
 
 // ACL users, as Redis 7.0 has them (one root selector; no "(...)"
@@ -778,18 +780,10 @@ func aclReplace(c *Ctx, args [][]byte) {
 	c.OK()
 }
 
+// parseCount reads a rule count of an ACL op: 0 to 999,999.
 func parseCount(b []byte) (int, bool) {
-	n := 0
-	if len(b) == 0 || len(b) > 6 {
-		return 0, false
-	}
-	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		n = n*10 + int(ch-'0')
-	}
-	return n, true
+	n, ok := resp.ParseInt(b)
+	return int(n), ok && n >= 0 && n < 1_000_000
 }
 
 // checkRequest re-checks a user's ops against the users as they are now,

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,14 +182,7 @@ func aclSetuserCmd(p *pipeline, args [][]byte) {
 			p.reply(resp.AppendError(nil, "ERR Error in ACL SETUSER modifier '"+rule+"': "+err.Error()))
 			return
 		}
-		// Passwords go to the log as their hashes only.
-		switch {
-		case strings.HasPrefix(rule, ">"):
-			rule = "#" + fsm.HashPassword(rule[1:])
-		case strings.HasPrefix(rule, "<"):
-			rule = "!" + fsm.HashPassword(rule[1:])
-		}
-		op = append(op, []byte(rule))
+		op = append(op, []byte(hashedRule(rule))) // passwords go to the log as their hashes only
 	}
 	p.aclWrite(op)
 }
@@ -238,16 +232,8 @@ func (us *aclUsers) names() []string {
 	for n := range us.users {
 		names = append(names, n)
 	}
-	sortStrings(names)
+	slices.Sort(names)
 	return names
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 var aclListCmd = aclRead(func(p *pipeline, us *aclUsers, args [][]byte) {
