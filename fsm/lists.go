@@ -617,13 +617,19 @@ func ltrimCmd(c *Ctx, args [][]byte) {
 // LMOVE source destination LEFT|RIGHT LEFT|RIGHT -> the element moved, or
 // null if the source is missing.
 func lmoveCmd(c *Ctx, args [][]byte) {
-	from, ok1 := parseWhere(args[3])
-	to, ok2 := parseWhere(args[4])
-	if !ok1 || !ok2 {
+	from, to, ok := parseSides(args[3], args[4])
+	if !ok {
 		c.Error(resp.ErrSyntax)
 		return
 	}
 	lmoveGeneric(c, args[1], args[2], from, to)
+}
+
+// parseSides reads LMOVE's and BLMOVE's LEFT|RIGHT LEFT|RIGHT.
+func parseSides(a, b []byte) (from, to, ok bool) {
+	from, ok1 := parseWhere(a)
+	to, ok2 := parseWhere(b)
+	return from, to, ok1 && ok2
 }
 
 // RPOPLPUSH source destination: LMOVE source destination RIGHT LEFT.
@@ -834,9 +840,8 @@ func bpop(c *Ctx, args [][]byte, front bool) {
 // BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout: LMOVE, after
 // the sides and the timeout are checked.
 func blmoveCmd(c *Ctx, args [][]byte) {
-	from, ok1 := parseWhere(args[3])
-	to, ok2 := parseWhere(args[4])
-	if !ok1 || !ok2 {
+	from, to, ok := parseSides(args[3], args[4])
+	if !ok {
 		c.Error(resp.ErrSyntax)
 		return
 	}

@@ -152,21 +152,7 @@ func unsubscribeCmd(kind int) func(p *pipeline, args [][]byte) {
 		var out []byte
 		sub := p.st.sub
 		if sub == nil {
-			// Never subscribed: Redis answers as if from an empty set.
-			if len(args) == 1 {
-				out = resp.AppendArray(out, 3)
-				out = resp.AppendBulkString(out, subNames[kind][1])
-				out = resp.AppendNull(out)
-				out = resp.AppendInt(out, 0)
-			}
-			for _, a := range args[1:] {
-				out = resp.AppendArray(out, 3)
-				out = resp.AppendBulkString(out, subNames[kind][1])
-				out = resp.AppendBulk(out, a)
-				out = resp.AppendInt(out, 0)
-			}
-			p.reply(out)
-			return
+			sub = &subscriber{} // never subscribed: answered as from an empty set, as Redis does
 		}
 		names := args[1:]
 		if len(names) == 0 {
