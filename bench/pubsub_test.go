@@ -15,7 +15,10 @@ import (
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
-var figures = flag.Bool("figures", false, "run TestPubSubAndScriptFigures (about a minute): pub/sub fan-out and the unlock script beside redis-server")
+// figures turns on the measurements that go test ./... skips (each takes
+// a minute or two and asserts nothing): TestPubSubAndScriptFigures,
+// TestTLSThroughput.
+var figures = flag.Bool("figures", false, "run the measurements (TestPubSubAndScriptFigures, TestTLSThroughput) beside redis-server")
 
 func TestMain(m *testing.M) { testcluster.Main(m) }
 
