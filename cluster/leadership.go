@@ -180,6 +180,9 @@ func (n *Node) handOff(id raft.ServerID, addr raft.ServerAddress) error {
 	for n.inflight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
+	// The new leader is elected with votes its voters would otherwise
+	// refuse while they know this one: no read may lean on the lease now.
+	n.lease.revoke(n.raft.CurrentTerm())
 	if id == "" {
 		return n.raft.LeadershipTransfer().Error()
 	}

@@ -110,6 +110,12 @@ type Config struct {
 	MaxClockSkew time.Duration
 	Logger       *slog.Logger
 
+	// LeaseReads lets the leader answer read indexes from its lease (a
+	// quorum accepted it within the last 0.9 HeartbeatTimeout) instead of
+	// a heartbeat round each (lease.go). Every member must run with the
+	// same Raft timing.
+	LeaseReads bool
+
 	// Debug faults, off in production: they exist so the fault-injection
 	// harness can show that its checker catches what they break.
 	DebugUnsafeReads     bool // serve reads from the local fsm without the read index
@@ -217,6 +223,8 @@ type Node struct {
 	disk  diskState   // the data dir's free space (disk.go)
 	memb  *membership // gossip and autopilot; nil with gossip off
 	votes *voteGate   // the transport Raft reads, refusing untrustworthy votes
+
+	lease lease // as leader, a quorum's recent acceptance: read indexes without a heartbeat round (lease.go)
 
 	behind         atomic.Uint64 // a read index this node was too far behind to wait for; 0: none
 	readsViaLeader atomic.Uint64
@@ -601,6 +609,9 @@ type Status struct {
 	// ReadsViaLeader counts reads this node was too far behind to serve
 	// and ran on the leader.
 	ReadsViaLeader uint64
+	// LeaseReads counts read indexes this node answered, as leader, from
+	// its lease.
+	LeaseReads uint64
 	// Disk is the data dir's space as last checked.
 	Disk DiskStatus
 }
@@ -621,6 +632,7 @@ func (n *Node) Status() Status {
 		ClockOff:    n.clock.skewed.Load(),
 
 		ReadsViaLeader: n.readsViaLeader.Load(),
+		LeaseReads:     n.lease.served.Load(),
 		Disk:           n.Disk(),
 	}
 }

@@ -20,16 +20,26 @@ import (
 //
 // voteGate is the Raft transport with that rule applied to the requests it
 // hands to Raft.
+//
+// And a node grants no vote in its first HeartbeatTimeout: before it
+// stopped it may have accepted a leader whose lease (lease.go) counts on
+// it to refuse votes that long after; started again, it has forgotten.
+//
+// On the way out, it notes each AppendEntries a voter accepted, which is
+// what the leader's lease is made of.
 type voteGate struct {
 	*raft.NetworkTransport
 	n        *Node
 	consumer chan raft.RPC
 	fresh    atomic.Bool  // started empty, not yet seen as a non-voter
 	said     atomic.Int64 // unix s of the last refusal logged
+	started  time.Time
+	quiet    atomic.Int64 // no vote until this long after started (the first HeartbeatTimeout)
 }
 
 func newVoteGate(t *raft.NetworkTransport, n *Node) *voteGate {
-	g := &voteGate{NetworkTransport: t, n: n, consumer: make(chan raft.RPC)}
+	g := &voteGate{NetworkTransport: t, n: n, consumer: make(chan raft.RPC), started: time.Now()}
+	g.quiet.Store(int64(n.raftHeartbeatTimeout()))
 	go g.run(t.Consumer())
 	return g
 }
@@ -82,7 +92,18 @@ func (g *voteGate) header() raft.RPCHeader {
 // mayVote reports whether this node's vote can be trusted to protect what
 // the cluster committed.
 func (g *voteGate) mayVote() bool {
-	return g.observe() == raft.Voter && !g.fresh.Load()
+	return g.observe() == raft.Voter && !g.fresh.Load() && time.Since(g.started) > time.Duration(g.quiet.Load())
+}
+
+// AppendEntries sends one AppendEntries (a heartbeat, or entries when
+// replication is not pipelined) and notes an acceptance for the lease.
+func (g *voteGate) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	sent := time.Now()
+	err := g.NetworkTransport.AppendEntries(id, target, args, resp)
+	if err == nil && resp.Success && resp.Term == args.Term {
+		g.n.lease.ack(id, args.Term, sent)
+	}
+	return err
 }
 
 // observe returns this node's suffrage in its own configuration (Nonvoter

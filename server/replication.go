@@ -186,6 +186,7 @@ func (s *Server) writeReplicationInfo(b *strings.Builder) {
 	}
 	line("clock_off", clockOff)
 	line("reads_via_leader", st.ReadsViaLeader)
+	line("lease_reads", st.LeaseReads)
 	// The leader's autopilot view of every server (none on a follower).
 	if servers, tolerance, ok := s.cl.Health(); ok {
 		line("raft_failure_tolerance", tolerance)
