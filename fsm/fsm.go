@@ -33,12 +33,14 @@ type FSM struct {
 	onListWrite func(db int, key string) // see OnListWrite
 
 	// The memory limit, replicated (memory.go), and this node's figures.
-	maxMemory atomic.Int64
-	policy    atomic.Int32
-	samples   atomic.Int32
-	used      atomic.Int64 // usedNow after the last entry applied
-	peak      atomic.Int64
-	evicted   atomic.Int64
+	maxMemory  atomic.Int64
+	policy     atomic.Int32
+	samples    atomic.Int32
+	used       atomic.Int64 // usedNow after the last entry applied
+	peak       atomic.Int64
+	evicted    atomic.Int64
+	onMem      atomic.Pointer[func(MemConfig)]
+	memChanged bool // by the entry being applied
 }
 
 // New returns an empty keyspace.
@@ -60,6 +62,10 @@ func (f *FSM) Apply(index uint64, e *Entry) [][]byte {
 		if fn := f.onEvents.Load(); fn != nil {
 			(*fn)(events)
 		}
+	}
+	if f.memChanged {
+		f.memChanged = false
+		f.memConfigChanged()
 	}
 	if f.aclRev.Load() != aclBefore {
 		if fn := f.onACL.Load(); fn != nil {

@@ -139,6 +139,21 @@ func (f *FSM) oom() bool {
 	return f.usedNow() > limit
 }
 
+// OOM reports whether denyoom commands are being refused, as of the
+// last entry applied: the front door refuses to queue commands in MULTI
+// then, as Redis does.
+func (f *FSM) OOM() bool {
+	max := f.maxMemory.Load()
+	if max <= 0 {
+		return false
+	}
+	limit := max
+	if Policy(f.policy.Load()) != PolicyNoEviction {
+		limit += EvictSlack(max)
+	}
+	return f.used.Load() > limit
+}
+
 // OverLimit reports whether used_memory is over maxmemory (the leader
 // evicts while it is), and by how much.
 func (f *FSM) OverLimit() (int64, bool) {
@@ -178,7 +193,19 @@ func memConfigCmd(c *Ctx, args [][]byte) {
 		c.Error("ERR unknown memory setting '" + string(args[1]) + "'")
 		return
 	}
+	c.f.memChanged = true
 	c.OK()
+}
+
+// OnMemConfig sets what the fsm calls, outside its lock, after an entry
+// or a restore changed the memory settings (the server moves Go's soft
+// memory limit with maxmemory).
+func (f *FSM) OnMemConfig(fn func(MemConfig)) { f.onMem.Store(&fn) }
+
+func (f *FSM) memConfigChanged() {
+	if fn := f.onMem.Load(); fn != nil {
+		(*fn)(f.MemConfig())
+	}
 }
 
 // evictCmd applies the leader's "statehouse.evict key rev".

@@ -358,6 +358,7 @@ func (f *FSM) Restore(r io.Reader) error {
 		f.onListWrite(-1, "") // any list may have changed
 	}
 	f.mu.Unlock()
+	f.memConfigChanged()
 	return nil
 }
 
