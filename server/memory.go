@@ -2,13 +2,16 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/statehouse/statehouse/fsm"
 	"github.com/statehouse/statehouse/internal/resp"
@@ -222,4 +225,79 @@ func memoryHelpCmd(p *pipeline, args [][]byte) {
 		"HELP",
 		"    Prints this help.",
 	))
+}
+
+// MemFlags are the memory settings a node was started with; empty ones
+// leave the cluster's as they are.
+type MemFlags struct {
+	MaxMemory, Policy, Samples string
+}
+
+// CheckMemFlags reports why a setting CONFIG SET would refuse is refused.
+func CheckMemFlags(m MemFlags) error {
+	for _, kv := range m.pairs() {
+		if _, why := configParams[kv[0]].set(nil, kv[1]); why != "" {
+			return fmt.Errorf("%s %q: %s", kv[0], kv[1], why)
+		}
+	}
+	return nil
+}
+
+func (m MemFlags) pairs() [][2]string {
+	var out [][2]string
+	for _, kv := range [][2]string{{"maxmemory", m.MaxMemory}, {"maxmemory-policy", m.Policy}, {"maxmemory-samples", m.Samples}} {
+		if kv[1] != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// ApplyMemFlags makes the cluster's memory settings those a node was
+// started with, through the log as CONFIG SET does, once this node has
+// read the cluster's current ones (a linearizable read); it proposes
+// only the settings that differ, so nodes started alike agree at once.
+// It retries until ctx is done.
+func (s *Server) ApplyMemFlags(ctx context.Context, m MemFlags) error {
+	if len(m.pairs()) == 0 {
+		return nil
+	}
+	for {
+		err := s.applyMemFlags(ctx, m)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Server) applyMemFlags(ctx context.Context, m MemFlags) error {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	err := s.cl.ReadBarrier(rctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	var kv [][]byte
+	for _, p := range m.pairs() {
+		want := strings.ToLower(p[1])
+		if p[0] == "maxmemory" {
+			n, _ := parseMemory(p[1])
+			want = strconv.FormatInt(n, 10)
+		}
+		if configParams[p[0]].get(s) != want {
+			kv = append(kv, []byte(p[0]), []byte(want))
+		}
+	}
+	if len(kv) == 0 {
+		return nil
+	}
+	if reply := configSet(s, kv); reply[0] == '-' {
+		return errors.New(strings.TrimSpace(string(reply[1:])))
+	}
+	return nil
 }
