@@ -307,7 +307,7 @@ func (r *Results) markdown(plots map[string]string) string {
 	}
 
 	if len(r.Memory) > 0 {
-		p("## Memory per session\n\nSessions as the session workload writes them (%s; 4 fields, the last %d B; TTL 1800 s), loaded into one redis-server and one statehouse node. Per session = (after − empty) ÷ sessions; marginal = (after − the previous row) ÷ sessions added, which leaves fixed overheads out. used_memory is INFO memory's (statehouse: the Go heap in use, read right after a forced GC); RssAnon is the process's anonymous resident memory; live heap is what statehouse's last GC marked (GODEBUG=gctrace=1, 1 MB resolution).\n\n", m.Session, m.ValueSize)
+		p("## Memory per session\n\nSessions as the session workload writes them (%s; 4 fields, the last %d B; TTL 1800 s), loaded into one redis-server and one statehouse node. Per session = (after − empty) ÷ sessions; marginal = (after − the previous row) ÷ sessions added, which leaves fixed overheads out. used_memory is INFO memory's (statehouse: its deterministic estimate of the data, calibrated against the Go heap, read right after a forced GC; results before it had that estimate were the Go heap in use); RssAnon is the process's anonymous resident memory; live heap is what statehouse's last GC marked (GODEBUG=gctrace=1, 1 MB resolution).\n\n", m.Session, m.ValueSize)
 		p("| sessions | redis used_memory | statehouse used_memory | ratio | marginal: redis | statehouse | ratio | redis RssAnon | statehouse RssAnon | ratio | statehouse live heap |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, sh := range r.Memory {
 			if sh.System != "statehouse-1" {

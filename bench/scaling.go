@@ -18,8 +18,9 @@ import (
 type MemoryPoint struct {
 	System   string `json:"system"`
 	Sessions int    `json:"sessions"`
-	// UsedMemory is INFO memory's used_memory (statehouse: the Go heap in
-	// use, garbage not yet collected included), Base the same when empty.
+	// UsedMemory is INFO memory's used_memory (statehouse: its estimate
+	// of the data, fsm/memory.go; the Go heap is INFO's heap_alloc), Base
+	// the same when empty.
 	UsedMemory     int64   `json:"used_memory"`
 	UsedMemoryBase int64   `json:"used_memory_base"`
 	PerSession     float64 `json:"used_memory_per_session"`
@@ -109,8 +110,7 @@ func (h *harness) scalingSessions(ctx context.Context) {
 			time.Sleep(200 * time.Millisecond)
 			var live int64
 			if s.d == sh {
-				// used_memory is the Go heap in use, garbage included:
-				// make the server collect before reading it.
+				// The live heap (and RSS) are read after a collection.
 				var ok bool
 				if live, ok = forceGC(ctx, s.addr(), sh.nodes[0].p.logPath); !ok {
 					fmt.Fprintf(h.log, "   (no GC seen after the load: used_memory includes garbage)\n")

@@ -26,6 +26,8 @@
 //   - leadership.go: a new leader's barrier, WaitReady, waiting for and
 //     watching the leader.
 //   - reap.go: leader-driven expiry.
+//   - evict.go: leader-driven eviction over maxmemory, and the leader's
+//     record of client access for LRU/LFU.
 //   - faults.go: the Debug* fault injections.
 //   - timeouts.go: every timeout and interval, named.
 //   - rpc.go: the cluster service on the peer port and its wire format.

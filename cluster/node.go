@@ -189,6 +189,7 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	fsm     *fsm.FSM
+	access  *accessTable // the leader's record of client access, for LRU/LFU eviction (evict.go)
 	raft    *raft.Raft
 	store   *dataLog
 	adapter *adapter
@@ -249,7 +250,7 @@ func Open(cfg Config, f *fsm.FSM) (*Node, error) {
 		}
 		cfg.NodeID = id
 	}
-	n := &Node{
+	n := &Node{access: new(accessTable),
 		cfg:       cfg,
 		log:       cfg.Logger.With("node", cfg.NodeID),
 		fsm:       f,
@@ -520,7 +521,8 @@ func (n *Node) start(service chan net.Conn) {
 			go n.memb.g.join(n.cfg.Join, n.stop)
 		}
 	}
-	n.wg.Add(6)
+	n.wg.Add(7)
+	go n.runEviction()
 	go n.runDisk()
 	go n.runClock()
 	go n.runProposer()

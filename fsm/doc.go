@@ -21,7 +21,8 @@
 // subcommands, and its handler. The fsm's rows live beside their handlers,
 // one file per family (strings.go, keys.go, hashes.go, sets.go, lists.go,
 // and the replicated state beside the keyspace: acl.go, script.go,
-// notify.go); the
+// notify.go, and memory.go: used_memory, the limit and eviction's
+// conditional delete); the
 // server adds its front-door rows and builds one Table from both, which
 // COMMAND, the arity and auth checks, MULTI and ACL read. NewTable refuses
 // a row that cannot be right. Adding a command is one row and one handler.

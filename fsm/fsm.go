@@ -31,6 +31,16 @@ type FSM struct {
 	onACL       atomic.Pointer[func()]
 	quietUntil  atomic.Uint64            // no notifications for entries up to it (a restart's replay)
 	onListWrite func(db int, key string) // see OnListWrite
+
+	// The memory limit, replicated (memory.go), and this node's figures.
+	maxMemory  atomic.Int64
+	policy     atomic.Int32
+	samples    atomic.Int32
+	used       atomic.Int64 // usedNow after the last entry applied
+	peak       atomic.Int64
+	evicted    atomic.Int64
+	onMem      atomic.Pointer[func(MemConfig)]
+	memChanged bool // by the entry being applied
 }
 
 // New returns an empty keyspace.
@@ -39,6 +49,7 @@ func New() *FSM {
 	for i := range f.dbs {
 		f.dbs[i] = newKeyspace()
 	}
+	f.samples.Store(defaultSamples)
 	return f
 }
 
@@ -51,6 +62,10 @@ func (f *FSM) Apply(index uint64, e *Entry) [][]byte {
 		if fn := f.onEvents.Load(); fn != nil {
 			(*fn)(events)
 		}
+	}
+	if f.memChanged {
+		f.memChanged = false
+		f.memConfigChanged()
 	}
 	if f.aclRev.Load() != aclBefore {
 		if fn := f.onACL.Load(); fn != nil {
@@ -75,6 +90,7 @@ func (f *FSM) apply(index uint64, e *Entry) ([][]byte, []Event) {
 		out[i] = f.applyRequest(index, &e.Reqs[i], nil)
 	}
 	f.applied = index
+	f.noteUsed()
 	events := f.events
 	f.events = nil
 	return out, events
@@ -89,6 +105,10 @@ func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
 			out = resp.AppendError(out, "EXECABORT Transaction discarded because of WATCH")
 		}
 		return out
+	}
+	if r.Atomic && f.oom() && denyOOM(r.Ops) {
+		// As Redis refuses an EXEC holding a denyoom command.
+		return resp.AppendError(out, OOMError)
 	}
 	if r.Atomic {
 		out = resp.AppendArray(out, len(r.Ops))
@@ -139,6 +159,10 @@ func (c *Ctx) exec(op *Op, allowReads bool) {
 	}
 	if op.DB < 0 || op.DB >= NumDBs {
 		c.Error(resp.ErrDBIndex)
+		return
+	}
+	if cmd.Flags&FlagDenyOOM != 0 && c.f.oom() {
+		c.Error(OOMError)
 		return
 	}
 	c.DB, c.ks, c.Version = op.DB, c.f.dbs[op.DB], max(op.Version, 1)
@@ -360,6 +384,8 @@ func (f *FSM) Expired(now int64, limit int) []Op {
 
 var internalCommands = []*Command{
 	{Name: ReapCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "internal", Handler: reapCmd},
+	{Name: MemConfigCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, Group: "internal", Handler: memConfigCmd},
+	{Name: EvictCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "internal", Handler: evictCmd},
 	{Name: NotifyCommand, Arity: 2, Flags: FlagWrite | FlagInternal | FlagFast, Group: "internal", Handler: configNotifyCmd},
 	{Name: ScriptCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: evalCmd},
 	{Name: ScriptLoadCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptLoadCmd},

@@ -41,6 +41,7 @@ type item struct {
 	list     *list                      // KindList: persistent, shared by copies (list.go)
 	deadline int64                      // unix ms, 0 = no TTL
 	rev      uint64                     // log index of the last write; WATCH compares it
+	mem      int64                      // itemSize, set by put: what used_memory counts for it
 }
 
 // keyHash is the 63-bit order key of a key. Clearing the top bit lets a SCAN
@@ -84,6 +85,8 @@ type keyspace struct {
 	// up here (as does, rarely, another key of its bucket: an EXEC aborted
 	// needlessly, never one let through).
 	delRev [delBuckets]uint64
+
+	used int64 // the sum of the items' mem (memory.go)
 }
 
 // flushed returns the empty keyspace that replaces ks in a FLUSH at rev:
@@ -113,7 +116,7 @@ func newKeyspace() *keyspace {
 
 // copy is O(1): both trees are copy-on-write.
 func (ks *keyspace) copy() *keyspace {
-	return &keyspace{keys: ks.keys.Copy(), ttls: ks.ttls.Copy(), delRev: ks.delRev}
+	return &keyspace{keys: ks.keys.Copy(), ttls: ks.ttls.Copy(), delRev: ks.delRev, used: ks.used}
 }
 
 // raw returns the stored item whether or not it has expired.
@@ -147,7 +150,12 @@ func (ks *keyspace) put(it *item) {
 	if it.h == 0 {
 		it.h = keyHash(it.key)
 	}
+	it.mem = itemSize(it)
 	prev, replaced := ks.keys.Set(it)
+	ks.used += it.mem
+	if replaced {
+		ks.used -= prev.mem
+	}
 	if replaced && prev.deadline != 0 && prev.deadline != it.deadline {
 		ks.ttls.Delete(ttlRef{prev.deadline, prev.h, prev.key})
 	}
@@ -164,6 +172,7 @@ func (ks *keyspace) remove(key string, rev uint64) *item {
 		return nil
 	}
 	ks.delRev[prev.h%delBuckets] = rev
+	ks.used -= prev.mem
 	if prev.deadline != 0 {
 		ks.ttls.Delete(ttlRef{prev.deadline, prev.h, prev.key})
 	}

@@ -527,6 +527,9 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	if cmd.IsWrite() && (r.readOnly || !r.c.Write) {
 		return fail("-ERR Write commands are not allowed from read-only scripts.")
 	}
+	if cmd.Flags&FlagDenyOOM != 0 && r.c.f.oom() {
+		return fail("-" + OOMError)
+	}
 	if u := r.c.user; u != nil {
 		if d, obj := u.Check(cmd, args); d != "" {
 			return fail("-" + NoPermError(d, obj))

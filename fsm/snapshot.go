@@ -23,8 +23,12 @@ const (
 	recWatch  = 'W' // db, then delBuckets deletion revisions
 	recACL    = 'A' // revision, user count, then each user's name, index made at, rule count and rules
 	recNotify = 'N' // notify-keyspace-events flags
-	recEnd    = 'E' // followed by the checksum
-	maxSnap   = 1 << 32
+	// recMem: maxmemory, policy, samples; written only when not the
+	// defaults, so a cluster that never set a limit writes what older
+	// builds read (one that meets it stops, as for any unknown record).
+	recMem  = 'M'
+	recEnd  = 'E' // followed by the checksum
+	maxSnap = 1 << 32
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -42,6 +46,7 @@ type Snapshot struct {
 	aclMade map[string]uint64
 	aclRev  uint64
 	notify  int64
+	mem     MemConfig
 }
 
 // Snapshot takes a point-in-time copy. It holds the write lock only for the
@@ -49,7 +54,7 @@ type Snapshot struct {
 func (f *FSM) Snapshot() *Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := &Snapshot{now: f.now, applied: f.applied, aclRev: f.acl.rev, notify: f.notifyFlags.Load()}
+	s := &Snapshot{now: f.now, applied: f.applied, aclRev: f.acl.rev, notify: f.notifyFlags.Load(), mem: f.MemConfig()}
 	if f.acl.rev != 0 {
 		s.acl = make(map[string][]string, len(f.acl.rules))
 		s.aclMade = make(map[string]uint64, len(f.acl.rules))
@@ -107,6 +112,12 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	if s.notify != 0 {
 		sw.buf = append(sw.buf, recNotify)
 		sw.uvarint(uint64(s.notify))
+	}
+	if s.mem != (MemConfig{Samples: defaultSamples}) {
+		sw.buf = append(sw.buf, recMem)
+		sw.uvarint(uint64(s.mem.MaxMemory))
+		sw.uvarint(uint64(s.mem.Policy))
+		sw.uvarint(uint64(s.mem.Samples))
 	}
 	if s.aclRev != 0 {
 		sw.buf = append(sw.buf, recACL)
@@ -271,6 +282,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	}
 	var acl aclState
 	var notify int64
+	mem := MemConfig{Samples: defaultSamples}
 	for sr.err == nil {
 		rec, err := sr.ReadByte()
 		if err != nil {
@@ -285,6 +297,13 @@ func (f *FSM) Restore(r io.Reader) error {
 		}
 		if rec == recNotify {
 			notify = int64(sr.uvarint())
+			continue
+		}
+		if rec == recMem {
+			mem.MaxMemory, mem.Policy, mem.Samples = int64(sr.uvarint()), Policy(sr.uvarint()), int(sr.uvarint())
+			if mem.MaxMemory < 0 || mem.Policy < 0 || int(mem.Policy) >= len(policyNames) || mem.Samples < 1 || mem.Samples > 1<<31-1 {
+				sr.fail("bad memory settings")
+			}
 			continue
 		}
 		if rec == recWatch {
@@ -331,10 +350,15 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.acl = acl
 	f.aclRev.Store(acl.rev)
 	f.notifyFlags.Store(notify)
+	f.maxMemory.Store(mem.MaxMemory)
+	f.policy.Store(int32(mem.Policy))
+	f.samples.Store(int32(mem.Samples))
+	f.noteUsed()
 	if f.onListWrite != nil {
 		f.onListWrite(-1, "") // any list may have changed
 	}
 	f.mu.Unlock()
+	f.memConfigChanged()
 	return nil
 }
 

@@ -106,7 +106,44 @@ var configParams = withTLSParams(map[string]configParam{
 	// Persistence is the Raft log, always on; these answer tools that ask.
 	"save":       {get: func(s *Server) string { return "" }},
 	"appendonly": {get: func(s *Server) string { return "no" }},
-	"maxmemory":  {get: func(s *Server) string { return "0" }},
+	// The memory limit is the cluster's, through the log (memory.go).
+	"maxmemory": {
+		get: func(s *Server) string { return strconv.FormatInt(s.fsm.MemConfig().MaxMemory, 10) },
+		set: func(s *Server, v string) (func(), string) {
+			if n, ok := parseMemory(v); !ok || n < 0 {
+				return nil, "argument must be a memory value"
+			}
+			return func() {}, ""
+		},
+		commit: func(s *Server, v string) error {
+			n, _ := parseMemory(v)
+			return s.proposeMemConfig("maxmemory", strconv.FormatInt(n, 10))
+		},
+	},
+	"maxmemory-policy": {
+		get: func(s *Server) string { return s.fsm.MemConfig().Policy.String() },
+		set: func(s *Server, v string) (func(), string) {
+			if _, ok := fsm.ParsePolicy(strings.ToLower(v)); !ok {
+				return nil, fsm.PolicyError
+			}
+			return func() {}, ""
+		},
+		commit: func(s *Server, v string) error { return s.proposeMemConfig("maxmemory-policy", strings.ToLower(v)) },
+	},
+	"maxmemory-samples": {
+		get: func(s *Server) string { return strconv.Itoa(s.fsm.MemConfig().Samples) },
+		set: func(s *Server, v string) (func(), string) {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, "argument couldn't be parsed into an integer"
+			}
+			if n < 1 || n > math.MaxInt32 {
+				return nil, "argument must be between 1 and 2147483647 inclusive"
+			}
+			return func() {}, ""
+		},
+		commit: func(s *Server, v string) error { return s.proposeMemConfig("maxmemory-samples", v) },
+	},
 	"timeout": {
 		get: func(s *Server) string { return strconv.FormatInt(int64(time.Duration(s.idle.Load())/time.Second), 10) },
 		set: func(s *Server, v string) (func(), string) {

@@ -525,7 +525,7 @@ func TestConfig(t *testing.T) {
 	r.expect("*2\r\n"+bulk("port")+bulk(port), "CONFIG", "GET", "port")
 	r.expect("*0\r\n", "CONFIG", "GET", "nosuch")
 	// Patterns, several at once, each name once.
-	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "max*")), " "); got != "max-args 1048576 maxclients 10000 maxmemory 0" {
+	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "max*")), " "); got != "max-args 1048576 maxclients 10000 maxmemory 0 maxmemory-policy noeviction maxmemory-samples 5" {
 		t.Fatalf("CONFIG GET max*: %q", got)
 	}
 	if got := strings.Join(arrayOfBulks(t, r.do("CONFIG", "GET", "port", "databases", "p*")), " "); got != "port "+port+" databases 16 protected-mode no proto-max-bulk-len 16777216" {

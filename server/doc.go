@@ -31,4 +31,8 @@
 //     it gets a reader and a writer goroutine of its own. EVAL goes to the
 //     fsm as one op (script.go); a blocking pop waits here and retries
 //     through the log (blocking.go).
+//   - memory.go: the maxmemory settings (through the log), MEMORY, the
+//     process's RSS for INFO, Go's soft memory limit following
+//     maxmemory, and telling the leader's eviction which keys clients
+//     use.
 package server

@@ -62,15 +62,41 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("maxclients", s.maxClients.Load())
 		line("blocked_clients", 0)
 	case "memory":
+		// used_memory is the fsm's deterministic estimate of the data
+		// (fsm/memory.go), the same on every node at the same index; the
+		// process's own figures are beside it.
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
+		used, peak, r := uint64(s.fsm.UsedMemory()), uint64(s.fsm.PeakMemory()), rss()
+		mc := s.fsm.MemConfig()
 		b.WriteString("# Memory\r\n")
-		line("used_memory", m.HeapAlloc)
-		line("used_memory_human", human(m.HeapAlloc))
-		line("used_memory_rss", m.Sys)
-		line("used_memory_rss_human", human(m.Sys))
-		line("maxmemory", 0)
-		line("maxmemory_policy", "noeviction")
+		line("used_memory", used)
+		line("used_memory_human", human(used))
+		line("used_memory_rss", r)
+		line("used_memory_rss_human", human(r))
+		line("used_memory_peak", peak)
+		line("used_memory_peak_human", human(peak))
+		peakPerc := 100.0
+		if peak > 0 {
+			peakPerc = 100 * float64(used) / float64(peak)
+		}
+		line("used_memory_peak_perc", fmt.Sprintf("%.2f%%", peakPerc))
+		line("used_memory_dataset", used)
+		line("heap_alloc", m.HeapAlloc)
+		line("heap_alloc_human", human(m.HeapAlloc))
+		line("heap_sys", m.HeapSys)
+		line("go_memory_limit", s.goMemLimit.Load())
+		line("maxmemory", mc.MaxMemory)
+		line("maxmemory_human", human(uint64(mc.MaxMemory)))
+		line("maxmemory_policy", mc.Policy.String())
+		line("maxmemory_samples", mc.Samples)
+		frag := 0.0
+		if used > 0 {
+			frag = float64(r) / float64(used)
+		}
+		line("mem_fragmentation_ratio", fmt.Sprintf("%.2f", frag))
+		line("mem_fragmentation_bytes", int64(r)-int64(used))
+		line("mem_allocator", "go")
 	case "persistence":
 		st := s.cl.Status()
 		b.WriteString("# Persistence\r\n")
@@ -94,6 +120,7 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("total_commands_processed", s.totalCmds.Load())
 		line("rejected_connections", s.rejected.Load())
 		line("total_error_replies_protocol", s.protoErrors.Load())
+		line("evicted_keys", s.fsm.EvictedKeys())
 	case "replication":
 		s.writeReplicationInfo(b)
 	case "cluster":

@@ -111,6 +111,9 @@ type Server struct {
 	protoErrors atomic.Int64
 
 	blocked blockRegistry // clients blocked on lists (blocking.go)
+
+	toucher    interface{ Touch(db int, keys [][]byte) } // the cluster, when it records access for eviction (memory.go)
+	goMemLimit atomic.Int64                              // the Go soft memory limit this server set
 }
 
 // New creates a server on f, replicated by cl.
@@ -153,6 +156,9 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	f.OnEvents(s.publishEvents)
 	f.OnACLChange(func() { go s.enforceUsers() })
 	f.OnListWrite(s.blocked.notify)
+	s.toucher, _ = cl.(interface{ Touch(db int, keys [][]byte) })
+	f.OnMemConfig(s.followMemConfig)
+	s.followMemConfig(f.MemConfig())
 	return s
 }
 
@@ -474,9 +480,16 @@ func (p *pipeline) command(args [][]byte) {
 		return
 	}
 	if st.multi != nil && cmd.Flags&fsm.FlagTxControl == 0 {
+		if s.fsm.OOM() {
+			// As Redis refuses to queue anything over the limit; EXEC
+			// then aborts.
+			p.reject(cmd, resp.AppendError(nil, fsm.OOMError))
+			return
+		}
 		p.reply(p.queue(cmd, args))
 		return
 	}
+	p.touch(cmd, args)
 	switch {
 	case cmd.Conn != nil:
 		p.flushWrites()

@@ -43,6 +43,7 @@ type options struct {
 	maxRequest    string
 	minFreeDisk   string
 	maxArgs       int64
+	mem           server.MemFlags
 	noFsync       bool
 	logLevel      string
 	logFormat     string
@@ -107,6 +108,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.maxBulk, "proto-max-bulk-len", "16mb", "largest bulk string a client may send (a write must fit a 32 MiB log entry in all)")
 	fs.StringVar(&o.maxRequest, "client-query-buffer-limit", "1gb", "largest single command a client may send")
 	fs.Int64Var(&o.maxArgs, "max-args", server.DefaultLimits.MaxArgs, "most arguments in one command")
+	fs.StringVar(&o.mem.MaxMemory, "maxmemory", "", "memory limit of the data set (used_memory), e.g. 1gb: the whole cluster's, set through the log at start when it differs (CONFIG SET changes it too); 0: none; empty: keep the cluster's")
+	fs.StringVar(&o.mem.Policy, "maxmemory-policy", "", "over maxmemory: noeviction (writes get -OOM), allkeys-lru, volatile-lru, allkeys-lfu, volatile-lfu, allkeys-random, volatile-random or volatile-ttl; empty: keep the cluster's (noeviction at first)")
+	fs.StringVar(&o.mem.Samples, "maxmemory-samples", "", "keys the leader samples per database per eviction pick (Redis's 5 at first); empty: keep the cluster's")
 	fs.StringVar(&o.minFreeDisk, "min-free-disk", "256mb", "a leader refuses writes (-MISCONF) while its data dir's file system has less free; 0: no check")
 	fs.BoolVar(&o.noFsync, "no-fsync", false, "do not fsync the Raft log (benchmarks only: a crash of the machine can lose acknowledged writes)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -275,6 +279,9 @@ func run(o *options, log *slog.Logger) error {
 		return fmt.Errorf("%s %q is not a size", o.where("client-query-buffer-limit"), o.maxRequest)
 	}
 	lim.MaxArgs = o.maxArgs
+	if err := server.CheckMemFlags(o.mem); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	minFree, err := minFreeDisk(o)
 	if err != nil {
 		return err
@@ -387,6 +394,13 @@ func run(o *options, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	log.Info("statehouse listening", "node", o.nodeID, "addr", srv.Addr().String(), "peer", node.PeerAddr(), "data_dir", o.dataDir, "version", version)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := srv.ApplyMemFlags(ctx, o.mem); err != nil {
+			log.Warn("the cluster did not take the memory settings given at start", "err", err)
+		}
+	}()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
