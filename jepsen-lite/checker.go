@@ -24,6 +24,10 @@ const (
 	KindResurrected     = "resurrected"        // session: gone, then back
 	KindUnavailable     = "unavailable-healed" // no final read succeeded after every fault was healed
 	KindCrash           = "node-crashed"       // a node process exited without being killed
+	KindDuplicateEvent  = "duplicate-event"    // expiry-events: one notification twice on one subscriber
+	KindSpuriousEvent   = "spurious-event"     // expiry-events: expired for a key renewed or deleted in time
+	KindEarlyExpiry     = "early-expiry"       // expiry-events: expired before the key's earliest deadline
+	KindMissedEvent     = "missed-event"       // expiry-events: a subscriber connected throughout missed one
 )
 
 // Anomaly is one thing the history shows the server did wrong.
@@ -87,6 +91,7 @@ var checkers = map[string]func(CheckInput) CheckResult{
 	"set":            checkSet,
 	"session":        checkSession,
 	"client-session": checkCounter,
+	"expiry-events":  checkExpiry,
 }
 
 // Check runs every workload's checker over its operations.

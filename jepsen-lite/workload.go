@@ -38,7 +38,7 @@ type Env struct {
 	Keys     int // register-like workloads: keys in use at once
 }
 
-var workloadNames = []string{"register", "cas", "counter", "set", "session", "follower-reads", "client-session"}
+var workloadNames = []string{"register", "cas", "counter", "set", "session", "follower-reads", "client-session", "expiry-events"}
 
 func newWorkload(name string) (Workload, error) {
 	switch name {
@@ -56,6 +56,8 @@ func newWorkload(name string) (Workload, error) {
 		return &sessionWL{}, nil
 	case "client-session":
 		return &clientSessionWL{}, nil
+	case "expiry-events":
+		return &expiryWL{}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q (%s)", name, strings.Join(workloadNames, ", "))
 }
