@@ -344,3 +344,32 @@ func TestExpiryEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestQueue(t *testing.T) {
+	push := func(typ string, el int64) Op { return mk("enqueue", "q", typ, 1, 0, 1, i64(el)) }
+	take := func(typ string, el *int64) Op { return mk("dequeue", "q", typ, 2, 2, 3, el) }
+	final := func(node string, els ...int64) Op {
+		op := mk("final-read", "q", OK, 3, 10, 11, nil)
+		op.Node, op.Elements = node, append([]int64{}, els...)
+		return op
+	}
+	for _, tc := range []struct {
+		name string
+		ops  []Op
+		want string
+	}{
+		{"taken or left", []Op{push(OK, 1), push(OK, 2), push(Info, 3), take(OK, i64(1)), take(OK, nil), final("n1", 2), final("n2", 2)}, ""},
+		{"taken twice", []Op{push(OK, 1), take(OK, i64(1)), take(OK, i64(1)), final("n1")}, KindDuplicateDelivery},
+		{"taken and still queued", []Op{push(OK, 1), take(OK, i64(1)), final("n1", 1)}, KindDuplicateDelivery},
+		{"acknowledged and gone", []Op{push(OK, 1), push(OK, 2), take(OK, i64(1)), final("n1")}, KindLostWrite},
+		{"gone, but an unknown take may have it", []Op{push(OK, 1), push(OK, 2), take(OK, i64(1)), take(Info, nil), final("n1")}, ""},
+		{"taken, never pushed", []Op{push(OK, 1), take(OK, i64(7)), final("n1", 1)}, KindPhantom},
+		{"push failed, yet queued", []Op{push(Fail, 1), final("n1", 1)}, KindFailApplied},
+		{"nodes differ", []Op{push(OK, 1), push(OK, 2), final("n1", 1, 2), final("n2", 2, 1)}, KindDivergence},
+	} {
+		got := kinds(checkQueue(CheckInput{Workload: "queue", Ops: tc.ops}))
+		if got != tc.want {
+			t.Errorf("%s: anomalies %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
