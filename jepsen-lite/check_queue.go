@@ -35,6 +35,7 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 	taken := map[int64][]Op{}
 	var finals []Op
 	unknownPush, unknownTake, okTakes, empty := 0, 0, 0, 0
+	badReplies, badRaw := 0, ""
 	for _, op := range ops {
 		switch op.F {
 		case "enqueue":
@@ -43,7 +44,7 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 			case OK:
 				acked[*op.Value] = true
 				if op.Raw != "" {
-					bad(KindBadReply, "%s did not answer an integer (%q)", op, op.Raw)
+					badReplies, badRaw = badReplies+1, op.Raw
 				}
 			case Fail:
 				failed[*op.Value] = true
@@ -66,6 +67,9 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 				finals = append(finals, op)
 			}
 		}
+	}
+	if badReplies > 0 {
+		bad(KindBadReply, "%d acknowledged RPUSHes did not answer an integer (e.g. %q)", badReplies, badRaw)
 	}
 	for _, el := range sortedKeys(taken) {
 		l := taken[el]
