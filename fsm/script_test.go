@@ -37,3 +37,19 @@ func TestScriptsAreDeterministic(t *testing.T) {
 		t.Fatalf("the write of a script that ran out of budget was kept: %q", got)
 	}
 }
+
+// An entry proposed at script version 1 (a leader without cmsgpack) runs
+// without it on every replica, and in every replay; version 2 has it.
+func TestScriptVersionGatesCMsgpack(t *testing.T) {
+	f := New()
+	for i, v := range []int{1, 2} {
+		script := "local m = rawget(_G, 'cmsgpack') redis.call('set', KEYS[1], type(m) .. (m and #m.pack({a = {1, 2.5}}) or ''))"
+		e := &Entry{Now: 1000, Reqs: []Request{{Ops: []Op{{Version: v, Args: [][]byte{[]byte(ScriptCommand), []byte(script), []byte("1"), []byte{byte('x' + i)}}}}}}}
+		f.Apply(uint64(i+1), e)
+	}
+	for key, want := range map[string]string{"x": "$3\r\nnil\r\n", "y": "$7\r\ntable10\r\n"} {
+		if got := string(f.Read(0, 1000, 0, [][]byte{[]byte("GET"), []byte(key)}, nil)); got != want {
+			t.Errorf("script version %s: %q, want %q", key, got, want)
+		}
+	}
+}
