@@ -361,7 +361,7 @@ func (f *FSM) Expired(now int64, limit int) []Op {
 var internalCommands = []*Command{
 	{Name: ReapCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "internal", Handler: reapCmd},
 	{Name: NotifyCommand, Arity: 2, Flags: FlagWrite | FlagInternal | FlagFast, Group: "internal", Handler: configNotifyCmd},
-	// Version 2: scripts see cmsgpack.
+	// Version 2: scripts see cmsgpack; 3: struct.
 	{Name: ScriptCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: evalCmd, Version: scriptVersion},
 	{Name: ScriptLoadCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptLoadCmd},
 	{Name: ScriptFlushCommand, Arity: 1, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptFlushCmd},

@@ -42,8 +42,8 @@ import (
 const ScriptCommand = "statehouse.eval"
 
 // scriptVersion is the version of ScriptCommand this build proposes
-// (and EVAL_RO runs): 1 had cjson and bit, 2 adds cmsgpack.
-const scriptVersion = 2
+// (and EVAL_RO runs): 1 had cjson and bit, 2 adds cmsgpack, 3 struct.
+const scriptVersion = 3
 
 // ScriptLoadCommand caches a script on every node: "statehouse.scriptload
 // body". ScriptFlushCommand empties every node's cache.
@@ -354,8 +354,13 @@ func newScriptState(seed uint64, version int) *lua.LState {
 	}
 	openCJSON(L)
 	openBit(L)
-	if version >= 2 { // an entry of an older leader ran without it: so do its replays
+	// An entry of an older leader ran without what came later: so do its
+	// replays.
+	if version >= 2 {
 		openCMsgpack(L)
+	}
+	if version >= 3 {
+		openStruct(L)
 	}
 	// tostring of a table or function would show its address, which
 	// differs between replicas: it shows the type alone.
