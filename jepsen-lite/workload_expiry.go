@@ -54,11 +54,15 @@ const (
 )
 
 // Preflight turns the keyevent notifications on (the setting goes through
-// the log, so every node has it).
+// the log, so every node has it), logged in as the default user.
 func (w *expiryWL) Preflight(ctx context.Context, e *Env) error {
 	var err error
 	for ctx.Err() == nil {
-		rc := e.Topo.newRedis(e.Topo.Addr(e.Topo.Nodes()[0]))
+		// As an operator would: in a secure run the workloads' user may
+		// not run CONFIG (@dangerous), the default user may.
+		o := redisOptions(e.Topo.Addr(e.Topo.Nodes()[0]))
+		e.Topo.sec.dress(o, true)
+		rc := redis.NewClient(o)
 		err = rc.ConfigSet(ctx, "notify-keyspace-events", expiryFlags).Err()
 		rc.Close()
 		if err == nil {
