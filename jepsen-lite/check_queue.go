@@ -8,13 +8,19 @@ import (
 // checkQueue checks the queue workload: unique elements RPUSHed, taken
 // with LPOP/BLPOP, the rest read with LRANGE on every node at the end.
 //
-//   - no element taken twice, nor taken and still in a final read
-//     (duplicate-delivery), nor twice in one final read;
+// An element BLMOVE took is in the moved list for good.
+//
+//   - no element taken twice (by LPOP, BLPOP or BLMOVE), nor taken and
+//     still in the queue, nor in the queue and the moved list, nor twice
+//     in either (duplicate-delivery);
+//   - in the moved list only what a BLMOVE that did not certainly fail
+//     moved (phantom), and everything an acknowledged BLMOVE moved
+//     (lost-write);
 //   - nothing taken or left that nobody pushed (phantom), or whose RPUSH
 //     certainly failed (fail-but-applied);
-//   - every acknowledged element taken or left (lost-write): an unknown
-//     LPOP/BLPOP may have taken one whose reply never came, so as many
-//     missing elements as there were unknown takes are allowed;
+//   - every acknowledged element taken, left or moved (lost-write): an
+//     unknown LPOP/BLPOP may have taken one whose reply never came, so as
+//     many missing elements as there were unknown pops are allowed;
 //   - every node's final list the same (divergence).
 func checkQueue(in CheckInput) CheckResult {
 	var out CheckResult
@@ -36,6 +42,8 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 	var finals []Op
 	unknownPush, unknownTake, okTakes, empty := 0, 0, 0, 0
 	badReplies, badRaw := 0, ""
+	unknownMoves := 0
+	movedBy := map[int64]bool{} // acknowledged BLMOVEs
 	for _, op := range ops {
 		switch op.F {
 		case "enqueue":
@@ -51,8 +59,10 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 			default:
 				unknownPush++
 			}
-		case "dequeue":
+		case "dequeue", "move":
 			switch {
+			case op.Type == Info && op.F == "move":
+				unknownMoves++
 			case op.Type == Info:
 				unknownTake++
 			case op.Type != OK:
@@ -61,6 +71,9 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 			default:
 				okTakes++
 				taken[*op.Value] = append(taken[*op.Value], op)
+				if op.F == "move" {
+					movedBy[*op.Value] = true
+				}
 			}
 		case "final-read":
 			if op.Type == OK {
@@ -94,6 +107,48 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 		for _, el := range fr.Elements {
 			left[el]++
 		}
+		inMoved := map[int64]int{}
+		for _, el := range fr.Moved {
+			inMoved[el]++
+		}
+		var movedTwice, movedAndLeft, movedPhantom, movedLost, unexplained []int64
+		for el, n := range inMoved {
+			if n > 1 {
+				movedTwice = append(movedTwice, el)
+			}
+			if left[el] > 0 {
+				movedAndLeft = append(movedAndLeft, el)
+			}
+			if !movedBy[el] && len(taken[el]) > 0 {
+				takenToo := taken[el]
+				bad(KindDuplicateDelivery, "final read on %s: element %d is in the moved list, and was taken by:%s", fr.Node, el, opList(takenToo, 3))
+			}
+			if _, pushed := pushes[el]; !pushed {
+				movedPhantom = append(movedPhantom, el)
+			} else if !movedBy[el] {
+				unexplained = append(unexplained, el)
+			}
+		}
+		for el := range movedBy {
+			if inMoved[el] == 0 {
+				movedLost = append(movedLost, el)
+			}
+		}
+		if len(movedTwice)+len(movedAndLeft) > 0 {
+			bad(KindDuplicateDelivery, "final read on %s: %d elements twice in the moved list, %d in it and in the queue: %s %s",
+				fr.Node, len(movedTwice), len(movedAndLeft), sample(movedTwice), sample(movedAndLeft))
+		}
+		if len(unexplained) > unknownMoves {
+			// Each BLMOVE of unknown outcome may have moved one of them.
+			bad(KindPhantom, "final read on %s: %d elements in the moved list without an acknowledged BLMOVE, more than the %d of unknown outcome: %s",
+				fr.Node, len(unexplained), unknownMoves, sample(unexplained))
+		}
+		if len(movedPhantom) > 0 {
+			bad(KindPhantom, "final read on %s: %d elements in the moved list that no BLMOVE moved: %s", fr.Node, len(movedPhantom), sample(movedPhantom))
+		}
+		if len(movedLost) > 0 {
+			bad(KindLostWrite, "final read on %s: %d elements an acknowledged BLMOVE moved are not in the moved list: %s", fr.Node, len(movedLost), sample(movedLost))
+		}
 		var phantom, failedIn, twice, takenToo, lost []int64
 		for el, n := range left {
 			_, pushed := pushes[el]
@@ -111,7 +166,7 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 			}
 		}
 		for el := range acked {
-			if left[el] == 0 && len(taken[el]) == 0 {
+			if left[el] == 0 && len(taken[el]) == 0 && inMoved[el] == 0 {
 				lost = append(lost, el)
 			}
 		}
@@ -134,12 +189,13 @@ func checkQueueKey(workload, key string, ops []Op) CheckResult {
 		}
 		if i == 0 {
 			first = fr.Elements
-		} else if fmt.Sprint(fr.Elements) != fmt.Sprint(first) {
-			bad(KindDivergence, "final reads on %s and %s differ (%d vs %d elements)", finals[0].Node, fr.Node, len(first), len(fr.Elements))
+		} else if fmt.Sprint(fr.Elements, fr.Moved) != fmt.Sprint(first, finals[0].Moved) {
+			bad(KindDivergence, "final reads on %s and %s differ (%d vs %d elements queued, %d vs %d moved)",
+				finals[0].Node, fr.Node, len(first), len(fr.Elements), len(finals[0].Moved), len(fr.Moved))
 		}
 	}
-	out.Notes = append(out.Notes, fmt.Sprintf("%s key %s: %d pushes acknowledged, %d unknown, %d failed; %d taken, %d found it empty, %d takes unknown; %d left at the end",
-		workload, key, len(acked), unknownPush, len(failed), okTakes, empty, unknownTake, len(first)))
+	out.Notes = append(out.Notes, fmt.Sprintf("%s key %s: %d pushes acknowledged, %d unknown, %d failed; %d taken (%d by BLMOVE), %d found it empty, %d pops and %d BLMOVEs unknown; %d left, %d in the moved list at the end",
+		workload, key, len(acked), unknownPush, len(failed), okTakes, len(movedBy), empty, unknownTake, unknownMoves, len(first), len(finals[0].Moved)))
 	return out
 }
 

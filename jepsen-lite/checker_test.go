@@ -348,6 +348,8 @@ func TestExpiryEvents(t *testing.T) {
 func TestQueue(t *testing.T) {
 	push := func(typ string, el int64) Op { return mk("enqueue", "q", typ, 1, 0, 1, i64(el)) }
 	take := func(typ string, el *int64) Op { return mk("dequeue", "q", typ, 2, 2, 3, el) }
+	move := func(typ string, el *int64) Op { return mk("move", "q", typ, 2, 2, 3, el) }
+	moved := func(op Op, els ...int64) Op { op.Moved = els; return op }
 	final := func(node string, els ...int64) Op {
 		op := mk("final-read", "q", OK, 3, 10, 11, nil)
 		op.Node, op.Elements = node, append([]int64{}, els...)
@@ -366,6 +368,11 @@ func TestQueue(t *testing.T) {
 		{"taken, never pushed", []Op{push(OK, 1), take(OK, i64(7)), final("n1", 1)}, KindPhantom},
 		{"push failed, yet queued", []Op{push(Fail, 1), final("n1", 1)}, KindFailApplied},
 		{"nodes differ", []Op{push(OK, 1), push(OK, 2), final("n1", 1, 2), final("n2", 2, 1)}, KindDivergence},
+		{"moved, in the moved list", []Op{push(OK, 1), push(OK, 2), move(OK, i64(1)), move(Info, nil), moved(final("n1"), 1, 2)}, ""},
+		{"moved and popped", []Op{push(OK, 1), move(OK, i64(1)), take(OK, i64(1)), moved(final("n1"), 1)}, KindDuplicateDelivery},
+		{"moved, missing from the moved list", []Op{push(OK, 1), move(OK, i64(1)), final("n1")}, KindLostWrite},
+		{"in the moved list, nobody moved it", []Op{push(OK, 1), moved(final("n1"), 1)}, KindPhantom},
+		{"in the moved list and the queue", []Op{push(OK, 1), move(OK, i64(1)), moved(final("n1", 1), 1)}, KindDuplicateDelivery + "," + KindDuplicateDelivery},
 	} {
 		got := kinds(checkQueue(CheckInput{Workload: "queue", Ops: tc.ops}))
 		if got != tc.want {

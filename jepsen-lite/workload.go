@@ -498,15 +498,18 @@ func (w *sessionWL) Run(ctx context.Context, e *Env) {
 // ---- queue ------------------------------------------------------------------
 
 // queueWL is a work queue on one list: clients on every node RPUSH unique
-// elements and take them with LPOP or BLPOP (timeout 1 s); the final
-// LRANGE on every node holds what nobody took.
+// elements and take them with LPOP, BLPOP (timeout 1 s) or BLMOVE to a
+// second list (a "processing" list, never emptied); the final reads on
+// every node (LRANGE of both in one MULTI) hold what nobody took and what
+// BLMOVE moved.
 type queueWL struct {
 	next atomic.Int64
 }
 
-func (w *queueWL) Name() string      { return "queue" }
-func (w *queueWL) Err() error        { return nil }
-func (w *queueWL) key(e *Env) string { return e.Prefix + "queue" }
+func (w *queueWL) Name() string        { return "queue" }
+func (w *queueWL) Err() error          { return nil }
+func (w *queueWL) key(e *Env) string   { return e.Prefix + "queue" }
+func (w *queueWL) moved(e *Env) string { return e.Prefix + "queue-moved" }
 
 func (w *queueWL) Run(ctx context.Context, e *Env) {
 	key := w.key(e)
@@ -522,14 +525,17 @@ func (w *queueWL) Run(ctx context.Context, e *Env) {
 			})
 			return
 		}
-		cmd := []any{"LPOP", key}
-		if c.rng.IntN(2) == 0 {
+		f, cmd := "dequeue", []any{"LPOP", key}
+		switch c.rng.IntN(3) {
+		case 0:
 			cmd = []any{"BLPOP", key, 1}
+		case 1:
+			f, cmd = "move", []any{"BLMOVE", key, w.moved(e), "LEFT", "RIGHT", 1}
 		}
-		c.do(Op{F: "dequeue", Key: key}, func(ctx context.Context, rc *redis.Client, op *Op) error {
+		c.do(Op{F: f, Key: key}, func(ctx context.Context, rc *redis.Client, op *Op) error {
 			reply, err := rc.Do(ctx, cmd...).Result()
 			if errors.Is(err, redis.Nil) {
-				return nil // empty (LPOP) or timed out (BLPOP)
+				return nil // empty (LPOP) or timed out (BLPOP, BLMOVE)
 			}
 			if err != nil {
 				return err
@@ -551,19 +557,27 @@ func (w *queueWL) Run(ctx context.Context, e *Env) {
 func (w *queueWL) Final(ctx context.Context, e *Env) {
 	key := w.key(e)
 	finalReads(ctx, e, "queue", key, func(ctx context.Context, rc *redis.Client, op *Op) error {
-		l, err := rc.LRange(ctx, key, 0, -1).Result()
+		var q, m *redis.StringSliceCmd
+		_, err := rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			q, m = p.LRange(ctx, key, 0, -1), p.LRange(ctx, w.moved(e), 0, -1)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		op.Elements = []int64{}
-		for _, s := range l {
-			v, ok := parseInt(s)
-			if !ok {
-				v = i64(-1)
-				op.Raw += s + " "
+		parse := func(l []string) []int64 {
+			out := []int64{}
+			for _, s := range l {
+				v, ok := parseInt(s)
+				if !ok {
+					v = i64(-1)
+					op.Raw += s + " "
+				}
+				out = append(out, *v)
 			}
-			op.Elements = append(op.Elements, *v)
+			return out
 		}
+		op.Elements, op.Moved = parse(q.Val()), parse(m.Val())
 		return nil
 	})
 }
