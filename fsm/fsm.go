@@ -387,7 +387,8 @@ var internalCommands = []*Command{
 	{Name: MemConfigCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, Group: "internal", Handler: memConfigCmd},
 	{Name: EvictCommand, Arity: 3, Flags: FlagWrite | FlagInternal | FlagFast, FirstKey: 1, LastKey: 1, Step: 1, Group: "internal", Handler: evictCmd},
 	{Name: NotifyCommand, Arity: 2, Flags: FlagWrite | FlagInternal | FlagFast, Group: "internal", Handler: configNotifyCmd},
-	{Name: ScriptCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: evalCmd},
+	// Version 2: scripts see cmsgpack; 3: struct.
+	{Name: ScriptCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: evalCmd, Version: scriptVersion},
 	{Name: ScriptLoadCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptLoadCmd},
 	{Name: ScriptFlushCommand, Arity: 1, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptFlushCmd},
 }

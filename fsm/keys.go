@@ -51,10 +51,13 @@ func (c *Ctx) inDB(db int) Ctx {
 }
 
 // DEL, UNLINK: the number of live keys removed (a key named twice counts once).
+// A key past its deadline is removed by the lookup with its "expired"
+// event, as Redis's expireIfNeeded does: the leader's reap finds nothing
+// left to delete afterwards, so without it the event would never fire.
 func delCmd(c *Ctx, args [][]byte) {
 	var n int64
 	for _, k := range args[1:] {
-		if c.Del(k) {
+		if c.Get(k) != nil && c.Del(k) {
 			n++
 			c.notify(NotifyGeneric, "del", k)
 		}

@@ -41,6 +41,10 @@ import (
 // "statehouse.eval body numkeys key... arg...".
 const ScriptCommand = "statehouse.eval"
 
+// scriptVersion is the version of ScriptCommand this build proposes
+// (and EVAL_RO runs): 1 had cjson and bit, 2 adds cmsgpack, 3 struct.
+const scriptVersion = 3
+
 // ScriptLoadCommand caches a script on every node: "statehouse.scriptload
 // body". ScriptFlushCommand empties every node's cache.
 const (
@@ -125,7 +129,7 @@ func (f *FSM) EvalRO(db int, now int64, rnd uint64, body []byte, rest [][]byte, 
 	if db < 0 || db >= NumDBs {
 		return resp.AppendError(out, resp.ErrDBIndex)
 	}
-	c := Ctx{f: f, ks: f.dbs[db], DB: db, Now: max(now, f.now), Rand: rnd, Version: 1, Out: out, user: user}
+	c := Ctx{f: f, ks: f.dbs[db], DB: db, Now: max(now, f.now), Rand: rnd, Version: scriptVersion, Out: out, user: user}
 	c.runScript(body, rest, true)
 	return c.Out
 }
@@ -236,7 +240,7 @@ func (c *Ctx) runScript(body []byte, rest [][]byte, readOnly bool) {
 		c.Error(err.Error())
 		return
 	}
-	L := newScriptState(c.Rev ^ c.Rand)
+	L := newScriptState(c.Rev^c.Rand, c.Version)
 	defer L.Close()
 	n := scriptBudget.Load()
 	budget := &instructionBudget{Context: context.Background(), left: n, size: n}
@@ -335,7 +339,7 @@ func (b *instructionBudget) Done() <-chan struct{} {
 
 // newScriptState is a Lua state with only what behaves the same on every
 // replica.
-func newScriptState(seed uint64) *lua.LState {
+func newScriptState(seed uint64, version int) *lua.LState {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 64, RegistrySize: 256, RegistryGrowStep: 256, RegistryMaxSize: 1 << 20, MinimizeStackMemory: true})
 	for _, lib := range []struct {
 		name string
@@ -350,6 +354,14 @@ func newScriptState(seed uint64) *lua.LState {
 	}
 	openCJSON(L)
 	openBit(L)
+	// An entry of an older leader ran without what came later: so do its
+	// replays.
+	if version >= 2 {
+		openCMsgpack(L)
+	}
+	if version >= 3 {
+		openStruct(L)
+	}
 	// tostring of a table or function would show its address, which
 	// differs between replicas: it shows the type alone.
 	tostring := L.GetGlobal("tostring").(*lua.LFunction)

@@ -1,6 +1,11 @@
 package fsm
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+)
 
 // Two replicas applying the same entries end in the same state, also
 // with scripts that use math.random, walk tables with pairs, encode them
@@ -35,5 +40,51 @@ func TestScriptsAreDeterministic(t *testing.T) {
 	}
 	if got := string(a.Read(0, 1000, 0, [][]byte{[]byte("GET"), []byte("kd")}, nil)); got != "$-1\r\n" {
 		t.Fatalf("the write of a script that ran out of budget was kept: %q", got)
+	}
+}
+
+// An entry proposed at an older script version (a leader without
+// cmsgpack or struct) runs without them on every replica, and in every
+// replay.
+func TestScriptVersionGatesLibraries(t *testing.T) {
+	f := New()
+	script := "local m, s = rawget(_G, 'cmsgpack'), rawget(_G, 'struct') " +
+		"redis.call('set', KEYS[1], (m and #m.pack({a = {1, 2.5}}) or 'none') .. ' ' .. (s and s.size('!8 b d') or 'none'))"
+	for i, v := range []int{1, 2, 3} {
+		e := &Entry{Now: 1000, Reqs: []Request{{Ops: []Op{{Version: v, Args: [][]byte{[]byte(ScriptCommand), []byte(script), []byte("1"), []byte{byte('x' + i)}}}}}}}
+		f.Apply(uint64(i+1), e)
+	}
+	for key, want := range map[string]string{"x": "$9\r\nnone none\r\n", "y": "$7\r\n10 none\r\n", "z": "$5\r\n10 16\r\n"} {
+		if got := string(f.Read(0, 1000, 0, [][]byte{[]byte("GET"), []byte(key)}, nil)); got != want {
+			t.Errorf("key %s: %q, want %q", key, got, want)
+		}
+	}
+}
+
+// cmsgpack.unpack and struct.unpack/pack/size on arbitrary input fail
+// with a Lua error, never with a Go runtime error (an index out of
+// range would be one), and never hang.
+func TestScriptLibsOnGarbage(t *testing.T) {
+	L := newScriptState(1, scriptVersion)
+	defer L.Close()
+	seed := uint64(7)
+	rnd := func(n int) int { seed = seed*6364136223846793005 + 1442695040888963407; return int(seed>>33) % n }
+	alphabet := "bBhHlLTiIxfdcs<>! 0123489"
+	for i := 0; i < 5000; i++ {
+		data := make([]byte, rnd(24))
+		for j := range data {
+			data[j] = byte(rnd(256))
+		}
+		format := make([]byte, rnd(8))
+		for j := range format {
+			format[j] = alphabet[rnd(len(alphabet))]
+		}
+		for _, call := range []string{"cmsgpack.unpack(d)", "cmsgpack.unpack_limit(d, 2, 1)", "struct.unpack(f, d)", "struct.size(f)", "struct.pack(f, 1, 'abc', 2, 'x', 3)"} {
+			L.SetGlobal("d", lua.LString(data))
+			L.SetGlobal("f", lua.LString(format))
+			if err := L.DoString("return " + call); err != nil && strings.Contains(err.Error(), "runtime error") {
+				t.Fatalf("%s with f=%q d=%q: %v", call, format, data, err)
+			}
+		}
 	}
 }

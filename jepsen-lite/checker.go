@@ -9,21 +9,26 @@ import (
 
 // Anomaly kinds. Each checker reports only the kinds it claims to catch.
 const (
-	KindNonLinearizable = "non-linearizable"   // register, cas, follower-reads (porcupine)
-	KindLostWrite       = "lost-write"         // set: an acknowledged element is missing
-	KindLostIncrement   = "lost-increment"     // counter: fewer than the acknowledged increments
-	KindPhantom         = "phantom"            // a value nobody attempted to write
-	KindFailApplied     = "fail-but-applied"   // a write reported certainly-failed took effect
-	KindStaleRead       = "stale-read"         // counter: a read lower than the increments acknowledged before it
-	KindDuplicateIncr   = "duplicate-incr"     // counter: two INCRs answered the same count
-	KindDivergence      = "divergence"         // nodes disagree on the final state
-	KindBadReply        = "unexpected-reply"   // a success reply of the wrong type (INCR answered +OK)
-	KindReadBeforeWrite = "read-before-write"  // session: seen before it was written
-	KindSeenAfterExpiry = "seen-after-expiry"  // session: seen after its deadline plus the skew bound
-	KindLostSession     = "lost-session"       // session: missing while it must be alive
-	KindResurrected     = "resurrected"        // session: gone, then back
-	KindUnavailable     = "unavailable-healed" // no final read succeeded after every fault was healed
-	KindCrash           = "node-crashed"       // a node process exited without being killed
+	KindNonLinearizable   = "non-linearizable"   // register, cas, follower-reads (porcupine)
+	KindLostWrite         = "lost-write"         // set: an acknowledged element is missing
+	KindLostIncrement     = "lost-increment"     // counter: fewer than the acknowledged increments
+	KindPhantom           = "phantom"            // a value nobody attempted to write
+	KindFailApplied       = "fail-but-applied"   // a write reported certainly-failed took effect
+	KindStaleRead         = "stale-read"         // counter: a read lower than the increments acknowledged before it
+	KindDuplicateIncr     = "duplicate-incr"     // counter: two INCRs answered the same count
+	KindDivergence        = "divergence"         // nodes disagree on the final state
+	KindBadReply          = "unexpected-reply"   // a success reply of the wrong type (INCR answered +OK)
+	KindReadBeforeWrite   = "read-before-write"  // session: seen before it was written
+	KindSeenAfterExpiry   = "seen-after-expiry"  // session: seen after its deadline plus the skew bound
+	KindLostSession       = "lost-session"       // session: missing while it must be alive
+	KindResurrected       = "resurrected"        // session: gone, then back
+	KindUnavailable       = "unavailable-healed" // no final read succeeded after every fault was healed
+	KindCrash             = "node-crashed"       // a node process exited without being killed
+	KindDuplicateEvent    = "duplicate-event"    // expiry-events: one notification twice on one subscriber
+	KindSpuriousEvent     = "spurious-event"     // expiry-events: expired for a key renewed or deleted in time
+	KindEarlyExpiry       = "early-expiry"       // expiry-events: expired before the key's earliest deadline
+	KindMissedEvent       = "missed-event"       // expiry-events: a subscriber connected throughout missed one
+	KindDuplicateDelivery = "duplicate-delivery" // queue: an element taken twice, or taken and still queued
 )
 
 // Anomaly is one thing the history shows the server did wrong.
@@ -87,6 +92,8 @@ var checkers = map[string]func(CheckInput) CheckResult{
 	"set":            checkSet,
 	"session":        checkSession,
 	"client-session": checkCounter,
+	"expiry-events":  checkExpiry,
+	"queue":          checkQueue,
 }
 
 // Check runs every workload's checker over its operations.

@@ -287,3 +287,96 @@ func TestSession(t *testing.T) {
 		})
 	}
 }
+
+func TestExpiryEvents(t *testing.T) {
+	set := func(typ string, inv, comp int64, ttl int64) Op {
+		op := mk("set", "k", typ, 1, inv, comp, i64(1))
+		op.TTL = ttl
+		return op
+	}
+	ev := func(node, name string, at int64) Op {
+		op := mk("ev:"+name, "k", OK, 9, at, at, nil)
+		op.Node = node
+		return op
+	}
+	sub := func(node string, from, to int64, err string) Op {
+		op := mk("subscribed", "", OK, 9, from, to, nil)
+		op.Node, op.Error = node, err
+		return op
+	}
+	subs := []Op{sub("n1", 0, 5000, ""), sub("n2", 0, 5000, "")}
+	for _, tc := range []struct {
+		name string
+		ops  []Op
+		want string
+	}{
+		{"left to expire, seen once everywhere", []Op{set(OK, 10, 12, 100), ev("n1", "expire", 12), ev("n2", "expire", 12),
+			ev("n1", "expired", 200), ev("n2", "expired", 210)}, ""},
+		{"expired twice on one subscriber", []Op{set(OK, 10, 12, 100), ev("n1", "expire", 12), ev("n2", "expire", 12),
+			ev("n1", "expired", 200), ev("n2", "expired", 210), ev("n2", "expired", 900)}, KindDuplicateEvent},
+		{"a subscriber connected throughout missed it", []Op{set(OK, 10, 12, 100), ev("n1", "expire", 12), ev("n2", "expire", 12),
+			ev("n1", "expired", 200)}, KindMissedEvent},
+		{"expired before the deadline", []Op{set(OK, 10, 12, 100), ev("n1", "expire", 12), ev("n2", "expire", 12),
+			ev("n1", "expired", 50), ev("n2", "expired", 210)}, KindEarlyExpiry},
+		{"deleted in time: del, never expired", []Op{set(OK, 10, 12, 100), mk("del", "k", OK, 1, 50, 52, i64(1)),
+			ev("n1", "expire", 12), ev("n2", "expire", 12), ev("n1", "del", 52), ev("n2", "del", 52)}, ""},
+		{"deleted in time, yet expired", []Op{set(OK, 10, 12, 100), mk("del", "k", OK, 1, 50, 52, i64(1)),
+			ev("n1", "expire", 12), ev("n2", "expire", 12), ev("n1", "del", 52), ev("n2", "del", 52), ev("n2", "expired", 200)}, KindSpuriousEvent},
+		{"renewed in time: expire twice", []Op{set(OK, 10, 12, 100), mk("renew", "k", OK, 1, 50, 52, i64(1)),
+			ev("n1", "expire", 12), ev("n2", "expire", 12), ev("n1", "expire", 52), ev("n2", "expire", 52)}, ""},
+		{"DEL too late found it expired", []Op{set(OK, 10, 12, 100), mk("del", "k", OK, 1, 150, 152, i64(0)),
+			ev("n1", "expire", 12), ev("n2", "expire", 12), ev("n1", "expired", 152), ev("n2", "expired", 152)}, ""},
+		{"unknown DEL: either, not both", []Op{set(OK, 10, 12, 100), mk("del", "k", Info, 1, 50, 3000, nil),
+			ev("n1", "expire", 12), ev("n2", "expire", 12), ev("n1", "del", 60), ev("n2", "del", 60)}, ""},
+		{"unknown DEL: both", []Op{set(OK, 10, 12, 100), mk("del", "k", Info, 1, 50, 3000, nil),
+			ev("n1", "expire", 12), ev("n2", "expire", 12), ev("n1", "del", 60), ev("n2", "del", 60), ev("n1", "expired", 200)}, KindDuplicateEvent},
+		{"a subscriber cut meanwhile may miss it", append([]Op{set(OK, 10, 12, 100), ev("n1", "expire", 12), ev("n1", "expired", 200)},
+			sub("n2", 0, 50, "EOF"), sub("n2", 300, 5000, "")), ""},
+		{"SET certainly failed, yet an event", []Op{set(Fail, 10, 12, 100), ev("n1", "expire", 12)}, KindFailApplied},
+	} {
+		ops := tc.ops
+		if !strings.Contains(tc.name, "cut meanwhile") {
+			ops = append(append([]Op(nil), subs...), ops...)
+		}
+		got := kinds(checkExpiry(CheckInput{Workload: "expiry-events", Ops: ops}))
+		if got != tc.want {
+			t.Errorf("%s: anomalies %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestQueue(t *testing.T) {
+	push := func(typ string, el int64) Op { return mk("enqueue", "q", typ, 1, 0, 1, i64(el)) }
+	take := func(typ string, el *int64) Op { return mk("dequeue", "q", typ, 2, 2, 3, el) }
+	move := func(typ string, el *int64) Op { return mk("move", "q", typ, 2, 2, 3, el) }
+	moved := func(op Op, els ...int64) Op { op.Moved = els; return op }
+	final := func(node string, els ...int64) Op {
+		op := mk("final-read", "q", OK, 3, 10, 11, nil)
+		op.Node, op.Elements = node, append([]int64{}, els...)
+		return op
+	}
+	for _, tc := range []struct {
+		name string
+		ops  []Op
+		want string
+	}{
+		{"taken or left", []Op{push(OK, 1), push(OK, 2), push(Info, 3), take(OK, i64(1)), take(OK, nil), final("n1", 2), final("n2", 2)}, ""},
+		{"taken twice", []Op{push(OK, 1), take(OK, i64(1)), take(OK, i64(1)), final("n1")}, KindDuplicateDelivery},
+		{"taken and still queued", []Op{push(OK, 1), take(OK, i64(1)), final("n1", 1)}, KindDuplicateDelivery},
+		{"acknowledged and gone", []Op{push(OK, 1), push(OK, 2), take(OK, i64(1)), final("n1")}, KindLostWrite},
+		{"gone, but an unknown take may have it", []Op{push(OK, 1), push(OK, 2), take(OK, i64(1)), take(Info, nil), final("n1")}, ""},
+		{"taken, never pushed", []Op{push(OK, 1), take(OK, i64(7)), final("n1", 1)}, KindPhantom},
+		{"push failed, yet queued", []Op{push(Fail, 1), final("n1", 1)}, KindFailApplied},
+		{"nodes differ", []Op{push(OK, 1), push(OK, 2), final("n1", 1, 2), final("n2", 2, 1)}, KindDivergence},
+		{"moved, in the moved list", []Op{push(OK, 1), push(OK, 2), move(OK, i64(1)), move(Info, nil), moved(final("n1"), 1, 2)}, ""},
+		{"moved and popped", []Op{push(OK, 1), move(OK, i64(1)), take(OK, i64(1)), moved(final("n1"), 1)}, KindDuplicateDelivery},
+		{"moved, missing from the moved list", []Op{push(OK, 1), move(OK, i64(1)), final("n1")}, KindLostWrite},
+		{"in the moved list, nobody moved it", []Op{push(OK, 1), moved(final("n1"), 1)}, KindPhantom},
+		{"in the moved list and the queue", []Op{push(OK, 1), move(OK, i64(1)), moved(final("n1", 1), 1)}, KindDuplicateDelivery + "," + KindDuplicateDelivery},
+	} {
+		got := kinds(checkQueue(CheckInput{Workload: "queue", Ops: tc.ops}))
+		if got != tc.want {
+			t.Errorf("%s: anomalies %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -35,7 +35,8 @@ type Op struct {
 	Value    *int64  `json:"value,omitempty"`
 	Expect   *int64  `json:"expect,omitempty"`   // cas: the value it swaps from
 	Observed *int64  `json:"observed,omitempty"` // cas failed on a mismatch: what its read saw (nil: no key)
-	Elements []int64 `json:"elements,omitempty"` // set final-read
+	Elements []int64 `json:"elements,omitempty"` // set final-read; queue final-read: the queue
+	Moved    []int64 `json:"moved,omitempty"`    // queue final-read: the list BLMOVE moves to
 	TTL      int64   `json:"ttl_ms,omitempty"`   // session write: PX
 	Raw      string  `json:"raw,omitempty"`      // a reply that did not parse as expected
 	Error    string  `json:"error,omitempty"`

@@ -86,6 +86,24 @@ func TestCleanRunReportsNothing(t *testing.T) {
 	}
 }
 
+// The expiry-events and queue workloads under kills, pauses and
+// partitions: no anomaly, and the expiry checker judged something.
+func TestCleanExpiryEventsAndQueue(t *testing.T) {
+	res := testRun(t, func(c *Config) {
+		c.Workloads = []string{"expiry-events", "queue"}
+		c.Nemeses = []string{"kill", "pause", "partition"}
+	})
+	if len(res.Check.Anomalies) > 0 {
+		t.Fatalf("a clean run reported anomalies: %v", res.Check.Anomalies)
+	}
+	if len(res.Check.Inconclusive) > 0 {
+		t.Fatalf("inconclusive: %v", res.Check.Inconclusive)
+	}
+	if notes := strings.Join(res.Check.Notes, "\n"); strings.Contains(notes, " 0 key×subscriber pairs judged") {
+		t.Fatalf("no key judged on any subscriber:\n%s", notes)
+	}
+}
+
 // --debug-unsafe-reads serves reads from the local fsm: a follower (or a
 // partitioned old leader) answers stale values, which porcupine must
 // reject, with a visualisation of the failing key.
@@ -149,6 +167,19 @@ func TestAckBeforeCommitLosesSetElements(t *testing.T) {
 	t.Logf("summary:\n%s", res.Table)
 	if k := res.Check.Kinds(); k[KindLostWrite] == 0 {
 		t.Fatalf("acknowledged-then-lost elements went unnoticed: %v", k)
+	}
+}
+
+// The same fault through the queue workload: elements acknowledged and
+// then lost, or taken and back in the list after the leader changed.
+func TestAckBeforeCommitBreaksQueue(t *testing.T) {
+	res := testRun(t, func(c *Config) {
+		c.Workloads = []string{"queue"}
+		c.Nemeses = []string{"kill-leader", "partition-leader"}
+		c.NodeArgs = []string{"--debug-ack-before-commit"}
+	})
+	if k := res.Check.Kinds(); k[KindLostWrite]+k[KindDuplicateDelivery] == 0 {
+		t.Fatalf("lost or twice-delivered elements went unnoticed: %v", k)
 	}
 }
 

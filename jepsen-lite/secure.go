@@ -95,7 +95,8 @@ func newSecureFiles(dir string, prefix string) (*secureFiles, error) {
 	if err := writePEMFile(s.caFile, "CERTIFICATE", der); err != nil {
 		return nil, err
 	}
-	acl := fmt.Sprintf("user %s on >%s ~* +@all -@dangerous\n", secureUser, secureUserPassword)
+	// &pattern: the expiry-events subscribers' PSUBSCRIBE, as written.
+	acl := fmt.Sprintf("user %s on >%s ~* &__keyevent@0__:* +@all -@dangerous\n", secureUser, secureUserPassword)
 	return s, os.WriteFile(filepath.Join(dir, "users.acl"), []byte(acl), 0o600)
 }
 

@@ -38,7 +38,7 @@ type Env struct {
 	Keys     int // register-like workloads: keys in use at once
 }
 
-var workloadNames = []string{"register", "cas", "counter", "set", "session", "follower-reads", "client-session"}
+var workloadNames = []string{"register", "cas", "counter", "set", "session", "follower-reads", "client-session", "expiry-events", "queue"}
 
 func newWorkload(name string) (Workload, error) {
 	switch name {
@@ -56,6 +56,10 @@ func newWorkload(name string) (Workload, error) {
 		return &sessionWL{}, nil
 	case "client-session":
 		return &clientSessionWL{}, nil
+	case "expiry-events":
+		return &expiryWL{}, nil
+	case "queue":
+		return &queueWL{}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q (%s)", name, strings.Join(workloadNames, ", "))
 }
@@ -488,5 +492,94 @@ func (w *sessionWL) Run(ctx context.Context, e *Env) {
 		}
 		key := fmt.Sprintf("%ssess:%d", e.Prefix, id)
 		c.do(Op{F: "read", Key: key}, getInt(key))
+	})
+}
+
+// ---- queue ------------------------------------------------------------------
+
+// queueWL is a work queue on one list: clients on every node RPUSH unique
+// elements and take them with LPOP, BLPOP (timeout 1 s) or BLMOVE to a
+// second list (a "processing" list, never emptied); the final reads on
+// every node (LRANGE of both) hold what nobody took and what BLMOVE moved.
+type queueWL struct {
+	next atomic.Int64
+}
+
+func (w *queueWL) Name() string        { return "queue" }
+func (w *queueWL) Err() error          { return nil }
+func (w *queueWL) key(e *Env) string   { return e.Prefix + "queue" }
+func (w *queueWL) moved(e *Env) string { return e.Prefix + "queue-moved" }
+
+func (w *queueWL) Run(ctx context.Context, e *Env) {
+	key := w.key(e)
+	e.runClients(ctx, "queue", false, func(c *client) {
+		if c.rng.IntN(2) == 0 {
+			el := w.next.Add(1)
+			c.do(Op{F: "enqueue", Key: key, Value: i64(el)}, func(ctx context.Context, rc *redis.Client, op *Op) error {
+				reply, err := rc.Do(ctx, "RPUSH", key, el).Result()
+				if _, ok := reply.(int64); err == nil && !ok {
+					op.Raw = fmt.Sprint(reply)
+				}
+				return err
+			})
+			return
+		}
+		f, cmd := "dequeue", []any{"LPOP", key}
+		switch c.rng.IntN(3) {
+		case 0:
+			cmd = []any{"BLPOP", key, 1}
+		case 1:
+			f, cmd = "move", []any{"BLMOVE", key, w.moved(e), "LEFT", "RIGHT", 1}
+		}
+		c.do(Op{F: f, Key: key}, func(ctx context.Context, rc *redis.Client, op *Op) error {
+			reply, err := rc.Do(ctx, cmd...).Result()
+			if errors.Is(err, redis.Nil) {
+				return nil // empty (LPOP) or timed out (BLPOP, BLMOVE)
+			}
+			if err != nil {
+				return err
+			}
+			s, ok := reply.(string)
+			if a, isArr := reply.([]any); isArr && len(a) == 2 { // BLPOP: key, element
+				s, ok = a[1].(string)
+			}
+			v, parsed := parseInt(s)
+			if !ok || !parsed {
+				v, op.Raw = i64(-1), fmt.Sprint(reply) // nobody pushes -1: a phantom
+			}
+			op.Value = v
+			return nil
+		})
+	})
+}
+
+func (w *queueWL) Final(ctx context.Context, e *Env) {
+	key := w.key(e)
+	finalReads(ctx, e, "queue", key, func(ctx context.Context, rc *redis.Client, op *Op) error {
+		var q, m *redis.StringSliceCmd
+		// Nothing writes either list any more: two plain reads (a MULTI
+		// would go through the log, which --debug-ack-before-commit answers
+		// with +OK).
+		_, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			q, m = p.LRange(ctx, key, 0, -1), p.LRange(ctx, w.moved(e), 0, -1)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		parse := func(l []string) []int64 {
+			out := []int64{}
+			for _, s := range l {
+				v, ok := parseInt(s)
+				if !ok {
+					v = i64(-1)
+					op.Raw += s + " "
+				}
+				out = append(out, *v)
+			}
+			return out
+		}
+		op.Elements, op.Moved = parse(q.Val()), parse(m.Val())
+		return nil
 	})
 }

@@ -190,6 +190,39 @@ func TestKeyspaceNotificationsAgainstRedis(t *testing.T) {
 	t.Logf("%d events the same", len(got))
 }
 
+// DEL of a key past its deadline fires "expired" once (Redis's
+// expireIfNeeded in DEL), whether the DEL or the expiry cycle (statehouse:
+// the leader's reap) removes it, and no "del".
+func TestDelOfExpiredKeyNotifiesExpired(t *testing.T) {
+	n, _ := ksNode(t)
+	addr := testcluster.StartRedis(t)
+	run := func(addr string) []string {
+		sub := dialRaw(t, addr)
+		sub.write(encode("PSUBSCRIBE", "__keyevent@0__:*"))
+		sub.read()
+		cmd := dialRaw(t, addr)
+		cmd.expect("+OK\r\n", "CONFIG", "SET", "notify-keyspace-events", "KEA")
+		cmd.expect("+OK\r\n", "SET", "x", "v", "PX", "1")
+		time.Sleep(20 * time.Millisecond) // past the deadline; the reap runs every 100 ms
+		cmd.expect(":0\r\n", "DEL", "x")
+		cmd.expect("+OK\r\n", "SET", "end", "1")
+		var events []string
+		for {
+			parts := strings.Split(sub.read(), "\r\n") // pmessage, pattern, channel, message
+			events = append(events, parts[6]+" "+parts[8])
+			if parts[8] == "end" {
+				break
+			}
+		}
+		cmd.expect("+OK\r\n", "CONFIG", "SET", "notify-keyspace-events", "")
+		return events
+	}
+	want, got := run(addr), run(n.addr)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events differ:\nstatehouse:\n%s\n\nredis-server:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // PUBLISH queued in MULTI goes out only once the transaction applied: an
 // EXEC aborted by WATCH publishes nothing.
 func TestPublishInAbortedExec(t *testing.T) {
