@@ -29,8 +29,9 @@ type FSM struct {
 	events      []Event           // of the entry being applied
 	onEvents    atomic.Pointer[func([]Event)]
 	onACL       atomic.Pointer[func()]
-	quietUntil  atomic.Uint64            // no notifications for entries up to it (a restart's replay)
-	onListWrite func(db int, key string) // see OnListWrite
+	quietUntil  atomic.Uint64                  // no notifications for entries up to it (a restart's replay)
+	onListWrite func(db int, key string)       // see OnListWrite
+	encLimits   atomic.Pointer[EncodingLimits] // OBJECT ENCODING's thresholds (object.go)
 }
 
 // New returns an empty keyspace.
@@ -142,7 +143,9 @@ func (c *Ctx) exec(op *Op, allowReads bool) {
 		return
 	}
 	c.DB, c.ks, c.Version = op.DB, c.f.dbs[op.DB], max(op.Version, 1)
-	cmd.Handler(c, args)
+	if cmd = c.resolve(cmd, args); cmd != nil {
+		cmd.Handler(c, args)
+	}
 }
 
 // Stamp prepares a request for the log, on the leader: every op must be a
@@ -264,7 +267,9 @@ func (f *FSM) Read(db int, now int64, rnd uint64, args [][]byte, out []byte) []b
 		return c.Out
 	}
 	c.DB, c.ks, c.Version = db, f.dbs[db], cmd.version()
-	cmd.Handler(c, args)
+	if cmd = c.resolve(cmd, args); cmd != nil {
+		cmd.Handler(c, args)
+	}
 	return c.Out
 }
 

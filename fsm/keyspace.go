@@ -41,6 +41,7 @@ type item struct {
 	list     *list                      // KindList: persistent, shared by copies (list.go)
 	deadline int64                      // unix ms, 0 = no TTL
 	rev      uint64                     // log index of the last write; WATCH compares it
+	wrote    int64                      // the entry's now at the last write (OBJECT IDLETIME); not in snapshots
 }
 
 // keyHash is the 63-bit order key of a key. Clearing the top bit lets a SCAN

@@ -304,3 +304,11 @@ func FuzzRDBDecode(f *testing.F) {
 		}
 	})
 }
+
+// A string's DUMP is byte-equal to redis-server 7.0's.
+func TestRDBDumpStringLikeRedis(t *testing.T) {
+	want := "\x00\x0bhello world\n\x00\x0b\xfcI\xb9\xa6\xc7\xa04"
+	if got := string(dumpItem(newString([]byte("k"), "hello world"))); got != want {
+		t.Fatalf("DUMP = %q, redis %q", got, want)
+	}
+}
