@@ -1,11 +1,14 @@
 package fsm
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"hash/crc64"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/btree"
 )
@@ -863,4 +866,63 @@ func appendRDBLen(b []byte, n uint64) []byte {
 
 func appendRDBString(b []byte, s string) []byte {
 	return append(appendRDBLen(b, uint64(len(s))), s...)
+}
+
+// DumpDigest is a SHA-256 of the value a DUMP payload holds, independent
+// of its encoding and of the order of set members and hash fields: two
+// payloads of the same value (Redis's listpack, statehouse's plain
+// encoding) have the same digest. kind names the value's type.
+func DumpDigest(p []byte) (sum [32]byte, kind string, err error) {
+	obj, ok := VerifyDump(p)
+	if !ok {
+		return sum, "", errors.New(errDumpPayload[4:])
+	}
+	o, err := decodeDump(obj)
+	if err != nil {
+		return sum, "", err
+	}
+	h := sha256.New()
+	put := func(s string) {
+		h.Write(binary.AppendUvarint(nil, uint64(len(s))))
+		h.Write([]byte(s))
+	}
+	switch o.kind {
+	case KindString:
+		kind = "string"
+		put(o.str)
+	case KindList:
+		kind = "list"
+		for _, e := range o.elems {
+			put(e)
+		}
+	case KindSet:
+		kind = "set"
+		ms := slices.Clone(o.elems)
+		slices.Sort(ms)
+		for _, e := range ms {
+			put(e)
+		}
+	case KindHash:
+		kind = "hash"
+		idx := make([]int, 0, len(o.fields)/2)
+		for i := 0; i < len(o.fields); i += 2 {
+			idx = append(idx, i)
+		}
+		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(o.fields[a], o.fields[b]) })
+		for _, i := range idx {
+			put(o.fields[i])
+			put(o.fields[i+1])
+		}
+	default:
+		kind = "zset"
+		ms := slices.Clone(o.zset)
+		slices.SortFunc(ms, func(a, b ZMember) int { return strings.Compare(a.Member, b.Member) })
+		for _, m := range ms {
+			put(m.Member)
+			put(strconv.FormatFloat(m.Score, 'g', -1, 64))
+		}
+	}
+	put(kind)
+	h.Sum(sum[:0])
+	return sum, kind, nil
 }
