@@ -437,10 +437,10 @@ func (r *rdbReader) quicklist(v2 bool) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(es) == 0 {
-			return nil, errRDB // Redis refuses an empty node
-		}
-		out = append(out, es...)
+		out = append(out, es...) // an empty node is skipped, as Redis does
+	}
+	if len(out) == 0 {
+		return nil, errRDB // an empty list
 	}
 	return out, nil
 }
