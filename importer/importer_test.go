@@ -21,7 +21,14 @@ import (
 
 func TestMain(m *testing.M) { testcluster.Main(m) }
 
-const sessions = 20000
+// sessionCount is how many sessions the follow test imports: 20k, or
+// 2k under -short (the race detector's CI run).
+func sessionCount() int {
+	if testing.Short() {
+		return 2000
+	}
+	return 20000
+}
 
 // fill writes n sessions (hashes with a TTL of an hour) and a few keys of
 // the other types, one sorted set among them, which statehouse refuses.
@@ -92,6 +99,7 @@ func TestImportFollow(t *testing.T) {
 	defer rc.Close()
 	sc := redis.NewClient(testcluster.ClientOptions(node.Addr()))
 	defer sc.Close()
+	sessions := sessionCount()
 	fill(t, rc, sessions)
 
 	stopWriter := make(chan struct{})
