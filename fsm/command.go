@@ -306,7 +306,12 @@ func complete(c *Command, parent *Command) {
 		panic("fsm: front-door command with a keyspace handler: " + name)
 	case front && c.Conn == nil && len(c.Subcommands) == 0:
 		panic("fsm: front-door command without a handler: " + name)
-	case !front && (c.Handler == nil || c.Conn != nil || len(c.Subcommands) > 0):
+	case !front && len(c.Subcommands) > 0:
+		// A keyspace container (OBJECT): its subcommands are the rows.
+		if c.Handler != nil || c.Conn != nil {
+			panic("fsm: keyspace container with a handler of its own: " + name)
+		}
+	case !front && (c.Handler == nil || c.Conn != nil):
 		panic("fsm: keyspace command needs a handler and nothing else: " + name)
 	case !front && (c.Flags&FlagWrite == 0) == (c.Flags&FlagReadOnly == 0):
 		panic("fsm: keyspace command must be either read or write: " + name)
@@ -381,7 +386,7 @@ func KeyspaceCommands() []*Command {
 }
 
 // keyspaceFamilies lists the fsm's command families, one file each.
-var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, listCommands, internalCommands, aclCommands}
+var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, listCommands, dumpCommands, objectCommands, sortingCommands, internalCommands, aclCommands}
 
 // commands is the fsm's own view of the table: the commands a log entry
 // may carry.
@@ -390,6 +395,29 @@ var commands = NewTable(keyspaceFamilies...)
 // Lookup finds a keyspace command by name, case-insensitively (internal
 // commands included).
 func Lookup(name []byte) *Command { return commands.Lookup(name) }
+
+// resolve finds the row that runs args: the command, or the subcommand of
+// a keyspace container (OBJECT ENCODING). It writes the error and returns
+// nil for an unknown subcommand.
+func (c *Ctx) resolve(cmd *Command, args [][]byte) *Command {
+	if len(cmd.Subcommands) == 0 {
+		return cmd
+	}
+	if len(args) < 2 {
+		c.WrongArity(args[0])
+		return nil
+	}
+	sub := cmd.Sub(args[1])
+	if sub == nil {
+		c.Error("ERR unknown subcommand '" + string(cString(args[1])) + "'. Try " + strings.ToUpper(cmd.Name) + " HELP.")
+		return nil
+	}
+	if !sub.ArityOK(len(args)) {
+		c.Error(resp.WrongArity(sub.FullName()))
+		return nil
+	}
+	return sub
+}
 
 // Ctx is what a handler sees: one database at one instant, and the reply
 // buffer. Write handlers run under the FSM's write lock with Write set;
@@ -438,7 +466,7 @@ func (c *Ctx) Get(key []byte) *item {
 // Put stores it, stamping the revision of this write.
 func (c *Ctx) Put(it *item) {
 	c.mustWrite()
-	it.rev = c.Rev
+	it.rev, it.wrote = c.Rev, c.Now
 	if c.f.notifyFlags.Load()&NotifyNew != 0 {
 		if old := c.ks.raw(it.key); old == nil || old.expired(c.Now) {
 			c.notify(NotifyNew, "new", []byte(it.key))

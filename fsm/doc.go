@@ -20,7 +20,8 @@
 // (Command): name, arity, key positions, Redis's flags and ACL categories,
 // subcommands, and its handler. The fsm's rows live beside their handlers,
 // one file per family (strings.go, keys.go, hashes.go, sets.go, lists.go,
-// and the replicated state beside the keyspace: acl.go, script.go,
+// dump.go with Redis's serialization in rdb.go, object.go, sort.go, and
+// the replicated state beside the keyspace: acl.go, script.go,
 // notify.go, and memory.go: used_memory, the limit and eviction's
 // conditional delete); the
 // server adds its front-door rows and builds one Table from both, which

@@ -29,8 +29,9 @@ type FSM struct {
 	events      []Event           // of the entry being applied
 	onEvents    atomic.Pointer[func([]Event)]
 	onACL       atomic.Pointer[func()]
-	quietUntil  atomic.Uint64            // no notifications for entries up to it (a restart's replay)
-	onListWrite func(db int, key string) // see OnListWrite
+	quietUntil  atomic.Uint64                  // no notifications for entries up to it (a restart's replay)
+	onListWrite func(db int, key string)       // see OnListWrite
+	encLimits   atomic.Pointer[EncodingLimits] // OBJECT ENCODING's thresholds (object.go)
 
 	// The memory limit, replicated (memory.go), and this node's figures.
 	maxMemory  atomic.Int64
@@ -161,11 +162,14 @@ func (c *Ctx) exec(op *Op, allowReads bool) {
 		c.Error(resp.ErrDBIndex)
 		return
 	}
+	c.DB, c.ks, c.Version = op.DB, c.f.dbs[op.DB], max(op.Version, 1)
+	if cmd = c.resolve(cmd, args); cmd == nil {
+		return
+	}
 	if cmd.Flags&FlagDenyOOM != 0 && c.f.oom() {
 		c.Error(OOMError)
 		return
 	}
-	c.DB, c.ks, c.Version = op.DB, c.f.dbs[op.DB], max(op.Version, 1)
 	cmd.Handler(c, args)
 }
 
@@ -288,7 +292,9 @@ func (f *FSM) Read(db int, now int64, rnd uint64, args [][]byte, out []byte) []b
 		return c.Out
 	}
 	c.DB, c.ks, c.Version = db, f.dbs[db], cmd.version()
-	cmd.Handler(c, args)
+	if cmd = c.resolve(cmd, args); cmd != nil {
+		cmd.Handler(c, args)
+	}
 	return c.Out
 }
 

@@ -42,6 +42,7 @@ type item struct {
 	deadline int64                      // unix ms, 0 = no TTL
 	rev      uint64                     // log index of the last write; WATCH compares it
 	mem      int64                      // itemSize, set by put: what used_memory counts for it
+	wrote    int64                      // the entry's now at the last write (OBJECT IDLETIME); not in snapshots
 }
 
 // keyHash is the 63-bit order key of a key. Clearing the top bit lets a SCAN

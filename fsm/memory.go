@@ -323,7 +323,7 @@ func (f *FSM) MemoryStats() MemoryStats {
 // at the size class Go allocates them in. Calibrated against the heap
 // by TestMemoryCalibration.
 const (
-	itemOverhead  = 112
+	itemOverhead  = 128
 	ttlEntry      = 48
 	hashOverhead  = 128
 	hashEntry     = 56

@@ -198,6 +198,7 @@ type snapReader struct {
 	crc hash.Hash32
 	err error
 	one [1]byte
+	now int64 // the snapshot's clock: when its keys count as last written (OBJECT IDLETIME)
 }
 
 func (sr *snapReader) fail(what string) {
@@ -275,6 +276,7 @@ func (f *FSM) Restore(r io.Reader) error {
 		return fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrBadSnapshot, v, snapVersion)
 	}
 	now := sr.varint()
+	sr.now = now
 	applied := sr.uvarint()
 	var dbs [NumDBs]*keyspace
 	for i := range dbs {
@@ -394,6 +396,7 @@ func (sr *snapReader) readItem(ks *keyspace) {
 	it.h = keyHash(it.key)
 	it.deadline = sr.varint()
 	it.rev = sr.uvarint()
+	it.wrote = sr.now
 	switch it.kind {
 	case KindString:
 		it.str = sr.str()

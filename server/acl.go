@@ -136,6 +136,9 @@ func (p *pipeline) aclCheck(cmd *fsm.Command, args [][]byte) []byte {
 	}
 	d, obj := u.Check(cmd, args)
 	if d == "" {
+		if e := fsm.SortPatternDenied(cmd, args, u.AllKeys); e != "" {
+			return resp.AppendError(nil, e)
+		}
 		return nil
 	}
 	if p.barrier() == nil && p.s.fsm.ACLRev() != us.rev {

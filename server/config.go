@@ -24,7 +24,7 @@ type configParam struct {
 	commit func(s *Server, v string) error
 }
 
-var configParams = withTLSParams(map[string]configParam{
+var configParams = withEncodingParams(withTLSParams(map[string]configParam{
 	"port":      {get: func(s *Server) string { return portOf(s.plain) }},
 	"bind":      {get: func(s *Server) string { host, _, _ := strings.Cut(s.cfg.Addr, ":"); return host }},
 	"databases": {get: func(s *Server) string { return strconv.Itoa(fsm.NumDBs) }},
@@ -157,7 +157,53 @@ var configParams = withTLSParams(map[string]configParam{
 			return func() { s.idle.Store(int64(time.Duration(n) * time.Second)) }, ""
 		},
 	},
-})
+}))
+
+// withEncodingParams adds Redis's encoding thresholds, under their 7.0
+// names and the older ziplist ones. statehouse stores every value in a
+// B-tree whatever its size: the thresholds change only what OBJECT
+// ENCODING reports (the encoding redis-server would use), on this node.
+func withEncodingParams(params map[string]configParam) map[string]configParam {
+	limit := func(field func(*fsm.EncodingLimits) *int64, lo, hi int64) configParam {
+		return configParam{
+			get: func(s *Server) string {
+				l := s.fsm.EncodingLimits()
+				return strconv.FormatInt(*field(&l), 10)
+			},
+			set: func(s *Server, v string) (func(), string) {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return nil, "argument couldn't be parsed into an integer"
+				}
+				if n < lo || n > hi {
+					return nil, "argument must be between " + strconv.FormatInt(lo, 10) + " and " + strconv.FormatInt(hi, 10) + " inclusive"
+				}
+				return func() {
+					l := s.fsm.EncodingLimits()
+					*field(&l) = n
+					s.fsm.SetEncodingLimits(l)
+				}, ""
+			},
+		}
+	}
+	for _, p := range []struct {
+		names  []string
+		field  func(*fsm.EncodingLimits) *int64
+		lo, hi int64
+	}{
+		{[]string{"hash-max-listpack-entries", "hash-max-ziplist-entries"}, func(l *fsm.EncodingLimits) *int64 { return &l.HashMaxListpackEntries }, 0, math.MaxInt64},
+		{[]string{"hash-max-listpack-value", "hash-max-ziplist-value"}, func(l *fsm.EncodingLimits) *int64 { return &l.HashMaxListpackValue }, 0, math.MaxInt64},
+		{[]string{"set-max-intset-entries"}, func(l *fsm.EncodingLimits) *int64 { return &l.SetMaxIntsetEntries }, 0, math.MaxInt64},
+		{[]string{"list-max-listpack-size", "list-max-ziplist-size"}, func(l *fsm.EncodingLimits) *int64 { return &l.ListMaxListpackSize }, math.MinInt32, math.MaxInt32},
+		{[]string{"zset-max-listpack-entries", "zset-max-ziplist-entries"}, func(l *fsm.EncodingLimits) *int64 { return &l.ZSetMaxListpackEntries }, 0, math.MaxInt64},
+		{[]string{"zset-max-listpack-value", "zset-max-ziplist-value"}, func(l *fsm.EncodingLimits) *int64 { return &l.ZSetMaxListpackValue }, 0, math.MaxInt64},
+	} {
+		for _, name := range p.names {
+			params[name] = limit(p.field, p.lo, p.hi)
+		}
+	}
+	return params
+}
 
 // setLimit checks a new limit, from 1 to most; it applies to connections
 // accepted from then on.

@@ -374,6 +374,63 @@ HSET h f
 SADD s
 EXPIRE k
 NOSUCHCOMMAND a b
+FLUSHALL
+RPUSH nums 3 1 2 10 -5 2.5 1e2
+SORT nums
+SORT nums DESC
+SORT nums ALPHA
+SORT nums ALPHA DESC LIMIT 1 3
+SORT nums LIMIT 0 0
+SORT nums LIMIT -5 2
+SORT nums LIMIT 5 100
+SORT nums LIMIT 100 2
+SORT nums LIMIT 1 -1
+SORT nums LIMIT a 1
+SORT nums LIMIT 1
+SORT nums BY nosort
+SORT nums BY nosort DESC
+SORT nums BY nosort DESC LIMIT 1 2
+SORT nums BY nosort GET #
+MSET w_3 30 w_1 10 w_2 -1 w_10 5 o_3 three o_1 one
+HSET h_3 f c
+HSET h_1 f a
+HSET h_2 f b
+SORT nums BY w_*
+SORT nums BY w_* DESC GET # GET o_* GET h_*->f
+SORT nums BY h_*->f ALPHA GET h_*->f
+SORT nums BY h_*->f ALPHA DESC
+SORT nums BY w_* LIMIT 1 2 GET o_*
+SORT nums GET nokey
+SORT nums BY w_* STORE dst
+LRANGE dst 0 -1
+SORT nums BY w_* GET # GET o_* STORE dst
+LRANGE dst 0 -1
+SET dst x EX 100
+SORT nums STORE dst
+TTL dst
+SORT missing STORE dst
+EXISTS dst
+SORT missing
+SORT_RO nums STORE dst
+SORT_RO nums BY w_* GET o_*
+RPUSH words b a "" c
+SORT words
+SORT words ALPHA
+SORT words BY nosort STORE dst2
+SADD st c a b
+SORT st ALPHA
+SORT st BY nosort STORE dst3
+LRANGE dst3 0 -1
+SADD sn 3 1 2
+SORT sn
+SORT sn DESC LIMIT 0 2
+SET str x
+SORT str
+SORT nums FOO
+SORT nums GET
+SORT nums BY
+SORT nums STORE
+SORT
 `
 
 // Every command of diffScript, sent as one pipeline, answers byte for byte

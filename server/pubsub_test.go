@@ -139,6 +139,9 @@ func TestPubSubChannelPermissions(t *testing.T) {
 	}
 }
 
+// dumpHello is redis-server 7.0's DUMP of the string "hello world".
+const dumpHello = "\x00\x0bhello world\n\x00\x0b\xfcI\xb9\xa6\xc7\xa04"
+
 // Keyspace notifications: the same commands give the same events, in the
 // same order, on statehouse and on redis-server 7.0; an expiry fires
 // "expired" once the leader reaps the key.
@@ -156,6 +159,8 @@ func TestKeyspaceNotificationsAgainstRedis(t *testing.T) {
 		{"LINSERT", "l", "BEFORE", "z", "y"}, {"LREM", "l", "0", "y"}, {"LTRIM", "l", "0", "0"}, {"RPUSH", "l", "w"},
 		{"RPOPLPUSH", "l", "l2"}, {"LMOVE", "l2", "l3", "LEFT", "RIGHT"}, {"LMOVE", "l3", "l3", "LEFT", "LEFT"},
 		{"LPUSHX", "nosuch", "x"}, {"LMPOP", "1", "l3", "LEFT"}, {"BLPOP", "l", "0"}, {"LTRIM", "nosuch", "0", "1"},
+		{"RESTORE", "r", "0", dumpHello}, {"RESTORE", "r", "0", dumpHello, "REPLACE"}, {"RESTORE", "r", "1", dumpHello, "ABSTTL", "REPLACE"},
+		{"RESTORE", "r", "100000", dumpHello}, {"RPUSH", "sl", "3", "1", "2"}, {"SORT", "sl", "STORE", "sd"}, {"SORT", "nosuch", "STORE", "sd"},
 		{"SET", "x", "v", "PX", "50"},
 	}
 	run := func(addr string) []string {

@@ -45,7 +45,9 @@ func usage(w io.Writer, debug bool) {
 		commandFlags(show)
 		fmt.Fprint(w, "Usage: statehouse [flags] [config-file]\n"+
 			"       statehouse members|status|transfer-leader|remove|health [--addr host:port]\n"+
-			"         (the operator's commands, talking to a node; statehouse members --help)\n\n"+
+			"         (the operator's commands, talking to a node; statehouse members --help)\n"+
+			"       statehouse import --from redis://host:port[/db] [--addr host:port] [--follow]\n"+
+			"         (copy a running Redis into the cluster; statehouse import --help)\n\n"+
 			"Every flag has an environment twin (--peer-port is STATEHOUSE_PEER_PORT) and a\n"+
 			"config file setting of the same name (\"peer-port 16379\", one a line, as in\n"+
 			"redis.conf). The command line wins over the environment, which wins over the\n"+

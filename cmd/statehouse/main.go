@@ -247,6 +247,9 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "import" {
+		os.Exit(runImport(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && isOperatorCommand(os.Args[1]) {
 		os.Exit(runOperator(os.Args[1:], os.Stdout, os.Stderr))
 	}

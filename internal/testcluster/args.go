@@ -33,6 +33,10 @@ func SplitArgs(line string) ([][]byte, error) {
 						cur = append(cur, '\r')
 					case 't':
 						cur = append(cur, '\t')
+					case 'b':
+						cur = append(cur, '\b')
+					case 'a':
+						cur = append(cur, '\a')
 					case 'x':
 						if i+3 > len(line) {
 							return nil, fmt.Errorf("bad escape in %q", line)
