@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"runtime"
@@ -233,12 +232,15 @@ type MemFlags struct {
 	MaxMemory, Policy, Samples string
 }
 
-// CheckMemFlags reports why a setting CONFIG SET would refuse is refused.
-func CheckMemFlags(m MemFlags) error {
-	for _, kv := range m.pairs() {
-		if _, why := configParams[kv[0]].set(nil, kv[1]); why != "" {
-			return fmt.Errorf("%s %q: %s", kv[0], kv[1], why)
-		}
+// CheckMemFlag refuses a memory setting given at start (name is
+// maxmemory, maxmemory-policy or maxmemory-samples) that CONFIG SET would
+// refuse, in CONFIG SET's words; an empty value keeps the cluster's.
+func CheckMemFlag(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, why := configParams[name].set(nil, v); why != "" {
+		return errors.New(why)
 	}
 	return nil
 }

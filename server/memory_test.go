@@ -146,6 +146,12 @@ func TestEvictionSingle(t *testing.T) {
 	const limit = 1 << 20
 	k.ok(c.ConfigSet(kctx, "maxmemory", strconv.Itoa(limit)))
 	k.ok(c.ConfigSet(kctx, "maxmemory-policy", "allkeys-lru"))
+	k.ok(c.ConfigSet(kctx, "notify-keyspace-events", "Ee"))
+	sub := c.Subscribe(kctx, "__keyevent@0__:evicted")
+	defer sub.Close()
+	if _, err := sub.Receive(kctx); err != nil {
+		t.Fatal(err)
+	}
 	val := strings.Repeat("v", 1000)
 	// 200 hot keys, read after every write batch.
 	for i := range 200 {
@@ -188,4 +194,17 @@ func TestEvictionSingle(t *testing.T) {
 	if hot < 150 {
 		t.Fatalf("only %d of 200 keys read all along survived allkeys-lru", hot)
 	}
+	// Each eviction is an "evicted" event (class e) naming the key.
+	msg, err := sub.ReceiveMessage(kctx)
+	if err != nil || !strings.HasPrefix(msg.Payload, "cold") && !strings.HasPrefix(msg.Payload, "hot") {
+		t.Fatalf("evicted event: %v %v", msg, err)
+	}
+	stats := do(c, "MEMORY", "STATS").Val().([]any)
+	if len(stats) < 20 || stats[0] != "peak.allocated" || stats[8] != "keys.count" {
+		t.Fatalf("MEMORY STATS: %v", stats)
+	}
+	if s, _ := do(c, "MEMORY", "DOCTOR").Text(); !strings.Contains(s, "Sam") {
+		t.Fatalf("MEMORY DOCTOR: %q", s)
+	}
+	k.ok(do(c, "MEMORY", "PURGE"))
 }

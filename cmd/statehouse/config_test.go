@@ -75,6 +75,8 @@ func TestConfigFileErrors(t *testing.T) {
 		{"requirepass \"a\"b\n", `:1: closing quote must be followed by a space`},
 		{"version yes\n", `:1: unknown setting "version"`},
 		{"maxclients many\n", `:1: maxclients "many"`}, // overridden below, still checked
+		{"maxmemory-policy lru\n", `:1: maxmemory-policy "lru": argument(s) must be one of the following: volatile-lru,`},
+		{"maxmemory lots\n", `:1: maxmemory "lots": argument must be a memory value`},
 	} {
 		path := writeConfig(t, c.text)
 		_, err := parseFlags([]string{"--maxclients", "5", path}, io.Discard)

@@ -217,6 +217,11 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, fmt.Errorf("%s: %w", o.where("log-level"), err)
 	}
+	for name, v := range map[string]string{"maxmemory": o.mem.MaxMemory, "maxmemory-policy": o.mem.Policy, "maxmemory-samples": o.mem.Samples} {
+		if err := server.CheckMemFlag(name, v); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", o.where(name), v, err)
+		}
+	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("%s must be text or json, not %q", o.where("log-format"), o.logFormat)
 	}
@@ -282,9 +287,6 @@ func run(o *options, log *slog.Logger) error {
 		return fmt.Errorf("%s %q is not a size", o.where("client-query-buffer-limit"), o.maxRequest)
 	}
 	lim.MaxArgs = o.maxArgs
-	if err := server.CheckMemFlags(o.mem); err != nil {
-		return fmt.Errorf("--%w", err)
-	}
 	minFree, err := minFreeDisk(o)
 	if err != nil {
 		return err
