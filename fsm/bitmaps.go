@@ -89,19 +89,21 @@ func setbitCmd(c *Ctx, args [][]byte) {
 		c.Error(errBitValue)
 		return
 	}
-	buf, it, _, ok := bitString(c, args[1], off)
+	buf, it, grew, ok := bitString(c, args[1], off)
 	if !ok {
 		return
 	}
 	mask := byte(1) << (7 - off&7)
 	old := buf[off>>3] & mask
-	if on == 1 {
-		buf[off>>3] |= mask
-	} else {
-		buf[off>>3] &^= mask
+	if grew || (old != 0) != (on == 1) { // as Redis 7.0: an unchanged bit is no write
+		if on == 1 {
+			buf[off>>3] |= mask
+		} else {
+			buf[off>>3] &^= mask
+		}
+		putBits(c, args[1], it, buf)
+		c.notify(NotifyString, "setbit", args[1])
 	}
-	putBits(c, args[1], it, buf)
-	c.notify(NotifyString, "setbit", args[1])
 	if old != 0 {
 		c.Int(1)
 	} else {
