@@ -191,7 +191,7 @@ func TestHyperLogLogRandomAgainstRedis(t *testing.T) {
 func hllScript(rng *rand.Rand, counts bool) []diffCmd {
 	key := func() string { return "h" + strconv.Itoa(rng.IntN(4)) }
 	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
-	universe := 200 + rng.IntN(20000)
+	universe := 3000 + rng.IntN(20000) // enough for values to turn dense
 	elem := func() string { return "e" + strconv.Itoa(rng.IntN(universe)) }
 	var norm func(*testing.T, string) string
 	if counts {
