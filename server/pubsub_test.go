@@ -161,6 +161,12 @@ func TestKeyspaceNotificationsAgainstRedis(t *testing.T) {
 		{"LPUSHX", "nosuch", "x"}, {"LMPOP", "1", "l3", "LEFT"}, {"BLPOP", "l", "0"}, {"LTRIM", "nosuch", "0", "1"},
 		{"RESTORE", "r", "0", dumpHello}, {"RESTORE", "r", "0", dumpHello, "REPLACE"}, {"RESTORE", "r", "1", dumpHello, "ABSTTL", "REPLACE"},
 		{"RESTORE", "r", "100000", dumpHello}, {"RPUSH", "sl", "3", "1", "2"}, {"SORT", "sl", "STORE", "sd"}, {"SORT", "nosuch", "STORE", "sd"},
+		{"SETBIT", "bm", "7", "1"}, {"SETBIT", "bm", "7", "1"}, {"BITFIELD", "bm", "SET", "u8", "0", "255"}, {"BITFIELD", "bm", "GET", "u8", "0"},
+		{"BITFIELD", "bm2", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9"}, {"BITOP", "OR", "bo", "bm", "bm2"}, {"BITOP", "AND", "bo", "nosuch"},
+		{"PFADD", "hl", "a", "b"}, {"PFADD", "hl", "a"}, {"PFMERGE", "hl2", "hl"},
+		{"SADD", "s1", "a", "b", "c"}, {"SADD", "s2", "b", "c"}, {"SINTERSTORE", "s3", "s1", "s2"}, {"SUNIONSTORE", "s3", "s1", "s2"},
+		{"SDIFFSTORE", "s3", "s2", "s1"}, {"SMOVE", "s1", "s2", "a"}, {"SMOVE", "s2", "s4", "a"}, {"SPOP", "s4"}, {"SPOP", "s2", "10"},
+		{"SMOVE", "s1", "s1", "b"},
 		{"SET", "x", "v", "PX", "50"},
 	}
 	run := func(addr string) []string {
