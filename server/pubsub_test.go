@@ -156,6 +156,12 @@ func TestKeyspaceNotificationsAgainstRedis(t *testing.T) {
 		{"LINSERT", "l", "BEFORE", "z", "y"}, {"LREM", "l", "0", "y"}, {"LTRIM", "l", "0", "0"}, {"RPUSH", "l", "w"},
 		{"RPOPLPUSH", "l", "l2"}, {"LMOVE", "l2", "l3", "LEFT", "RIGHT"}, {"LMOVE", "l3", "l3", "LEFT", "LEFT"},
 		{"LPUSHX", "nosuch", "x"}, {"LMPOP", "1", "l3", "LEFT"}, {"BLPOP", "l", "0"}, {"LTRIM", "nosuch", "0", "1"},
+		{"ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"}, {"ZADD", "z", "1", "a"}, {"ZADD", "z", "INCR", "1", "a"}, {"ZINCRBY", "z", "1", "e"},
+		{"ZREM", "z", "nosuch"}, {"ZREM", "z", "e"}, {"ZPOPMIN", "z"}, {"ZPOPMAX", "z"}, {"ZADD", "z", "5", "e", "6", "f", "7", "g"},
+		{"ZREMRANGEBYRANK", "z", "0", "0"}, {"ZREMRANGEBYSCORE", "z", "5", "5"}, {"ZADD", "zl", "0", "a", "0", "b"}, {"ZREMRANGEBYLEX", "zl", "[a", "[a"},
+		{"ZUNIONSTORE", "zu", "2", "z", "zl"}, {"ZINTERSTORE", "zi", "2", "z", "zl"}, {"ZDIFFSTORE", "zd", "1", "z"}, {"ZRANGESTORE", "zr", "z", "0", "0"},
+		{"ZRANGESTORE", "zr", "z", "5", "6"}, {"ZINTERSTORE", "zu", "2", "z", "nosuch"}, {"ZMPOP", "1", "zd", "MAX", "COUNT", "10"},
+		{"BZPOPMIN", "zl", "0"}, {"BZMPOP", "0", "1", "z", "MIN", "COUNT", "5"}, {"ZREMRANGEBYRANK", "zu", "0", "-1"}, {"RENAME", "zr", "zr2"},
 		{"SET", "x", "v", "PX", "50"},
 	}
 	run := func(addr string) []string {
