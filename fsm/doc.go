@@ -20,6 +20,7 @@
 // (Command): name, arity, key positions, Redis's flags and ACL categories,
 // subcommands, and its handler. The fsm's rows live beside their handlers,
 // one file per family (strings.go, keys.go, hashes.go, sets.go, lists.go,
+// zsets.go,
 // and the replicated state beside the keyspace: acl.go, script.go,
 // notify.go); the
 // server adds its front-door rows and builds one Table from both, which

@@ -174,3 +174,18 @@ func TestZsetBlockingServed(t *testing.T) {
 	}
 	b.expect(":0\r\n", "ZCARD", "jobs")
 }
+
+// BZMPOP's timeout is its first argument: it waits that long on keys that
+// do not exist yet, and bad arguments answer at once.
+func TestZsetBZMPOPWaits(t *testing.T) {
+	n, _ := ksNode(t)
+	a, b := n.raw(), n.raw()
+	a.send("BZMPOP", "0", "1", "later", "MIN")
+	waitBlocked(t, n, 1)
+	b.expect(":1\r\n", "ZADD", "later", "1", "m")
+	if got := a.read(); got != "*2\r\n$5\r\nlater\r\n*1\r\n*2\r\n$1\r\nm\r\n$1\r\n1\r\n" {
+		t.Fatalf("BZMPOP served %q", got)
+	}
+	a.expect("-ERR syntax error\r\n", "BZMPOP", "0", "1", "none", "MIDDLE")
+	a.expect("-ERR count should be greater than 0\r\n", "BZMPOP", "0", "1", "none", "MIN", "COUNT", "0")
+}
