@@ -207,9 +207,6 @@ parsed:
 	}
 	cl := editZset(it, args[1])
 	z := cl.zset
-	if it == nil && len(args[at+1]) > zsetMaxListVal {
-		z.big = true
-	}
 	var added, updated, processed int64
 	var last float64
 	for j, s := range scores {
@@ -575,12 +572,17 @@ func zrangeGeneric(c *Ctx, args [][]byte, at int, store bool, typ zrangeType, di
 			}
 			return
 		}
+		// Redis adds the range to a new listpack in the order it would
+		// reply, converting it once it outgrows one: -0 scores added
+		// before that are stored as 0.
 		out := &item{key: string(dst), kind: KindZSet, zset: newZset()}
-		it.zset.scan(from, to, false, func(e zent) bool {
+		// A rank range's length is known up front: Redis makes a longer
+		// one a skiplist from the start.
+		out.zset.big = typ == zrangeRank && to-from > zsetMaxListpack
+		it.zset.scan(from, to, rev, func(e zent) bool {
 			out.zset.set(e.member, e.score)
 			return true
 		})
-		out.zset.settle()
 		c.Put(out)
 		c.Int(int64(to - from))
 		c.notify(NotifyZset, "zrangestore", dst)
@@ -917,10 +919,14 @@ func aggregate(target *float64, v float64, agg int) {
 		if math.IsNaN(*target) { // inf + -inf: Redis's convention is 0
 			*target = 0
 		}
-	case aggMin:
-		*target = min(*target, v)
+	case aggMin: // C's comparison, not Go's min: -0 and 0 are equal
+		if v < *target {
+			*target = v
+		}
 	case aggMax:
-		*target = max(*target, v)
+		if v > *target {
+			*target = v
+		}
 	}
 }
 
