@@ -204,7 +204,7 @@ func sortCmd(c *Ctx, args [][]byte) {
 				}
 				continue
 			}
-			score, ok := strtod(by)
+			score, ok := sortStrtod(by)
 			if !ok {
 				convErr = true
 			}
@@ -327,10 +327,10 @@ func sortLookup(c *Ctx, pat []byte, elem string) (string, bool) {
 	return it.str, true
 }
 
-// strtod parses a score as Redis's SORT does with strtod: leading spaces
+// sortStrtod parses a score as Redis's SORT does with strtod: leading spaces
 // allowed, the whole rest must be the number, not NaN, not out of range;
 // an empty string is 0.
-func strtod(s string) (float64, bool) {
+func sortStrtod(s string) (float64, bool) {
 	if s == "" {
 		return 0, true
 	}
