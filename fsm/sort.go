@@ -91,8 +91,8 @@ type sortElem struct {
 }
 
 // sortSource is what SORT loads from the key: every element, in the
-// value's own order. One case per kind; a sorted set (when statehouse has
-// them) is loaded in score order and, like a list, is ordered already.
+// value's own order. One case per kind; a sorted set is loaded in score
+// order and, like a list, is ordered already.
 func sortSource(it *item) (elems []string, ordered bool) {
 	switch it.kind {
 	case KindList:
@@ -104,6 +104,13 @@ func sortSource(it *item) (elems []string, ordered bool) {
 			return true
 		})
 		return elems, false
+	case KindZSet:
+		elems = make([]string, 0, it.zset.len())
+		it.zset.byScore.Scan(func(e zent) bool {
+			elems = append(elems, e.member)
+			return true
+		})
+		return elems, true
 	}
 	return nil, false
 }
