@@ -175,9 +175,19 @@ func (c *Client) Read(ctx context.Context, fn func(ctx context.Context, rdb *red
 // tx.TxPipelined. It runs again on the terms of Write; a watched key that
 // changed is redis.TxFailedErr (errors.Is), which it does not retry: the
 // caller decides whether to run the transaction again.
+//
+// fn is not given the attempt's context, and sends with its own (the
+// caller's), which the node's hook cannot tell apart from another
+// call's: the transaction's own hook (attemptHook) records what it
+// sends instead, so an EXEC whose connection broke is uncertain and the
+// transaction never runs again.
 func (c *Client) Watch(ctx context.Context, fn func(tx *redis.Tx) error, keys ...string) error {
 	return c.run(ctx, true, func(ctx context.Context, rdb *redis.Client) error {
-		return rdb.Watch(ctx, fn, keys...)
+		a, _ := ctx.Value(attemptKey{}).(*attemptState)
+		return rdb.Watch(ctx, func(tx *redis.Tx) error {
+			tx.AddHook(attemptHook{c: c, a: a}) // this Tx's hooks only: rdb's are a copy
+			return fn(tx)
+		}, keys...)
 	})
 }
 
@@ -355,10 +365,7 @@ func (h nodeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		err := next(ctx, cmd)
 		h.c.observe(ctx, h.addr, err)
 		if a, _ := ctx.Value(attemptKey{}).(*attemptState); a != nil {
-			a.cmds.Add(1)
-			if h.c.isWrite(cmd.Name()) && Classify(err) != Retry {
-				a.unsafe.Store(true)
-			}
+			h.c.sent(a, cmd, err)
 		}
 		return err
 	}
@@ -374,33 +381,80 @@ func (h nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 			}
 		}
 		h.c.observe(ctx, h.addr, first)
-		a, _ := ctx.Value(attemptKey{}).(*attemptState)
-		if a == nil || len(cmds) == 0 {
-			return err
-		}
-		a.cmds.Add(int64(len(cmds)))
-		if tx := cmds[0].Name() == "multi" && cmds[len(cmds)-1].Name() == "exec"; tx {
-			// MULTI/EXEC applies all or nothing: nothing only if EXEC
-			// (or the pipeline) says so.
-			e := err
-			if e == nil {
-				e = cmds[len(cmds)-1].Err()
-			}
-			if e == nil || Classify(e) != Retry {
-				a.unsafe.Store(true)
-			}
-			return err
-		}
-		for _, cmd := range cmds {
-			e := cmd.Err()
-			if e == nil && err != nil && !isReply(err) {
-				e = err
-			}
-			if h.c.isWrite(cmd.Name()) && Classify(e) != Retry {
-				a.unsafe.Store(true)
-			}
+		if a, _ := ctx.Value(attemptKey{}).(*attemptState); a != nil {
+			h.c.sentPipeline(a, cmds, err)
 		}
 		return err
+	}
+}
+
+// attemptHook records in one attempt what a Watch's Tx sends, whatever
+// the context fn sends it with. Commands sent with the attempt's own
+// context are the node hook's to record.
+type attemptHook struct {
+	c *Client
+	a *attemptState
+}
+
+func (h attemptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h attemptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if h.a != nil && ctx.Value(attemptKey{}) != h.a {
+			h.c.sent(h.a, cmd, err)
+		}
+		return err
+	}
+}
+
+func (h attemptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if h.a != nil && ctx.Value(attemptKey{}) != h.a {
+			h.c.sentPipeline(h.a, cmds, err)
+		}
+		return err
+	}
+}
+
+// sent records in a that cmd was sent and got err: a write whose error
+// does not say it certainly did not apply makes the attempt unsafe to
+// run again.
+func (c *Client) sent(a *attemptState, cmd redis.Cmder, err error) {
+	a.cmds.Add(1)
+	if c.isWrite(cmd.Name()) && Classify(err) != Retry {
+		a.unsafe.Store(true)
+	}
+}
+
+// sentPipeline is sent for a pipeline, or a MULTI/EXEC transaction,
+// that got err.
+func (c *Client) sentPipeline(a *attemptState, cmds []redis.Cmder, err error) {
+	if len(cmds) == 0 {
+		return
+	}
+	a.cmds.Add(int64(len(cmds)))
+	if tx := cmds[0].Name() == "multi" && cmds[len(cmds)-1].Name() == "exec"; tx {
+		// MULTI/EXEC applies all or nothing: nothing only if EXEC
+		// (or the pipeline) says so.
+		e := err
+		if e == nil {
+			e = cmds[len(cmds)-1].Err()
+		}
+		if e == nil || Classify(e) != Retry {
+			a.unsafe.Store(true)
+		}
+		return
+	}
+	for _, cmd := range cmds {
+		e := cmd.Err()
+		if e == nil && err != nil && !isReply(err) {
+			e = err
+		}
+		if c.isWrite(cmd.Name()) && Classify(e) != Retry {
+			a.unsafe.Store(true)
+		}
 	}
 }
 

@@ -32,7 +32,9 @@
 //     may have applied. An -UNCERTAIN reply, or a connection that broke
 //     after a write was sent, is returned as ErrUncertain (errors.Is), to
 //     be decided by the caller, who knows whether the write is idempotent.
-//     A read whose connection broke is sent to another node.
+//     A read whose connection broke is sent to another node. What a
+//     Write's or Read's fn sends is seen through the context it is given;
+//     what a Watch's fn sends, through its Tx (fn has no such context).
 //   - Classify is the one place that reads statehouse's errors; jepsen-lite
 //     and the system tests classify their histories with it.
 //   - The go-redis client of each node is at hand (Leader, Node) for any
