@@ -24,7 +24,8 @@ import (
 //
 // Three things would break the promise, and each is closed:
 //   - A voter that restarts forgets its leader and would vote at once: a
-//     node grants no vote during its first HeartbeatTimeout (voteGate).
+//     node run with LeaseReads grants no vote during its first
+//     HeartbeatTimeout (voteGate); so every member must run with it.
 //   - A leadership transfer makes voters vote despite their leader: the
 //     leader gives its lease up for the term before it transfers (handOff).
 //   - A voter whose HeartbeatTimeout is shorter than the leader's: every

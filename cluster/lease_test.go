@@ -139,8 +139,11 @@ func TestHandOffGivesTheLeaseUp(t *testing.T) {
 // A node grants no vote in its first HeartbeatTimeout: it may have
 // accepted, before a restart, a leader whose lease counts on it.
 func TestNoVoteInTheFirstHeartbeatTimeout(t *testing.T) {
-	tc := newTestCluster(t, 3)
+	tc := newTestCluster(t, 3, func(c *Config) { c.LeaseReads = true })
 	f := tc.followers()[0]
+	if got := time.Duration(f.votes.quiet.Load()); got != f.raftHeartbeatTimeout() {
+		t.Fatalf("with LeaseReads a node holds its vote %v after it starts, want its HeartbeatTimeout", got)
+	}
 	f.votes.quiet.Store(int64(time.Hour))
 	if f.votes.mayVote() {
 		t.Fatal("a node votes within its first HeartbeatTimeout")

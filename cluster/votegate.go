@@ -21,9 +21,11 @@ import (
 // voteGate is the Raft transport with that rule applied to the requests it
 // hands to Raft.
 //
-// And a node grants no vote in its first HeartbeatTimeout: before it
-// stopped it may have accepted a leader whose lease (lease.go) counts on
-// it to refuse votes that long after; started again, it has forgotten.
+// And with LeaseReads a node grants no vote in its first
+// HeartbeatTimeout: before it stopped it may have accepted a leader whose
+// lease (lease.go) counts on it to refuse votes that long after; started
+// again, it has forgotten. (Without LeaseReads nothing counts on that, and
+// the hold-off would only slow a cluster's first election.)
 //
 // On the way out, it notes each AppendEntries a voter accepted, which is
 // what the leader's lease is made of.
@@ -39,7 +41,9 @@ type voteGate struct {
 
 func newVoteGate(t *raft.NetworkTransport, n *Node) *voteGate {
 	g := &voteGate{NetworkTransport: t, n: n, consumer: make(chan raft.RPC), started: time.Now()}
-	g.quiet.Store(int64(n.raftHeartbeatTimeout()))
+	if n.cfg.LeaseReads {
+		g.quiet.Store(int64(n.raftHeartbeatTimeout()))
+	}
 	go g.run(t.Consumer())
 	return g
 }
