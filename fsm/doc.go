@@ -22,7 +22,7 @@
 // one file per family (strings.go, keys.go, hashes.go, sets.go, lists.go,
 // dump.go with Redis's serialization in rdb.go, object.go, sort.go, and
 // the replicated state beside the keyspace: acl.go, script.go,
-// notify.go, and memory.go: used_memory, the limit and eviction's
+// function.go (function libraries), notify.go, and memory.go: used_memory, the limit and eviction's
 // conditional delete); the
 // server adds its front-door rows and builds one Table from both, which
 // COMMAND, the arity and auth checks, MULTI and ACL read. NewTable refuses

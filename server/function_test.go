@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/statehouse/statehouse/internal/testcluster"
 )
 
@@ -82,6 +84,7 @@ var functionScript = [][]string{
 	{"FUNCTION", "LIST"},
 	{"FCALL", "f1", "1", "k"},
 	{"FUNCTION", "STATS"},
+	{"FUNCTION", "HELP"},
 }
 
 func TestFunctionsAgainstRedis(t *testing.T) {
@@ -102,4 +105,61 @@ func TestFunctionsAgainstRedis(t *testing.T) {
 			t.Errorf("%q:\nstatehouse   %q\nredis-server %q", strings.Join(args, " "), got[i], want[i])
 		}
 	}
+}
+
+// FUNCTION DUMP's payload is Redis's: one made by redis-server restores
+// into statehouse and one made by statehouse into redis-server, and both
+// then list the same library and run the same function. A collision is
+// refused as Redis refuses it, leaving the libraries as they were.
+func TestFunctionDumpRestoreWithRedis(t *testing.T) {
+	n, sc := ksNode(t)
+	rc := redis.NewClient(testcluster.ClientOptions(testcluster.StartRedis(t)))
+	defer rc.Close()
+	ctx := context.Background()
+	lib := "#!lua name=mylib\nredis.register_function('f1', function(keys, args) return redis.call('incr', keys[1]) end)\n"
+	two := "#!lua name=lib2\nredis.register_function('f2', function() return 'two' end)\n"
+	for _, c := range []*redis.Client{rc, sc} {
+		if err := c.Do(ctx, "FUNCTION", "FLUSH").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rc.Do(ctx, "FUNCTION", "LOAD", lib).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Do(ctx, "FUNCTION", "LOAD", two).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fromRedis, err := rc.Do(ctx, "FUNCTION", "DUMP").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromUs, err := sc.Do(ctx, "FUNCTION", "DUMP").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		client  *redis.Client
+		payload string
+	}{{"statehouse", sc, fromRedis}, {"redis-server", rc, fromUs}} {
+		if err := c.client.Do(ctx, "FUNCTION", "RESTORE", c.payload).Err(); err != nil {
+			t.Fatalf("%s: RESTORE: %v", c.name, err)
+		}
+		err := c.client.Do(ctx, "FUNCTION", "RESTORE", c.payload).Err()
+		if err == nil || !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("%s: RESTORE APPEND of a library it has: %v", c.name, err)
+		}
+		for fn, want := range map[string]any{"f1": int64(1), "f2": "two"} {
+			if got, err := c.client.Do(ctx, "FCALL", fn, "1", "fk").Result(); err != nil || got != want {
+				t.Fatalf("%s: FCALL %s: %v %v", c.name, fn, got, err)
+			}
+		}
+	}
+	// Same words for the collision on both.
+	rerr := rc.Do(ctx, "FUNCTION", "RESTORE", fromRedis).Err()
+	serr := sc.Do(ctx, "FUNCTION", "RESTORE", fromRedis).Err()
+	if rerr == nil || serr == nil || rerr.Error() != serr.Error() {
+		t.Fatalf("collision: statehouse %v, redis-server %v", serr, rerr)
+	}
+	_ = n
 }
