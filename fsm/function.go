@@ -459,9 +459,15 @@ func (c *Ctx) runFunction(name string, rest [][]byte, readOnly bool) {
 		c.Error(msg)
 		return
 	}
+	// As Redis: over the memory limit, a function that may write runs
+	// only if flagged allow-oom, and then its calls may grow memory.
+	if c.Write && fn.flags&(fnNoWrites|fnAllowOOM) == 0 && c.f.oom() {
+		c.Error(OOMError)
+		return
+	}
 	L := newScriptState(c.Rev^c.Rand, functionLibs)
 	defer L.Close()
-	r := &scriptRun{c: c, readOnly: readOnly || fn.flags&fnNoWrites != 0, sha: name, chunk: "user_function"}
+	r := &scriptRun{c: c, readOnly: readOnly || fn.flags&fnNoWrites != 0, sha: name, chunk: "user_function", allowOOM: fn.flags&fnAllowOOM != 0}
 	r.install(L)
 	protectGlobals(L)
 	lr, msg := runLibrary(L, lib.name, []byte(lib.code))

@@ -101,3 +101,30 @@ func TestFunctionDumpRestore(t *testing.T) {
 		t.Fatalf("FCALL after RESTORE: %q", got)
 	}
 }
+
+// Over the memory limit, as Redis: FUNCTION LOAD and a function that may
+// write are refused; a no-writes function runs, and one flagged
+// allow-oom runs with its denyoom calls.
+func TestFunctionsOverMemoryLimit(t *testing.T) {
+	f := New()
+	applyOne(f, 1, 0, FunctionLoadCommand, "0", testLib)
+	applyOne(f, 2, 0, FunctionLoadCommand, "0", "#!lua name=oomok\nredis.register_function{function_name='grow', callback=function(keys) return redis.call('set', keys[1], 'v') end, flags={'allow-oom'}}")
+	applyOne(f, 3, 0, "SET", "n", "1")
+	if got := applyOne(f, 4, 0, MemConfigCommand, "maxmemory", "1"); got != "+OK\r\n" {
+		t.Fatal(got)
+	}
+	oom := "-" + OOMError + "\r\n"
+	for i, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{FcallCommand, "bump", "1", "n", "1"}, oom},
+		{[]string{FunctionLoadCommand, "0", "#!lua name=more\nredis.register_function('m', function() return 1 end)"}, oom},
+		{[]string{FcallCommand, "peek", "1", "n"}, "$1\r\n1\r\n"},
+		{[]string{FcallCommand, "grow", "1", "g"}, "+OK\r\n"},
+	} {
+		if got := applyOne(f, uint64(5+i), 0, c.args...); got != c.want {
+			t.Errorf("%q over the limit: %q, want %q", c.args, got, c.want)
+		}
+	}
+}

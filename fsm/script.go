@@ -448,6 +448,7 @@ type scriptRun struct {
 	sha      string // the script's SHA-1, or the function's name
 	chunk    string // "user_script", or "user_function" for FCALL
 	line     int    // of the last redis.call, for error messages
+	allowOOM bool   // a function flagged allow-oom: denyoom calls run over the limit
 }
 
 func (r *scriptRun) install(L *lua.LState) {
@@ -551,7 +552,7 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	if cmd.IsWrite() && (r.readOnly || !r.c.Write) {
 		return fail("-ERR Write commands are not allowed from read-only scripts.")
 	}
-	if cmd.Flags&FlagDenyOOM != 0 && r.c.f.oom() {
+	if cmd.Flags&FlagDenyOOM != 0 && !r.allowOOM && r.c.f.oom() {
 		return fail("-" + OOMError)
 	}
 	if u := r.c.user; u != nil {
