@@ -651,3 +651,16 @@ func functionRestoreCmd(c *Ctx, args [][]byte) {
 	c.f.libs, c.f.fnIndex = next.libs, next.fnIndex
 	c.OK()
 }
+
+// FcallKeys finds FCALL's keys (and EVAL's): numkeys at index 2, the keys
+// after it; none if numkeys is not a count the arguments hold.
+func FcallKeys(args [][]byte) [][]byte {
+	if len(args) < 3 {
+		return nil
+	}
+	n, ok := resp.ParseInt(args[2])
+	if !ok || n < 1 || n > int64(len(args)-3) {
+		return nil
+	}
+	return args[3 : 3+n]
+}

@@ -85,6 +85,14 @@ var functionScript = [][]string{
 	{"FCALL", "f1", "1", "k"},
 	{"FUNCTION", "STATS"},
 	{"FUNCTION", "HELP"},
+	{"COMMAND", "GETKEYS", "FCALL", "f1", "2", "k1", "k2", "arg"},
+	{"COMMAND", "GETKEYS", "FCALL_RO", "f1", "1", "k1"},
+	{"FUNCTION", "LOAD", fnLib},
+	{"ACL", "SETUSER", "fnuser", "on", "nopass", "~a*", "+@all"},
+	{"AUTH", "fnuser", "x"},
+	{"FCALL", "f1", "1", "b"},
+	{"FCALL", "f1", "1", "a"},
+	{"FUNCTION", "DELETE", "mylib"},
 }
 
 func TestFunctionsAgainstRedis(t *testing.T) {
