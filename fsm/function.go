@@ -617,13 +617,16 @@ func functionRestoreCmd(c *Ctx, args [][]byte) {
 		}
 		code, err := r.str()
 		if err != nil {
-			c.Error("ERR Failed loading library")
+			c.Error("ERR Failed loading library payload")
 			return
 		}
 		lib, msg := compileLibrary([]byte(code))
 		if msg == "" {
-			name, _ := parseLibMeta([]byte(code))
-			lib.name = name
+			for _, l := range libs {
+				if l.name == lib.name {
+					msg = "ERR Library '" + lib.name + "' already exists"
+				}
+			}
 		}
 		if msg != "" {
 			c.Error(msg)

@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc64"
 	"strings"
 	"testing"
 
@@ -170,4 +173,28 @@ func TestFunctionDumpRestoreWithRedis(t *testing.T) {
 		t.Fatalf("collision: statehouse %v, redis-server %v", serr, rerr)
 	}
 	_ = n
+	// Payloads that are not Redis's libraries: the same words on both.
+	payload := func(parts ...[]byte) string {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		b = binary.LittleEndian.AppendUint16(b, 10)
+		return string(binary.LittleEndian.AppendUint64(b, ^crc64.Update(^uint64(0), crc64.MakeTable(0x95ac9329ac4bc9b5), b)))
+	}
+	code := "#!lua name=dup\nredis.register_function('d',function() end)"
+	str := append([]byte{byte(len(code))}, code...)
+	for name, p := range map[string]string{
+		"not a function": payload([]byte{0}, str),
+		"a library twice": payload([]byte{245}, str, []byte{245}, str),
+		"bad code":        payload([]byte{245}, []byte{5}, []byte("hello")),
+		"truncated":       payload([]byte{245}, []byte{40}, []byte("short")),
+		"empty":           payload(),
+	} {
+		rerr := rc.Do(ctx, "FUNCTION", "RESTORE", p, "REPLACE").Err()
+		serr := sc.Do(ctx, "FUNCTION", "RESTORE", p, "REPLACE").Err()
+		if fmt.Sprint(rerr) != fmt.Sprint(serr) {
+			t.Errorf("%s: statehouse %v, redis-server %v", name, serr, rerr)
+		}
+	}
 }
