@@ -185,7 +185,7 @@ func TestFunctionDumpRestoreWithRedis(t *testing.T) {
 	code := "#!lua name=dup\nredis.register_function('d',function() end)"
 	str := append([]byte{byte(len(code))}, code...)
 	for name, p := range map[string]string{
-		"not a function": payload([]byte{0}, str),
+		"not a function":  payload([]byte{0}, str),
 		"a library twice": payload([]byte{245}, str, []byte{245}, str),
 		"bad code":        payload([]byte{245}, []byte{5}, []byte("hello")),
 		"truncated":       payload([]byte{245}, []byte{40}, []byte("short")),
