@@ -399,6 +399,8 @@ var internalCommands = []*Command{
 	{Name: ScriptCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: evalCmd, Version: scriptVersion},
 	{Name: ScriptLoadCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptLoadCmd},
 	{Name: ScriptFlushCommand, Arity: 1, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptFlushCmd},
+	// Functions (function.go). Bump these versions when what the library
+	// code or a function sees changes (functionLibs, register_function).
 	{Name: FunctionLoadCommand, Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagInternal, Group: "internal", Handler: functionLoadCmd, Version: 1},
 	{Name: FunctionDeleteCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: functionDeleteCmd, Version: 1},
 	{Name: FunctionFlushCommand, Arity: 1, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: functionFlushCmd, Version: 1},
