@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"sort"
@@ -321,7 +322,7 @@ func (f *FSM) addLibrary(lib *library, replace bool) string {
 		return "ERR Library '" + lib.name + "' already exists"
 	}
 	for _, fn := range lib.funcs {
-		if other, ok := f.fnIndex[fn.name]; ok && other != old {
+		if other, ok := f.fnIndex[strings.ToLower(fn.name)]; ok && other != old {
 			return "ERR Function " + fn.name + " already exists"
 		}
 	}
@@ -331,7 +332,7 @@ func (f *FSM) addLibrary(lib *library, replace bool) string {
 	f.removeLibrary(lib.name)
 	f.libs[lib.name] = lib
 	for _, fn := range lib.funcs {
-		f.fnIndex[fn.name] = lib
+		f.fnIndex[strings.ToLower(fn.name)] = lib
 	}
 	return ""
 }
@@ -342,7 +343,7 @@ func (f *FSM) removeLibrary(name string) bool {
 		return false
 	}
 	for _, fn := range old.funcs {
-		delete(f.fnIndex, fn.name)
+		delete(f.fnIndex, strings.ToLower(fn.name))
 	}
 	delete(f.libs, name)
 	return true
@@ -397,16 +398,23 @@ func functionFlushCmd(c *Ctx, args [][]byte) {
 func (f *FSM) FunctionFlags(name string) (exists, noWrites bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	lib := f.fnIndex[name]
+	fn, ok := f.function(name)
+	return ok, fn.flags&fnNoWrites != 0
+}
+
+// function finds a function by name; function names are
+// case-insensitive, as in Redis.
+func (f *FSM) function(name string) (libFunc, bool) {
+	lib := f.fnIndex[strings.ToLower(name)]
 	if lib == nil {
-		return false, false
+		return libFunc{}, false
 	}
 	for _, fn := range lib.funcs {
-		if fn.name == name {
-			return true, fn.flags&fnNoWrites != 0
+		if strings.EqualFold(fn.name, name) {
+			return fn, true
 		}
 	}
-	return false, false
+	return libFunc{}, false
 }
 
 // fcallCmd applies "statehouse.fcall function numkeys key... arg...".
@@ -439,17 +447,12 @@ func (f *FSM) FcallRO(db int, now int64, rnd uint64, name string, rest [][]byte,
 // runFunction calls a function with its keys and arguments (rest:
 // numkeys, keys, args), writing its reply to c.Out.
 func (c *Ctx) runFunction(name string, rest [][]byte, readOnly bool) {
-	lib := c.f.fnIndex[name]
-	if lib == nil {
+	fn, ok := c.f.function(name)
+	if !ok {
 		c.Error("ERR Function not found")
 		return
 	}
-	var fn libFunc
-	for _, f := range lib.funcs {
-		if f.name == name {
-			fn = f
-		}
-	}
+	lib := c.f.fnIndex[strings.ToLower(name)]
 	if readOnly && fn.flags&fnNoWrites == 0 {
 		c.Error("ERR Can not execute a script with write flag using *_ro command.")
 		return
@@ -475,7 +478,7 @@ func (c *Ctx) runFunction(name string, rest [][]byte, readOnly bool) {
 		c.Error(msg)
 		return
 	}
-	cb := lr.callbacks[name]
+	cb := lr.callbacks[fn.name]
 	keys, argv := L.NewTable(), L.NewTable()
 	for _, k := range rest[1 : 1+numkeys] {
 		keys.Append(lua.LString(k))
@@ -513,7 +516,7 @@ func (f *FSM) FunctionList(pattern []byte, withCode bool) []byte {
 	defer f.mu.RUnlock()
 	var libs []*library
 	for _, n := range f.libNames() {
-		if pattern == nil || Match(pattern, []byte(n)) {
+		if pattern == nil || Match(bytes.ToLower(pattern), []byte(strings.ToLower(n))) { // as Redis: without case
 			libs = append(libs, f.libs[n])
 		}
 	}
