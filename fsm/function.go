@@ -133,8 +133,7 @@ func runLibrary(L *lua.LState, name string, code []byte) (*libRun, string) {
 	for i, n := range []string{"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"} {
 		loader.RawSetString(n, lua.LNumber(i))
 	}
-	loader.RawSetString("REDIS_VERSION", lua.LString("7.0.15"))
-	loader.RawSetString("REDIS_VERSION_NUM", lua.LNumber(0x07000f))
+	setRedisVersion(loader)
 	lmt := L.NewTable()
 	lmt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckString(2))
@@ -197,6 +196,14 @@ func runLibrary(L *lua.LState, name string, code []byte) (*libRun, string) {
 	}
 	sort.Slice(lr.lib.funcs, func(i, j int) bool { return lr.lib.funcs[i].name < lr.lib.funcs[j].name })
 	return lr, ""
+}
+
+// setRedisVersion sets redis.REDIS_VERSION and REDIS_VERSION_NUM: the
+// Redis statehouse answers as, as INFO says (EVAL scripts do not see them: that would
+// change scriptVersion 3).
+func setRedisVersion(t *lua.LTable) {
+	t.RawSetString("REDIS_VERSION", lua.LString("7.0.0"))
+	t.RawSetString("REDIS_VERSION_NUM", lua.LNumber(0x070000))
 }
 
 // register is redis.register_function, in both its forms.
@@ -472,6 +479,7 @@ func (c *Ctx) runFunction(name string, rest [][]byte, readOnly bool) {
 	defer L.Close()
 	r := &scriptRun{c: c, readOnly: readOnly || fn.flags&fnNoWrites != 0, sha: name, chunk: "user_function", allowOOM: fn.flags&fnAllowOOM != 0}
 	r.install(L)
+	setRedisVersion(L.GetGlobal("redis").(*lua.LTable))
 	protectGlobals(L)
 	lr, msg := runLibrary(L, lib.name, []byte(lib.code))
 	if msg != "" { // it loaded when it was added: not on this build?

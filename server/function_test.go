@@ -17,7 +17,16 @@ const (
 	fnRO  = "#!lua name=rolib\nlocal function helper(x) return string.format('<%s>', x) end\n" +
 		"redis.register_function{function_name='ro', callback=function(keys, args) return {redis.call('get', keys[1]), helper(args[1])} end, flags={'no-writes'}, description='a reader'}\n"
 	fnErrs = "#!lua name=errs\n" +
-		"redis.register_function('te', function(keys, args) return redis.call('nosuch') end)\n"
+		"redis.register_function('te', function(keys, args) return redis.call('nosuch') end)\n" +
+		"redis.register_function('te2', function(keys, args) error('boom') end)\n" +
+		"redis.register_function('te3', function(keys, args) return x end)\n" +
+		"redis.register_function('te4', function(keys, args) return KEYS end)\n" +
+		"redis.register_function('te5', function(keys, args) return redis.call('incr', 'sk') end)\n" +
+		"redis.register_function('te6', function(keys, args) y = 1 end)\n" +
+		"redis.register_function{function_name='te7', callback=function(keys, args) return redis.call('set', 'a', 'b') end, flags={'no-writes'}}\n" +
+		"redis.register_function('te8', function(keys, args) return redis.register_function('x', function() end) end)\n" +
+		"redis.register_function('te9', function(keys, args) return {type(keys), #args, redis.status_reply('FINE'), redis.pcall('incr', 'sk')} end)\n" +
+		"redis.register_function('te10', function(keys, args) return redis.REDIS_VERSION_NUM ~= nil end)\n"
 )
 
 // functionScript runs on one connection against statehouse and
@@ -52,6 +61,14 @@ var functionScript = [][]string{
 	{"SET", "sk", "abc"},
 	{"FCALL", "f1", "1", "sk"},
 	{"FCALL", "te", "0"},
+	{"FCALL", "te2", "0"},
+	{"FCALL", "te3", "0"},
+	{"FCALL", "te4", "0"},
+	{"FCALL", "te5", "0"},
+	{"FCALL", "te6", "0"},
+	{"FCALL", "te7", "0"},
+	{"FCALL", "te9", "1", "k", "a", "b"},
+	{"FCALL", "te10", "0"},
 	{"FUNCTION", "LIST", "LIBRARYNAME", "myl*"},
 	{"FUNCTION", "LIST", "LIBRARYNAME", "rolib", "WITHCODE"},
 	{"FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "mylib"},
