@@ -119,8 +119,8 @@ func frontDoorCommands() []*fsm.Command {
 		{Name: "eval_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(false, true))},
 		{Name: "evalsha_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(true, true))},
 		// functions (function.go)
-		{Name: "fcall", Arity: -3, Flags: fd | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", KeysFunc: fsm.FcallKeys, Conn: conn(fcallCmd(false))},
-		{Name: "fcall_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", KeysFunc: fsm.FcallKeys, Conn: conn(fcallCmd(true))},
+		{Name: "fcall", Arity: -3, Flags: fd | fsm.FlagNoScript | fsm.FlagStale | fsm.FlagNoMandatoryKeys, Categories: fsm.CatScripting, Group: "scripting", KeysFunc: fsm.FcallKeys, Conn: conn(fcallCmd(false))},
+		{Name: "fcall_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | fsm.FlagNoMandatoryKeys, Categories: fsm.CatScripting, Group: "scripting", KeysFunc: fsm.FcallKeys, Conn: conn(fcallCmd(true))},
 		{Name: "function", Arity: -2, Flags: fd, Group: "scripting", Subcommands: []*fsm.Command{
 			{Name: "load", Arity: -3, Flags: fd | fsm.FlagWrite | fsm.FlagDenyOOM | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionLoadCmd)},
 			{Name: "delete", Arity: 3, Flags: fd | fsm.FlagWrite | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionDeleteCmd)},
