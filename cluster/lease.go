@@ -94,6 +94,9 @@ func (l *lease) heldAt(now time.Time, term uint64, self raft.ServerID, voters []
 
 // leaseLength is how long an accepted AppendEntries keeps the lease.
 func (n *Node) leaseLength() time.Duration {
+	if n.cfg.DebugLeaseLength > 0 {
+		return n.cfg.DebugLeaseLength // a fault: the harness shows what a lease too long breaks
+	}
 	return time.Duration(leaseFraction * float64(n.raftHeartbeatTimeout()))
 }
 

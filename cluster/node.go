@@ -118,8 +118,9 @@ type Config struct {
 
 	// Debug faults, off in production: they exist so the fault-injection
 	// harness can show that its checker catches what they break.
-	DebugUnsafeReads     bool // serve reads from the local fsm without the read index
-	DebugAckBeforeCommit bool // answer writes with +OK before they are committed
+	DebugUnsafeReads     bool          // serve reads from the local fsm without the read index
+	DebugAckBeforeCommit bool          // answer writes with +OK before they are committed
+	DebugLeaseLength     time.Duration // with LeaseReads, hold the lease this long instead (longer is unsafe)
 }
 
 func (c *Config) setDefaults() {

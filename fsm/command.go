@@ -386,7 +386,7 @@ func KeyspaceCommands() []*Command {
 }
 
 // keyspaceFamilies lists the fsm's command families, one file each.
-var keyspaceFamilies = [][]*Command{stringCommands, keyCommands, hashCommands, setCommands, listCommands, dumpCommands, objectCommands, sortingCommands, internalCommands, aclCommands}
+var keyspaceFamilies = [][]*Command{stringCommands, bitmapCommands, hllCommands, keyCommands, hashCommands, setCommands, listCommands, zsetCommands, dumpCommands, objectCommands, sortingCommands, internalCommands, aclCommands}
 
 // commands is the fsm's own view of the table: the commands a log entry
 // may carry.
@@ -473,7 +473,7 @@ func (c *Ctx) Put(it *item) {
 		}
 	}
 	c.ks.put(it)
-	if it.kind == KindList && c.f.onListWrite != nil {
+	if (it.kind == KindList || it.kind == KindZSet) && c.f.onListWrite != nil {
 		c.f.onListWrite(c.DB, it.key)
 	}
 }

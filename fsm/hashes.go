@@ -1,11 +1,13 @@
 package fsm
 
 import (
+	"encoding/binary"
 	"math"
 	"math/big"
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/statehouse/statehouse/internal/resp"
 	"github.com/tidwall/btree"
@@ -345,10 +347,12 @@ func hashDump(c *Ctx, key []byte, fields, values bool) {
 	})
 }
 
-// HSCAN key cursor [MATCH pattern] [COUNT count] -> cursor "0" and every
-// matching field and value: what Redis answers for a small (listpack)
-// hash. The cursor is checked first, then the key, then the options, in
-// Redis's order.
+// HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES] -> the next
+// cursor and a page of fields and values (fields only with NOVALUES, the
+// Redis 7.4 option). A hash of up to smallScan fields comes back whole with
+// cursor 0, as Redis answers for a small (listpack) hash; a larger one
+// page by page (see scanPage). The cursor is checked first, then the key,
+// then the options, in Redis's order.
 func hscanCmd(c *Ctx, args [][]byte) {
 	if !elemScanCursorOK(args[2]) {
 		c.Error(ErrCursor)
@@ -359,32 +363,35 @@ func hscanCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	if it == nil {
-		elemScanReply(c, 0)
+		elemScanReply(c, "0", 0)
 		return
 	}
-	pat, ok := elemScanOptions(c, args[3:])
+	o, ok := elemScanOptions(c, args[3:], true)
 	if !ok {
 		return
 	}
-	if pat == nil {
-		elemScanReply(c, 2*it.hash.Len())
-		it.hash.Scan(func(k, v string) bool {
-			c.BulkString(k)
-			c.BulkString(v)
-			return true
-		})
-		return
+	cur, _ := parseCursor(args[2])
+	if it.hash.Len() <= smallScan {
+		cur = 0
 	}
 	var hits []string
-	it.hash.Scan(func(k, v string) bool {
-		if Match(pat, []byte(k)) {
-			hits = append(hits, k, v)
-		}
-		return true
+	next := scanPage(cur, it.hash.Len(), o.count, func(pivot string, iter func(string) bool) {
+		it.hash.Ascend(pivot, func(k, v string) bool {
+			if !iter(k) {
+				return false
+			}
+			if o.pat == nil || Match(o.pat, []byte(k)) {
+				hits = append(hits, k)
+				if !o.noValues {
+					hits = append(hits, v)
+				}
+			}
+			return true
+		})
 	})
-	elemScanReply(c, len(hits))
-	for _, s := range hits {
-		c.BulkString(s)
+	elemScanReply(c, strconv.FormatUint(next, 10), len(hits))
+	for _, h := range hits {
+		c.BulkString(h)
 	}
 }
 
@@ -522,46 +529,106 @@ func elemScanCursorOK(cur []byte) bool {
 	return true
 }
 
-// elemScanOptions parses [MATCH pattern] [COUNT count] as Redis's
-// scanGenericCommand does (the last MATCH wins; COUNT must be >= 1). The
-// returned pattern is nil when there is none or it is "*". On error it has
-// written the reply and returns ok false.
-func elemScanOptions(c *Ctx, opts [][]byte) (pat []byte, ok bool) {
-	for i := 0; i < len(opts); i += 2 {
-		if len(opts)-i < 2 {
-			c.Error(resp.ErrSyntax)
-			return nil, false
-		}
+// scanOpts are the options of HSCAN and SSCAN.
+type scanOpts struct {
+	pat      []byte // nil: no MATCH, or "*"
+	count    int    // COUNT, 10 by default
+	noValues bool   // HSCAN's NOVALUES
+}
+
+// elemScanOptions parses [MATCH pattern] [COUNT count] (and NOVALUES for
+// HSCAN, as Redis 7.4 does) as Redis's scanGenericCommand does: the last
+// MATCH wins; COUNT must be >= 1. On error it has written the reply.
+func elemScanOptions(c *Ctx, opts [][]byte, hash bool) (o scanOpts, ok bool) {
+	o.count = 10
+	for i := 0; i < len(opts); {
+		more := len(opts) - i
 		switch {
-		case resp.EqualFold(opts[i], "count"):
+		case resp.EqualFold(opts[i], "count") && more >= 2:
 			n, ok := resp.ParseInt(opts[i+1])
 			if !ok {
 				c.Error(resp.ErrNotInt)
-				return nil, false
+				return o, false
 			}
 			if n < 1 {
 				c.Error(resp.ErrSyntax)
-				return nil, false
+				return o, false
 			}
-		case resp.EqualFold(opts[i], "match"):
-			pat = opts[i+1]
-			if len(pat) == 1 && pat[0] == '*' {
-				pat = nil
+			o.count = int(min(n, math.MaxInt32))
+			i += 2
+		case resp.EqualFold(opts[i], "match") && more >= 2:
+			o.pat = opts[i+1]
+			if len(o.pat) == 1 && o.pat[0] == '*' {
+				o.pat = nil
 			}
+			i += 2
+		case hash && resp.EqualFold(opts[i], "novalues"):
+			o.noValues = true
+			i++
 		default:
 			c.Error(resp.ErrSyntax)
-			return nil, false
+			return o, false
 		}
 	}
-	return pat, true
+	return o, true
 }
 
-// elemScanReply writes the head of a scan reply: cursor "0" and an array
+// elemScanReply writes the head of a scan reply: the cursor and an array
 // of n elements, which the caller writes next.
-func elemScanReply(c *Ctx, n int) {
+func elemScanReply(c *Ctx, cursor string, n int) {
 	c.Array(2)
-	c.BulkString("0")
+	c.BulkString(cursor)
 	c.Array(n)
+}
+
+// smallScan is the size up to which HSCAN and SSCAN answer everything at
+// once with cursor 0, as Redis does for its small encodings (a listpack
+// hash holds up to 128 fields by default).
+const smallScan = 128
+
+// scanPage walks one page of a collection in byte order, from the cursor,
+// through ascend (the collection's Ascend from a pivot, calling iter for
+// each member in order until it returns false), and returns the next
+// cursor, 0 when the walk is done.
+//
+// A cursor is 1<<56 | the first 7 bytes of the next member (zero-padded):
+// the walk resumes at the first member whose 7-byte prefix is at least
+// that. A page takes count members, then any that share the last one's
+// prefix, so every cursor moves past the one before. So a cursor stays
+// valid across writes, every member present for the whole scan is
+// returned at least once, and one may come back twice only if a page
+// ends amid members sharing a 7-byte prefix with one written meanwhile.
+func scanPage(cur uint64, size, count int, ascend func(pivot string, iter func(m string) bool)) uint64 {
+	pivot := ""
+	if cur != 0 {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], cur)
+		pivot = strings.TrimRight(string(b[1:]), "\x00")
+	}
+	if size <= smallScan {
+		count = math.MaxInt
+	}
+	n := 0
+	var last, next uint64
+	ascend(pivot, func(m string) bool {
+		p := scanCursorOf(m)
+		if n >= count && p != last {
+			next = p
+			return false
+		}
+		n++
+		last = p
+		return true
+	})
+	return next
+}
+
+// scanCursorOf is the cursor that resumes a scan at member m.
+func scanCursorOf(m string) uint64 {
+	var b [8]byte
+	b[0] = 1
+	copy(b[1:], m)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // --- deterministic randomness for reads --------------------------------------

@@ -13,6 +13,7 @@ const (
 	KindHash
 	KindSet
 	KindList
+	KindZSet
 )
 
 func (k Kind) String() string {
@@ -25,6 +26,8 @@ func (k Kind) String() string {
 		return "set"
 	case KindList:
 		return "list"
+	case KindZSet:
+		return "zset"
 	}
 	return "none"
 }
@@ -39,6 +42,7 @@ type item struct {
 	hash     *btree.Map[string, string] // KindHash
 	set      *btree.Set[string]         // KindSet
 	list     *list                      // KindList: persistent, shared by copies (list.go)
+	zset     *zset                      // KindZSet: copy-on-write trees (zset.go)
 	deadline int64                      // unix ms, 0 = no TTL
 	rev      uint64                     // log index of the last write; WATCH compares it
 	mem      int64                      // itemSize, set by put: what used_memory counts for it

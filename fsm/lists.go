@@ -730,8 +730,8 @@ func parseMpop(args [][]byte) (whereAt int, front bool, count int64, errMsg stri
 }
 
 // OnListWrite sets fn to be called, as each write applies, with the
-// database and key of every list it stores (a push, LMOVE's destination,
-// a list renamed or copied onto a key), and with db -1 after a Restore:
+// database and key of every list or sorted set it stores (a push, a ZADD,
+// LMOVE's destination, a key renamed or copied onto another), and with db -1 after a Restore:
 // the server wakes the clients blocked on those keys. fn runs under the
 // FSM's write lock: it must not block or call the FSM. It observes only;
 // what the FSM does never depends on it.
@@ -769,7 +769,7 @@ func parseBlockTimeout(b []byte) (ms int64, errMsg string) {
 
 // timeoutArg is where a blocking command's timeout is.
 func timeoutArg(name string, args [][]byte) int {
-	if name == "blmpop" {
+	if name == "blmpop" || name == "bzmpop" {
 		return 1
 	}
 	return len(args) - 1
@@ -802,6 +802,11 @@ func BlockSpec(cmd *Command, args [][]byte) (keys [][]byte, timeoutMs int64, ok 
 		keys = args[1:2]
 	case "blmpop":
 		if _, _, _, e := parseMpop(args[1:]); e != "" {
+			return nil, 0, false
+		}
+		keys = cmd.Keys(args)
+	case "bzmpop":
+		if _, _, _, e := parseZmpop(args[1:]); e != "" {
 			return nil, 0, false
 		}
 		keys = cmd.Keys(args)

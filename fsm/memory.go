@@ -331,6 +331,8 @@ const (
 	setEntry      = 22
 	listOverhead  = 64
 	listEntry     = 25
+	zsetOverhead  = 192
+	zsetEntry     = 94
 	sizeSamples   = 32 // elements sized per collection; more are extrapolated
 	largeAllocMin = 32 << 10
 )
@@ -362,6 +364,10 @@ func itemSizeSampled(it *item, samples int) int64 {
 	case KindList:
 		n += listOverhead + sampled(it.list.len(), samples, func(i int) int64 {
 			return listEntry + allocSize(len(it.list.at(i)))
+		})
+	case KindZSet: // each member's bytes once: both trees share the string
+		n += zsetOverhead + sampled(it.zset.len(), samples, func(i int) int64 {
+			return zsetEntry + allocSize(len(it.zset.at(i).member))
 		})
 	}
 	return n

@@ -188,6 +188,13 @@ func TestMemoryCalibration(t *testing.T) {
 			}
 			return [][]string{a}
 		}},
+		{"zset-200-members", 2000, func(i int) [][]string {
+			a := []string{"zadd", "z" + strconv.Itoa(i)}
+			for j := range 200 {
+				a = append(a, strconv.Itoa(j*7), "member:"+strconv.Itoa(j))
+			}
+			return [][]string{a}
+		}},
 		{"list-100-elements", 3000, func(i int) [][]string {
 			a := []string{"rpush", "l" + strconv.Itoa(i)}
 			for j := range 100 {

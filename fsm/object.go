@@ -166,12 +166,22 @@ func redisEncoding(it *item, l EncodingLimits) string {
 			return enc == "listpack"
 		})
 		return enc
+	case KindZSet:
+		if it.zset.big { // Redis never converts a skiplist back
+			return "skiplist"
+		}
+		longest := 0
+		it.zset.byScore.Scan(func(e zent) bool {
+			longest = max(longest, len(e.member))
+			return true
+		})
+		return zsetEncoding(it.zset.len(), longest, l)
 	}
 	return "unknown"
 }
 
 // zsetEncoding is what Redis 7.0 reports for a sorted set of n members
-// whose longest member is longest bytes: the hook for the zset kind.
+// whose longest member is longest bytes.
 func zsetEncoding(n, longest int, l EncodingLimits) string {
 	if int64(n) > l.ZSetMaxListpackEntries || int64(longest) > l.ZSetMaxListpackValue {
 		return "skiplist"

@@ -80,7 +80,7 @@ func (g *logGen) writeOp() Op {
 	db := g.r.Intn(3)
 	k := g.key()
 	var a []string
-	switch g.r.Intn(20) {
+	switch g.r.Intn(22) {
 	case 0:
 		a = []string{"SET", k, g.val()}
 	case 1:
@@ -148,6 +148,19 @@ func (g *logGen) writeOp() Op {
 			{"LREM", k, n(-2, 2), g.field()}, {"LTRIM", k, n(-3, 3), n(-3, 3)},
 			{"LSET", k, n(-3, 3), g.val()}, {"LINSERT", k, "BEFORE", g.field(), g.val()},
 		}[g.r.Intn(9)]
+	case 19:
+		a = []string{"ZADD", k}
+		for range 1 + g.r.Intn(3) {
+			a = append(a, []string{"1", "-0", "2.5", "inf", "0.1"}[g.r.Intn(5)], g.field())
+		}
+	case 20:
+		n := func(lo, hi int) string { return strconv.Itoa(lo + g.r.Intn(hi-lo+1)) }
+		a = [][]string{
+			{"ZINCRBY", k, "0.5", g.field()}, {"ZREM", k, g.field()}, {"ZPOPMIN", k, n(1, 2)},
+			{"ZMPOP", "2", k, g.key(), "MAX", "COUNT", n(1, 3)}, {"ZREMRANGEBYRANK", k, n(-2, 2), n(-2, 2)},
+			{"ZUNIONSTORE", k, "2", g.key(), g.key(), "WEIGHTS", "2", "-1"}, {"ZRANGESTORE", k, g.key(), "0", n(-1, 2)},
+			{"BZPOPMAX", k, g.key(), "0"},
+		}[g.r.Intn(8)]
 	default:
 		switch g.r.Intn(3) {
 		case 0:
@@ -169,7 +182,8 @@ func (g *logGen) readOp() Op {
 		{"HRANDFIELD", k, "-3", "WITHVALUES"}, {"SSCAN", k, "0", "MATCH", "f*"},
 		{"HLEN", k}, {"SMISMEMBER", k, g.field(), g.field()},
 		{"LRANGE", k, "0", "-1"}, {"LPOS", k, g.field(), "COUNT", "0"},
-	}[g.r.Intn(10)]
+		{"ZRANGE", k, "0", "-1", "WITHSCORES"}, {"ZSCAN", k, "0"},
+	}[g.r.Intn(12)]
 	return Op{DB: g.r.Intn(3), Args: propArgs(a...)}
 }
 
@@ -258,6 +272,7 @@ func readProbe(f *FSM, now int64) []byte {
 					{"GET", key}, {"HGETALL", key}, {"SMEMBERS", key},
 					{"HLEN", key}, {"SCARD", key}, {"HRANDFIELD", key, "-4", "WITHVALUES"},
 					{"LRANGE", key, "0", "-1"}, {"TYPE", key},
+					{"ZRANGE", key, "0", "-1", "WITHSCORES"}, {"ZRANDMEMBER", key, "-3", "WITHSCORES"},
 				} {
 					out = f.Read(db, at, uint64(k), propArgs(a...), out)
 				}

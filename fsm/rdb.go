@@ -29,7 +29,7 @@ import (
 // One case per RDB type (decodeRDBObject). A decoded object is an
 // rdbObject, an intermediate form independent of statehouse's kinds; its
 // item method turns it into a stored value. Sorted sets are decoded too
-// (rdbObject.zset) and refused by item until statehouse has a zset kind.
+// (rdbObject.zset), which item makes a KindZSet.
 
 // RDB object types (Redis's rdb.h).
 const (
@@ -67,7 +67,6 @@ const (
 	errInvalidTTL     = "ERR Invalid TTL value, must be >= 0"
 	errInvalidIdle    = "ERR Invalid IDLETIME value, must be >= 0"
 	errInvalidFreq    = "ERR Invalid FREQ value, must be >= 0 and <= 255"
-	errZSetNotYet     = "ERR statehouse does not store sorted sets yet: the payload is a sorted set"
 	errRDBUnsupported = "unsupported RDB type"
 )
 
@@ -810,8 +809,17 @@ func (o *rdbObject) item(key string) (*item, string) {
 			}
 		}
 		it.hash = h
-	default:
-		return nil, errZSetNotYet
+	default: // a sorted set (kind 0 in the payload's object)
+		it.kind = KindZSet
+		z := newZset()
+		for _, m := range o.zset {
+			if _, dup := z.score(m.Member); dup || math.IsNaN(m.Score) {
+				return nil, errBadDataFormat
+			}
+			z.set(m.Member, m.Score)
+		}
+		z.settle()
+		it.zset = z
 	}
 	return it, ""
 }
@@ -845,6 +853,14 @@ func dumpItem(it *item) []byte {
 		it.hash.Scan(func(k, v string) bool {
 			b = appendRDBString(b, k)
 			b = appendRDBString(b, v)
+			return true
+		})
+	case KindZSet: // member, then the score as a little-endian binary double
+		b = append(b, rdbTypeZSet2)
+		b = appendRDBLen(b, uint64(it.zset.len()))
+		it.zset.byScore.Scan(func(e zent) bool {
+			b = appendRDBString(b, e.member)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(e.score))
 			return true
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"math"
 
 	"github.com/tidwall/btree"
 )
@@ -179,6 +180,18 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 				sw.uvarint(uint64(it.set.Len()))
 				it.set.Scan(func(m string) bool {
 					sw.str(m)
+					return true
+				})
+			case KindZSet:
+				big := byte(0)
+				if it.zset.big {
+					big = 1
+				}
+				sw.buf = append(sw.buf, big)
+				sw.uvarint(uint64(it.zset.len()))
+				it.zset.byScore.Scan(func(e zent) bool {
+					sw.str(e.member)
+					sw.uvarint(math.Float64bits(e.score))
 					return true
 				})
 			case KindList:
@@ -458,6 +471,27 @@ func (sr *snapReader) readItem(ks *keyspace) {
 			sr.fail("empty list")
 		}
 		it.list = newList(elems)
+	case KindZSet:
+		it.zset = newZset()
+		big, _ := sr.ReadByte()
+		it.zset.big = big == 1
+		n := sr.uvarint()
+		for i := uint64(0); i < n && sr.err == nil; i++ {
+			m := sr.str()
+			s := math.Float64frombits(sr.uvarint())
+			if math.IsNaN(s) {
+				sr.fail("NaN score")
+				break
+			}
+			if _, dup := it.zset.score(m); dup {
+				sr.fail("duplicate sorted set member")
+				break
+			}
+			it.zset.set(m, s)
+		}
+		if n == 0 {
+			sr.fail("empty sorted set")
+		}
 	default:
 		sr.fail(fmt.Sprintf("unknown value kind %d", kind))
 	}

@@ -91,8 +91,8 @@ type sortElem struct {
 }
 
 // sortSource is what SORT loads from the key: every element, in the
-// value's own order. One case per kind; a sorted set (when statehouse has
-// them) is loaded in score order and, like a list, is ordered already.
+// value's own order. One case per kind; a sorted set is loaded in score
+// order and, like a list, is ordered already.
 func sortSource(it *item) (elems []string, ordered bool) {
 	switch it.kind {
 	case KindList:
@@ -104,6 +104,13 @@ func sortSource(it *item) (elems []string, ordered bool) {
 			return true
 		})
 		return elems, false
+	case KindZSet:
+		elems = make([]string, 0, it.zset.len())
+		it.zset.byScore.Scan(func(e zent) bool {
+			elems = append(elems, e.member)
+			return true
+		})
+		return elems, true
 	}
 	return nil, false
 }
@@ -204,7 +211,7 @@ func sortCmd(c *Ctx, args [][]byte) {
 				}
 				continue
 			}
-			score, ok := strtod(by)
+			score, ok := sortStrtod(by)
 			if !ok {
 				convErr = true
 			}
@@ -327,10 +334,10 @@ func sortLookup(c *Ctx, pat []byte, elem string) (string, bool) {
 	return it.str, true
 }
 
-// strtod parses a score as Redis's SORT does with strtod: leading spaces
+// sortStrtod parses a score as Redis's SORT does with strtod: leading spaces
 // allowed, the whole rest must be the number, not NaN, not out of range;
 // an empty string is 0.
-func strtod(s string) (float64, bool) {
+func sortStrtod(s string) (float64, bool) {
 	if s == "" {
 		return 0, true
 	}

@@ -5,6 +5,7 @@
 #
 #   jepsen-lite/smoke.sh            # from anywhere in the checkout
 #   SEED=1234 jepsen-lite/smoke.sh  # replay a schedule
+#   NODE_ARGS=--lease-reads jepsen-lite/smoke.sh  # extra flags for every node
 set -uo pipefail
 cd "$(dirname "$0")/.."
 args=(--workload "${WORKLOADS:-register,counter,session}" --nemesis "${NEMESES:-kill,partition,pause}"
@@ -12,6 +13,7 @@ args=(--workload "${WORKLOADS:-register,counter,session}" --nemesis "${NEMESES:-
 [ -n "${SEED:-}" ] && args+=(--seed "$SEED")
 [ -n "${OUT:-}" ] && args+=(--out "$OUT")
 [ -n "${SECURE:-}" ] && args+=(--secure) # TLS on clients and peers, ACL users
+[ -n "${NODE_ARGS:-}" ] && args+=(--node-args "$NODE_ARGS")
 go run ./jepsen-lite "${args[@]}"
 code=$?
 if [ "$code" = 3 ]; then

@@ -13,7 +13,8 @@ import (
 	"github.com/statehouse/statehouse/internal/resp"
 )
 
-// Blocking list commands (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP).
+// Blocking list and sorted set commands (BLPOP BRPOP BLMOVE BRPOPLPUSH
+// BLMPOP, BZPOPMIN BZPOPMAX BZMPOP).
 //
 // A blocked client waits on the node it talks to; the log knows nothing of
 // it. Each attempt to pop is an ordinary write: proposed, applied in order
@@ -25,7 +26,7 @@ import (
 // The wait: the client registers its source keys, then attempts, unless
 // none of them exists here (mayPop). A client whose attempt found nothing
 // (a null reply) waits until this node applies a write that stores a list
-// at one of the keys (fsm.FSM.OnListWrite), then attempts again, until its
+// (or a sorted set) at one of the keys (fsm.FSM.OnListWrite), then attempts again, until its
 // timeout. A timeout or a disconnect noticed while waiting loses nothing:
 // no attempt is in flight then. An attempt in flight when the timeout
 // passes is waited for and its reply delivered.

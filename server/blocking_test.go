@@ -130,3 +130,62 @@ func TestListsBlockingIdleWritesNothing(t *testing.T) {
 	// A key of another kind is an attempt, and its error.
 	a.expect("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n", "BLPOP", "idle1", "other", "0.05")
 }
+
+// BZPOPMIN, BZPOPMAX and BZMPOP wait as the list commands do: served by a
+// ZADD from another client, a null array at their timeout, one attempt in
+// MULTI; two waiters never get the same element.
+func TestZsetBlockingServed(t *testing.T) {
+	n, _ := ksNode(t)
+	a, b := n.raw(), n.raw()
+	a.send("BZPOPMIN", "z1", "z2", "0")
+	waitBlocked(t, n, 1)
+	b.expect(":2\r\n", "ZADD", "z2", "2", "x", "1", "y")
+	if got := a.read(); got != "*3\r\n$2\r\nz2\r\n$1\r\ny\r\n$1\r\n1\r\n" {
+		t.Fatalf("BZPOPMIN served %q", got)
+	}
+	a.send("BZMPOP", "0", "2", "none", "z2", "MAX", "COUNT", "5")
+	if got := a.read(); got != "*2\r\n$2\r\nz2\r\n*1\r\n*2\r\n$1\r\nx\r\n$1\r\n2\r\n" {
+		t.Fatalf("BZMPOP %q", got)
+	}
+	for _, cmd := range [][]string{{"BZPOPMIN", "none", "0.05"}, {"BZPOPMAX", "none", "none2", "0.05"}, {"BZMPOP", "0.05", "1", "none", "MIN"}} {
+		a.expect("*-1\r\n", cmd...)
+	}
+	a.expect("-ERR timeout is negative\r\n", "BZPOPMAX", "z", "-1")
+	a.expect("+OK\r\n", "MULTI")
+	a.expect("+QUEUED\r\n", "BZPOPMAX", "none", "0")
+	a.expect("*1\r\n*-1\r\n", "EXEC")
+
+	waiters := []*rawClient{n.raw(), n.raw(), n.raw()}
+	for _, w := range waiters {
+		w.send("BZPOPMAX", "jobs", "0")
+	}
+	waitBlocked(t, n, 3)
+	for i := range waiters {
+		b.do("ZADD", "jobs", strconv.Itoa(i), "job"+strconv.Itoa(i))
+		waitBlocked(t, n, len(waiters)-i-1)
+	}
+	got := map[string]bool{}
+	for _, w := range waiters {
+		r := w.read()
+		if got[r] {
+			t.Fatalf("%q delivered twice", r)
+		}
+		got[r] = true
+	}
+	b.expect(":0\r\n", "ZCARD", "jobs")
+}
+
+// BZMPOP's timeout is its first argument: it waits that long on keys that
+// do not exist yet, and bad arguments answer at once.
+func TestZsetBZMPOPWaits(t *testing.T) {
+	n, _ := ksNode(t)
+	a, b := n.raw(), n.raw()
+	a.send("BZMPOP", "0", "1", "later", "MIN")
+	waitBlocked(t, n, 1)
+	b.expect(":1\r\n", "ZADD", "later", "1", "m")
+	if got := a.read(); got != "*2\r\n$5\r\nlater\r\n*1\r\n*2\r\n$1\r\nm\r\n$1\r\n1\r\n" {
+		t.Fatalf("BZMPOP served %q", got)
+	}
+	a.expect("-ERR syntax error\r\n", "BZMPOP", "0", "1", "none", "MIDDLE")
+	a.expect("-ERR count should be greater than 0\r\n", "BZMPOP", "0", "1", "none", "MIN", "COUNT", "0")
+}

@@ -36,6 +36,12 @@ func valueOf(t *testing.T, c *redis.Client, key string) string {
 		}
 		slices.Sort(kv)
 		return "hash " + strings.Join(kv, "\x00")
+	case "zset":
+		var ms []string
+		for _, z := range c.ZRangeWithScores(kctx, key, 0, -1).Val() {
+			ms = append(ms, fmt.Sprintf("%v\x01%s", z.Member, strconv.FormatFloat(z.Score, 'g', -1, 64)))
+		}
+		return "zset " + strings.Join(ms, "\x00")
 	}
 	return typ
 }
@@ -87,6 +93,12 @@ func TestDumpRestoreWithRedis(t *testing.T) {
 		bigHash = append(bigHash, fmt.Sprintf("f%d", i), strconv.Itoa(i*7))
 	}
 	setup = append(setup, bigHash)
+	setup = append(setup, []any{"zadd", "z:small", "1", "a", "2.5", "b", "-inf", "c", "1e300", bin})
+	bigZset := []any{"zadd", "z:big"}
+	for i := range 1000 {
+		bigZset = append(bigZset, strconv.FormatFloat(float64(i)/7, 'g', -1, 64), fmt.Sprintf("m%d", i))
+	}
+	setup = append(setup, bigZset, []any{"zadd", "z:long", "3", long})
 	for _, cmd := range setup {
 		if err := rc.Do(kctx, cmd...).Err(); err != nil {
 			t.Fatalf("redis %v: %v", cmd[:2], err)
@@ -126,7 +138,7 @@ func TestDumpRestoreWithRedis(t *testing.T) {
 			t.Fatalf("%s back in redis: %.200q, want %.200q", key, got, want)
 		}
 	}
-	for _, enc := range []string{"embstr", "int", "raw", "quicklist", "listpack", "intset", "hashtable"} {
+	for _, enc := range []string{"embstr", "int", "raw", "quicklist", "listpack", "intset", "hashtable", "skiplist"} {
 		if !encodings[enc] {
 			t.Errorf("no value in encoding %s was moved (have %v)", enc, encodings)
 		}

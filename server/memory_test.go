@@ -91,8 +91,8 @@ func TestNoEviction(t *testing.T) {
 	for _, key := range stored {
 		k.eq(c.Get(kctx, key), val)
 	}
-	k.eq(c.Expire(kctx, stored[0], 1000_000_000_000), true) // not denyoom
-	k.eq(do(c, "MEMORY", "USAGE", stored[1]), int64(112+8+1024))
+	k.eq(c.Expire(kctx, stored[0], 1000_000_000_000), true)      // not denyoom
+	k.eq(do(c, "MEMORY", "USAGE", stored[1]), int64(128+8+1024)) // the item, its key's size class, the value
 	k.null(do(c, "MEMORY", "USAGE", "nosuch"))
 	k.err(do(c, "MEMORY", "USAGE", stored[1], "SAMPLES", "x"), errNotInt)
 	k.err(do(c, "MEMORY", "USAGE", stored[1], "SAMPLES", "-1"), errSyntax)

@@ -28,17 +28,19 @@ func TestObjectEncodingLikeRedis(t *testing.T) {
 		{"set", "s:big", "99999999999999999999"},
 		{"rpush", "l:small", "a"}, {"sadd", "set:ints", "1", "-2", "300"}, {"sadd", "set:mixed", "1", "a"},
 		{"hset", "h:small", "f", "v"}, {"hset", "h:longval", "f", long}, {"hset", "h:longfield", long, "v"},
+		{"zadd", "z:small", "1", "a"}, {"zadd", "z:longmember", "1", long},
 	}
-	manyInts, manyFields := []any{"sadd", "set:many"}, []any{"hset", "h:many"}
+	manyInts, manyFields, manyMembers := []any{"sadd", "set:many"}, []any{"hset", "h:many"}, []any{"zadd", "z:many"}
 	for i := range 20 {
 		manyInts = append(manyInts, strconv.Itoa(i))
 		manyFields = append(manyFields, fmt.Sprint("f", i), "v")
+		manyMembers = append(manyMembers, strconv.Itoa(i), fmt.Sprint("m", i))
 	}
-	values = append(values, manyInts, manyFields)
+	values = append(values, manyInts, manyFields, manyMembers)
 	configs := [][]string{
 		nil,
-		{"set-max-intset-entries", "10", "hash-max-listpack-entries", "10", "hash-max-listpack-value", "100"},
-		{"hash-max-ziplist-entries", "0", "list-max-ziplist-size", "1", "set-max-intset-entries", "0"},
+		{"set-max-intset-entries", "10", "hash-max-listpack-entries", "10", "hash-max-listpack-value", "100", "zset-max-listpack-entries", "10"},
+		{"hash-max-ziplist-entries", "0", "list-max-ziplist-size", "1", "set-max-intset-entries", "0", "zset-max-ziplist-value", "0"},
 	}
 	for _, cfg := range configs {
 		for _, c := range []*redis.Client{rc, sc} {

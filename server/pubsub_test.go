@@ -161,6 +161,18 @@ func TestKeyspaceNotificationsAgainstRedis(t *testing.T) {
 		{"LPUSHX", "nosuch", "x"}, {"LMPOP", "1", "l3", "LEFT"}, {"BLPOP", "l", "0"}, {"LTRIM", "nosuch", "0", "1"},
 		{"RESTORE", "r", "0", dumpHello}, {"RESTORE", "r", "0", dumpHello, "REPLACE"}, {"RESTORE", "r", "1", dumpHello, "ABSTTL", "REPLACE"},
 		{"RESTORE", "r", "100000", dumpHello}, {"RPUSH", "sl", "3", "1", "2"}, {"SORT", "sl", "STORE", "sd"}, {"SORT", "nosuch", "STORE", "sd"},
+		{"SETBIT", "bm", "7", "1"}, {"SETBIT", "bm", "7", "1"}, {"BITFIELD", "bm", "SET", "u8", "0", "255"}, {"BITFIELD", "bm", "GET", "u8", "0"},
+		{"BITFIELD", "bm2", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9"}, {"BITOP", "OR", "bo", "bm", "bm2"}, {"BITOP", "AND", "bo", "nosuch"},
+		{"PFADD", "hl", "a", "b"}, {"PFADD", "hl", "a"}, {"PFMERGE", "hl2", "hl"},
+		{"SADD", "s1", "a", "b", "c"}, {"SADD", "s2", "b", "c"}, {"SINTERSTORE", "s3", "s1", "s2"}, {"SUNIONSTORE", "s3", "s1", "s2"},
+		{"SDIFFSTORE", "s3", "s2", "s1"}, {"SMOVE", "s1", "s2", "a"}, {"SMOVE", "s2", "s4", "a"}, {"SPOP", "s4"}, {"SPOP", "s2", "10"},
+		{"SMOVE", "s1", "s1", "b"},
+		{"ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"}, {"ZADD", "z", "1", "a"}, {"ZADD", "z", "INCR", "1", "a"}, {"ZINCRBY", "z", "1", "e"},
+		{"ZREM", "z", "nosuch"}, {"ZREM", "z", "e"}, {"ZPOPMIN", "z"}, {"ZPOPMAX", "z"}, {"ZADD", "z", "5", "e", "6", "f", "7", "g"},
+		{"ZREMRANGEBYRANK", "z", "0", "0"}, {"ZREMRANGEBYSCORE", "z", "5", "5"}, {"ZADD", "zl", "0", "a", "0", "b"}, {"ZREMRANGEBYLEX", "zl", "[a", "[a"},
+		{"ZUNIONSTORE", "zu", "2", "z", "zl"}, {"ZINTERSTORE", "zi", "2", "z", "zl"}, {"ZDIFFSTORE", "zd", "1", "z"}, {"ZRANGESTORE", "zr", "z", "0", "0"},
+		{"ZRANGESTORE", "zr", "z", "5", "6"}, {"ZINTERSTORE", "zu", "2", "z", "nosuch"}, {"ZMPOP", "1", "zd", "MAX", "COUNT", "10"},
+		{"BZPOPMIN", "zl", "0"}, {"BZMPOP", "0", "1", "z", "MIN", "COUNT", "5"}, {"ZREMRANGEBYRANK", "zu", "0", "-1"}, {"RENAME", "zr", "zr2"},
 		{"SET", "x", "v", "PX", "50"},
 	}
 	run := func(addr string) []string {

@@ -75,6 +75,7 @@ type options struct {
 	debugClockOffset     time.Duration
 	debugUnsafeReads     bool
 	debugAckBeforeCommit bool
+	debugLeaseLength     time.Duration
 
 	level  slog.Level        // logLevel, parsed
 	origin map[string]string // where a setting not from its flag came from (where)
@@ -137,6 +138,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.httpTLS, "http-tls", false, "serve the admin listener over HTTPS only, with --tls-cert-file/--tls-key-file (reloaded on SIGHUP)")
 	fs.DurationVar(&o.debugClockOffset, "debug-clock-offset", 0, "DEBUG, fault injection only: add this offset to the node's clock")
 	fs.BoolVar(&o.debugUnsafeReads, "debug-unsafe-reads", false, "DEBUG, fault injection only: serve reads locally without the read index (stale reads)")
+	fs.DurationVar(&o.debugLeaseLength, "debug-lease-length", 0, "DEBUG, fault injection only: with --lease-reads, hold the lease this long after a quorum's acceptance instead of 0.9 heartbeat timeout (longer serves stale reads)")
 	fs.BoolVar(&o.debugAckBeforeCommit, "debug-ack-before-commit", false, "DEBUG, fault injection only: acknowledge writes before they commit (loses writes)")
 	tlsFlags(fs, &o.tls)
 	return fs
@@ -329,9 +331,9 @@ func run(o *options, log *slog.Logger) error {
 	if o.clusterSecret == "" && o.insecurePeers && o.tls.cluster != "yes" {
 		log.Warn("INSECURE: no --cluster-secret: anyone who can reach the peer port can join this cluster, write to it and read it")
 	}
-	if o.debugClockOffset != 0 || o.debugUnsafeReads || o.debugAckBeforeCommit {
+	if o.debugClockOffset != 0 || o.debugUnsafeReads || o.debugAckBeforeCommit || o.debugLeaseLength != 0 {
 		log.Warn("DEBUG fault injection is on: this node is not safe for real data",
-			"clock_offset", o.debugClockOffset, "unsafe_reads", o.debugUnsafeReads, "ack_before_commit", o.debugAckBeforeCommit)
+			"clock_offset", o.debugClockOffset, "unsafe_reads", o.debugUnsafeReads, "ack_before_commit", o.debugAckBeforeCommit, "lease_length", o.debugLeaseLength)
 	}
 	f := fsm.New()
 	node, err := cluster.Open(cluster.Config{
@@ -360,6 +362,7 @@ func run(o *options, log *slog.Logger) error {
 		Clock:                clock(o.debugClockOffset),
 		DebugUnsafeReads:     o.debugUnsafeReads,
 		DebugAckBeforeCommit: o.debugAckBeforeCommit,
+		DebugLeaseLength:     o.debugLeaseLength,
 	}, f)
 	if err != nil {
 		return err
