@@ -22,8 +22,8 @@
 // one file per family (strings.go, bitmaps.go, hll.go, keys.go, hashes.go,
 // sets.go, lists.go, zsets.go, dump.go with Redis's serialization in rdb.go,
 // object.go, sort.go, and the replicated state beside the keyspace:
-// acl.go, script.go, notify.go, and memory.go: used_memory, the limit
-// and eviction's conditional delete); the
+// acl.go, script.go, function.go (function libraries), notify.go, and
+// memory.go: used_memory, the limit and eviction's conditional delete); the
 // server adds its front-door rows and builds one Table from both, which
 // COMMAND, the arity and auth checks, MULTI and ACL read. NewTable refuses
 // a row that cannot be right. Adding a command is one row and one handler.

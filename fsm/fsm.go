@@ -23,10 +23,12 @@ type FSM struct {
 	acl     aclState
 	aclRev  atomic.Uint64 // acl.rev, read on every command without the lock
 
-	scripts     map[string][]byte // the script cache, by SHA-1 (script.go)
-	undo        *scriptUndo       // while a script writes: how to take its writes back
-	notifyFlags atomic.Int64      // notify-keyspace-events (notify.go)
-	events      []Event           // of the entry being applied
+	scripts     map[string][]byte   // the script cache, by SHA-1 (script.go)
+	undo        *scriptUndo         // while a script writes: how to take its writes back
+	libs        map[string]*library // function libraries by name (function.go)
+	fnIndex     map[string]*library // each function's library
+	notifyFlags atomic.Int64        // notify-keyspace-events (notify.go)
+	events      []Event             // of the entry being applied
 	onEvents    atomic.Pointer[func([]Event)]
 	onACL       atomic.Pointer[func()]
 	quietUntil  atomic.Uint64                  // no notifications for entries up to it (a restart's replay)
@@ -397,6 +399,13 @@ var internalCommands = []*Command{
 	{Name: ScriptCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: evalCmd, Version: scriptVersion},
 	{Name: ScriptLoadCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptLoadCmd},
 	{Name: ScriptFlushCommand, Arity: 1, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: scriptFlushCmd},
+	// Functions (function.go). Bump these versions when what the library
+	// code or a function sees changes (functionLibs, register_function).
+	{Name: FunctionLoadCommand, Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagInternal, Group: "internal", Handler: functionLoadCmd, Version: 1},
+	{Name: FunctionDeleteCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: functionDeleteCmd, Version: 1},
+	{Name: FunctionFlushCommand, Arity: 1, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: functionFlushCmd, Version: 1},
+	{Name: FunctionRestoreCommand, Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagInternal, Group: "internal", Handler: functionRestoreCmd, Version: 1},
+	{Name: FcallCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: fcallCmd, Version: 1},
 }
 
 func reapCmd(c *Ctx, args [][]byte) {

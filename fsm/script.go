@@ -135,8 +135,8 @@ func (f *FSM) EvalRO(db int, now int64, rnd uint64, body []byte, rest [][]byte, 
 }
 
 // ScriptError is a script's failure as Redis words it.
-func scriptError(msg, sha string, line int) string {
-	return fmt.Sprintf("%s script: %s, on @user_script:%d.", msg, sha, line)
+func scriptError(msg, sha, chunk string, line int) string {
+	return fmt.Sprintf("%s script: %s, on @%s:%d.", msg, sha, chunk, line)
 }
 
 // ScriptNoWrites reads a script's shebang line ("#!lua flags=no-writes")
@@ -176,17 +176,22 @@ func ScriptNoWrites(body []byte) (bool, string) {
 
 // parseLua compiles a script's body as Redis names it ("user_script"),
 // its shebang line left out (the lines after it keep their numbers).
-func parseLua(body []byte) (*lua.FunctionProto, error) {
+func parseLua(body []byte) (*lua.FunctionProto, error) { return parseChunk(body, "user_script") }
+
+// parseChunk compiles body, its shebang line left out, under the chunk
+// name Redis gives it: "user_script" for EVAL, "user_function" for a
+// library.
+func parseChunk(body []byte, name string) (*lua.FunctionProto, error) {
 	src := string(body)
 	if strings.HasPrefix(src, "#!") {
 		_, rest, _ := strings.Cut(src, "\n")
 		src = "\n" + rest
 	}
-	chunk, err := parse.Parse(strings.NewReader(src), "user_script")
+	chunk, err := parse.Parse(strings.NewReader(src), name)
 	if err != nil {
 		return nil, err
 	}
-	return lua.Compile(chunk, "user_script")
+	return lua.Compile(chunk, name)
 }
 
 // compiled caches compiled scripts by SHA-1: a FunctionProto is never
@@ -200,16 +205,22 @@ var compiled struct {
 const compiledMax = 1024
 
 func compileScript(body []byte) (*lua.FunctionProto, error) {
-	sha := ScriptSHA(body)
+	return compileChunk(body, "user_script", "ERR Error compiling script (new function): ")
+}
+
+// compileChunk compiles body under a chunk name, through the cache; a
+// failure is worded errPrefix + the parser's message.
+func compileChunk(body []byte, name, errPrefix string) (*lua.FunctionProto, error) {
+	sha := name + ":" + ScriptSHA(body)
 	compiled.Lock()
 	proto, ok := compiled.protos[sha]
 	compiled.Unlock()
 	if ok {
 		return proto, nil
 	}
-	proto, err := parseLua(body)
+	proto, err := parseChunk(body, name)
 	if err != nil {
-		return nil, errors.New("ERR Error compiling script (new function): " + err.Error())
+		return nil, errors.New(errPrefix + err.Error())
 	}
 	compiled.Lock()
 	if compiled.protos == nil || len(compiled.protos) >= compiledMax {
@@ -254,7 +265,7 @@ func (c *Ctx) runScript(body []byte, rest [][]byte, readOnly bool) {
 	}
 	L.SetGlobal("KEYS", keys)
 	L.SetGlobal("ARGV", argv)
-	r := &scriptRun{c: c, readOnly: readOnly, sha: sha}
+	r := &scriptRun{c: c, readOnly: readOnly, sha: sha, chunk: "user_script"}
 	r.install(L)
 	protectGlobals(L)
 	var undo *scriptUndo
@@ -280,13 +291,13 @@ func (c *Ctx) runScript(body []byte, rest [][]byte, readOnly bool) {
 // failure words a script's error as Redis does.
 func (r *scriptRun) failure(L *lua.LState, err error, b *instructionBudget) string {
 	if b.left < 0 {
-		return scriptError("ERR Script exceeded its budget of "+strconv.FormatInt(b.size, 10)+" Lua instructions (statehouse's deterministic stand-in for a time limit)", r.sha, max(r.line, 1))
+		return scriptError("ERR Script exceeded its budget of "+strconv.FormatInt(b.size, 10)+" Lua instructions (statehouse's deterministic stand-in for a time limit)", r.sha, r.chunk, max(r.line, 1))
 	}
 	var ae *lua.ApiError
 	if errors.As(err, &ae) {
 		if t, ok := ae.Object.(*lua.LTable); ok {
 			if e, ok := t.RawGetString("err").(lua.LString); ok {
-				return scriptError(string(e), r.sha, r.line)
+				return scriptError(string(e), r.sha, r.chunk, r.line)
 			}
 		}
 		msg := ae.Object.String()
@@ -294,17 +305,17 @@ func (r *scriptRun) failure(L *lua.LState, err error, b *instructionBudget) stri
 			msg = string(s)
 		}
 		line := r.line
-		if l := luaErrorLine(msg); l > 0 {
+		if l := luaErrorLine(msg, r.chunk); l > 0 {
 			line = l
 		}
-		return scriptError("ERR "+msg, r.sha, line)
+		return scriptError("ERR "+msg, r.sha, r.chunk, line)
 	}
-	return scriptError("ERR "+err.Error(), r.sha, r.line)
+	return scriptError("ERR "+err.Error(), r.sha, r.chunk, r.line)
 }
 
-// luaErrorLine reads the line of "user_script:N: ...".
-func luaErrorLine(msg string) int {
-	rest, ok := strings.CutPrefix(msg, "user_script:")
+// luaErrorLine reads the line of "user_script:N: ..." (chunk: its name).
+func luaErrorLine(msg, chunk string) int {
+	rest, ok := strings.CutPrefix(msg, chunk+":")
 	if !ok {
 		return 0
 	}
@@ -434,8 +445,10 @@ func protectGlobals(L *lua.LState) {
 type scriptRun struct {
 	c        *Ctx
 	readOnly bool
-	sha      string
-	line     int // of the last redis.call, for error messages
+	sha      string // the script's SHA-1, or the function's name
+	chunk    string // "user_script", or "user_function" for FCALL
+	line     int    // of the last redis.call, for error messages
+	allowOOM bool   // a function flagged allow-oom: denyoom calls run over the limit
 }
 
 func (r *scriptRun) install(L *lua.LState) {
@@ -539,7 +552,7 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	if cmd.IsWrite() && (r.readOnly || !r.c.Write) {
 		return fail("-ERR Write commands are not allowed from read-only scripts.")
 	}
-	if cmd.Flags&FlagDenyOOM != 0 && r.c.f.oom() {
+	if cmd.Flags&FlagDenyOOM != 0 && !r.allowOOM && r.c.f.oom() {
 		return fail("-" + OOMError)
 	}
 	if u := r.c.user; u != nil {

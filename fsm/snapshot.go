@@ -27,7 +27,10 @@ const (
 	// recMem: maxmemory, policy, samples; written only when not the
 	// defaults, so a cluster that never set a limit writes what older
 	// builds read (one that meets it stops, as for any unknown record).
-	recMem  = 'M'
+	recMem = 'M'
+	// recFunc: library count, then each library's code; written only
+	// when there are libraries, as recMem.
+	recFunc = 'F'
 	recEnd  = 'E' // followed by the checksum
 	maxSnap = 1 << 32
 )
@@ -48,6 +51,7 @@ type Snapshot struct {
 	aclRev  uint64
 	notify  int64
 	mem     MemConfig
+	libs    []*library // by name; libraries are never changed in place
 }
 
 // Snapshot takes a point-in-time copy. It holds the write lock only for the
@@ -62,6 +66,9 @@ func (f *FSM) Snapshot() *Snapshot {
 		for k, v := range f.acl.rules {
 			s.acl[k], s.aclMade[k] = v, f.acl.created[k]
 		}
+	}
+	for _, n := range f.libNames() {
+		s.libs = append(s.libs, f.libs[n])
 	}
 	for i, ks := range f.dbs {
 		s.dbs[i] = ks.copy()
@@ -119,6 +126,13 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		sw.uvarint(uint64(s.mem.MaxMemory))
 		sw.uvarint(uint64(s.mem.Policy))
 		sw.uvarint(uint64(s.mem.Samples))
+	}
+	if len(s.libs) > 0 {
+		sw.buf = append(sw.buf, recFunc)
+		sw.uvarint(uint64(len(s.libs)))
+		for _, lib := range s.libs {
+			sw.str(lib.code)
+		}
 	}
 	if s.aclRev != 0 {
 		sw.buf = append(sw.buf, recACL)
@@ -298,6 +312,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	var acl aclState
 	var notify int64
 	mem := MemConfig{Samples: defaultSamples}
+	libs := &FSM{}
 	for sr.err == nil {
 		rec, err := sr.ReadByte()
 		if err != nil {
@@ -308,6 +323,25 @@ func (f *FSM) Restore(r io.Reader) error {
 		}
 		if rec == recACL {
 			acl = sr.readACL()
+			continue
+		}
+		if rec == recFunc {
+			n := sr.uvarint()
+			for i := uint64(0); i < n && sr.err == nil; i++ {
+				code := sr.str()
+				if sr.err != nil {
+					break
+				}
+				// A library this build does not load as its peers did
+				// would run differently: the snapshot is not this build's.
+				lib, msg := compileLibrary([]byte(code))
+				if msg == "" {
+					msg = libs.addLibrary(lib, false)
+				}
+				if msg != "" {
+					sr.fail("function library: " + msg)
+				}
+			}
 			continue
 		}
 		if rec == recNotify {
@@ -363,6 +397,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	f.now = now
 	f.applied = applied
 	f.acl = acl
+	f.libs, f.fnIndex = libs.libs, libs.fnIndex
 	f.aclRev.Store(acl.rev)
 	f.notifyFlags.Store(notify)
 	f.maxMemory.Store(mem.MaxMemory)

@@ -118,6 +118,20 @@ func frontDoorCommands() []*fsm.Command {
 		{Name: "evalsha", Arity: -3, Flags: fd | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(true, false))},
 		{Name: "eval_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(false, true))},
 		{Name: "evalsha_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | evalKeys, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(evalCmd(true, true))},
+		// functions (function.go)
+		{Name: "fcall", Arity: -3, Flags: fd | fsm.FlagNoScript | fsm.FlagStale | fsm.FlagNoMandatoryKeys, Categories: fsm.CatScripting, Group: "scripting", KeysFunc: fsm.FcallKeys, Conn: conn(fcallCmd(false))},
+		{Name: "fcall_ro", Arity: -3, Flags: fd | fsm.FlagReadOnly | fsm.FlagNoScript | fsm.FlagStale | fsm.FlagNoMandatoryKeys, Categories: fsm.CatScripting, Group: "scripting", KeysFunc: fsm.FcallKeys, Conn: conn(fcallCmd(true))},
+		{Name: "function", Arity: -2, Flags: fd, Group: "scripting", Subcommands: []*fsm.Command{
+			{Name: "load", Arity: -3, Flags: fd | fsm.FlagWrite | fsm.FlagDenyOOM | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionLoadCmd)},
+			{Name: "delete", Arity: 3, Flags: fd | fsm.FlagWrite | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionDeleteCmd)},
+			{Name: "flush", Arity: -2, Flags: fd | fsm.FlagWrite | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionFlushCmd)},
+			{Name: "restore", Arity: -3, Flags: fd | fsm.FlagWrite | fsm.FlagDenyOOM | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionRestoreCmd)},
+			{Name: "list", Arity: -2, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionListCmd)},
+			{Name: "dump", Arity: 2, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionDumpCmd)},
+			{Name: "stats", Arity: 2, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionStatsCmd)},
+			{Name: "kill", Arity: 2, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionKillCmd)},
+			{Name: "help", Arity: 2, Flags: fd | anytime | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(functionHelpCmd)},
+		}},
 		{Name: "script", Arity: -2, Flags: fd, Group: "scripting", Subcommands: []*fsm.Command{
 			{Name: "exists", Arity: -3, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(scriptExistsCmd)},
 			{Name: "flush", Arity: -2, Flags: fd | fsm.FlagNoScript | fsm.FlagNoMulti, Categories: fsm.CatScripting, Group: "scripting", Conn: conn(scriptFlushCmd)},

@@ -29,7 +29,8 @@
 //     revision they were checked at for the fsm to check again.
 //   - A connection's first SUBSCRIBE detaches it from redcon (pubsub.go):
 //     it gets a reader and a writer goroutine of its own. EVAL goes to the
-//     fsm as one op (script.go); a blocking pop waits here and retries
+//     fsm as one op (script.go), FCALL and FUNCTION LOAD too (function.go;
+//     FCALL_RO and no-writes functions on the read path); a blocking pop waits here and retries
 //     through the log (blocking.go).
 //   - memory.go: the maxmemory settings (through the log), MEMORY, the
 //     process's RSS for INFO, Go's soft memory limit following
