@@ -209,6 +209,11 @@ var routine = []struct {
 	// handed leadership to (a SIGTERM, an operator's transfer) has won an
 	// election; so has one elected while this node was cut off.
 	{"peer has newer term, stopping replication", func([]any) bool { return true }},
+	// Leader stickiness: a candidate whose election timer fired while
+	// another won (two candidates at a cluster's start), or one cut off
+	// from the leader, asks a voter that still hears the leader. The
+	// candidate's own node warns about what needs a look.
+	{"rejecting vote request since we have a leader", func([]any) bool { return true }},
 	// A follower behind the leader (a node just added, one restarted):
 	// Raft's log matching walks back to where their logs agree and sends
 	// from there. Both sides log each step.
