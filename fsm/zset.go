@@ -85,10 +85,15 @@ func (z *zset) score(m string) (float64, bool) {
 // set stores member m with score s, replacing its old score. An equal
 // score (0 and -0 included) leaves the element as it was, as Redis's
 // zsetAdd does.
-func (z *zset) set(m string, s float64) {
+func (z *zset) set(m string, s float64) { z.put(m, s, false) }
+
+// put is set; exact replaces a -0 by a 0 (and back), as Redis's ZUNION
+// does writing its accumulator, where ZADD's comparison finds them equal
+// and keeps the old one.
+func (z *zset) put(m string, s float64, exact bool) {
 	k := zmem{h: memberHash(m), member: m, score: s}
 	if prev, ok := z.byMember.Get(k); ok {
-		if prev.score == s {
+		if prev.score == s && (!exact || math.Signbit(prev.score) == math.Signbit(s)) {
 			return
 		}
 		z.byScore.Delete(zent{prev.score, m})

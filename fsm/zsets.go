@@ -1035,7 +1035,7 @@ func zsetopGeneric(c *Ctx, args [][]byte, dst []byte, idx int, op zsetOp, cardOn
 				}
 				if cur, has := out.score(m); has {
 					aggregate(&cur, v, agg)
-					out.set(m, cur)
+					out.put(m, cur, true)
 				} else {
 					out.set(m, v)
 				}
@@ -1053,11 +1053,10 @@ func zsetopGeneric(c *Ctx, args [][]byte, dst []byte, idx int, op zsetOp, cardOn
 					if !has {
 						return
 					}
-					w := srcs[i].weight * s
-					if math.IsNaN(w) {
-						w = 0
-					}
-					aggregate(&v, w, agg)
+					// Unlike the first set's, a NaN here (0 × inf) is
+					// not made 0: Redis hands it to the aggregate, whose
+					// SUM turns the total into 0 and MIN/MAX ignore it.
+					aggregate(&v, srcs[i].weight*s, agg)
 				}
 				out.set(m, v)
 			})
