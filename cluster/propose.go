@@ -33,12 +33,16 @@ func (n *Node) Propose(ctx context.Context, req fsm.Request) ([]byte, uint64, er
 		return n.ackBeforeCommit(req)
 	}
 	// A write that certainly did not apply (leadership moved, the leader
-	// was unreachable) is retried for about an election, so clients see
-	// fewer TRYAGAINs during failover.
+	// was unreachable, no leader was known) is retried for about an
+	// election, so clients see fewer TRYAGAINs and CLUSTERDOWNs during
+	// failover. ErrNoLeader is never said of a write given to Raft: an
+	// old leader that stepped down answers it to a forward before the new
+	// leader's first heartbeat reached it.
 	deadline := time.Now().Add(n.leaderWait())
 	for {
 		reply, index, err := n.proposeOnce(ctx, req)
-		if !errors.Is(err, ErrNotApplied) || time.Now().After(deadline) || ctx.Err() != nil {
+		retry := errors.Is(err, ErrNotApplied) || errors.Is(err, ErrNoLeader)
+		if !retry || time.Now().After(deadline) || ctx.Err() != nil {
 			return reply, index, err
 		}
 		select {
