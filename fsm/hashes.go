@@ -10,11 +10,11 @@ import (
 	"strings"
 
 	"github.com/statehouse/statehouse/internal/resp"
-	"github.com/tidwall/btree"
 )
 
-// Hash commands. A hash is a *btree.Map[string, string]; replies list
-// fields in tree (byte) order, where Redis uses insertion order for small
+// Hash commands. A hash is packed in one string while small, a
+// *btree.Map[string, string] beyond (packed.go); replies list fields in
+// byte order, where Redis uses insertion order for small
 // hashes and table order for large ones (it promises no order).
 
 var hashCommands = []*Command{
@@ -66,17 +66,17 @@ func (c *Ctx) readHash(key []byte) (it *item, ok bool) {
 // own copy-on-write map if the key exists, a new empty hash if not. The
 // caller stores it with c.Put (or c.Del if it ends up empty). ok is false
 // (WRONGTYPE written) if key holds another kind.
-func (c *Ctx) writeHash(key []byte) (cl *item, h *btree.Map[string, string], ok bool) {
+func (c *Ctx) writeHash(key []byte) (cl *item, ok bool) {
 	it, ok := c.readHash(key)
 	if !ok {
-		return nil, nil, false
+		return nil, false
 	}
 	if it == nil {
-		cl = &item{key: string(key), kind: KindHash, hash: new(btree.Map[string, string])}
-		return cl, cl.hash, true
+		return &item{key: string(key), kind: KindHash}, true
 	}
 	cl = it.clone()
-	return cl, cl.mutHash(), true
+	cl.mutHash()
+	return cl, true
 }
 
 // HSET key field value [field value ...] -> number of new fields.
@@ -85,19 +85,24 @@ func hsetCmd(c *Ctx, args [][]byte) {
 		c.WrongArity(args[0])
 		return
 	}
-	cl, h, ok := c.writeHash(args[1])
+	cl, ok := c.writeHash(args[1])
 	if !ok {
 		return
 	}
-	var added int64
-	for i := 2; i < len(args); i += 2 {
-		if _, replaced := h.Set(string(args[i]), string(args[i+1])); !replaced {
-			added++
-		}
-	}
+	added := cl.hashSet(hashPairs(args[2:])...)
 	c.Put(cl)
 	c.notify(NotifyHash, "hset", args[1])
-	c.Int(added)
+	c.Int(int64(added))
+}
+
+// hashPairs copies a command's field and value arguments out of the
+// request.
+func hashPairs(args [][]byte) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = string(a)
+	}
+	return out
 }
 
 // HMSET key field value [field value ...] -> OK.
@@ -106,13 +111,11 @@ func hmsetCmd(c *Ctx, args [][]byte) {
 		c.WrongArity(args[0])
 		return
 	}
-	cl, h, ok := c.writeHash(args[1])
+	cl, ok := c.writeHash(args[1])
 	if !ok {
 		return
 	}
-	for i := 2; i < len(args); i += 2 {
-		h.Set(string(args[i]), string(args[i+1]))
-	}
+	cl.hashSet(hashPairs(args[2:])...)
 	c.Put(cl)
 	c.notify(NotifyHash, "hset", args[1])
 	c.OK()
@@ -125,13 +128,13 @@ func hsetnxCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	if it != nil {
-		if _, exists := it.hash.Get(string(args[2])); exists {
+		if _, exists := it.hashGet(string(args[2])); exists {
 			c.Int(0)
 			return
 		}
 	}
-	cl, h, _ := c.writeHash(args[1])
-	h.Set(string(args[2]), string(args[3]))
+	cl, _ := c.writeHash(args[1])
+	cl.hashSet(string(args[2]), string(args[3]))
 	c.Put(cl)
 	c.notify(NotifyHash, "hset", args[1])
 	c.Int(1)
@@ -149,23 +152,22 @@ func hdelCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	var cl *item
-	var h *btree.Map[string, string]
 	var n int64
 	for _, f := range args[2:] {
 		if cl == nil { // clone only once something is really removed
-			if _, exists := it.hash.Get(string(f)); !exists {
+			if _, exists := it.hashGet(string(f)); !exists {
 				continue
 			}
 			cl = it.clone()
-			h = cl.mutHash()
+			cl.mutHash()
 		}
-		if _, removed := h.Delete(string(f)); removed {
+		if cl.hashDel(string(f)) {
 			n++
 		}
 	}
 	switch {
 	case n == 0:
-	case h.Len() == 0:
+	case cl.hashLen() == 0:
 		c.Del(args[1])
 		c.notify(NotifyHash, "hdel", args[1])
 		c.notify(NotifyGeneric, "del", args[1])
@@ -183,12 +185,12 @@ func hincrbyCmd(c *Ctx, args [][]byte) {
 		c.Error(resp.ErrNotInt)
 		return
 	}
-	cl, h, ok := c.writeHash(args[1])
+	cl, ok := c.writeHash(args[1])
 	if !ok {
 		return
 	}
 	var v int64
-	if cur, exists := h.Get(string(args[2])); exists {
+	if cur, exists := cl.hashGet(string(args[2])); exists {
 		if v, ok = resp.ParseInt([]byte(cur)); !ok {
 			c.Error(errHashNotInt)
 			return
@@ -199,7 +201,7 @@ func hincrbyCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	v += incr
-	h.Set(string(args[2]), strconv.FormatInt(v, 10))
+	cl.hashSet(string(args[2]), strconv.FormatInt(v, 10))
 	c.Put(cl)
 	c.notify(NotifyHash, "hincrby", args[1])
 	c.Int(v)
@@ -218,12 +220,12 @@ func hincrbyfloatCmd(c *Ctx, args [][]byte) {
 		c.Error(errIncrNaNOrInf)
 		return
 	}
-	cl, h, ok := c.writeHash(args[1])
+	cl, ok := c.writeHash(args[1])
 	if !ok {
 		return
 	}
 	cur := new(big.Float).SetPrec(ldPrec)
-	if s, exists := h.Get(string(args[2])); exists {
+	if s, exists := cl.hashGet(string(args[2])); exists {
 		if cur, ok = parseLongDouble(s); !ok {
 			c.Error(errHashNotFloat)
 			return
@@ -235,7 +237,7 @@ func hincrbyfloatCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	s := formatLongDouble(sum)
-	h.Set(string(args[2]), s)
+	cl.hashSet(string(args[2]), s)
 	c.Put(cl)
 	c.notify(NotifyHash, "hincrbyfloat", args[1])
 	c.BulkString(s)
@@ -248,7 +250,7 @@ func hgetCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	if it != nil {
-		if v, exists := it.hash.Get(string(args[2])); exists {
+		if v, exists := it.hashGet(string(args[2])); exists {
 			c.BulkString(v)
 			return
 		}
@@ -265,7 +267,7 @@ func hmgetCmd(c *Ctx, args [][]byte) {
 	c.Array(len(args) - 2)
 	for _, f := range args[2:] {
 		if it != nil {
-			if v, exists := it.hash.Get(string(f)); exists {
+			if v, exists := it.hashGet(string(f)); exists {
 				c.BulkString(v)
 				continue
 			}
@@ -284,7 +286,7 @@ func hlenCmd(c *Ctx, args [][]byte) {
 		c.Int(0)
 		return
 	}
-	c.Int(int64(it.hash.Len()))
+	c.Int(int64(it.hashLen()))
 }
 
 // HEXISTS key field -> 1 or 0.
@@ -294,7 +296,7 @@ func hexistsCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	if it != nil {
-		if _, exists := it.hash.Get(string(args[2])); exists {
+		if _, exists := it.hashGet(string(args[2])); exists {
 			c.Int(1)
 			return
 		}
@@ -309,7 +311,7 @@ func hstrlenCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	if it != nil {
-		if v, exists := it.hash.Get(string(args[2])); exists {
+		if v, exists := it.hashGet(string(args[2])); exists {
 			c.Int(int64(len(v)))
 			return
 		}
@@ -331,12 +333,12 @@ func hashDump(c *Ctx, key []byte, fields, values bool) {
 		c.Array(0)
 		return
 	}
-	n := it.hash.Len()
+	n := it.hashLen()
 	if fields && values {
 		n *= 2
 	}
 	c.Array(n)
-	it.hash.Scan(func(k, v string) bool {
+	it.hashScan(func(k, v string) bool {
 		if fields {
 			c.BulkString(k)
 		}
@@ -371,12 +373,12 @@ func hscanCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	cur, _ := parseCursor(args[2])
-	if it.hash.Len() <= smallScan {
+	if it.hashLen() <= smallScan {
 		cur = 0
 	}
 	var hits []string
-	next := scanPage(cur, it.hash.Len(), o.count, func(pivot string, iter func(string) bool) {
-		it.hash.Ascend(pivot, func(k, v string) bool {
+	next := scanPage(cur, it.hashLen(), o.count, func(pivot string, iter func(string) bool) {
+		it.hashAscend(pivot, func(k, v string) bool {
 			if !iter(k) {
 				return false
 			}
@@ -413,7 +415,7 @@ func hrandfieldCmd(c *Ctx, args [][]byte) {
 			return
 		}
 		r := newElemRand(c.Rand)
-		k, _, _ := it.hash.GetAt(r.intn(it.hash.Len()))
+		k, _ := it.hashAt(r.intn(it.hashLen()))
 		c.BulkString(k)
 		return
 	}
@@ -446,14 +448,13 @@ func hrandfieldCmd(c *Ctx, args [][]byte) {
 		c.Array(0)
 		return
 	}
-	h := it.hash
-	size := h.Len()
+	size := it.hashLen()
 	per := 1
 	if withValues {
 		per = 2
 	}
 	emit := func(i int) {
-		k, v, _ := h.GetAt(i)
+		k, v := it.hashAt(i)
 		c.BulkString(k)
 		if withValues {
 			c.BulkString(v)
@@ -473,7 +474,7 @@ func hrandfieldCmd(c *Ctx, args [][]byte) {
 	}
 	if l >= int64(size) {
 		c.Array(size * per)
-		h.Scan(func(k, v string) bool {
+		it.hashScan(func(k, v string) bool {
 			c.BulkString(k)
 			if withValues {
 				c.BulkString(v)

@@ -52,11 +52,11 @@ func expect(tb testing.TB, got, want string) {
 }
 
 func hashItem(key string, kv ...string) *item {
-	m := new(btree.Map[string, string])
-	for i := 0; i+1 < len(kv); i += 2 {
-		m.Set(kv[i], kv[i+1])
+	it, ok := newHashItem(key, kv)
+	if !ok {
+		panic("a field repeats")
 	}
-	return &item{key: key, kind: KindHash, hash: m}
+	return it
 }
 
 func setItem(key string, members ...string) *item {
@@ -187,7 +187,7 @@ func TestKeysOtherKinds(t *testing.T) {
 	// EXPIRE works on any kind and keeps the value.
 	expect(t, tf.do(0, "EXPIRE", "h", "100"), ":1\r\n")
 	expect(t, tf.do(0, "TTL", "h"), ":100\r\n")
-	if it := tf.f.dbs[0].raw("h"); it.kind != KindHash || it.hash.Len() != 1 {
+	if it := tf.f.dbs[0].raw("h"); it.kind != KindHash || it.hashLen() != 1 {
 		t.Fatalf("EXPIRE changed the hash: %+v", it)
 	}
 
@@ -195,25 +195,40 @@ func TestKeysOtherKinds(t *testing.T) {
 	expect(t, tf.do(0, "COPY", "h", "h2"), ":1\r\n")
 	expect(t, tf.do(0, "COPY", "s", "s2", "DB", "5"), ":1\r\n")
 	expect(t, tf.do(0, "TTL", "h2"), ":100\r\n")
-	src, dst := tf.f.dbs[0].raw("h"), tf.f.dbs[0].raw("h2")
-	if src.hash == dst.hash {
+	// A writer of the copy (clone, mutHash, Put) must not touch the
+	// source, packed (h) or a tree (big: more fields than pack).
+	var kv []string
+	for i := range packMaxEntries + 10 {
+		kv = append(kv, fmt.Sprint("f", i), "v")
+	}
+	tf.f.dbs[0].put(hashItem("big", kv...))
+	expect(t, tf.do(0, "COPY", "big", "big2"), ":1\r\n")
+	if tf.f.dbs[0].raw("h").hash != nil || tf.f.dbs[0].raw("big").hash == nil {
+		t.Fatal("a one-field hash is not packed, or a big one is")
+	}
+	if tf.f.dbs[0].raw("big").hash == tf.f.dbs[0].raw("big2").hash {
 		t.Fatal("COPY shares the hash tree with the source")
 	}
-	// A writer of the copy (clone, mutHash, Put) must not touch the source.
 	w := Ctx{f: tf.f, ks: tf.f.dbs[0], Now: tf.now, Rev: 99, Write: true}
-	n := dst.clone()
-	n.mutHash().Set("f", "changed")
-	n.hash.Set("g", "new")
-	w.Put(n)
-	if v, _ := tf.f.dbs[0].raw("h").hash.Get("f"); v != "v" || tf.f.dbs[0].raw("h").hash.Len() != 1 {
-		t.Fatalf("writing the copy changed the source: f=%q len=%d", v, tf.f.dbs[0].raw("h").hash.Len())
+	for _, k := range []string{"h", "big"} {
+		src := tf.f.dbs[0].raw(k)
+		n0 := src.hashLen()
+		n := tf.f.dbs[0].raw(k + "2").clone()
+		n.mutHash()
+		n.hashSet("f", "changed", "g", "new")
+		w.Put(n)
+		if v, _ := src.hashGet("f"); (k == "h" && v != "v") || src.hashLen() != n0 {
+			t.Fatalf("%s: writing the copy changed the source: f=%q len=%d", k, v, src.hashLen())
+		}
+		// Even a direct write to the copy's tree leaves the source alone.
+		if dst := tf.f.dbs[0].raw(k + "2"); dst.hash != nil {
+			dst.hash.Set("direct", "x")
+			if _, ok := src.hashGet("direct"); ok {
+				t.Fatal("copied hash tree is not isolated from the source")
+			}
+		}
 	}
-	// Even a direct write to the copy's tree leaves the source alone.
-	dst = tf.f.dbs[0].raw("h2")
-	dst.hash.Set("direct", "x")
-	if _, ok := src.hash.Get("direct"); ok {
-		t.Fatal("copied hash tree is not isolated from the source")
-	}
+	expect(t, tf.do(0, "DEL", "big", "big2"), ":2\r\n")
 	s5 := tf.f.dbs[5].raw("s2")
 	if s5 == nil || s5.kind != KindSet || s5.set.Len() != 2 || s5.set == tf.f.dbs[0].raw("s").set {
 		t.Fatalf("COPY to db 5: %+v", s5)

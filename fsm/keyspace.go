@@ -38,8 +38,8 @@ type item struct {
 	h        uint64 // keyHash(key): the tree orders by it, SCAN cursors are built on it
 	key      string
 	kind     Kind
-	str      string                     // KindString
-	hash     *btree.Map[string, string] // KindHash
+	str      string                     // KindString; a small hash packed (packed.go)
+	hash     *btree.Map[string, string] // KindHash beyond packing, else nil
 	set      *btree.Set[string]         // KindSet
 	list     *list                      // KindList: persistent, shared by copies (list.go)
 	zset     *zset                      // KindZSet: copy-on-write trees (zset.go)
@@ -192,9 +192,10 @@ func (it *item) clone() *item {
 }
 
 // mutHash gives the clone its own copy-on-write view of the hash.
-func (it *item) mutHash() *btree.Map[string, string] {
-	it.hash = it.hash.Copy()
-	return it.hash
+func (it *item) mutHash() {
+	if it.hash != nil { // a packed hash is a string: never changed in place
+		it.hash = it.hash.Copy()
+	}
 }
 
 func (it *item) mutSet() *btree.Set[string] {

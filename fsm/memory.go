@@ -352,6 +352,10 @@ func itemSizeSampled(it *item, samples int) int64 {
 	case KindString:
 		n += allocSize(len(it.str))
 	case KindHash:
+		if it.hash == nil { // packed: one string
+			n += allocSize(len(it.str))
+			break
+		}
 		n += hashOverhead + sampled(it.hash.Len(), samples, func(i int) int64 {
 			k, v, _ := it.hash.GetAt(i)
 			return hashEntry + allocSize(len(k)) + allocSize(len(v))

@@ -155,11 +155,11 @@ func redisEncoding(it *item, l EncodingLimits) string {
 		})
 		return enc
 	case KindHash:
-		if int64(it.hash.Len()) > l.HashMaxListpackEntries {
+		if int64(it.hashLen()) > l.HashMaxListpackEntries {
 			return "hashtable"
 		}
 		enc := "listpack"
-		it.hash.Scan(func(k, v string) bool {
+		it.hashScan(func(k, v string) bool {
 			if int64(len(k)) > l.HashMaxListpackValue || int64(len(v)) > l.HashMaxListpackValue {
 				enc = "hashtable"
 			}

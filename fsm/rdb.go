@@ -802,13 +802,11 @@ func (o *rdbObject) item(key string) (*item, string) {
 		}
 		it.set = s
 	case KindHash:
-		h := new(btree.Map[string, string])
-		for i := 0; i < len(o.fields); i += 2 {
-			if _, dup := h.Set(o.fields[i], o.fields[i+1]); dup {
-				return nil, errBadDataFormat
-			}
+		h, ok := newHashItem(it.key, o.fields)
+		if !ok {
+			return nil, errBadDataFormat
 		}
-		it.hash = h
+		it.str, it.hash = h.str, h.hash
 	default: // a sorted set (kind 0 in the payload's object)
 		it.kind = KindZSet
 		z := newZset()
@@ -849,8 +847,8 @@ func dumpItem(it *item) []byte {
 		})
 	case KindHash:
 		b = append(b, rdbTypeHash)
-		b = appendRDBLen(b, uint64(it.hash.Len()))
-		it.hash.Scan(func(k, v string) bool {
+		b = appendRDBLen(b, uint64(it.hashLen()))
+		it.hashScan(func(k, v string) bool {
 			b = appendRDBString(b, k)
 			b = appendRDBString(b, v)
 			return true

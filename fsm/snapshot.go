@@ -170,8 +170,8 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			case KindString:
 				sw.str(it.str)
 			case KindHash:
-				sw.uvarint(uint64(it.hash.Len()))
-				it.hash.Scan(func(k, v string) bool {
+				sw.uvarint(uint64(it.hashLen()))
+				it.hashScan(func(k, v string) bool {
 					sw.str(k)
 					sw.str(v)
 					return true
@@ -449,11 +449,18 @@ func (sr *snapReader) readItem(ks *keyspace) {
 	case KindString:
 		it.str = sr.str()
 	case KindHash:
-		it.hash = new(btree.Map[string, string])
 		n := sr.uvarint()
+		var pairs []string // not sized by n: a corrupt n is any number
 		for i := uint64(0); i < n && sr.err == nil; i++ {
-			k := sr.str()
-			it.hash.Set(k, sr.str())
+			pairs = append(pairs, sr.str(), sr.str())
+		}
+		if sr.err == nil {
+			h, ok := newHashItem(it.key, pairs)
+			if !ok {
+				sr.fail("a hash field repeats")
+				return
+			}
+			it.str, it.hash = h.str, h.hash
 		}
 	case KindSet:
 		it.set = new(btree.Set[string])

@@ -326,7 +326,7 @@ func sortLookup(c *Ctx, pat []byte, elem string) (string, bool) {
 		if it.kind != KindHash {
 			return "", false
 		}
-		return it.hash.Get(string(field))
+		return it.hashGet(string(field))
 	}
 	if it.kind != KindString {
 		return "", false
