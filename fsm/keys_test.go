@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/statehouse/statehouse/internal/testcluster"
-	"github.com/tidwall/btree"
 )
 
 // tfsm drives an FSM the way the server does: writes as log entries, reads
@@ -60,11 +59,11 @@ func hashItem(key string, kv ...string) *item {
 }
 
 func setItem(key string, members ...string) *item {
-	s := new(btree.Set[string])
-	for _, m := range members {
-		s.Insert(m)
+	it, ok := newSetItem(key, members)
+	if !ok {
+		panic("a member repeats")
 	}
-	return &item{key: key, kind: KindSet, set: s}
+	return it
 }
 
 // parseScan reads a SCAN reply: the cursor and the keys.
@@ -230,12 +229,12 @@ func TestKeysOtherKinds(t *testing.T) {
 	}
 	expect(t, tf.do(0, "DEL", "big", "big2"), ":2\r\n")
 	s5 := tf.f.dbs[5].raw("s2")
-	if s5 == nil || s5.kind != KindSet || s5.set.Len() != 2 || s5.set == tf.f.dbs[0].raw("s").set {
+	if s5 == nil || s5.kind != KindSet || s5.members().Len() != 2 {
 		t.Fatalf("COPY to db 5: %+v", s5)
 	}
-	s5.set.Insert("m3")
-	if tf.f.dbs[0].raw("s").set.Len() != 2 {
-		t.Fatal("copied set tree is not isolated from the source")
+	expect(t, tf.do(5, "SADD", "s2", "m3"), ":1\r\n")
+	if tf.f.dbs[0].raw("s").members().Len() != 2 {
+		t.Fatal("writing the copied set changed the source")
 	}
 	expect(t, tf.do(5, "TYPE", "s2"), "+set\r\n")
 

@@ -38,9 +38,9 @@ type item struct {
 	h        uint64 // keyHash(key): the tree orders by it, SCAN cursors are built on it
 	key      string
 	kind     Kind
-	str      string                     // KindString; a small hash packed (packed.go)
+	str      string                     // KindString; a small hash or set packed (packed.go)
 	hash     *btree.Map[string, string] // KindHash beyond packing, else nil
-	set      *btree.Set[string]         // KindSet
+	set      *btree.Set[string]         // KindSet beyond packing, else nil
 	list     *list                      // KindList: persistent, shared by copies (list.go)
 	zset     *zset                      // KindZSet: copy-on-write trees (zset.go)
 	deadline int64                      // unix ms, 0 = no TTL
@@ -198,8 +198,8 @@ func (it *item) mutHash() {
 	}
 }
 
-func (it *item) mutSet() *btree.Set[string] {
-	s := it.set.Copy()
-	it.set = s
-	return s
+func (it *item) mutSet() {
+	if it.set != nil { // a packed set is a string: never changed in place
+		it.set = it.set.Copy()
+	}
 }

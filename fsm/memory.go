@@ -361,6 +361,10 @@ func itemSizeSampled(it *item, samples int) int64 {
 			return hashEntry + allocSize(len(k)) + allocSize(len(v))
 		})
 	case KindSet:
+		if it.set == nil { // packed: one string
+			n += allocSize(len(it.str))
+			break
+		}
 		n += setOverhead + sampled(it.set.Len(), samples, func(i int) int64 {
 			m, _ := it.set.GetAt(i)
 			return setEntry + allocSize(len(m))

@@ -143,11 +143,11 @@ func redisEncoding(it *item, l EncodingLimits) string {
 	case KindList:
 		return "quicklist"
 	case KindSet:
-		if int64(it.set.Len()) > l.SetMaxIntsetEntries {
+		if int64(it.members().Len()) > l.SetMaxIntsetEntries {
 			return "hashtable"
 		}
 		enc := "intset"
-		it.set.Scan(func(m string) bool {
+		it.members().Scan(func(m string) bool {
 			if _, ok := redisLong(m); !ok {
 				enc = "hashtable"
 			}

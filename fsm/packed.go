@@ -207,6 +207,15 @@ func (it *item) hashSet(pairs ...string) (added int) {
 		}
 		return added
 	}
+	if packedLen(it.str)+len(pairs)/2 > packMaxEntries { // many at once: into a tree
+		t := new(btree.Map[string, string])
+		it.hashScan(func(k, v string) bool {
+			t.Set(strings.Clone(k), strings.Clone(v))
+			return true
+		})
+		it.str, it.hash = "", t
+		return it.hashSet(pairs...) // packs again if fields repeated
+	}
 	elems := unpack(it.str, 2)
 	for i := 0; i < len(pairs); i += 2 {
 		f, v := pairs[i], pairs[i+1]
@@ -302,4 +311,207 @@ func newHashItem(key string, pairs []string) (*item, bool) {
 	}
 	it.setHashElems(elems)
 	return it, true
+}
+
+// --- sets --------------------------------------------------------------------
+
+// setReader is what reading a set needs: a set item's members, packed or
+// a tree, or a set computed by the set algebra.
+type setReader interface {
+	Len() int
+	Contains(m string) bool
+	Scan(fn func(m string) bool)
+	Ascend(pivot string, fn func(m string) bool)
+	GetAt(i int) (string, bool)
+}
+
+// packedSet is a set's packed string.
+type packedSet string
+
+func (p packedSet) Len() int { return packedLen(string(p)) }
+
+func (p packedSet) Contains(m string) bool {
+	for it := newPackedIter(string(p)); ; {
+		e, ok := it.next()
+		switch {
+		case !ok || e > m:
+			return false
+		case e == m:
+			return true
+		}
+	}
+}
+
+func (p packedSet) Scan(fn func(m string) bool) { p.Ascend("", fn) }
+
+func (p packedSet) Ascend(pivot string, fn func(m string) bool) {
+	for it := newPackedIter(string(p)); ; {
+		e, ok := it.next()
+		if !ok || (e >= pivot && !fn(e)) {
+			return
+		}
+	}
+}
+
+func (p packedSet) GetAt(i int) (string, bool) {
+	it := newPackedIter(string(p))
+	for range i {
+		it.next()
+	}
+	return it.next()
+}
+
+// members is a set item's members.
+func (it *item) members() setReader {
+	if it.set != nil {
+		return it.set
+	}
+	return packedSet(it.str)
+}
+
+// indexed returns a function giving s's i-th member, unpacking a packed
+// set once so that many picks do not each walk it.
+func indexed(s setReader) func(i int) string {
+	if p, ok := s.(packedSet); ok {
+		elems := unpack(string(p), 1)
+		return func(i int) string { return elems[i] }
+	}
+	return func(i int) string { m, _ := s.GetAt(i); return m }
+}
+
+// setAdd adds members to a set item a write owns (a clone with mutSet,
+// or new) and returns how many were new.
+func (it *item) setAdd(ms ...string) (added int) {
+	if it.set != nil {
+		for _, m := range ms {
+			if !it.set.Contains(m) {
+				it.set.Insert(m)
+				added++
+			}
+		}
+		return added // a set only grows here: still a tree
+	}
+	if packedLen(it.str)+len(ms) > packMaxEntries { // many at once: into a tree
+		it.set = toTree(packedSet(it.str))
+		it.str = ""
+		added = it.setAdd(ms...)
+		it.settleSet() // members may have repeated
+		return added
+	}
+	elems := unpack(it.str, 1)
+	for _, m := range ms {
+		j, found := slices.BinarySearch(elems, m)
+		if !found {
+			elems = slices.Insert(elems, j, m)
+			added++
+		}
+	}
+	it.setSetElems(elems)
+	return added
+}
+
+// setDel removes members from a set item a write owns and returns how
+// many were there.
+func (it *item) setDel(ms ...string) (removed int) {
+	if it.set != nil {
+		for _, m := range ms {
+			if it.set.Contains(m) {
+				it.set.Delete(m)
+				removed++
+			}
+		}
+		if removed > 0 && it.set.Len() <= packMaxEntries {
+			it.settleSet()
+		}
+		return removed
+	}
+	elems := unpack(it.str, 1)
+	for _, m := range ms {
+		if j, found := slices.BinarySearch(elems, m); found {
+			elems = slices.Delete(elems, j, j+1)
+			removed++
+		}
+	}
+	if removed > 0 {
+		it.setSetElems(elems)
+	}
+	return removed
+}
+
+// setSetElems stores a set's members (in order) in the form its contents
+// call for.
+func (it *item) setSetElems(elems []string) {
+	if fitsPacked(len(elems), packedSize(elems)) {
+		it.str, it.set = pack(elems, 1), nil
+		return
+	}
+	t := new(btree.Set[string])
+	for _, m := range elems {
+		t.Insert(strings.Clone(m)) // out of the packed string, which is dropped
+	}
+	it.str, it.set = "", t
+}
+
+// settleSet packs a tree set that has come to fit.
+func (it *item) settleSet() {
+	n := it.set.Len()
+	if n > packMaxEntries {
+		return
+	}
+	elems := make([]string, 0, n)
+	it.set.Scan(func(m string) bool {
+		elems = append(elems, m)
+		return true
+	})
+	if fitsPacked(n, packedSize(elems)) {
+		it.str, it.set = pack(elems, 1), nil
+	}
+}
+
+// newSetItem is a set item holding members (any order); it reports false
+// if a member repeats.
+func newSetItem(key string, members []string) (*item, bool) {
+	it := &item{key: key, kind: KindSet}
+	if len(members) > packMaxEntries {
+		t := new(btree.Set[string])
+		for _, m := range members {
+			if t.Contains(m) {
+				return nil, false
+			}
+			t.Insert(m)
+		}
+		it.set = t
+		it.settleSet() // cannot pack: more than packMaxEntries
+		return it, true
+	}
+	elems := slices.Clone(members)
+	slices.Sort(elems)
+	for i := 1; i < len(elems); i++ {
+		if elems[i] == elems[i-1] {
+			return nil, false
+		}
+	}
+	it.setSetElems(elems)
+	return it, true
+}
+
+// setItemOf is a set item holding the tree t, which it takes over (the
+// set algebra's result).
+func setItemOf(key string, t *btree.Set[string]) *item {
+	it := &item{key: key, kind: KindSet, set: t}
+	it.settleSet()
+	return it
+}
+
+// toTree is a tree of s's members the caller may change.
+func toTree(s setReader) *btree.Set[string] {
+	if t, ok := s.(*btree.Set[string]); ok {
+		return t.Copy()
+	}
+	t := new(btree.Set[string])
+	s.Scan(func(m string) bool {
+		t.Insert(strings.Clone(m)) // not holding on to the packed string
+		return true
+	})
+	return t
 }

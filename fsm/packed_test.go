@@ -117,6 +117,149 @@ func TestPackedHashFollowsContents(t *testing.T) {
 	}
 }
 
+// The same for sets: SADD, SREM, SPOP and SMOVE across the limits, the
+// members as a plain map holds them, packed exactly when they fit.
+func TestPackedSetFollowsContents(t *testing.T) {
+	seed := propSeed(t)
+	r := rand.New(rand.NewSource(seed))
+	tf := newTFSM()
+	model := map[string]bool{}
+	member := func() string {
+		m := "m" + strconv.Itoa(r.Intn(packMaxEntries+40))
+		if r.Intn(10) == 0 { // long members cross packMaxBytes
+			m += strings.Repeat("x", 300+len(m))
+		}
+		return m
+	}
+	packedSeen, treeSeen := false, false
+	for i := range propIters(4000) {
+		grow := (i/1000)%2 == 0
+		switch op := r.Intn(10); {
+		case op < 5 && grow, op < 2:
+			args := []string{"SADD", "s"}
+			added := map[string]bool{}
+			for range 1 + r.Intn(4) {
+				m := member()
+				args = append(args, m)
+				if !model[m] {
+					added[m] = true
+				}
+				model[m] = true
+			}
+			expect(t, tf.do(0, args...), ":"+strconv.Itoa(len(added))+"\r\n")
+		case op < 7:
+			m := member()
+			want := ":0\r\n"
+			if model[m] {
+				want = ":1\r\n"
+			}
+			delete(model, m)
+			expect(t, tf.do(0, "SREM", "s", m), want)
+		case op < 8:
+			m := member()
+			want := ":0\r\n"
+			if model[m] {
+				want = ":1\r\n"
+			}
+			delete(model, m)
+			expect(t, tf.do(0, "SMOVE", "s", "other", m), want)
+		default:
+			if len(model) > 0 {
+				reply := tf.do(0, "SPOP", "s")
+				var l int
+				var m string
+				if _, err := fmt.Sscanf(reply, "$%d\r\n", &l); err != nil {
+					t.Fatalf("SPOP: %q", reply)
+				}
+				m = reply[len(reply)-2-l : len(reply)-2]
+				if !model[m] {
+					t.Fatalf("seed %d op %d: SPOP gave %q, not a member", seed, i, m)
+				}
+				delete(model, m)
+			}
+		}
+		it := tf.f.dbs[0].raw("s")
+		if len(model) == 0 {
+			if it != nil {
+				t.Fatalf("seed %d op %d: an empty set is still there", seed, i)
+			}
+			continue
+		}
+		var elems []string
+		for m := range model {
+			elems = append(elems, m)
+		}
+		slices.Sort(elems)
+		fits := fitsPacked(len(elems), packedSize(elems))
+		if packed := it.set == nil; packed != fits {
+			t.Fatalf("seed %d op %d: %d members, %d packed bytes: packed=%v", seed, i, len(elems), packedSize(elems), packed)
+		}
+		packedSeen = packedSeen || fits
+		treeSeen = treeSeen || !fits
+		if i%50 == 0 {
+			var got []string
+			it.members().Scan(func(m string) bool {
+				got = append(got, m)
+				return true
+			})
+			if !slices.Equal(got, elems) {
+				t.Fatalf("seed %d op %d: members %q, want %q", seed, i, got, elems)
+			}
+			c := New()
+			if err := c.Restore(bytes.NewReader(propSnapBytes(t, tf.f))); err != nil {
+				t.Fatal(err)
+			}
+			if ci := c.dbs[0].raw("s"); (ci.set == nil) != (it.set == nil) || c.UsedMemory() != tf.f.UsedMemory() {
+				t.Fatalf("seed %d op %d: restored packed=%v used %d, had packed=%v used %d", seed, i,
+					ci.set == nil, c.UsedMemory(), it.set == nil, tf.f.UsedMemory())
+			}
+		}
+	}
+	if !packedSeen || !treeSeen {
+		t.Fatalf("seed %d: the walk never crossed the limits (packed %v, tree %v)", seed, packedSeen, treeSeen)
+	}
+	if o := tf.f.dbs[0].raw("other"); o != nil && (o.set == nil) != fitsPacked(o.members().Len(), packedSize(unpackAll(o.members()))) {
+		t.Fatalf("seed %d: SMOVE's destination is not in the form its contents call for", seed)
+	}
+}
+
+// Many members or fields in one command go through a tree, and come back
+// packed if repeats leave few enough.
+func TestPackedManyAtOnce(t *testing.T) {
+	tf := newTFSM()
+	sadd, hset := []string{"SADD", "s"}, []string{"HSET", "h"}
+	for i := range 2 * packMaxEntries {
+		m := strconv.Itoa(i % 100) // 100 distinct, each twice
+		sadd = append(sadd, m)
+		hset = append(hset, m, "v"+strconv.Itoa(i))
+	}
+	expect(t, tf.do(0, sadd...), ":100\r\n")
+	expect(t, tf.do(0, hset...), ":100\r\n")
+	if tf.f.dbs[0].raw("s").set != nil || tf.f.dbs[0].raw("h").hash != nil {
+		t.Fatal("100 members or fields are not packed")
+	}
+	// A later value wins, as Redis's HSET has it.
+	expect(t, tf.do(0, "HGET", "h", "7"), "$4\r\nv207\r\n")
+	for i := range packMaxEntries {
+		sadd[2+i] = "n" + strconv.Itoa(i)
+	}
+	expect(t, tf.do(0, sadd[:2+packMaxEntries]...), ":128\r\n")
+	if s := tf.f.dbs[0].raw("s"); s.set == nil || s.set.Len() != 100+packMaxEntries {
+		t.Fatalf("a set of %d members is not a tree", 100+packMaxEntries)
+	}
+	expect(t, tf.do(0, "SISMEMBER", "s", "99"), ":1\r\n")
+	expect(t, tf.do(0, "SISMEMBER", "s", "n127"), ":1\r\n")
+}
+
+func unpackAll(s setReader) []string {
+	var out []string
+	s.Scan(func(m string) bool {
+		out = append(out, m)
+		return true
+	})
+	return out
+}
+
 // BenchmarkSessionMemory loads sessions as a web tier writes them (HSET
 // of four fields, about 256 bytes of data, then PEXPIREAT) and reports
 // the Go heap and used_memory per session. redis-server 7.0 holds the

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/tidwall/btree"
 )
 
 // Redis's serialization format, as DUMP emits it and RESTORE takes it: one
@@ -793,14 +791,11 @@ func (o *rdbObject) item(key string) (*item, string) {
 	case KindList:
 		it.list = newList(o.elems)
 	case KindSet:
-		s := new(btree.Set[string])
-		for _, m := range o.elems {
-			if s.Contains(m) {
-				return nil, errBadDataFormat
-			}
-			s.Insert(m)
+		s, ok := newSetItem(it.key, o.elems)
+		if !ok {
+			return nil, errBadDataFormat
 		}
-		it.set = s
+		it.str, it.set = s.str, s.set
 	case KindHash:
 		h, ok := newHashItem(it.key, o.fields)
 		if !ok {
@@ -840,8 +835,8 @@ func dumpItem(it *item) []byte {
 		})
 	case KindSet:
 		b = append(b, rdbTypeSet)
-		b = appendRDBLen(b, uint64(it.set.Len()))
-		it.set.Scan(func(m string) bool {
+		b = appendRDBLen(b, uint64(it.members().Len()))
+		it.members().Scan(func(m string) bool {
 			b = appendRDBString(b, m)
 			return true
 		})

@@ -8,7 +8,8 @@ import (
 	"github.com/tidwall/btree"
 )
 
-// Set commands. A set is a *btree.Set[string]; replies list members in
+// Set commands. A set is packed in one string while small, a
+// *btree.Set[string] beyond (packed.go); replies list members in
 // tree (byte) order, where Redis 7.0 uses numeric order for small integer
 // sets and table order otherwise (it promises no order).
 
@@ -50,27 +51,20 @@ func saddCmd(c *Ctx, args [][]byte) {
 	if !ok {
 		return
 	}
-	var cl *item
-	var s *btree.Set[string]
-	if it == nil {
-		cl = &item{key: string(args[1]), kind: KindSet, set: new(btree.Set[string])}
-		s = cl.set
+	var fresh []string
+	for _, m := range args[2:] {
+		if it == nil || !it.members().Contains(string(m)) {
+			fresh = append(fresh, string(m))
+		}
 	}
 	var n int64
-	for _, m := range args[2:] {
-		if s == nil { // existing set: clone once a member is really new
-			if it.set.Contains(string(m)) {
-				continue
-			}
+	if len(fresh) > 0 { // an existing set is cloned only if a member is new
+		cl := &item{key: string(args[1]), kind: KindSet}
+		if it != nil {
 			cl = it.clone()
-			s = cl.mutSet()
+			cl.mutSet()
 		}
-		if !s.Contains(string(m)) {
-			s.Insert(string(m))
-			n++
-		}
-	}
-	if n > 0 {
+		n = int64(cl.setAdd(fresh...))
 		c.Put(cl)
 		c.notify(NotifySet, "sadd", args[1])
 	}
@@ -88,25 +82,22 @@ func sremCmd(c *Ctx, args [][]byte) {
 		c.Int(0)
 		return
 	}
-	var cl *item
-	var s *btree.Set[string]
-	var n int64
+	var gone []string
 	for _, m := range args[2:] {
-		if s == nil {
-			if !it.set.Contains(string(m)) {
-				continue
-			}
-			cl = it.clone()
-			s = cl.mutSet()
+		if it.members().Contains(string(m)) {
+			gone = append(gone, string(m))
 		}
-		if s.Contains(string(m)) {
-			s.Delete(string(m))
-			n++
-		}
+	}
+	var cl *item
+	var n int64
+	if len(gone) > 0 { // cloned only if something is really removed
+		cl = it.clone()
+		cl.mutSet()
+		n = int64(cl.setDel(gone...))
 	}
 	switch {
 	case n == 0:
-	case s.Len() == 0:
+	case cl.members().Len() == 0:
 		c.Del(args[1])
 		c.notify(NotifySet, "srem", args[1])
 		c.notify(NotifyGeneric, "del", args[1])
@@ -127,8 +118,8 @@ func smembersCmd(c *Ctx, args [][]byte) {
 		c.Array(0)
 		return
 	}
-	c.Array(it.set.Len())
-	it.set.Scan(func(m string) bool {
+	c.Array(it.members().Len())
+	it.members().Scan(func(m string) bool {
 		c.BulkString(m)
 		return true
 	})
@@ -140,7 +131,7 @@ func sismemberCmd(c *Ctx, args [][]byte) {
 	if !ok {
 		return
 	}
-	if it != nil && it.set.Contains(string(args[2])) {
+	if it != nil && it.members().Contains(string(args[2])) {
 		c.Int(1)
 		return
 	}
@@ -155,7 +146,7 @@ func smismemberCmd(c *Ctx, args [][]byte) {
 	}
 	c.Array(len(args) - 2)
 	for _, m := range args[2:] {
-		if it != nil && it.set.Contains(string(m)) {
+		if it != nil && it.members().Contains(string(m)) {
 			c.Int(1)
 		} else {
 			c.Int(0)
@@ -173,7 +164,7 @@ func scardCmd(c *Ctx, args [][]byte) {
 		c.Int(0)
 		return
 	}
-	c.Int(int64(it.set.Len()))
+	c.Int(int64(it.members().Len()))
 }
 
 // SSCAN key cursor [MATCH pattern] [COUNT count] -> the next cursor and a
@@ -197,12 +188,12 @@ func sscanCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	cur, _ := parseCursor(args[2])
-	if it.set.Len() <= smallScan {
+	if it.members().Len() <= smallScan {
 		cur = 0
 	}
 	var hits []string
-	next := scanPage(cur, it.set.Len(), o.count, func(pivot string, iter func(string) bool) {
-		it.set.Ascend(pivot, func(m string) bool {
+	next := scanPage(cur, it.members().Len(), o.count, func(pivot string, iter func(string) bool) {
+		it.members().Ascend(pivot, func(m string) bool {
 			if !iter(m) {
 				return false
 			}
@@ -227,15 +218,15 @@ const (
 
 // readSets looks every key up, as Redis's set algebra does: all types are
 // checked (a missing key is an empty set, nil here) before anything else.
-func (c *Ctx) readSets(keys [][]byte) ([]*btree.Set[string], bool) {
-	sets := make([]*btree.Set[string], len(keys))
+func (c *Ctx) readSets(keys [][]byte) ([]setReader, bool) {
+	sets := make([]setReader, len(keys))
 	for i, k := range keys {
 		it, ok := c.readSet(k)
 		if !ok {
 			return nil, false
 		}
 		if it != nil {
-			sets[i] = it.set
+			sets[i] = it.members()
 		}
 	}
 	return sets, true
@@ -243,7 +234,7 @@ func (c *Ctx) readSets(keys [][]byte) ([]*btree.Set[string], bool) {
 
 // interSets is the intersection of sets (nil if any is missing or empty),
 // walking the smallest; limit > 0 stops once it has that many members.
-func interSets(sets []*btree.Set[string], limit int) *btree.Set[string] {
+func interSets(sets []setReader, limit int) *btree.Set[string] {
 	out := new(btree.Set[string])
 	small := -1
 	for i, s := range sets {
@@ -267,13 +258,13 @@ func interSets(sets []*btree.Set[string], limit int) *btree.Set[string] {
 }
 
 // unionSets and diffSets are SUNION and SDIFF of sets (nil = empty).
-func unionSets(sets []*btree.Set[string]) *btree.Set[string] {
+func unionSets(sets []setReader) *btree.Set[string] {
 	var out *btree.Set[string]
 	for _, s := range sets {
 		switch {
 		case s == nil:
 		case out == nil:
-			out = s.Copy()
+			out = toTree(s)
 		default:
 			s.Scan(func(m string) bool { out.Insert(m); return true })
 		}
@@ -284,16 +275,16 @@ func unionSets(sets []*btree.Set[string]) *btree.Set[string] {
 	return out
 }
 
-func diffSets(sets []*btree.Set[string]) *btree.Set[string] {
+func diffSets(sets []setReader) *btree.Set[string] {
 	if sets[0] == nil {
 		return new(btree.Set[string])
 	}
-	out := sets[0].Copy()
+	out := toTree(sets[0])
 	for _, s := range sets[1:] {
 		if s == nil {
 			continue
 		}
-		if s == sets[0] { // the same set: nothing is left
+		if s == sets[0] { // the same set (or equal packed ones): nothing is left
 			return new(btree.Set[string])
 		}
 		s.Scan(func(m string) bool { out.Delete(m); return true })
@@ -301,7 +292,7 @@ func diffSets(sets []*btree.Set[string]) *btree.Set[string] {
 	return out
 }
 
-func setReply(c *Ctx, s *btree.Set[string]) {
+func setReply(c *Ctx, s setReader) {
 	c.Array(s.Len())
 	s.Scan(func(m string) bool {
 		c.BulkString(m)
@@ -338,7 +329,7 @@ func storeSet(c *Ctx, dest []byte, s *btree.Set[string], event string) {
 		}
 		return
 	}
-	c.Put(&item{key: string(dest), kind: KindSet, set: s})
+	c.Put(setItemOf(string(dest), s))
 	c.Int(int64(s.Len()))
 	c.notify(NotifySet, event, dest)
 }
@@ -419,21 +410,22 @@ func smoveCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	if string(src) == string(dst) {
-		if sit.set.Contains(m) {
+		if sit.members().Contains(m) {
 			c.Int(1)
 		} else {
 			c.Int(0)
 		}
 		return
 	}
-	if !sit.set.Contains(m) {
+	if !sit.members().Contains(m) {
 		c.Int(0)
 		return
 	}
 	cl := sit.clone()
-	cl.mutSet().Delete(m)
+	cl.mutSet()
+	cl.setDel(m)
 	c.notify(NotifySet, "srem", src)
-	if cl.set.Len() == 0 {
+	if cl.members().Len() == 0 {
 		c.Del(src)
 		c.notify(NotifyGeneric, "del", src)
 	} else {
@@ -441,13 +433,13 @@ func smoveCmd(c *Ctx, args [][]byte) {
 	}
 	var dcl *item
 	if dit == nil {
-		dcl = &item{key: string(dst), kind: KindSet, set: new(btree.Set[string])}
-	} else if !dit.set.Contains(m) {
+		dcl = &item{key: string(dst), kind: KindSet}
+	} else if !dit.members().Contains(m) {
 		dcl = dit.clone()
 		dcl.mutSet()
 	}
 	if dcl != nil {
-		dcl.set.Insert(m)
+		dcl.setAdd(m)
 		c.Put(dcl)
 		c.notify(NotifySet, "sadd", dst)
 	}
@@ -492,10 +484,10 @@ func spopCmd(c *Ctx, args [][]byte) {
 		c.Array(0)
 		return
 	}
-	size := it.set.Len()
+	size := it.members().Len()
 	c.notify(NotifySet, "spop", args[1])
 	if count >= int64(size) {
-		setReply(c, it.set)
+		setReply(c, it.members())
 		c.Del(args[1])
 		c.notify(NotifyGeneric, "del", args[1])
 		return
@@ -508,15 +500,14 @@ func spopCmd(c *Ctx, args [][]byte) {
 		idx = r.sample(size, int(count))
 	}
 	popped := make([]string, len(idx))
+	at := indexed(it.members())
 	for i, j := range idx {
-		popped[i], _ = it.set.GetAt(j)
+		popped[i] = at(j)
 	}
 	cl := it.clone()
-	s := cl.mutSet()
-	for _, m := range popped {
-		s.Delete(m)
-	}
-	if s.Len() == 0 {
+	cl.mutSet()
+	cl.setDel(popped...)
+	if cl.members().Len() == 0 {
 		c.Del(args[1])
 		c.notify(NotifyGeneric, "del", args[1])
 	} else {
@@ -549,7 +540,7 @@ func srandmemberCmd(c *Ctx, args [][]byte) {
 			c.Null()
 			return
 		}
-		m, _ := it.set.GetAt(newElemRand(c.Rand).intn(it.set.Len()))
+		m, _ := it.members().GetAt(newElemRand(c.Rand).intn(it.members().Len()))
 		c.BulkString(m)
 		return
 	}
@@ -570,7 +561,9 @@ func srandmemberCmd(c *Ctx, args [][]byte) {
 		c.Array(0)
 		return
 	}
-	s, size := it.set, it.set.Len()
+	s := it.members()
+	size := s.Len()
+	at := indexed(s)
 	r := newElemRand(c.Rand)
 	switch {
 	case l < 0:
@@ -580,8 +573,7 @@ func srandmemberCmd(c *Ctx, args [][]byte) {
 		}
 		c.Array(int(-l))
 		for range -l {
-			m, _ := s.GetAt(r.intn(size))
-			c.BulkString(m)
+			c.BulkString(at(r.intn(size)))
 		}
 	case l >= int64(size):
 		setReply(c, s)
@@ -589,8 +581,7 @@ func srandmemberCmd(c *Ctx, args [][]byte) {
 		idx := r.sample(size, int(l))
 		c.Array(len(idx))
 		for _, i := range idx {
-			m, _ := s.GetAt(i)
-			c.BulkString(m)
+			c.BulkString(at(i))
 		}
 	}
 }

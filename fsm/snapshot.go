@@ -9,8 +9,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-
-	"github.com/tidwall/btree"
 )
 
 // Snapshot format: magic, version, then typed records, then a CRC-32C of
@@ -177,8 +175,8 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 					return true
 				})
 			case KindSet:
-				sw.uvarint(uint64(it.set.Len()))
-				it.set.Scan(func(m string) bool {
+				sw.uvarint(uint64(it.members().Len()))
+				it.members().Scan(func(m string) bool {
 					sw.str(m)
 					return true
 				})
@@ -463,10 +461,18 @@ func (sr *snapReader) readItem(ks *keyspace) {
 			it.str, it.hash = h.str, h.hash
 		}
 	case KindSet:
-		it.set = new(btree.Set[string])
 		n := sr.uvarint()
+		var members []string
 		for i := uint64(0); i < n && sr.err == nil; i++ {
-			it.set.Insert(sr.str())
+			members = append(members, sr.str())
+		}
+		if sr.err == nil {
+			s, ok := newSetItem(it.key, members)
+			if !ok {
+				sr.fail("a set member repeats")
+				return
+			}
+			it.str, it.set = s.str, s.set
 		}
 	case KindList:
 		n := sr.uvarint()

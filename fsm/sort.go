@@ -98,8 +98,8 @@ func sortSource(it *item) (elems []string, ordered bool) {
 	case KindList:
 		return it.list.slice(0, it.list.len()), true
 	case KindSet:
-		elems = make([]string, 0, it.set.Len())
-		it.set.Scan(func(m string) bool {
+		elems = make([]string, 0, it.members().Len())
+		it.members().Scan(func(m string) bool {
 			elems = append(elems, m)
 			return true
 		})

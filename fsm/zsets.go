@@ -881,7 +881,7 @@ func (s *zsrc) len() int {
 	case s.it == nil:
 		return 0
 	case s.it.kind == KindSet:
-		return s.it.set.Len()
+		return s.it.members().Len()
 	}
 	return s.it.zset.len()
 }
@@ -890,7 +890,7 @@ func (s *zsrc) each(fn func(m string, score float64)) {
 	switch {
 	case s.it == nil:
 	case s.it.kind == KindSet:
-		s.it.set.Scan(func(m string) bool {
+		s.it.members().Scan(func(m string) bool {
 			fn(m, 1)
 			return true
 		})
@@ -907,7 +907,7 @@ func (s *zsrc) score(m string) (float64, bool) {
 	case s.it == nil:
 		return 0, false
 	case s.it.kind == KindSet:
-		return 1, s.it.set.Contains(m)
+		return 1, s.it.members().Contains(m)
 	}
 	return s.it.zset.score(m)
 }
