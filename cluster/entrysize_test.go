@@ -55,12 +55,27 @@ func TestNoEntryLargerThanTheCeiling(t *testing.T) {
 			node := []*Node{leader, f}[i%2]
 			// SET is idempotent: if leadership moves mid-write (a busy
 			// machine appending 30 MiB entries may miss a heartbeat),
-			// write again once a leader is back.
-			// Under a loaded CI machine a 29 MiB entry can take longer to
-			// commit on three nodes than a forwarded call waits (an unknown
-			// outcome): give the writes a minute in all.
-			err := testcluster.Poll(time.Minute, func() error {
-				_, _, err := node.Propose(context.Background(), setReq(fmt.Sprint("big", i), sizes[i/2%2]))
+			// write again once a leader is back. An unknown outcome (a
+			// 29 MiB entry on a disk shared with other tests can take
+			// longer to commit on three nodes than a forwarded call
+			// waits) is waited out before writing again: each retry
+			// would add another 29 MiB entry to the very disk that is
+			// behind.
+			key, size := fmt.Sprint("big", i), sizes[i/2%2]
+			there := func() error {
+				if err := node.ReadBarrier(context.Background()); err != nil {
+					return err
+				}
+				if got := len(get(node, key)); got < size {
+					return fmt.Errorf("%s is %d bytes", key, got)
+				}
+				return nil
+			}
+			err := testcluster.Poll(2*time.Minute, func() error {
+				_, _, err := node.Propose(context.Background(), setReq(key, size))
+				if errors.Is(err, ErrUnknownOutcome) && testcluster.Poll(30*time.Second, there) == nil {
+					return nil
+				}
 				return err
 			})
 			if err != nil {
