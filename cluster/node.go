@@ -176,8 +176,8 @@ const (
 	// logCacheSize is how many of the newest log entries are kept in memory
 	// for replication: enough for the entries in flight to followers.
 	// Entries are group-committed batches (usually a few KiB, at most
-	// MaxBatchBytes), so it is kept small; a follower further behind reads
-	// from disk.
+	// MaxBatchBytes), so it is kept small, and within logCacheBytes; a
+	// follower further behind reads from disk.
 	logCacheSize = 64
 	// snapshotsRetained is how many snapshot files the data dir keeps.
 	snapshotsRetained = 2
@@ -452,10 +452,11 @@ func (o *opening) bootstrap() error {
 }
 
 // logCache: replication reads each entry back from the log store to send
-// it; a cache of the newest entries saves decoding them from disk again.
-func (o *opening) logCache() (err error) {
-	o.logs, err = raft.NewLogCache(logCacheSize, o.n.store)
-	return err
+// it; a cache of the newest entries saves decoding them from disk again
+// (logcache.go).
+func (o *opening) logCache() error {
+	o.logs = newLogCache(logCacheSize, o.n.store)
+	return nil
 }
 
 // gossip starts memberlist and the membership loop's state, with gossip on.

@@ -78,6 +78,10 @@ func (n *Node) proposeOnce(ctx context.Context, req fsm.Request) ([]byte, uint64
 // proposed; batches of smaller ones stop short of it.
 const MaxEntryBytes = 32 << 20
 
+// maxKeptEncodeBuf is the largest encoding buffer the proposer keeps for
+// the next entry; a larger one (a bulk load's batch) is let go.
+const maxKeptEncodeBuf = 1 << 20
+
 // checkSize returns a bound on what req takes in an entry, or ErrRefused
 // if it could not fit in one.
 func checkSize(req fsm.Request) (int, error) {
@@ -196,6 +200,9 @@ func (n *Node) runProposer() {
 		buf = e.Encode(buf[:0])
 		data := make([]byte, len(buf))
 		copy(data, buf)
+		if cap(buf) > maxKeptEncodeBuf {
+			buf = nil // one bulk load's batch is not kept for good
+		}
 		fut := n.raft.Apply(data, applyEnqueueTimeout)
 		go func() {
 			defer func() { <-inflight }()
