@@ -75,9 +75,10 @@ func (it *packedIter) next() (s string, ok bool) {
 	return it.p[start:it.off], true
 }
 
-// packedSize is the length of the packed string holding elems.
-func packedSize(elems []string) int {
-	n := uvarintLen(uint64(len(elems)))
+// packedSize is the length of the packed string holding elems, entries
+// of width elements each.
+func packedSize(elems []string, width int) int {
+	n := uvarintLen(uint64(len(elems) / width))
 	for _, e := range elems {
 		n += uvarintLen(uint64(len(e))) + len(e)
 	}
@@ -97,9 +98,7 @@ func uvarintLen(x uint64) int {
 // (2 for a hash, 1 for a set), elems already in entry order.
 func pack(elems []string, width int) string {
 	var b strings.Builder
-	// The count is of entries; packedSize counted elements, never fewer
-	// bytes.
-	b.Grow(packedSize(elems))
+	b.Grow(packedSize(elems, width))
 	var tmp [binary.MaxVarintLen64]byte
 	b.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(elems)/width))])
 	for _, e := range elems {
@@ -255,7 +254,7 @@ func (it *item) hashDel(f string) bool {
 // setHashElems stores a hash's fields and values (in field order) in the
 // form its contents call for.
 func (it *item) setHashElems(elems []string) {
-	if fitsPacked(len(elems)/2, packedSize(elems)) {
+	if fitsPacked(len(elems)/2, packedSize(elems, 2)) {
 		it.str, it.hash = pack(elems, 2), nil
 		return
 	}
@@ -278,7 +277,7 @@ func (it *item) settleHash() {
 		elems = append(elems, k, v)
 		return true
 	})
-	if fitsPacked(n, packedSize(elems)) {
+	if fitsPacked(n, packedSize(elems, 2)) {
 		it.str, it.hash = pack(elems, 2), nil
 	}
 }
@@ -441,7 +440,7 @@ func (it *item) setDel(ms ...string) (removed int) {
 // setSetElems stores a set's members (in order) in the form its contents
 // call for.
 func (it *item) setSetElems(elems []string) {
-	if fitsPacked(len(elems), packedSize(elems)) {
+	if fitsPacked(len(elems), packedSize(elems, 1)) {
 		it.str, it.set = pack(elems, 1), nil
 		return
 	}
@@ -463,7 +462,7 @@ func (it *item) settleSet() {
 		elems = append(elems, m)
 		return true
 	})
-	if fitsPacked(n, packedSize(elems)) {
+	if fitsPacked(n, packedSize(elems, 1)) {
 		it.str, it.set = pack(elems, 1), nil
 	}
 }

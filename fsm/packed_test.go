@@ -82,9 +82,12 @@ func TestPackedHashFollowsContents(t *testing.T) {
 		}) {
 			elems = append(elems, k, model[k])
 		}
-		fits := fitsPacked(len(model), packedSize(elems))
+		fits := fitsPacked(len(model), packedSize(elems, 2))
 		if packed := it.hash == nil; packed != fits {
-			t.Fatalf("seed %d op %d: %d fields, %d packed bytes: packed=%v", seed, i, len(model), packedSize(elems), packed)
+			t.Fatalf("seed %d op %d: %d fields, %d packed bytes: packed=%v", seed, i, len(model), packedSize(elems, 2), packed)
+		}
+		if fits && len(it.str) != packedSize(elems, 2) {
+			t.Fatalf("seed %d op %d: packed in %d bytes, packedSize says %d", seed, i, len(it.str), packedSize(elems, 2))
 		}
 		packedSeen = packedSeen || fits
 		treeSeen = treeSeen || !fits
@@ -190,9 +193,9 @@ func TestPackedSetFollowsContents(t *testing.T) {
 			elems = append(elems, m)
 		}
 		slices.Sort(elems)
-		fits := fitsPacked(len(elems), packedSize(elems))
+		fits := fitsPacked(len(elems), packedSize(elems, 1))
 		if packed := it.set == nil; packed != fits {
-			t.Fatalf("seed %d op %d: %d members, %d packed bytes: packed=%v", seed, i, len(elems), packedSize(elems), packed)
+			t.Fatalf("seed %d op %d: %d members, %d packed bytes: packed=%v", seed, i, len(elems), packedSize(elems, 1), packed)
 		}
 		packedSeen = packedSeen || fits
 		treeSeen = treeSeen || !fits
@@ -218,7 +221,7 @@ func TestPackedSetFollowsContents(t *testing.T) {
 	if !packedSeen || !treeSeen {
 		t.Fatalf("seed %d: the walk never crossed the limits (packed %v, tree %v)", seed, packedSeen, treeSeen)
 	}
-	if o := tf.f.dbs[0].raw("other"); o != nil && (o.set == nil) != fitsPacked(o.members().Len(), packedSize(unpackAll(o.members()))) {
+	if o := tf.f.dbs[0].raw("other"); o != nil && (o.set == nil) != fitsPacked(o.members().Len(), packedSize(unpackAll(o.members()), 1)) {
 		t.Fatalf("seed %d: SMOVE's destination is not in the form its contents call for", seed)
 	}
 }
