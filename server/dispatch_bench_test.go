@@ -55,3 +55,34 @@ func BenchmarkDispatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWriteRoundTrip measures a write as a client without a pipeline
+// sends it: 50 connections, one SET each in flight, on one node (no
+// fsync), so each SET is a proposal of its own through the front door
+// (its context, its copy of the arguments, its reply) and the proposer
+// batches across connections.
+func BenchmarkWriteRoundTrip(b *testing.B) {
+	n := startNode(b, withNoSync())
+	b.SetParallelism(25) // × GOMAXPROCS connections: 50 on two cores
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", n.addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReaderSize(c, 1<<12)
+		cmd := encode("SET", "session:"+c.LocalAddr().String(), "alice")
+		for pb.Next() {
+			c.SetDeadline(time.Now().Add(hangGuard))
+			if _, err := c.Write(cmd); err != nil {
+				b.Error(err)
+				return
+			}
+			if v, err := readValue(r); err != nil || v != "+OK\r\n" {
+				b.Errorf("SET: %q, %v", v, err)
+				return
+			}
+		}
+	})
+}

@@ -101,6 +101,7 @@ type Server struct {
 	limits     atomic.Pointer[Limits]
 	idle       atomic.Int64 // IdleTimeout, ns: CONFIG SET timeout changes it
 	stop       chan struct{}
+	deadlines  *deadlines // what a command waits on the cluster (deadline.go)
 	closeOnce  sync.Once
 	deniedOnce sync.Once // protected mode is logged once
 
@@ -139,7 +140,7 @@ func New(cfg Config, f *fsm.FSM, cl Cluster) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "0.1.0"
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, cl: cl, fsm: f, table: newTable(), conns: map[int64]*connState{}, started: time.Now()}
+	s := &Server{cfg: cfg, log: cfg.Logger, cl: cl, fsm: f, table: newTable(), conns: map[int64]*connState{}, started: time.Now(), deadlines: newDeadlines(cfg.Timeout)}
 	s.exec = s.table.LookupFull("exec")
 	s.password.Store(&cfg.RequirePass)
 	s.maxClients.Store(int64(cfg.MaxClients))
@@ -595,9 +596,7 @@ func (p *pipeline) barrier() error { return p.s.barrierNow() }
 // barrierNow waits until this node has applied every entry committed
 // before the call.
 func (s *Server) barrierNow() error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-	defer cancel()
-	return s.cl.ReadBarrier(ctx)
+	return s.cl.ReadBarrier(s.deadlines.get())
 }
 
 // flushWrites proposes the pending writes as one request and writes the
@@ -644,9 +643,7 @@ func (p *pipeline) reply(b []byte) {
 }
 
 func (s *Server) propose(req fsm.Request) ([]byte, uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-	defer cancel()
-	return s.cl.Propose(ctx, req)
+	return s.cl.Propose(s.deadlines.get(), req)
 }
 
 // cloneArgs copies args out of redcon's read buffer, which is reused.
