@@ -143,11 +143,17 @@ func (r *Request) SizeBound() int {
 	for _, c := range r.Conds {
 		n += 4*maxVarint + len(c.Key)
 	}
-	for _, op := range r.Ops {
-		n += 1 + 3*maxVarint // flags, version, db, arg count
-		for _, a := range op.Args {
-			n += maxVarint + len(a)
-		}
+	for i := range r.Ops {
+		n += r.Ops[i].SizeBound()
+	}
+	return n
+}
+
+// SizeBound is at least the bytes op takes in an encoded entry.
+func (op *Op) SizeBound() int {
+	n := 1 + 3*maxVarint // flags, version, db, arg count
+	for _, a := range op.Args {
+		n += maxVarint + len(a)
 	}
 	return n
 }

@@ -396,7 +396,10 @@ type pipeline struct {
 	st     *connState
 	conn   redcon.Conn
 	writes []fsm.Op // consecutive writes not yet proposed
-	readOK bool     // a read barrier in this pipeline already covers later reads
+	// writesBytes bounds what writes take in an entry: past
+	// maxPendingWriteBytes they are proposed before the pipeline goes on.
+	writesBytes int
+	readOK      bool // a read barrier in this pipeline already covers later reads
 	// viaLeader: this node is catching up; the pipeline's reads go to the
 	// leader.
 	viaLeader bool
@@ -502,9 +505,14 @@ func (p *pipeline) command(args [][]byte) {
 		if !p.aclChecked || p.cmdRev < p.aclRev {
 			p.aclRev, p.aclChecked = p.cmdRev, true
 		}
-		p.writes = append(p.writes, fsm.Op{DB: st.db, Args: cloneArgs(args)})
+		op := fsm.Op{DB: st.db, Args: cloneArgs(args)}
+		p.writes = append(p.writes, op)
+		p.writesBytes += op.SizeBound()
 		p.readOK = false
 		p.viaLeader = false
+		if p.writesBytes >= maxPendingWriteBytes {
+			p.flushWrites() // one request must fit in a log entry
+		}
 	default:
 		p.read(cmd, args)
 	}
@@ -599,6 +607,14 @@ func (s *Server) barrierNow() error {
 	return s.cl.ReadBarrier(s.deadlines.get())
 }
 
+// maxPendingWriteBytes is how much of a pipeline's consecutive writes go
+// in one request. A pipeline is what one read from the socket held, and a
+// bulk load (redis-cli --pipe) into a node that fell behind hands on tens
+// of MiB at once: as one request it would be refused whole, over the
+// largest entry the log may hold (cluster.MaxEntryBytes). 4 MiB is the
+// proposer's batch target: a request this size still shares an entry.
+const maxPendingWriteBytes = 4 << 20
+
 // flushWrites proposes the pending writes as one request and writes the
 // replies in order.
 func (p *pipeline) flushWrites() {
@@ -613,7 +629,7 @@ func (p *pipeline) flushWrites() {
 	if p.aclChecked && p.aclRev != 0 {
 		req.User, req.ACLRev = p.st.user, p.aclRev
 	}
-	p.writes, p.aclRev, p.aclChecked = nil, 0, false
+	p.writes, p.writesBytes, p.aclRev, p.aclChecked = nil, 0, 0, false
 	reply, index, err := p.s.propose(req)
 	if index > p.st.lastIndex {
 		p.st.lastIndex = index
