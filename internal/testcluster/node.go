@@ -95,6 +95,16 @@ func (n *Node) Start() {
 	n.cmd, n.exit = cmd, exit
 }
 
+// Pid is the running process's id (0 when it is not running).
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
 // Running reports whether the process is up (it may be paused).
 func (n *Node) Running() bool {
 	n.mu.Lock()
