@@ -20,7 +20,8 @@
 // (Command): name, arity, key positions, Redis's flags and ACL categories,
 // subcommands, and its handler. The fsm's rows live beside their handlers,
 // one file per family (strings.go, bitmaps.go, hll.go, keys.go, hashes.go,
-// sets.go, lists.go, zsets.go, dump.go with Redis's serialization in rdb.go,
+// sets.go, lists.go, zsets.go; packed.go holds small hashes and sets in
+// one string; dump.go with Redis's serialization in rdb.go,
 // object.go, sort.go, and the replicated state beside the keyspace:
 // acl.go, script.go, function.go (function libraries), notify.go, and
 // memory.go: used_memory, the limit and eviction's conditional delete); the
