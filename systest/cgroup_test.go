@@ -1,14 +1,11 @@
 package systest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,42 +102,9 @@ func TestMaxmemoryInAMemoryCgroup(t *testing.T) {
 	for i, n := range c.Nodes {
 		cgs[i].add(t, n.Pid())
 	}
-	ctx := context.Background()
-	val := strings.Repeat("v", 4000)
-	var written, refused atomic.Int64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for w, n := range c.Nodes {
-		for j := range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cl := n.NewClient()
-				defer cl.Close()
-				for i := 0; ; i++ {
-					select {
-					case <-done:
-						return
-					default:
-					}
-					p := cl.Pipeline()
-					for k := range 50 {
-						p.Set(ctx, fmt.Sprintf("w%d.%d:%d:%d", w, j, i, k), val, 0)
-					}
-					cmds, _ := p.Exec(ctx)
-					for _, cmd := range cmds {
-						if cmd.Err() != nil {
-							refused.Add(1)
-						} else {
-							written.Add(int64(len(val)))
-						}
-					}
-				}
-			}()
-		}
-	}
+	w := startWriters(c, 50, 4000)
 	start := time.Now()
-	for written.Load() < 4*limit && time.Since(start) < 5*time.Minute {
+	for w.written.Load() < 4*limit && time.Since(start) < 5*time.Minute {
 		for i, n := range c.Nodes {
 			if !n.Running() || cgs[i].oomKills() > 0 {
 				break
@@ -148,8 +112,7 @@ func TestMaxmemoryInAMemoryCgroup(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	close(done)
-	wg.Wait()
+	w.stop()
 	for i, n := range c.Nodes {
 		// The cgroup's peak counts the page cache of the log too, which
 		// the kernel reclaims at the limit; RSS is the process's own.
@@ -159,12 +122,12 @@ func TestMaxmemoryInAMemoryCgroup(t *testing.T) {
 			t.Errorf("%s was OOM-killed (%d kills) in a %d MiB cgroup with maxmemory %d MiB", n.ID, k, cgLimit>>20, limit>>20)
 		}
 	}
-	t.Logf("wrote %d MiB in %v, %d writes refused", written.Load()>>20, time.Since(start).Round(time.Second), refused.Load())
-	if written.Load() < 4*limit {
-		t.Errorf("wrote only %d MiB in 5 minutes", written.Load()>>20)
+	t.Logf("wrote %d MiB in %v, %d writes refused", w.written.Load()>>20, time.Since(start).Round(time.Second), w.refused.Load())
+	if w.written.Load() < 4*limit {
+		t.Errorf("wrote only %d MiB in 5 minutes", w.written.Load()>>20)
 	}
-	if refused.Load() > 0 {
-		t.Errorf("%d writes refused under allkeys-lru", refused.Load())
+	if w.refused.Load() > 0 {
+		t.Errorf("%d writes refused under allkeys-lru", w.refused.Load())
 	}
 	sameKeysEverywhere(t, c)
 }

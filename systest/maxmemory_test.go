@@ -170,42 +170,9 @@ func TestMaxmemoryWriterNeverStops(t *testing.T) {
 		}
 		return nil
 	})
-	val := strings.Repeat("v", 1000)
-	var written atomic.Int64
-	var refused atomic.Int64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for w, n := range c.Nodes {
-		for j := range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cl := n.NewClient()
-				defer cl.Close()
-				for i := 0; ; i++ {
-					select {
-					case <-done:
-						return
-					default:
-					}
-					p := cl.Pipeline()
-					for k := range 20 {
-						p.Set(ctx, fmt.Sprintf("w%d.%d:%d:%d", w, j, i, k), val, 0)
-					}
-					cmds, _ := p.Exec(ctx)
-					for _, cmd := range cmds {
-						if err := cmd.Err(); err != nil {
-							refused.Add(1)
-						} else {
-							written.Add(int64(len(val)))
-						}
-					}
-				}
-			}()
-		}
-	}
+	w := startWriters(c, 20, 1000)
 	var peakUsed, peakRSS int64
-	for written.Load() < 10*limit {
+	for w.written.Load() < 10*limit {
 		for _, n := range c.Nodes {
 			cl := n.Client()
 			peakUsed = max(peakUsed, infoField(t, cl, "memory", "used_memory"))
@@ -213,8 +180,7 @@ func TestMaxmemoryWriterNeverStops(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	close(done)
-	wg.Wait()
+	w.stop()
 	var evicted int64
 	for _, n := range c.Nodes {
 		cl := n.Client()
@@ -223,15 +189,64 @@ func TestMaxmemoryWriterNeverStops(t *testing.T) {
 		evicted = infoField(t, cl, "stats", "evicted_keys")
 	}
 	t.Logf("wrote %d MB into maxmemory 16 MB on 3 nodes: %d refused, %d evicted, used_memory peak %d (%.2f of the limit), RSS peak %d MB",
-		written.Load()>>20, refused.Load(), evicted, peakUsed, float64(peakUsed)/limit, peakRSS>>20)
+		w.written.Load()>>20, w.refused.Load(), evicted, peakUsed, float64(peakUsed)/limit, peakRSS>>20)
 	if slack := max(limit/16, 256<<10); peakUsed > limit+int64(slack) {
 		t.Errorf("used_memory peaked at %d, over %d + %d", peakUsed, limit, slack)
 	}
-	if refused.Load() > 0 {
-		t.Errorf("%d writes refused under allkeys-lru", refused.Load())
+	if w.refused.Load() > 0 {
+		t.Errorf("%d writes refused under allkeys-lru", w.refused.Load())
 	}
 	if peakRSS > 2*limit+128<<20 {
 		t.Errorf("RSS peaked at %d MB", peakRSS>>20)
 	}
 	sameKeysEverywhere(t, c)
+}
+
+// writers are two clients on every node of a cluster that SET fresh keys
+// in pipelines of batch, values of size bytes, until stop.
+type writers struct {
+	written, refused atomic.Int64 // bytes written; writes refused
+	done             chan struct{}
+	wg               sync.WaitGroup
+}
+
+func startWriters(c *testcluster.Cluster, batch, size int) *writers {
+	ctx := context.Background()
+	val := strings.Repeat("v", size)
+	w := &writers{done: make(chan struct{})}
+	for wn, n := range c.Nodes {
+		for j := range 2 {
+			w.wg.Add(1)
+			go func() {
+				defer w.wg.Done()
+				cl := n.NewClient()
+				defer cl.Close()
+				for i := 0; ; i++ {
+					select {
+					case <-w.done:
+						return
+					default:
+					}
+					p := cl.Pipeline()
+					for k := range batch {
+						p.Set(ctx, fmt.Sprintf("w%d.%d:%d:%d", wn, j, i, k), val, 0)
+					}
+					cmds, _ := p.Exec(ctx)
+					for _, cmd := range cmds {
+						if cmd.Err() != nil {
+							w.refused.Add(1)
+						} else {
+							w.written.Add(int64(len(val)))
+						}
+					}
+				}
+			}()
+		}
+	}
+	return w
+}
+
+func (w *writers) stop() {
+	close(w.done)
+	w.wg.Wait()
 }
