@@ -453,8 +453,13 @@ func hrandfieldCmd(c *Ctx, args [][]byte) {
 	if withValues {
 		per = 2
 	}
+	at := it.hashAt
+	if it.hash == nil { // packed: unpacked once, not walked for every pick
+		elems := unpack(it.str, 2)
+		at = func(i int) (string, string) { return elems[2*i], elems[2*i+1] }
+	}
 	emit := func(i int) {
-		k, v := it.hashAt(i)
+		k, v := at(i)
 		c.BulkString(k)
 		if withValues {
 			c.BulkString(v)
