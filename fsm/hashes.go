@@ -151,19 +151,18 @@ func hdelCmd(c *Ctx, args [][]byte) {
 		c.Int(0)
 		return
 	}
+	var gone []string
+	for _, f := range args[2:] {
+		if _, exists := it.hashGet(string(f)); exists {
+			gone = append(gone, string(f))
+		}
+	}
 	var cl *item
 	var n int64
-	for _, f := range args[2:] {
-		if cl == nil { // clone only once something is really removed
-			if _, exists := it.hashGet(string(f)); !exists {
-				continue
-			}
-			cl = it.clone()
-			cl.mutHash()
-		}
-		if cl.hashDel(string(f)) {
-			n++
-		}
+	if len(gone) > 0 { // cloned only if something is really removed
+		cl = it.clone()
+		cl.mutHash()
+		n = int64(cl.hashDel(gone...))
 	}
 	switch {
 	case n == 0:
@@ -453,11 +452,7 @@ func hrandfieldCmd(c *Ctx, args [][]byte) {
 	if withValues {
 		per = 2
 	}
-	at := it.hashAt
-	if it.hash == nil { // packed: unpacked once, not walked for every pick
-		elems := unpack(it.str, 2)
-		at = func(i int) (string, string) { return elems[2*i], elems[2*i+1] }
-	}
+	at := it.hashIndexed()
 	emit := func(i int) {
 		k, v := at(i)
 		c.BulkString(k)

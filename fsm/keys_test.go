@@ -51,16 +51,16 @@ func expect(tb testing.TB, got, want string) {
 }
 
 func hashItem(key string, kv ...string) *item {
-	it, ok := newHashItem(key, kv)
-	if !ok {
+	it := &item{key: key, kind: KindHash}
+	if !it.fillHash(kv) {
 		panic("a field repeats")
 	}
 	return it
 }
 
 func setItem(key string, members ...string) *item {
-	it, ok := newSetItem(key, members)
-	if !ok {
+	it := &item{key: key, kind: KindSet}
+	if !it.fillSet(members) {
 		panic("a member repeats")
 	}
 	return it

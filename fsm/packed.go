@@ -230,25 +230,32 @@ func (it *item) hashSet(pairs ...string) (added int) {
 	return added
 }
 
-// hashDel removes field f from a hash item a write owns; it reports
-// whether f was there.
-func (it *item) hashDel(f string) bool {
+// hashDel removes fields from a hash item a write owns and returns how
+// many were there.
+func (it *item) hashDel(fields ...string) (removed int) {
 	if it.hash != nil {
-		if _, removed := it.hash.Delete(f); !removed {
-			return false
+		for _, f := range fields {
+			if _, ok := it.hash.Delete(f); ok {
+				removed++
+			}
 		}
-		if it.hash.Len() <= packMaxEntries {
+		if removed > 0 && it.hash.Len() <= packMaxEntries {
 			it.settleHash()
 		}
-		return true
+		return removed
 	}
 	elems := unpack(it.str, 2)
-	j := sort.Search(len(elems)/2, func(j int) bool { return elems[2*j] >= f })
-	if 2*j >= len(elems) || elems[2*j] != f {
-		return false
+	for _, f := range fields {
+		j := sort.Search(len(elems)/2, func(j int) bool { return elems[2*j] >= f })
+		if 2*j < len(elems) && elems[2*j] == f {
+			elems = slices.Delete(elems, 2*j, 2*j+2)
+			removed++
+		}
 	}
-	it.setHashElems(slices.Delete(elems, 2*j, 2*j+2))
-	return true
+	if removed > 0 {
+		it.setHashElems(elems)
+	}
+	return removed
 }
 
 // setHashElems stores a hash's fields and values (in field order) in the
@@ -282,19 +289,18 @@ func (it *item) settleHash() {
 	}
 }
 
-// newHashItem is a hash item holding pairs (field, value, ...), which
-// must name distinct fields; it reports false if a field repeats.
-func newHashItem(key string, pairs []string) (*item, bool) {
-	it := &item{key: key, kind: KindHash}
+// fillHash makes it, a new hash item, hold pairs (field, value, ...),
+// which must name distinct fields; it reports false if a field repeats.
+func (it *item) fillHash(pairs []string) bool {
 	if len(pairs)/2 > packMaxEntries {
 		t := new(btree.Map[string, string])
 		for i := 0; i < len(pairs); i += 2 {
 			if _, dup := t.Set(pairs[i], pairs[i+1]); dup {
-				return nil, false
+				return false
 			}
 		}
-		it.hash = t
-		return it, true
+		it.str, it.hash = "", t
+		return true
 	}
 	idx := make([]int, len(pairs)/2)
 	for i := range idx {
@@ -304,12 +310,23 @@ func newHashItem(key string, pairs []string) (*item, bool) {
 	elems := make([]string, 0, len(pairs))
 	for n, i := range idx {
 		if n > 0 && pairs[i] == elems[len(elems)-2] {
-			return nil, false
+			return false
 		}
 		elems = append(elems, pairs[i], pairs[i+1])
 	}
 	it.setHashElems(elems)
-	return it, true
+	return true
+}
+
+// hashIndexed returns a function giving a hash item's i-th field and
+// value, unpacking a packed hash once so that many picks do not each walk
+// it (indexed is the same for sets).
+func (it *item) hashIndexed() func(i int) (string, string) {
+	if it.hash != nil {
+		return it.hashAt
+	}
+	elems := unpack(it.str, 2)
+	return func(i int) (string, string) { return elems[2*i], elems[2*i+1] }
 }
 
 // --- sets --------------------------------------------------------------------
@@ -467,31 +484,29 @@ func (it *item) settleSet() {
 	}
 }
 
-// newSetItem is a set item holding members (any order); it reports false
-// if a member repeats.
-func newSetItem(key string, members []string) (*item, bool) {
-	it := &item{key: key, kind: KindSet}
-	if len(members) > packMaxEntries {
+// fillSet makes it, a new set item, hold members (any order); it reports
+// false if a member repeats.
+func (it *item) fillSet(members []string) bool {
+	if len(members) > packMaxEntries { // too many to pack
 		t := new(btree.Set[string])
 		for _, m := range members {
 			if t.Contains(m) {
-				return nil, false
+				return false
 			}
 			t.Insert(m)
 		}
-		it.set = t
-		it.settleSet() // cannot pack: more than packMaxEntries
-		return it, true
+		it.str, it.set = "", t
+		return true
 	}
 	elems := slices.Clone(members)
 	slices.Sort(elems)
 	for i := 1; i < len(elems); i++ {
 		if elems[i] == elems[i-1] {
-			return nil, false
+			return false
 		}
 	}
 	it.setSetElems(elems)
-	return it, true
+	return true
 }
 
 // setItemOf is a set item holding the tree t, which it takes over (the

@@ -791,17 +791,13 @@ func (o *rdbObject) item(key string) (*item, string) {
 	case KindList:
 		it.list = newList(o.elems)
 	case KindSet:
-		s, ok := newSetItem(it.key, o.elems)
-		if !ok {
+		if !it.fillSet(o.elems) {
 			return nil, errBadDataFormat
 		}
-		it.str, it.set = s.str, s.set
 	case KindHash:
-		h, ok := newHashItem(it.key, o.fields)
-		if !ok {
+		if !it.fillHash(o.fields) {
 			return nil, errBadDataFormat
 		}
-		it.str, it.hash = h.str, h.hash
 	default: // a sorted set (kind 0 in the payload's object)
 		it.kind = KindZSet
 		z := newZset()

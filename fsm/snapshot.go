@@ -262,6 +262,19 @@ func (sr *snapReader) varint() int64 {
 	return v
 }
 
+// strs reads a count, then that many entries of width strings each. The
+// slice is not sized by the count: a corrupt one is any number.
+func (sr *snapReader) strs(width int) []string {
+	n := sr.uvarint()
+	var out []string
+	for i := uint64(0); i < n && sr.err == nil; i++ {
+		for range width {
+			out = append(out, sr.str())
+		}
+	}
+	return out
+}
+
 func (sr *snapReader) str() string {
 	n := sr.uvarint()
 	if sr.err != nil {
@@ -447,40 +460,18 @@ func (sr *snapReader) readItem(ks *keyspace) {
 	case KindString:
 		it.str = sr.str()
 	case KindHash:
-		n := sr.uvarint()
-		var pairs []string // not sized by n: a corrupt n is any number
-		for i := uint64(0); i < n && sr.err == nil; i++ {
-			pairs = append(pairs, sr.str(), sr.str())
-		}
-		if sr.err == nil {
-			h, ok := newHashItem(it.key, pairs)
-			if !ok {
-				sr.fail("a hash field repeats")
-				return
-			}
-			it.str, it.hash = h.str, h.hash
+		if pairs := sr.strs(2); sr.err == nil && !it.fillHash(pairs) {
+			sr.fail("a hash field repeats")
+			return
 		}
 	case KindSet:
-		n := sr.uvarint()
-		var members []string
-		for i := uint64(0); i < n && sr.err == nil; i++ {
-			members = append(members, sr.str())
-		}
-		if sr.err == nil {
-			s, ok := newSetItem(it.key, members)
-			if !ok {
-				sr.fail("a set member repeats")
-				return
-			}
-			it.str, it.set = s.str, s.set
+		if members := sr.strs(1); sr.err == nil && !it.fillSet(members) {
+			sr.fail("a set member repeats")
+			return
 		}
 	case KindList:
-		n := sr.uvarint()
-		var elems []string
-		for i := uint64(0); i < n && sr.err == nil; i++ {
-			elems = append(elems, sr.str())
-		}
-		if n == 0 {
+		elems := sr.strs(1)
+		if len(elems) == 0 {
 			sr.fail("empty list")
 		}
 		it.list = newList(elems)
