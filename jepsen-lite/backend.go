@@ -49,6 +49,11 @@ type Backend interface {
 	Partition(drops map[string][]string) error
 	// Shape delays and/or drops packets between nodes.
 	Shape(s Shape) (mechanism string, err error)
+	// DelayInbound holds every packet node receives from its peers for d
+	// before handing it on (what it sends, and client traffic, go at
+	// once). Packets already held are handed on even after a Partition
+	// that drops newer ones, as a slow link's queue drains.
+	DelayInbound(node string, d time.Duration) (mechanism string, err error)
 	// HealNetwork removes every partition and every shaping.
 	HealNetwork() error
 

@@ -814,6 +814,31 @@ func (b *localBackend) Shape(s Shape) (string, error) {
 	return strings.Join(mech, " + "), nil
 }
 
+// DelayInbound queues node's packets from its peers in a userspace
+// delayer (NFQUEUE) after the partition chain: a packet the delayer holds
+// has passed the partition rules already, so it is delivered late even
+// once a Partition drops everything newer.
+func (b *localBackend) DelayInbound(id string, d time.Duration) (string, error) {
+	n, err := b.node(id)
+	if err != nil {
+		return "", err
+	}
+	queue := uint16(100 + nodeIndex(id))
+	dl, err := startDelayer(n.ns, queue, d, 0)
+	if err != nil {
+		return "", fmt.Errorf("inbound delay on %s: %w", id, err)
+	}
+	b.mu.Lock()
+	b.delayers = append(b.delayers, dl)
+	b.mu.Unlock()
+	args := append([]string{"-A " + chainShape + " -s " + b.hostIP + " -j RETURN", "-A " + chainShape}, b.peerMatch()...)
+	rule := strings.Join(args[1:], " ") + " -j NFQUEUE --queue-num " + strconv.Itoa(int(queue)) + " --queue-bypass"
+	if err := n.restore(args[0], rule); err != nil {
+		return "", err
+	}
+	return "NFQUEUE userspace delay of packets from peers", nil
+}
+
 func (b *localBackend) HealNetwork() error {
 	err := b.eachNode(func(n *localNode) error {
 		if b.netem {

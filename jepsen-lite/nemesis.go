@@ -30,7 +30,11 @@ type NemEnv struct {
 	Latency time.Duration
 	Loss    float64
 	Skew    time.Duration // largest clock offset the clock nemesis uses
-	Logf    func(format string, a ...any)
+	// LateBy bounds how late partition-leader-late's leader hears its peers;
+	// Interval is the length of a fault.
+	LateBy   time.Duration
+	Interval time.Duration
+	Logf     func(format string, a ...any)
 	// Raft reads the configuration; MaxNodes bounds how many members
 	// add-node grows the cluster to (membership.go).
 	Raft     RaftView
@@ -54,7 +58,7 @@ func (ne *NemEnv) SkewBound() time.Duration {
 }
 
 var nemesisNames = []string{"none", "kill", "kill-leader", "pause", "pause-leader", "partition", "partition-leader",
-	"partition-ring", "partition-oneway", "latency", "loss", "clock", "clock-jump", "restart-all", "disk-full",
+	"partition-ring", "partition-oneway", "partition-leader-late", "latency", "loss", "clock", "clock-jump", "restart-all", "disk-full",
 	"add-node", "remove-node", "replace-node", "leave"}
 
 func newNemesis(name string) (Nemesis, error) {
@@ -69,6 +73,8 @@ func newNemesis(name string) (Nemesis, error) {
 		return &pauseNem{leader: true}, nil
 	case "partition", "partition-leader", "partition-ring", "partition-oneway":
 		return &partitionNem{mode: name}, nil
+	case "partition-leader-late":
+		return &lateLeaderNem{}, nil
 	case "latency":
 		return &shapeNem{name: name}, nil
 	case "loss":
@@ -218,6 +224,50 @@ func (n *partitionNem) Start(ctx context.Context, ne *NemEnv) (string, error) {
 }
 
 func (n *partitionNem) Heal(ctx context.Context, ne *NemEnv) error { return ne.B.HealNetwork() }
+
+// lateLeaderNem makes the leader hear its peers late, then cuts it off
+// while what it has yet to hear still trickles in: the leader's Raft keeps
+// counting acknowledgements that arrive after the cut (its own step-down
+// comes that much later), while the followers stopped hearing it at the
+// cut and elect a new leader on their clocks. The leader's lease must
+// count from when an acknowledged AppendEntries was sent, not from when
+// the acknowledgement arrived.
+type lateLeaderNem struct{}
+
+func (n *lateLeaderNem) Name() string { return "partition-leader-late" }
+
+func (n *lateLeaderNem) Start(ctx context.Context, ne *NemEnv) (string, error) {
+	l := ne.pick(ctx, true)
+	if l == "" {
+		return "", errors.New("no running node")
+	}
+	// Half to all of LateBy: later than that, the leader's Raft steps
+	// down before the cut (it counts a quorum's answers within
+	// LeaderLeaseTimeout, and one heartbeat is in flight at a time).
+	late := ne.LateBy/2 + time.Duration(ne.Rng.Int64N(int64(ne.LateBy)/2+1))
+	mech, err := ne.B.DelayInbound(l, late)
+	if err != nil {
+		return "", err
+	}
+	// Long enough for the leader to settle into hearing everything late.
+	t := time.NewTimer(ne.Interval / 2)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+	case <-t.C:
+	}
+	var rest []string
+	for _, x := range ne.B.Nodes() {
+		if x != l {
+			rest = append(rest, x)
+		}
+	}
+	sort.Strings(rest)
+	desc := fmt.Sprintf("leader [%s] hears its peers %v late (%s), then | %v", l, late.Round(time.Millisecond), mech, rest)
+	return desc, ne.B.Partition(cut([]string{l}, rest))
+}
+
+func (n *lateLeaderNem) Heal(ctx context.Context, ne *NemEnv) error { return ne.B.HealNetwork() }
 
 // cut drops all traffic between groups a and b, both ways.
 func cut(a, b []string) map[string][]string {

@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 	env := &Env{H: h, Topo: topo, Prefix: fmt.Sprintf("jl:%d:", cfg.Seed), Clients: cfg.Clients, Seed: cfg.Seed,
 		OpDelay: cfg.OpDelay, Keys: cfg.Keys, KeyLimit: cfg.KeyLimit}
 	ne := &NemEnv{B: b, Topo: topo, Rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6e656d)), Latency: cfg.Latency,
-		Loss: cfg.Loss, Skew: cfg.ClockSkew, Raft: respRaft{topo}, MaxNodes: cfg.Nodes + 2,
+		Loss: cfg.Loss, Skew: cfg.ClockSkew, LateBy: cfg.RaftTimeout * 9 / 10, Interval: cfg.Interval, Raft: respRaft{topo}, MaxNodes: cfg.Nodes + 2,
 		Logf: func(format string, a ...any) {
 			logf("[%7.2fs] "+format, append([]any{float64(h.Now()) / 1e9}, a...)...)
 		}}
