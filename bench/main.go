@@ -38,8 +38,9 @@ type config struct {
 	valueSize int
 	keys      int
 	pipeline  int
-	driver    string // lean or goredis
-	session   string // session shape: hash or string
+	driver    string   // lean or goredis
+	nodeEnv   []string // KEY=VALUE added to the statehouse nodes' environment
+	session   string   // session shape: hash or string
 	quick     bool
 	scaling   bool
 	phases    map[string]bool // matrix, value-size, sessions, catch-up
@@ -147,6 +148,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&cfg.etcdBin, "etcd", "etcd", "etcd binary")
 	fs.StringVar(&cfg.statehouseBin, "statehouse", "", "statehouse binary (default: go build ./cmd/statehouse)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temp dir with data dirs and server logs")
+	var nodeEnv string
+	fs.StringVar(&nodeEnv, "statehouse-env", "", "space-separated KEY=VALUE pairs for the statehouse nodes' environment only (e.g. \"GOGC=200 GOMAXPROCS=1\", or a flag's STATEHOUSE_* twin)")
 	fs.StringVar(&cfg.serverLog, "statehouse-log-level", "warn", "--log-level of the statehouse nodes (their logs are in the temp dir: see --keep)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the key choice")
 	var profile string
@@ -157,6 +160,12 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, kv := range strings.Fields(nodeEnv) {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, fmt.Errorf("--statehouse-env: %q is not KEY=VALUE", kv)
+		}
+		cfg.nodeEnv = append(cfg.nodeEnv, kv)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -401,7 +410,7 @@ func (h *harness) deployments(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		d, err := newDeployment(key, h.m, h.bins, nil)
+		d, err := newDeployment(key, h.m, h.bins, h.cfg.nodeEnv)
 		if err != nil {
 			h.fail("%s: %v", key, err)
 			continue

@@ -53,6 +53,7 @@ type Meta struct {
 	StaleReads     string    `json:"stale_reads,omitempty"` // READONLY probe outcome
 	Quick          bool      `json:"quick"`
 	LatencyClients int       `json:"latency_clients"`
+	NodeEnv        []string  `json:"statehouse_env,omitempty"`
 }
 
 // TargetCheck is one of the project's targets, as a ratio measured in the
@@ -74,7 +75,7 @@ func newResults(cfg *config, bins binaries) *Results {
 		DurationSecs: cfg.duration.Seconds(), WarmupSecs: cfg.warmup.Seconds(),
 		ValueSize: cfg.valueSize, Keys: cfg.keys, Pipeline: cfg.pipeline, RESPClient: cfg.driver, Session: cfg.session,
 		EtcdClients: "min(clients, 8) clientv3.Client shared round-robin by the workers",
-		Quick:       cfg.quick, LatencyClients: cfg.latencyClients,
+		Quick:       cfg.quick, LatencyClients: cfg.latencyClients, NodeEnv: cfg.nodeEnv,
 	}}
 	if bins.redis != "" {
 		r.Meta.Redis = version(bins.redis, "--version")
@@ -217,6 +218,9 @@ func (r *Results) markdown(plots map[string]string) string {
 	}
 	p("Each run: %v warm-up, then %v measured; %d keys of %d B values; pipeline depth %d; RESP client %s; sessions as %s; etcd: %s.",
 		secs(m.WarmupSecs), secs(m.DurationSecs), m.Keys, m.ValueSize, m.Pipeline, m.RESPClient, m.Session, m.EtcdClients)
+	if len(m.NodeEnv) > 0 {
+		p(" statehouse nodes' environment: `%s`.", strings.Join(m.NodeEnv, " "))
+	}
 	if m.Quick {
 		p(" **--quick: a smoke test, too short for conclusions.**")
 	}
