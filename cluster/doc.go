@@ -23,8 +23,9 @@
 //   - forward.go: a follower's write sent to the leader; the leader's
 //     nudge that tells followers of a commit.
 //   - readindex.go: ReadBarrier and the read-index rounds.
-//   - lease.go: the leader's lease (LeaseReads): read indexes without a
-//     heartbeat round while a quorum recently accepted it.
+//   - lease.go: the leader's lease (LeaseReads, statehouse's default):
+//     read indexes without a heartbeat round while a quorum recently
+//     accepted it.
 //   - leadership.go: a new leader's barrier, WaitReady, waiting for and
 //     watching the leader.
 //   - reap.go: leader-driven expiry.

@@ -5,7 +5,7 @@
 #
 #   jepsen-lite/smoke.sh            # from anywhere in the checkout
 #   SEED=1234 jepsen-lite/smoke.sh  # replay a schedule
-#   NODE_ARGS=--lease-reads jepsen-lite/smoke.sh  # extra flags for every node
+#   NODE_ARGS=--lease-reads=false jepsen-lite/smoke.sh  # extra flags for every node
 set -uo pipefail
 cd "$(dirname "$0")/.."
 args=(--workload "${WORKLOADS:-register,counter,session}" --nemesis "${NEMESES:-kill,partition,pause}"

@@ -128,7 +128,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.leaveOnTerminate, "leave-on-terminate", false, "on SIGTERM also remove this node from the cluster (a node going for good)")
 	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-MOVED to the leader)")
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
-	fs.BoolVar(&o.leaseReads, "lease-reads", false, "the leader answers linearizable reads from its lease (a quorum accepted it within the last 0.9 heartbeat timeout) instead of a heartbeat round each; every member must run with it and the same timing")
+	fs.BoolVar(&o.leaseReads, "lease-reads", true, "the leader answers linearizable reads from its lease (a quorum accepted it within the last 0.9 heartbeat timeout) instead of a heartbeat round each; every member must run with it and the same timing (false: a heartbeat round per read index)")
 	fs.DurationVar(&o.maxClockSkew, "max-clock-skew", 5*time.Second, "a node whose clock is further than this from the time a quorum of members agree on uses theirs (entries, expiry, reads)")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout")
