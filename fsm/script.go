@@ -541,6 +541,9 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	}
 	cmd := ownTable.Lookup(args[0]) // ownTable: the table's rows hold this function
 	if cmd == nil || cmd.Flags&FlagInternal != 0 {
+		if frontDoorNoScript(args) {
+			return fail("-ERR This Redis command is not allowed from script")
+		}
 		return fail("-ERR Unknown Redis command called from script")
 	}
 	if cmd.Flags&FlagNoScript != 0 {
@@ -705,4 +708,33 @@ func (u *scriptUndo) rollBack(c *Ctx) {
 	}
 	c.ks = c.f.dbs[c.DB]
 	c.f.events = c.f.events[:u.events]
+}
+
+// frontDoor is the server's whole command table (SetFrontDoorTable): a
+// script runs only the fsm's commands, but names one of the front door's
+// that Redis refuses in scripts (EVAL, FCALL, MULTI, SUBSCRIBE, CLIENT
+// ID...) in Redis's words. Every replica runs the same build, so the
+// answer is the same on each.
+var frontDoor atomic.Pointer[Table]
+
+// SetFrontDoorTable gives scripts the server's command table.
+func SetFrontDoorTable(t *Table) { frontDoor.Store(t) }
+
+// frontDoorNoScript reports whether args name a front-door command (or
+// subcommand) flagged noscript.
+func frontDoorNoScript(args [][]byte) bool {
+	t := frontDoor.Load()
+	if t == nil {
+		return false
+	}
+	c := t.Lookup(args[0])
+	if c == nil || c.Flags&FlagInternal != 0 {
+		return false
+	}
+	if c.Subcommands != nil && len(args) > 1 {
+		if sub := c.Sub(args[1]); sub != nil {
+			c = sub
+		}
+	}
+	return c.Flags&FlagNoScript != 0
 }
