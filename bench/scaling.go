@@ -67,8 +67,9 @@ func (h *harness) scalingSessions(ctx context.Context) {
 	pl := newPayloads(h.cfg.valueSize, h.cfg.session)
 	red := &redisDeploy{m: h.m, bin: h.bins.redis, name: "scale-redis"}
 	// --no-fsync only makes the bulk load quicker: memory, snapshot and
-	// restart do not depend on it. gctrace reports the live heap.
-	sh := &shDeploy{m: h.m, bin: h.bins.statehouse, name: "scale-statehouse", n: 1, noFsync: true, env: []string{"GODEBUG=gctrace=1"}, logLevel: h.bins.statehouseLog}
+	// restart do not depend on it. gctrace reports the live heap; it comes
+	// after --statehouse-env, so a GODEBUG there does not turn it off.
+	sh := &shDeploy{m: h.m, bin: h.bins.statehouse, name: "scale-statehouse", n: 1, noFsync: true, env: append(slices.Clone(h.cfg.nodeEnv), "GODEBUG=gctrace=1"), logLevel: h.bins.statehouseLog}
 	type sys struct {
 		name string
 		d    deployment
@@ -318,7 +319,7 @@ func (h *harness) catchUp(ctx context.Context) {
 	pl := newPayloads(h.cfg.valueSize, h.cfg.session)
 	fmt.Fprintf(h.log, "\n== follower catch-up after %d session writes\n", n)
 
-	sh := &shDeploy{m: h.m, bin: h.bins.statehouse, name: "catchup-statehouse", n: 3, logLevel: h.bins.statehouseLog}
+	sh := &shDeploy{m: h.m, bin: h.bins.statehouse, name: "catchup-statehouse", n: 3, env: h.cfg.nodeEnv, logLevel: h.bins.statehouseLog}
 	if err := sh.start(ctx); err != nil {
 		h.fail("catch-up statehouse-3: start: %v", err)
 	} else if cp, err := h.catchUpStatehouse(ctx, sh, n, pl); err != nil {
