@@ -831,9 +831,9 @@ func (b *localBackend) DelayInbound(id string, d time.Duration) (string, error) 
 	b.mu.Lock()
 	b.delayers = append(b.delayers, dl)
 	b.mu.Unlock()
-	args := append([]string{"-A " + chainShape + " -s " + b.hostIP + " -j RETURN", "-A " + chainShape}, b.peerMatch()...)
-	rule := strings.Join(args[1:], " ") + " -j NFQUEUE --queue-num " + strconv.Itoa(int(queue)) + " --queue-bypass"
-	if err := n.restore(args[0], rule); err != nil {
+	clients := fmt.Sprintf("-A %s -s %s -j RETURN", chainShape, b.hostIP)
+	peers := fmt.Sprintf("-A %s %s -j NFQUEUE --queue-num %d --queue-bypass", chainShape, strings.Join(b.peerMatch(), " "), queue)
+	if err := n.restore(clients, peers); err != nil {
 		return "", err
 	}
 	return "NFQUEUE userspace delay of packets from peers", nil
