@@ -98,6 +98,11 @@ type Config struct {
 	MaxBatch      int
 	MaxBatchBytes int
 	MaxInflight   int
+	// CommitDelay is the longest the leader holds a new entry open for
+	// the writers the last one answered (groupWait), and never more than
+	// the last entry's commit time; 0 means DefaultCommitDelay, negative
+	// never waits.
+	CommitDelay time.Duration
 
 	// MinFreeDisk is the free space the data dir's file system must have
 	// for this node to take writes as leader (disk.go); 0 means
@@ -144,6 +149,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CommitTimeout == 0 {
 		c.CommitTimeout = defaultCommitTimeout
+	}
+	if c.CommitDelay == 0 {
+		c.CommitDelay = DefaultCommitDelay
 	}
 	if c.MaxInflight == 0 {
 		// One entry in flight gathers every write that arrives meanwhile
@@ -215,6 +223,10 @@ type Node struct {
 	nudgeWant atomic.Uint64 // highest index followers should learn is committed
 	nudged    atomic.Uint64 // highest nudgeWant an empty entry has covered
 	nudgeCh   chan struct{}
+
+	group           groupWait // the last entry's writers, for the next one (propose.go)
+	entriesProposed atomic.Uint64
+	writesProposed  atomic.Uint64
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -618,6 +630,11 @@ type Status struct {
 	LeaseReads uint64
 	// Disk is the data dir's space as last checked.
 	Disk DiskStatus
+	// EntriesProposed and WritesProposed count, as leader, the log entries
+	// this node proposed and the writes they carried (group commit's
+	// batch size is their ratio).
+	EntriesProposed uint64
+	WritesProposed  uint64
 }
 
 // Status returns the node's view of the group.
@@ -638,6 +655,9 @@ func (n *Node) Status() Status {
 		ReadsViaLeader: n.readsViaLeader.Load(),
 		LeaseReads:     n.lease.served.Load(),
 		Disk:           n.Disk(),
+
+		EntriesProposed: n.entriesProposed.Load(),
+		WritesProposed:  n.writesProposed.Load(),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -134,6 +135,8 @@ func (n *Node) runProposer() {
 	var buf []byte
 	var next *proposal // taken while gathering, too large for that entry
 	var stamped int64  // the time in the last entry
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
 	for {
 		select {
 		case inflight <- struct{}{}:
@@ -151,19 +154,42 @@ func (n *Node) runProposer() {
 		}
 		batch := []*proposal{first}
 		size := fsm.EntryOverhead + first.size
+		until, want := n.group.plan(n.cfg.CommitDelay, time.Now())
+		waiting := false
 	gather:
 		for len(batch) < n.cfg.MaxBatch && size < n.cfg.MaxBatchBytes {
+			var p *proposal
 			select {
-			case p := <-n.proposals:
-				if size+p.size > MaxEntryBytes {
-					next = p // it opens the next entry
+			case p = <-n.proposals:
+			default:
+				// Nothing queued: the entry goes now, unless the writers
+				// the last entry answered may still be on their way.
+				d := time.Until(until)
+				if len(batch) >= want || d <= 0 {
 					break gather
 				}
-				batch = append(batch, p)
-				size += p.size
-			default:
+				if !waiting {
+					waiting = true
+					hold.Reset(d)
+				}
+				select {
+				case p = <-n.proposals:
+				case <-hold.C:
+					waiting = false
+					break gather
+				case <-n.stop:
+					return
+				}
+			}
+			if size+p.size > MaxEntryBytes {
+				next = p // it opens the next entry
 				break gather
 			}
+			batch = append(batch, p)
+			size += p.size
+		}
+		if waiting {
+			hold.Stop()
 		}
 		// Counted before the hand-off flag is read, so a hand-off that
 		// sees no entry in flight knows none will start (handOff).
@@ -203,10 +229,13 @@ func (n *Node) runProposer() {
 		if cap(buf) > maxKeptEncodeBuf {
 			buf = nil // one bulk load's batch is not kept for good
 		}
+		n.entriesProposed.Add(1)
+		n.writesProposed.Add(uint64(len(batch)))
+		start := time.Now()
 		fut := n.raft.Apply(data, applyEnqueueTimeout)
 		go func() {
 			defer func() { <-inflight }()
-			n.finish(fut, batch)
+			n.finish(fut, batch, start)
 			n.inflight.Add(-1)
 		}()
 	}
@@ -214,8 +243,12 @@ func (n *Node) runProposer() {
 
 // finish hands each proposal of a batch its reply once the entry is
 // applied, or the batch's error.
-func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal) {
-	if err := fut.Error(); err != nil {
+func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal, start time.Time) {
+	err := fut.Error()
+	// Counted before any reply goes out, so no writer answered here is
+	// among the queued ones too.
+	n.group.committed(len(batch), len(n.proposals), err == nil, start, time.Now())
+	if err != nil {
 		err = classify(err)
 		for _, p := range batch {
 			p.done <- result{err: err}
@@ -233,6 +266,49 @@ func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal) {
 	for i, p := range batch {
 		p.done <- result{reply: replies[i], index: index}
 	}
+}
+
+// groupWait is what the proposer knows of the last entry to commit, to
+// hold the next one open for the writers it answered (group commit, as
+// PostgreSQL's commit_delay). A writer in a closed loop (a request handler
+// saving a session, then the next) sends its next write moments after its
+// reply; an entry started at once would carry only the writes queued
+// meanwhile, and the writers of two entries would alternate for good, each
+// write waiting two rounds. Held open, one entry carries both: fewer fsyncs
+// per write and one round each.
+type groupWait struct {
+	mu     sync.Mutex
+	expect int           // writers the last entry answered, plus writes queued when it committed
+	done   time.Time     // when it committed
+	took   time.Duration // from Apply to commit
+}
+
+func (g *groupWait) committed(answered, queued int, ok bool, start, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expect, g.done, g.took = 0, now, now.Sub(start)
+	if ok {
+		g.expect = answered + queued
+	}
+}
+
+// plan says, for an entry whose first write came at now, until when it
+// may wait and for how many writes in all. It waits at most max
+// (negative: never) and the last entry's commit time, so a write pays at
+// most one round more (the alternation costs a round too); a first write
+// that came later than that after the last commit is from writers not in
+// a loop with it, and does not wait at all.
+func (g *groupWait) plan(max time.Duration, now time.Time) (until time.Time, want int) {
+	if max <= 0 {
+		return time.Time{}, 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	wait := min(max, g.took)
+	if now.Sub(g.done) > wait {
+		return time.Time{}, 0
+	}
+	return now.Add(wait), g.expect
 }
 
 // classify maps a raft error to whether the write may have applied.

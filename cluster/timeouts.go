@@ -9,6 +9,13 @@ const (
 	// this soon (hashicorp/raft's 50ms made a follower read after a write
 	// wait up to 50ms).
 	defaultCommitTimeout = 5 * time.Millisecond
+	// DefaultCommitDelay: the longest a new entry is held open for the
+	// writers the last one answered (propose.go's groupWait), besides the
+	// last entry's commit time. On 3 nodes sharing a disk and two cores,
+	// 50 writers took 1-3 ms to come back after their replies; SET/s at
+	// 50 clients: 8.0-8.4k with no wait, 9.7-10.4k with 2ms, 10.8-11.1k
+	// with 5ms.
+	DefaultCommitDelay = 5 * time.Millisecond
 	// defaultSnapshotInterval: how often Raft checks whether
 	// SnapshotThreshold entries have gathered since the last snapshot.
 	defaultSnapshotInterval = 30 * time.Second

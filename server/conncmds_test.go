@@ -646,7 +646,7 @@ func TestInfo(t *testing.T) {
 		{"server", "# Server", []string{"redis_version:7.0.0", "redis_mode:standalone", "tcp_port:" + port, "run_id:", "uptime_in_seconds:"}},
 		{"clients", "# Clients", []string{"connected_clients:", "maxclients:10000", "blocked_clients:0"}},
 		{"memory", "# Memory", []string{"used_memory:", "used_memory_human:", "maxmemory:0", "maxmemory_policy:noeviction"}},
-		{"persistence", "# Persistence", []string{"loading:0", "aof_enabled:1", "raft_applied_index:"}},
+		{"persistence", "# Persistence", []string{"loading:0", "aof_enabled:1", "raft_applied_index:", "raft_entries_proposed:", "raft_writes_proposed:"}},
 		{"stats", "# Stats", []string{"total_connections_received:", "total_commands_processed:", "rejected_connections:0"}},
 		{"replication", "# Replication", []string{"role:master", "connected_slaves:0", "raft_state:leader"}},
 		{"cluster", "# Cluster", []string{"cluster_enabled:1\r\n"}},

@@ -105,6 +105,10 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("raft_last_index", st.LastIndex)
 		line("raft_commit_index", st.CommitIndex)
 		line("raft_applied_index", st.Applied)
+		// As leader: log entries proposed and the writes they carried;
+		// their ratio is group commit's batch size.
+		line("raft_entries_proposed", st.EntriesProposed)
+		line("raft_writes_proposed", st.WritesProposed)
 		line("disk_free_bytes", st.Disk.Free)
 		line("disk_total_bytes", st.Disk.Total)
 		line("data_dir_bytes", st.Disk.Used)

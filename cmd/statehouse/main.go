@@ -62,6 +62,7 @@ type options struct {
 	maxStaleness     time.Duration
 	maxClockSkew     time.Duration
 	leaseReads       bool
+	commitDelay      time.Duration
 	heartbeatTimeout time.Duration
 	electionTimeout  time.Duration
 
@@ -129,6 +130,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.followerWrites, "follower-writes", "forward", "what a follower does with a write: forward (to the leader) or refuse (-MOVED to the leader)")
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Second, "READONLY connections get no reads from a node that has not heard from a leader for this long")
 	fs.BoolVar(&o.leaseReads, "lease-reads", true, "the leader answers linearizable reads from its lease (a quorum accepted it within the last 0.9 heartbeat timeout) instead of a heartbeat round each; every member must run with it and the same timing (false: a heartbeat round per read index)")
+	fs.DurationVar(&o.commitDelay, "commit-delay", cluster.DefaultCommitDelay, "group commit: the longest the leader holds a log entry open for the writers the last entry answered, at most that entry's commit time (0: never; it trades up to a round of latency for fewer fsyncs per write)")
 	fs.DurationVar(&o.maxClockSkew, "max-clock-skew", 5*time.Second, "a node whose clock is further than this from the time a quorum of members agree on uses theirs (entries, expiry, reads)")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", time.Second, "Raft heartbeat timeout: how soon a follower suspects the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", time.Second, "Raft election timeout")
@@ -356,6 +358,7 @@ func run(o *options, log *slog.Logger) error {
 		ElectionTimeout:      o.electionTimeout,
 		MaxClockSkew:         o.maxClockSkew,
 		LeaseReads:           o.leaseReads,
+		CommitDelay:          commitDelay(o.commitDelay),
 		NoSync:               o.noFsync,
 		MinFreeDisk:          minFree,
 		Logger:               log,
@@ -556,6 +559,15 @@ func parseInitialCluster(v string) (map[string]string, error) {
 		out[id] = addr
 	}
 	return out, nil
+}
+
+// commitDelay is --commit-delay as the cluster takes it: 0 (or less)
+// turns the wait off, which is the cluster's -1 (its 0 is "the default").
+func commitDelay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // minFreeDisk is --min-free-disk as the cluster takes it: "0" turns the
