@@ -155,6 +155,9 @@ func (n *Node) runProposer() {
 		batch := []*proposal{first}
 		size := fsm.EntryOverhead + first.size
 		until, want := n.group.plan(n.cfg.CommitDelay, time.Now())
+		// An empty request (a nudge, a new leader's entry) is there to
+		// tell followers of a commit soon: its entry does not wait.
+		hurry := len(first.req.Ops) == 0
 		waiting := false
 	gather:
 		for len(batch) < n.cfg.MaxBatch && size < n.cfg.MaxBatchBytes {
@@ -165,7 +168,7 @@ func (n *Node) runProposer() {
 				// Nothing queued: the entry goes now, unless the writers
 				// the last entry answered may still be on their way.
 				d := time.Until(until)
-				if len(batch) >= want || d <= 0 {
+				if len(batch) >= want || d <= 0 || hurry {
 					break gather
 				}
 				if !waiting {
@@ -187,6 +190,7 @@ func (n *Node) runProposer() {
 			}
 			batch = append(batch, p)
 			size += p.size
+			hurry = hurry || len(p.req.Ops) == 0
 		}
 		if waiting {
 			hold.Stop()
