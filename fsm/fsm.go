@@ -405,7 +405,7 @@ var internalCommands = []*Command{
 	{Name: FunctionDeleteCommand, Arity: 2, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: functionDeleteCmd, Version: 1},
 	{Name: FunctionFlushCommand, Arity: 1, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: functionFlushCmd, Version: 1},
 	{Name: FunctionRestoreCommand, Arity: 3, Flags: FlagWrite | FlagDenyOOM | FlagInternal, Group: "internal", Handler: functionRestoreCmd, Version: 1},
-	{Name: FcallCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: fcallCmd, Version: 1},
+	{Name: FcallCommand, Arity: -3, Flags: FlagWrite | FlagInternal, Group: "internal", Handler: fcallCmd, Version: fcallVersion},
 }
 
 func reapCmd(c *Ctx, args [][]byte) {

@@ -31,6 +31,10 @@ const (
 	FcallCommand           = "statehouse.fcall"     // function numkeys key... arg...
 )
 
+// fcallVersion is the version of FcallCommand this build proposes: 2
+// refuses denyoom calls as Redis does (scriptRun.refuseOOM).
+const fcallVersion = 2
+
 // functionLibs is the version of the Lua libraries functions see (that of
 // scriptVersion 3: cjson, bit, cmsgpack, struct).
 const functionLibs = 3
@@ -477,7 +481,8 @@ func (c *Ctx) runFunction(name string, rest [][]byte, readOnly bool) {
 	}
 	L := newScriptState(c.Rev^c.Rand, functionLibs)
 	defer L.Close()
-	r := &scriptRun{c: c, readOnly: readOnly || fn.flags&fnNoWrites != 0, sha: name, chunk: "user_function", allowOOM: fn.flags&fnAllowOOM != 0}
+	r := &scriptRun{c: c, readOnly: readOnly || fn.flags&fnNoWrites != 0, sha: name, chunk: "user_function", allowOOM: fn.flags&fnAllowOOM != 0,
+		oom: c.f.oom(), liveOOM: c.Version < fcallVersion}
 	r.install(L)
 	setRedisVersion(L.GetGlobal("redis").(*lua.LTable))
 	protectGlobals(L)

@@ -230,3 +230,52 @@ func TestMemoryCalibration(t *testing.T) {
 		runtime.KeepAlive(f)
 	}
 }
+
+// TestScriptOOMAsRedis: from EVAL's scriptVersion 4 and FCALL's version 2,
+// a script's denyoom call is refused as Redis refuses it: only when the
+// limit was passed as the script started and before its first write, so
+// a script that crosses the limit is not stopped halfway. Ops of the
+// older versions replay as they applied: each denyoom call checked
+// against the limit as it then was.
+func TestScriptOOMAsRedis(t *testing.T) {
+	oom := "-" + OOMError + "\r\n"
+	grow := "redis.call('set', KEYS[1], string.rep('x', 2000)); return redis.pcall('set', KEYS[2], 'v')"
+	fn := "#!lua name=grower\nredis.register_function('grow', function(keys) redis.call('set', keys[1], string.rep('x', 2000)); return redis.pcall('set', keys[2], 'v') end)"
+	for _, c := range []struct {
+		name    string
+		version int // 0: as this build stamps it
+		args    []string
+		want    string
+	}{
+		{"EVAL", 0, []string{ScriptCommand, grow, "2", "k1", "k2"}, "+OK\r\n"},
+		{"EVAL version 3", 3, []string{ScriptCommand, grow, "2", "k1", "k2"}, oom},
+		{"FCALL", 0, []string{FcallCommand, "grow", "2", "k1", "k2"}, "+OK\r\n"},
+		{"FCALL version 1", 1, []string{FcallCommand, "grow", "2", "k1", "k2"}, oom},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := New()
+			var index uint64
+			apply := func(version int, args ...string) string {
+				index++
+				req := Request{Ops: []Op{{Args: propArgs(args...)}}}
+				if err := Stamp(&req); err != nil {
+					t.Fatalf("%q: %v", args, err)
+				}
+				if version != 0 {
+					req.Ops[0].Version = version
+				}
+				return string(f.Apply(index, &Entry{Now: 1_000_000, Reqs: []Request{req}})[0])
+			}
+			expect(t, apply(0, FunctionLoadCommand, "0", fn), "$6\r\ngrower\r\n")
+			expect(t, apply(0, "SET", "a", "x"), "+OK\r\n")
+			expect(t, apply(0, MemConfigCommand, "maxmemory", strconv.FormatInt(f.UsedMemory()+500, 10)), "+OK\r\n")
+			expect(t, apply(c.version, c.args...), c.want)
+			// Over the limit now: a script's first denyoom call is
+			// refused; after a write (DEL) it goes on.
+			expect(t, apply(c.version, ScriptCommand, "return redis.pcall('set','z','1')", "0"), oom)
+			if c.version == 0 {
+				expect(t, apply(0, ScriptCommand, "redis.call('del','a'); return redis.call('set','z','1')", "0"), "+OK\r\n")
+			}
+		})
+	}
+}

@@ -42,8 +42,9 @@ import (
 const ScriptCommand = "statehouse.eval"
 
 // scriptVersion is the version of ScriptCommand this build proposes
-// (and EVAL_RO runs): 1 had cjson and bit, 2 adds cmsgpack, 3 struct.
-const scriptVersion = 3
+// (and EVAL_RO runs): 1 had cjson and bit, 2 adds cmsgpack, 3 struct, 4
+// refuses denyoom calls as Redis does (scriptRun.refuseOOM).
+const scriptVersion = 4
 
 // ScriptLoadCommand caches a script on every node: "statehouse.scriptload
 // body". ScriptFlushCommand empties every node's cache.
@@ -265,7 +266,7 @@ func (c *Ctx) runScript(body []byte, rest [][]byte, readOnly bool) {
 	}
 	L.SetGlobal("KEYS", keys)
 	L.SetGlobal("ARGV", argv)
-	r := &scriptRun{c: c, readOnly: readOnly, sha: sha, chunk: "user_script"}
+	r := &scriptRun{c: c, readOnly: readOnly, sha: sha, chunk: "user_script", oom: c.f.oom(), liveOOM: c.Version < 4}
 	r.install(L)
 	protectGlobals(L)
 	var undo *scriptUndo
@@ -449,6 +450,26 @@ type scriptRun struct {
 	chunk    string // "user_script", or "user_function" for FCALL
 	line     int    // of the last redis.call, for error messages
 	allowOOM bool   // a function flagged allow-oom: denyoom calls run over the limit
+	// oom: the limit was passed when the script started; wrote: it has
+	// called a write since; liveOOM: an op of an older version, which
+	// read the limit at each call.
+	oom, wrote, liveOOM bool
+}
+
+// refuseOOM says whether a denyoom call is refused. As Redis
+// (scriptVerifyOOM): only over the limit as the script found it, and
+// before its first write, so a script is never stopped halfway through
+// its writes and an -OOM from a script means it changed nothing. Ops of
+// EVAL before scriptVersion 4 and of FCALL before version 2 refused any
+// denyoom call made over the limit, and replay so.
+func (r *scriptRun) refuseOOM() bool {
+	if r.allowOOM {
+		return false
+	}
+	if r.liveOOM {
+		return r.c.f.oom()
+	}
+	return r.oom && !r.wrote
 }
 
 func (r *scriptRun) install(L *lua.LState) {
@@ -555,13 +576,16 @@ func (r *scriptRun) call(L *lua.LState, raise bool) int {
 	if cmd.IsWrite() && (r.readOnly || !r.c.Write) {
 		return fail("-ERR Write commands are not allowed from read-only scripts.")
 	}
-	if cmd.Flags&FlagDenyOOM != 0 && !r.allowOOM && r.c.f.oom() {
+	if cmd.Flags&FlagDenyOOM != 0 && r.refuseOOM() {
 		return fail("-" + OOMError)
 	}
 	if u := r.c.user; u != nil {
 		if d, obj := u.Check(cmd, args); d != "" {
 			return fail("-" + NoPermError(d, obj))
 		}
+	}
+	if cmd.IsWrite() {
+		r.wrote = true
 	}
 	sub := *r.c
 	sub.Out = nil
