@@ -27,7 +27,8 @@ const (
 	Retry
 	// NotApplied: the command certainly did not apply, and sending it
 	// again at once would meet the same answer: -MISCONF (the leader's
-	// disk is short of space), or a WATCHed key that changed
+	// disk is short of space), -OOM (over maxmemory with noeviction, or
+	// ahead of eviction: wait, or delete), or a WATCHed key that changed
 	// (redis.TxFailedErr: run the transaction again from its reads).
 	NotApplied
 	// Rejected: the server refused the command itself (-ERR,
@@ -98,7 +99,7 @@ func classifyReply(msg string) Outcome {
 	switch code {
 	case "CLUSTERDOWN", "TRYAGAIN", "LOADING", "MOVED", "ASK", "READONLY", "MASTERDOWN":
 		return Retry
-	case "MISCONF":
+	case "MISCONF", "OOM":
 		return NotApplied
 	case "UNCERTAIN":
 		return Uncertain

@@ -35,6 +35,7 @@ func TestClassify(t *testing.T) {
 		{reply("MOVED 866 127.0.0.1:6380"), client.Retry},
 		{reply("READONLY You can't write against a read only replica."), client.Retry},
 		{reply("MISCONF node n1 cannot persist writes: its data dir has 12.0 MiB free"), client.NotApplied},
+		{reply("OOM command not allowed when used memory > 'maxmemory'."), client.NotApplied},
 		{redis.TxFailedErr, client.NotApplied},
 		{reply("UNCERTAIN The write may or may not have been applied"), client.Uncertain},
 		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), client.Rejected},
