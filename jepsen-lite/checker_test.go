@@ -380,3 +380,40 @@ func TestQueue(t *testing.T) {
 		}
 	}
 }
+
+// An evicted key's history reads as a lost write; with the eviction on
+// record the key is left out, and the keys left are checked as ever.
+func TestEvictedKeysLeftOut(t *testing.T) {
+	hist := func(evicted ...string) *Saved {
+		var ops []Op
+		for _, k := range []string{"a", "b"} {
+			for _, op := range []Op{
+				mk("write", k, OK, 1, 0, 10, i64(1)),
+				mk("read", k, OK, 2, 11, 12, nil), // gone
+			} {
+				op.Workload = "register"
+				ops = append(ops, op)
+			}
+		}
+		for _, k := range evicted {
+			ops = append(ops, Op{Workload: evictionName, F: "evicted", Key: k, Type: OK, Invoke: 10.5e6, Complete: 10.5e6})
+		}
+		return &Saved{Workloads: []string{"register"}, Ops: ops}
+	}
+	for _, tc := range []struct {
+		evicted []string
+		want    string
+	}{
+		{nil, "non-linearizable,non-linearizable"},
+		{[]string{"a"}, "non-linearizable"},
+		{[]string{"a", "b"}, ""},
+	} {
+		res := Check(hist(tc.evicted...), "", 5*time.Second)
+		if got := kinds(res); got != tc.want {
+			t.Errorf("evicted %v: anomalies %q, want %q (notes %q)", tc.evicted, got, tc.want, res.Notes)
+		}
+		if len(res.Inconclusive) > 0 {
+			t.Errorf("evicted %v: inconclusive %q", tc.evicted, res.Inconclusive)
+		}
+	}
+}

@@ -62,6 +62,8 @@ func realMain(args []string) int {
 	fs.DurationVar(&cfg.ClockSkew, "clock-skew", cfg.ClockSkew, "clock nemesis: largest clock offset")
 	fs.DurationVar(&cfg.CheckTime, "check-timeout", cfg.CheckTime, "porcupine's time budget per key")
 	fs.BoolVar(&cfg.KeepData, "keep-data", false, "keep the nodes' data dirs even when no anomaly was found")
+	fs.StringVar(&cfg.MaxMemory, "maxmemory", "", "every node's --maxmemory (e.g. 2mb); the run then records the evicted keys (keyevent notifications on every node) and checks only the keys left")
+	fs.StringVar(&cfg.MaxMemoryPolicy, "maxmemory-policy", "", "every node's --maxmemory-policy (default: the cluster's, noeviction)")
 	fs.BoolVar(&cfg.Secure, "secure", false, "TLS alone on the client port, mutual TLS between peers, a password, and the workloads logged in as an ACL user")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: jepsen-lite [flags]\n\nExit codes: 0 no anomaly, 1 anomaly, 2 usage, 3 cannot run here (not root / no ip netns),\n4 harness error, 5 inconclusive, 130 interrupted.\n\n")
@@ -162,6 +164,11 @@ func validate(cfg *Config) error {
 		}
 		if isMembershipNemesis(n) && cfg.Nodes < minVoters {
 			return fmt.Errorf("--nemesis %s needs --nodes %d or more (it never leaves fewer voters)", n, minVoters)
+		}
+	}
+	for _, a := range cfg.NodeArgs {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "maxmemory" {
+			return errors.New("--node-args: give the limit as jepsen-lite's --maxmemory, so the run records what is evicted")
 		}
 	}
 	switch {

@@ -37,8 +37,12 @@ type Config struct {
 	ClockSkew   time.Duration
 	CheckTime   time.Duration // porcupine's budget per key
 	KeepData    bool
-	Secure      bool   // TLS on clients and peers, a password and ACL users (secure.go)
-	Command     string // for the record
+	Secure      bool // TLS on clients and peers, a password and ACL users (secure.go)
+	// MaxMemory and MaxMemoryPolicy go to every node (--maxmemory,
+	// --maxmemory-policy); with a limit the eviction watcher runs.
+	MaxMemory       string
+	MaxMemoryPolicy string
+	Command         string // for the record
 }
 
 func defaultConfig() Config {
@@ -77,6 +81,9 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 		}
 		workloads = append(workloads, wl)
 	}
+	if cfg.MaxMemory != "" {
+		workloads = append(workloads, &evictionWL{})
+	}
 	var nems []Nemesis
 	for _, n := range cfg.Nemeses {
 		if n == "none" || n == "" {
@@ -104,6 +111,12 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 		}
 	}
 	nodeArgs, disk := cfg.NodeArgs, int64(0)
+	if cfg.MaxMemory != "" {
+		nodeArgs = append(slices.Clone(nodeArgs), "--maxmemory", cfg.MaxMemory)
+	}
+	if cfg.MaxMemoryPolicy != "" {
+		nodeArgs = append(slices.Clone(nodeArgs), "--maxmemory-policy", cfg.MaxMemoryPolicy)
+	}
 	if slices.Contains(cfg.Nemeses, "disk-full") {
 		var note string
 		disk = diskSize

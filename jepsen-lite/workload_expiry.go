@@ -53,27 +53,12 @@ const (
 	expiryFlags = "Egx" // keyevent channels of generic commands and expiry
 )
 
-// Preflight turns the keyevent notifications on (the setting goes through
-// the log, so every node has it), logged in as the default user.
+// Preflight turns the keyevent notifications on (addNotifyFlags).
 func (w *expiryWL) Preflight(ctx context.Context, e *Env) error {
-	var err error
-	for ctx.Err() == nil {
-		// As an operator would: in a secure run the workloads' user may
-		// not run CONFIG (@dangerous), the default user may.
-		o := redisOptions(e.Topo.Addr(e.Topo.Nodes()[0]))
-		e.Topo.sec.dress(o, true)
-		rc := redis.NewClient(o)
-		err = rc.ConfigSet(ctx, "notify-keyspace-events", expiryFlags).Err()
-		rc.Close()
-		if err == nil {
-			return nil
-		}
-		if serverError(err) && !strings.HasPrefix(err.Error(), "CLUSTERDOWN") && !strings.HasPrefix(err.Error(), "TRYAGAIN") {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := addNotifyFlags(ctx, e, expiryFlags); err != nil {
+		return fmt.Errorf("the expiry-events workload could not set notify-keyspace-events: %v", err)
 	}
-	return fmt.Errorf("the expiry-events workload could not set notify-keyspace-events: %v", err)
+	return nil
 }
 
 func (w *expiryWL) key(e *Env, id int64) string { return fmt.Sprintf("%sexp:%d", e.Prefix, id) }
