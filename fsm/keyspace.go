@@ -38,6 +38,7 @@ type item struct {
 	h        uint64 // keyHash(key): the tree orders by it, SCAN cursors are built on it
 	key      string
 	kind     Kind
+	grown    bool                       // KindString: str is a prefix of a growable buffer (strbuf.go)
 	str      string                     // KindString; a small hash or set packed (packed.go)
 	hash     *btree.Map[string, string] // KindHash beyond packing, else nil
 	set      *btree.Set[string]         // KindSet beyond packing, else nil
@@ -186,8 +187,13 @@ func (ks *keyspace) remove(key string, rev uint64) *item {
 
 // clone returns a shallow copy of it that a write may change before put.
 // Hash and set contents are shared until the writer calls mutHash/mutSet.
+// The copy's string is not grown (strbuf.go): only the commands that
+// extend a value set that, with the value extendString made, so a write
+// that replaces the string of a grown value's copy cannot leave the flag
+// on a string without the buffer's header.
 func (it *item) clone() *item {
 	c := *it
+	c.grown = false
 	return &c
 }
 

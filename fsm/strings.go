@@ -391,7 +391,7 @@ func appendCmd(c *Ctx, args [][]byte) {
 		return
 	}
 	n := it.clone() // keeps the TTL
-	n.str = it.str + string(args[2])
+	n.str, n.grown = extendString(it, 0, args[2])
 	c.Put(n)
 	c.notify(NotifyString, "append", args[1])
 	c.Int(int64(len(n.str)))
@@ -476,14 +476,19 @@ func setrangeCmd(c *Ctx, args [][]byte) {
 	if !checkStringLength(c, offset, int64(len(val))) {
 		return
 	}
-	str := setrangeString(old, int(offset), val)
 	var n *item
 	if it == nil {
-		n = newString(args[1], str)
+		n = newString(args[1], "")
 	} else {
 		n = it.clone() // keeps the TTL
-		n.str = str
 	}
+	if int(offset) >= len(old) {
+		// Past the end: the value only grows, maybe in place.
+		n.str, n.grown = extendString(it, int(offset)-len(old), val)
+	} else {
+		n.str, n.grown = setrangeString(old, int(offset), val), false
+	}
+	str := n.str
 	c.Put(n)
 	c.notify(NotifyString, "setrange", args[1])
 	c.Int(int64(len(str)))
