@@ -631,8 +631,9 @@ type Status struct {
 	// Disk is the data dir's space as last checked.
 	Disk DiskStatus
 	// EntriesProposed and WritesProposed count, as leader, the log entries
-	// this node proposed and the writes they carried (group commit's
-	// batch size is their ratio).
+	// this node proposed and the requests they carried (a connection's
+	// consecutive pipelined writes are one request); their ratio is group
+	// commit's batch size.
 	EntriesProposed uint64
 	WritesProposed  uint64
 }

@@ -105,8 +105,9 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		line("raft_last_index", st.LastIndex)
 		line("raft_commit_index", st.CommitIndex)
 		line("raft_applied_index", st.Applied)
-		// As leader: log entries proposed and the writes they carried;
-		// their ratio is group commit's batch size.
+		// As leader: log entries proposed and the requests they carried
+		// (a pipeline's consecutive writes are one); their ratio is group
+		// commit's batch size.
 		line("raft_entries_proposed", st.EntriesProposed)
 		line("raft_writes_proposed", st.WritesProposed)
 		line("disk_free_bytes", st.Disk.Free)
