@@ -64,6 +64,11 @@ type Result struct {
 	Mismatched      []string         // keys whose values differ (up to 20)
 	SourceDigest    string           // of the verified keys' values, order-free
 	TargetDigest    string
+	// Libraries is how many function libraries were copied (FUNCTION
+	// DUMP / RESTORE); LibrariesNote says why none were, when the source
+	// could not list them (before Redis 7, or a user not allowed to).
+	Libraries     int
+	LibrariesNote string
 }
 
 // state is the state file: where the scan stands.
@@ -133,6 +138,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if st.Done { // what changed since is unknown: scan again
 			st = &state{Source: im.srcName}
 		}
+	}
+	if err := im.copyFunctions(ctx); err != nil {
+		return &im.res, err
 	}
 	if !st.Done {
 		if err := im.scan(ctx, st); err != nil {
@@ -209,6 +217,39 @@ func (im *importer) scan(ctx context.Context, st *state) error {
 			return nil
 		}
 	}
+}
+
+// copyFunctions copies the source's function libraries, so FCALL answers
+// the same after the move: FUNCTION DUMP on the source, FUNCTION RESTORE
+// ... REPLACE on statehouse (again harmless, as for keys). It runs once,
+// before the keys: a library loaded on the source while --follow runs is
+// not followed. A library statehouse refuses is counted as failed.
+func (im *importer) copyFunctions(ctx context.Context) error {
+	libs, err := im.src.Do(ctx, "FUNCTION", "LIST").Slice()
+	var re redis.Error
+	if errors.As(err, &re) {
+		im.res.LibrariesNote = "not copied: the source answered FUNCTION LIST with " + re.Error()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("FUNCTION LIST on the source: %w", err)
+	}
+	if len(libs) == 0 {
+		return nil
+	}
+	payload, err := im.src.Do(ctx, "FUNCTION", "DUMP").Text()
+	if err != nil {
+		return fmt.Errorf("FUNCTION DUMP on the source: %w", err)
+	}
+	if err := im.dst.Do(ctx, "FUNCTION", "RESTORE", payload, "REPLACE").Err(); err != nil {
+		if !errors.As(err, &re) {
+			return fmt.Errorf("FUNCTION RESTORE on statehouse: %w", err)
+		}
+		im.res.Failed["function libraries: "+err.Error()] += int64(len(libs))
+		return nil
+	}
+	im.res.Libraries = len(libs)
+	return nil
 }
 
 // copyKeys copies keys: DUMP and PTTL of them all in one MULTI on the

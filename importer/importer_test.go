@@ -239,6 +239,11 @@ func TestImportResume(t *testing.T) {
 	defer sc.Close()
 	ctx := context.Background()
 	fill(t, rc, 2000)
+	// A library the source's clients call: FCALL works on statehouse after.
+	lib := "#!lua name=carts\nredis.register_function('cart_add', function(keys, args) return redis.call('hincrby', keys[1], args[1], 1) end)"
+	if err := rc.Do(ctx, "FUNCTION", "LOAD", lib).Err(); err != nil {
+		t.Fatal(err)
+	}
 	first, cursor, err := rc.Scan(ctx, 0, "*", 300).Result()
 	if err != nil || cursor == 0 {
 		t.Fatalf("SCAN: %v %d", err, cursor)
@@ -251,6 +256,13 @@ func TestImportResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.Libraries != 1 || res.LibrariesNote != "" {
+		t.Errorf("function libraries: %d copied, note %q", res.Libraries, res.LibrariesNote)
+	}
+	if n, err := sc.Do(ctx, "FCALL", "cart_add", "1", "cart:9", "apples").Int(); err != nil || n != 1 {
+		t.Errorf("FCALL of the copied library on statehouse: %d, %v", n, err)
+	}
+	sc.Del(ctx, "cart:9")
 	if n := sc.Exists(ctx, first...).Val(); n != 0 {
 		t.Errorf("%d keys of the batch before the saved cursor were copied", n)
 	}

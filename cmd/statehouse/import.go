@@ -64,6 +64,12 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 
 func report(w io.Writer, r *importer.Result) {
 	fmt.Fprintf(w, "copied %d keys, deleted %d\n", r.Copied, r.Deleted)
+	if r.Libraries > 0 {
+		fmt.Fprintf(w, "copied %d function libraries\n", r.Libraries)
+	}
+	if r.LibrariesNote != "" {
+		fmt.Fprintf(w, "function libraries %s\n", r.LibrariesNote)
+	}
 	var errs []string
 	for e := range r.Failed {
 		errs = append(errs, e)
