@@ -100,6 +100,12 @@ func (f *FSM) apply(index uint64, e *Entry) ([][]byte, []Event) {
 }
 
 func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
+	if r.Atomic && f.oom() && denyOOM(r.Ops) {
+		// As Redis refuses an EXEC holding a denyoom command, before it
+		// looks at the WATCHed keys (processCommand's OOM check runs
+		// before execCommand).
+		return resp.AppendError(out, ExecAbortOOM)
+	}
 	if !f.condsHold(r.Conds) {
 		if r.Atomic {
 			return resp.AppendNullArray(out)
@@ -108,10 +114,6 @@ func (f *FSM) applyRequest(index uint64, r *Request, out []byte) []byte {
 			out = resp.AppendError(out, "EXECABORT Transaction discarded because of WATCH")
 		}
 		return out
-	}
-	if r.Atomic && f.oom() && denyOOM(r.Ops) {
-		// As Redis refuses an EXEC holding a denyoom command.
-		return resp.AppendError(out, OOMError)
 	}
 	if r.Atomic {
 		out = resp.AppendArray(out, len(r.Ops))

@@ -31,6 +31,10 @@ import "strconv"
 // OOMError is Redis's reply to a denyoom command over the limit.
 const OOMError = "OOM command not allowed when used memory > 'maxmemory'."
 
+// ExecAbortOOM is Redis's reply to an EXEC holding a denyoom command over
+// the limit: the transaction is discarded.
+const ExecAbortOOM = "EXECABORT Transaction discarded because of: " + OOMError
+
 // Policy is a maxmemory-policy.
 type Policy int32
 

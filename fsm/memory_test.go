@@ -108,7 +108,7 @@ func TestOOM(t *testing.T) {
 	expect(t, tf.do(0, "expire", "b", "100"), ":1\r\n") // not denyoom in Redis either
 	tf.index++
 	e := &Entry{Now: tf.now, Reqs: []Request{{Atomic: true, Ops: []Op{memOp(0, "del", "b"), memOp(0, "set", "b", "2")}}}}
-	expect(t, string(tf.f.Apply(tf.index, e)[0]), oom)
+	expect(t, string(tf.f.Apply(tf.index, e)[0]), "-"+ExecAbortOOM+"\r\n")
 	expect(t, tf.do(0, ScriptCommand, "return redis.pcall('set','z','1')", "0"), oom)
 	expect(t, tf.do(0, "del", "a"), ":1\r\n")
 	expect(t, tf.do(0, "set", "c", "v"), "+OK\r\n")

@@ -208,3 +208,47 @@ func TestEvictionSingle(t *testing.T) {
 	}
 	k.ok(do(c, "MEMORY", "PURGE"))
 }
+
+// TestExecOverLimitLikeRedis: an EXEC whose queued commands may grow
+// memory, run after the limit was passed, is discarded with Redis's
+// EXECABORT, before the WATCHed keys are looked at, as redis-server 7.0
+// answers.
+func TestExecOverLimitLikeRedis(t *testing.T) {
+	_, c := ksNode(t)
+	addr := testcluster.StartRedis(t)
+	rc := redis.NewClient(testcluster.ClientOptions(addr))
+	defer rc.Close()
+	run := func(cl *redis.Client, watchFails bool) string {
+		ctx := kctx
+		if err := cl.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+			t.Fatal(err)
+		}
+		cl.Set(ctx, "fill", "x", 0)
+		cl.Set(ctx, "w", "1", 0)
+		conn := cl.Conn()
+		defer conn.Close()
+		for _, args := range [][]any{{"WATCH", "w"}, {"MULTI"}, {"SET", "a", "b"}} {
+			if err := conn.Do(ctx, args...).Err(); err != nil {
+				t.Fatalf("%v: %v", args, err)
+			}
+		}
+		if watchFails {
+			cl.Set(ctx, "w", "2", 0)
+		}
+		if err := cl.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		defer cl.ConfigSet(ctx, "maxmemory", "0")
+		v, err := conn.Do(ctx, "EXEC").Result()
+		return fmt.Sprintf("%v %v", v, err)
+	}
+	for _, watchFails := range []bool{false, true} {
+		want, got := run(rc, watchFails), run(c, watchFails)
+		if !strings.Contains(want, "EXECABORT") {
+			t.Fatalf("redis-server answered %q", want)
+		}
+		if got != want {
+			t.Errorf("EXEC over the limit (WATCHed key changed: %v): statehouse %q, redis-server %q", watchFails, got, want)
+		}
+	}
+}
