@@ -250,8 +250,15 @@ func (n *Node) runProposer() {
 func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal, start time.Time) {
 	err := fut.Error()
 	// Counted before any reply goes out, so no writer answered here is
-	// among the queued ones too.
-	n.group.committed(len(batch), len(n.proposals), err == nil, start, time.Now())
+	// among the queued ones too. Empty requests (nudges) have no writer
+	// to come back.
+	writers := 0
+	for _, p := range batch {
+		if len(p.req.Ops) > 0 {
+			writers++
+		}
+	}
+	n.group.committed(writers, len(n.proposals), err == nil, start, time.Now())
 	if err != nil {
 		err = classify(err)
 		for _, p := range batch {
