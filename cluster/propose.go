@@ -289,7 +289,7 @@ func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal, start time.Time) 
 // per write and one round each.
 type groupWait struct {
 	mu     sync.Mutex
-	expect int           // writers the last entry answered, plus writes queued when it committed
+	expect int           // writers the last entry answered (nudges are none), plus writes queued when it committed
 	done   time.Time     // when it committed
 	took   time.Duration // from Apply to commit
 }
