@@ -18,8 +18,8 @@ import (
 // evicted. A run with --maxmemory has it beside the chosen workloads.
 const evictionName = "evictions"
 
-// evictionWL listens, on every node, to the "evicted" keyevent of every
-// database (notify-keyspace-events "Ee") and records each as an
+// evictionWL listens, on every node, to the "evicted" keyevent of
+// database 0, where the workloads run (notify-keyspace-events "Ee") and records each as an
 // "evicted" operation. An evicted key is gone by the server's policy, not
 // lost: the checkers leave out the keys evicted (Check). The leader alone
 // picks the keys and every node applies the same conditional deletes, so
@@ -60,11 +60,13 @@ func (w *evictionWL) subscribe(ctx context.Context, e *Env, n string) {
 	proc := e.H.NewProcess()
 	rc := e.Topo.newRedis(e.Topo.Addr(n))
 	defer rc.Close()
-	ps := rc.PSubscribe(ctx)
+	ps := rc.Subscribe(ctx)
 	defer ps.Close()
 	// An error here (node down) is retried by the receive loop: go-redis
-	// keeps the pattern and subscribes again on reconnect.
-	_ = ps.PSubscribe(ctx, "__keyevent@*__:evicted")
+	// keeps the channel and subscribes again on reconnect. The workloads
+	// use database 0; a channel, not a pattern, so a secure run's ACL
+	// user (&__keyevent@0__:*) may subscribe.
+	_ = ps.Subscribe(ctx, "__keyevent@0__:evicted")
 	for ctx.Err() == nil {
 		msg, err := ps.ReceiveTimeout(ctx, 500*time.Millisecond)
 		if err != nil {
