@@ -56,22 +56,22 @@ func extendString(it *item, pad int, val []byte) (string, bool) {
 			return unsafe.String(base, n), true
 		}
 	}
-	if n < growMin || len(old) == 0 {
-		// Short, or a new value (SETRANGE on a missing key): exact size.
-		// A value is given room once it is extended.
-		b := make([]byte, n)
-		copy(b, old)
-		copy(b[len(old)+pad:], val)
-		return unsafe.String(unsafe.SliceData(b), n), false
+	// A long value being extended gets room; a short one, or a new value
+	// (SETRANGE on a missing key), its exact size.
+	var base *byte
+	room := n >= growMin && len(old) > 0
+	if room {
+		size := n + n/4
+		// Allocated as words so the header is aligned.
+		words := make([]uint64, (growHeaderSize+size+7)/8)
+		h := (*growHeader)(unsafe.Pointer(unsafe.SliceData(words)))
+		h.tip, h.size = n, size
+		base = (*byte)(unsafe.Add(unsafe.Pointer(h), growHeaderSize))
+	} else {
+		base = unsafe.SliceData(make([]byte, n))
 	}
-	size := n + n/4
-	// Allocated as words so the header is aligned.
-	words := make([]uint64, (growHeaderSize+size+7)/8)
-	h := (*growHeader)(unsafe.Pointer(unsafe.SliceData(words)))
-	h.tip, h.size = n, size
-	base := (*byte)(unsafe.Add(unsafe.Pointer(h), growHeaderSize))
 	buf := unsafe.Slice(base, n)
 	copy(buf, old)
 	copy(buf[len(old)+pad:], val)
-	return unsafe.String(base, n), true
+	return unsafe.String(base, n), room
 }

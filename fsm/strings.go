@@ -486,31 +486,20 @@ func setrangeCmd(c *Ctx, args [][]byte) {
 		// Past the end: the value only grows, maybe in place.
 		n.str, n.grown = extendString(it, int(offset)-len(old), val)
 	} else {
-		n.str, n.grown = setrangeString(old, int(offset), val), false
+		n.str = setrangeString(old, int(offset), val) // a clone's string is not grown
 	}
-	str := n.str
 	c.Put(n)
 	c.notify(NotifyString, "setrange", args[1])
-	c.Int(int64(len(str)))
+	c.Int(int64(len(n.str)))
 }
 
-var zeroPad [4096]byte
-
-// setrangeString returns old with val written at offset, zero-padded as needed.
+// setrangeString returns old with val written at offset, which is inside
+// old (past its end, extendString pads and appends).
 func setrangeString(old string, offset int, val []byte) string {
 	end := offset + len(val)
 	var b strings.Builder
 	b.Grow(max(len(old), end))
-	if offset <= len(old) {
-		b.WriteString(old[:offset])
-	} else {
-		b.WriteString(old)
-		for pad := offset - len(old); pad > 0; {
-			n := min(pad, len(zeroPad))
-			b.Write(zeroPad[:n])
-			pad -= n
-		}
-	}
+	b.WriteString(old[:offset])
 	b.Write(val)
 	if end < len(old) {
 		b.WriteString(old[end:])
