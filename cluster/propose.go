@@ -156,8 +156,12 @@ func (n *Node) runProposer() {
 		size := fsm.EntryOverhead + first.size
 		until, want := n.group.plan(n.cfg.CommitDelay, time.Now())
 		// An empty request (a nudge, a new leader's entry) is there to
-		// tell followers of a commit soon: its entry does not wait.
-		hurry := len(first.req.Ops) == 0
+		// tell followers of a commit soon: its entry does not wait. Nor
+		// does it have a writer to come back for the next entry.
+		empty := 0
+		if len(first.req.Ops) == 0 {
+			empty++
+		}
 		waiting := false
 	gather:
 		for len(batch) < n.cfg.MaxBatch && size < n.cfg.MaxBatchBytes {
@@ -168,7 +172,7 @@ func (n *Node) runProposer() {
 				// Nothing queued: the entry goes now, unless the writers
 				// the last entry answered may still be on their way.
 				d := time.Until(until)
-				if len(batch) >= want || d <= 0 || hurry {
+				if len(batch) >= want || d <= 0 || empty > 0 {
 					break gather
 				}
 				if !waiting {
@@ -190,7 +194,9 @@ func (n *Node) runProposer() {
 			}
 			batch = append(batch, p)
 			size += p.size
-			hurry = hurry || len(p.req.Ops) == 0
+			if len(p.req.Ops) == 0 {
+				empty++
+			}
 		}
 		if waiting {
 			hold.Stop()
@@ -237,9 +243,10 @@ func (n *Node) runProposer() {
 		n.writesProposed.Add(uint64(len(batch)))
 		start := time.Now()
 		fut := n.raft.Apply(data, applyEnqueueTimeout)
+		writers := len(batch) - empty
 		go func() {
 			defer func() { <-inflight }()
-			n.finish(fut, batch, start)
+			n.finish(fut, batch, writers, start)
 			n.inflight.Add(-1)
 		}()
 	}
@@ -247,17 +254,10 @@ func (n *Node) runProposer() {
 
 // finish hands each proposal of a batch its reply once the entry is
 // applied, or the batch's error.
-func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal, start time.Time) {
+func (n *Node) finish(fut raft.ApplyFuture, batch []*proposal, writers int, start time.Time) {
 	err := fut.Error()
 	// Counted before any reply goes out, so no writer answered here is
-	// among the queued ones too. Empty requests (nudges) have no writer
-	// to come back.
-	writers := 0
-	for _, p := range batch {
-		if len(p.req.Ops) > 0 {
-			writers++
-		}
-	}
+	// among the queued ones too.
 	n.group.committed(writers, len(n.proposals), err == nil, start, time.Now())
 	if err != nil {
 		err = classify(err)
