@@ -110,12 +110,12 @@ func Run(ctx context.Context, cfg Config, logw io.Writer) (res *Result, err erro
 			return nil, harness("%v", err)
 		}
 	}
-	nodeArgs, disk := cfg.NodeArgs, int64(0)
+	nodeArgs, disk := slices.Clone(cfg.NodeArgs), int64(0)
 	if cfg.MaxMemory != "" {
-		nodeArgs = append(slices.Clone(nodeArgs), "--maxmemory", cfg.MaxMemory)
+		nodeArgs = append(nodeArgs, "--maxmemory", cfg.MaxMemory)
 	}
 	if cfg.MaxMemoryPolicy != "" {
-		nodeArgs = append(slices.Clone(nodeArgs), "--maxmemory-policy", cfg.MaxMemoryPolicy)
+		nodeArgs = append(nodeArgs, "--maxmemory-policy", cfg.MaxMemoryPolicy)
 	}
 	if slices.Contains(cfg.Nemeses, "disk-full") {
 		var note string
